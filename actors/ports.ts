@@ -1,0 +1,102 @@
+/**
+ * The effects actors need, declared here on the actor side and implemented in infra/ (NATS,
+ * disk, system clock) and by the simulator (in memory, seeded, simulated time). Nothing in
+ * actors/ reaches the world any other way, which is what makes a run replayable from a seed.
+ */
+import type { EventDecodeError, VeilEvent } from "../events/mod.ts";
+
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+}
+
+export interface IdSource {
+  /** A fresh unique id (a UUID in production, a seeded sequence in simulation). */
+  next(): string;
+}
+
+export type LogFields = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface Logger {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+/** One entry of the log: a decoded event, or the typed reason it could not be decoded. */
+export type LogRecord =
+  & { readonly seq: number; readonly subject: string; readonly storedAt: number }
+  & ({ readonly ok: true; readonly event: VeilEvent } | { readonly ok: false; readonly error: EventDecodeError });
+
+export interface AppendOptions {
+  /**
+   * The aggregate's last sequence the decision was made against (0: the aggregate must not
+   * exist yet). When the log has moved on, the append fails with a ConcurrencyError.
+   */
+  readonly expectedSubjectSeq?: number;
+}
+
+export interface ReadOptions {
+  /** Only this subject (an aggregate) or subject pattern. */
+  readonly subject?: string;
+  /** First stream sequence to read (default 1). */
+  readonly fromSeq?: number;
+  /** First stored time to read, epoch ms (instead of fromSeq). */
+  readonly since?: number;
+}
+
+export interface ReplayOptions extends ReadOptions {
+  /** Stop after this stream sequence. */
+  readonly untilSeq?: number;
+  /** Stop before the first entry stored after this time, epoch ms. */
+  readonly untilTime?: number;
+}
+
+export interface EventLog {
+  /** Appends events to one aggregate's subject, in order; returns their stream sequences. */
+  append(subject: string, events: readonly VeilEvent[], options?: AppendOptions): Promise<number[]>;
+  /** Everything one aggregate holds, and its last sequence (0 when empty) for the next append. */
+  readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }>;
+  /** Entries up to the end of the log as it stands when called; then the iteration ends. */
+  replay(options?: ReplayOptions): AsyncIterable<LogRecord>;
+  /** Entries from the given point on, live, until the signal aborts. */
+  follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord>;
+  /** The last stream sequence (0 when the log is empty). */
+  lastSeq(): Promise<number>;
+}
+
+export interface Snapshot {
+  /** The last stream sequence folded into `state`. */
+  readonly seq: number;
+  /** When that entry was stored, epoch ms, so time travel knows whether the snapshot is usable. */
+  readonly storedAt: number;
+  /** The projection version that wrote it. */
+  readonly version: number;
+  readonly state: unknown;
+}
+
+/** A cache of projection states: losing it costs a rebuild, never correctness. */
+export interface SnapshotStore {
+  load(name: string): Promise<Snapshot | undefined>;
+  save(name: string, snapshot: Snapshot): Promise<void>;
+}
+
+export interface BusMessage {
+  readonly subject: string;
+  readonly data: unknown;
+  /** Answers a request; a no-op when the sender expects no reply. */
+  respond(data: unknown): void;
+}
+
+export interface Subscription {
+  unsubscribe(): void;
+}
+
+/** Messages between actors (msgpack over NATS in production). */
+export interface Bus {
+  publish(subject: string, data: unknown): void;
+  /** With a queue group, each message goes to one subscriber of the group. */
+  subscribe(subject: string, handler: (message: BusMessage) => void, options?: { queue?: string }): Subscription;
+  request(subject: string, data: unknown, options: { timeoutMs: number }): Promise<unknown>;
+}

@@ -1,0 +1,24 @@
+/**
+ * Cluster membership: which nodes joined and left, and who leads which term. The
+ * election traffic itself lives in VEIL_CLUSTER; only its outcome is recorded here.
+ */
+import { defineEvents, type EventsOf } from "./envelope.ts";
+import { limits } from "./limits.ts";
+import { integer, object, oneOf, string } from "./schema.ts";
+
+export const nodeRoles = ["server", "storage", "peer"] as const;
+export type NodeRole = (typeof nodeRoles)[number];
+
+export const nodeLeftReasons = ["shutdown", "timeout"] as const;
+
+const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+const role = oneOf(nodeRoles);
+
+export const clusterEvents = defineEvents({
+  NodeJoined: { version: 1, data: object({ node: nodeId, role }) },
+  NodeLeft: { version: 1, data: object({ node: nodeId, role, reason: oneOf(nodeLeftReasons) }) },
+  /** Appended with an expected subject sequence: two nodes can never win the same term. */
+  LeaderElected: { version: 1, data: object({ term: integer({ min: 1 }), node: nodeId }) },
+});
+
+export type ClusterEvent = EventsOf<typeof clusterEvents>;

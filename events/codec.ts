@@ -1,0 +1,110 @@
+/**
+ * The msgpack codec. Standard MessagePack only (no msgpackr records, undefined as nil), so
+ * any msgpack decoder reads the log. Decoding trusts nothing: size, shape, type, version
+ * and data are checked in that order, and each failure is an EventDecodeError with its own
+ * code, which consumers log and skip.
+ */
+import { Packr } from "msgpackr";
+import type { Envelope, EventRegistry, EventsOf } from "./envelope.ts";
+import { EventDecodeError, ValidationError } from "./errors.ts";
+import { limits } from "./limits.ts";
+import { integer, object, string } from "./schema.ts";
+import { type VeilEvent, vocabulary } from "./vocabulary.ts";
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, encodeUndefinedAsNil: true });
+
+/** Any value as standard msgpack (bus messages, snapshots). */
+export function encodeMessage(value: unknown): Uint8Array {
+  return packr.pack(value);
+}
+
+/** Any msgpack payload up to `bytesMax`; malformed or oversized input is an EventDecodeError. */
+export function decodeMessage(bytes: Uint8Array, bytesMax: number = limits.eventBytesMax): unknown {
+  if (bytes.byteLength > bytesMax) {
+    throw new EventDecodeError(
+      "event-too-large",
+      `payload of ${bytes.byteLength} bytes exceeds the ${bytesMax}-byte limit`,
+    );
+  }
+  if (bytes.byteLength === 0) throw new EventDecodeError("event-malformed", "empty payload");
+  try {
+    return packr.unpack(bytes);
+  } catch (cause) {
+    throw new EventDecodeError(
+      "event-malformed",
+      `not valid msgpack: ${(cause as Error).message}`,
+      { cause },
+    );
+  }
+}
+
+const envelopeShape = object({
+  type: string({ lengthMin: 1, lengthMax: limits.eventTypeLengthMax, pattern: /^[A-Z][A-Za-z0-9]*$/ }),
+  v: integer({ min: 1 }),
+  id: string({ lengthMin: 1, lengthMax: limits.actorIdLengthMax }),
+  at: integer({ min: 0 }),
+  by: string({ lengthMin: 1, lengthMax: limits.actorIdLengthMax }),
+});
+
+function checked<T>(code: "event-malformed" | "event-invalid-data", what: string, parse: () => T): T {
+  try {
+    return parse();
+  } catch (cause) {
+    if (cause instanceof ValidationError) {
+      throw new EventDecodeError(code, `${what}: ${cause.message}`, { cause });
+    }
+    throw cause;
+  }
+}
+
+/** Checks an envelope against the registry and upcasts its data to the current version. */
+export function validateEvent(value: unknown): VeilEvent;
+export function validateEvent<R extends EventRegistry>(value: unknown, registry: R): EventsOf<R>;
+export function validateEvent(value: unknown, registry: EventRegistry = vocabulary): Envelope {
+  const head = checked("event-malformed", "envelope", () => envelopeShape.parse(value));
+  const definition = Object.hasOwn(registry, head.type) ? registry[head.type] : undefined;
+  if (!definition) throw new EventDecodeError("event-unknown-type", `unknown event type ${head.type}`);
+  if (head.v > definition.version) {
+    throw new EventDecodeError(
+      "event-newer-version",
+      `${head.type} v${head.v} is newer than this reader's v${definition.version}; upgrade veil`,
+    );
+  }
+  let data = (value as { data?: unknown }).data;
+  for (let version = head.v; version < definition.version; version++) {
+    const upcast = definition.upcasters?.[version];
+    if (!upcast) {
+      throw new EventDecodeError(
+        "event-invalid-data",
+        `${head.type} v${version} cannot be read: no upcaster to v${version + 1}`,
+      );
+    }
+    data = upcast(data);
+  }
+  const parsed = checked("event-invalid-data", head.type, () => definition.data.parse(data, "data"));
+  return { ...head, v: definition.version, data: parsed };
+}
+
+export function decodeEvent(bytes: Uint8Array): VeilEvent;
+export function decodeEvent<R extends EventRegistry>(bytes: Uint8Array, registry: R): EventsOf<R>;
+export function decodeEvent(bytes: Uint8Array, registry: EventRegistry = vocabulary): Envelope {
+  return validateEvent(decodeMessage(bytes), registry);
+}
+
+/**
+ * Encodes an event after validating it exactly as a reader would, so nothing invalid or
+ * oversized is ever written.
+ */
+export function encodeEvent(event: VeilEvent | Envelope, registry: EventRegistry = vocabulary): Uint8Array {
+  validateEvent(event, registry);
+  const bytes = packr.pack({ type: event.type, v: event.v, id: event.id, at: event.at, by: event.by, data: event.data });
+  if (bytes.byteLength > limits.eventBytesMax) {
+    throw new EventDecodeError(
+      "event-too-large",
+      `${event.type} encodes to ${bytes.byteLength} bytes, over the ${limits.eventBytesMax}-byte limit`,
+    );
+  }
+  return bytes;
+}
+
+export type { VeilEvent };

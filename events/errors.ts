@@ -1,0 +1,78 @@
+/**
+ * Typed errors with stable codes. The CLI turns a code into a clear message and an exit
+ * status; consumers log decode errors and skip the record, never crash.
+ */
+export type ErrorCode =
+  | "validation"
+  | "not-found"
+  | "conflict"
+  | "forbidden"
+  | "unavailable"
+  | "timeout"
+  | "event-malformed"
+  | "event-too-large"
+  | "event-unknown-type"
+  | "event-newer-version"
+  | "event-invalid-data";
+
+export class VeilError extends Error {
+  constructor(readonly code: ErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "VeilError";
+  }
+}
+
+export class ValidationError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("validation", message, options);
+    this.name = "ValidationError";
+  }
+}
+
+export class NotFoundError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("not-found", message, options);
+    this.name = "NotFoundError";
+  }
+}
+
+/** An optimistic-concurrency conflict: the aggregate moved on since it was read. */
+export class ConcurrencyError extends VeilError {
+  constructor(
+    readonly subject: string,
+    readonly expectedSubjectSeq: number,
+    options?: ErrorOptions,
+  ) {
+    super(
+      "conflict",
+      `${subject} is no longer at sequence ${expectedSubjectSeq}; reload and decide again`,
+      options,
+    );
+    this.name = "ConcurrencyError";
+  }
+}
+
+/** The broker or a peer could not be reached. */
+export class UnavailableError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("unavailable", message, options);
+    this.name = "UnavailableError";
+  }
+}
+
+export class TimeoutError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("timeout", message, options);
+    this.name = "TimeoutError";
+  }
+}
+
+export type EventDecodeErrorCode = Extract<ErrorCode, `event-${string}`>;
+
+/** A stored or received payload that is not a valid veil event. */
+export class EventDecodeError extends VeilError {
+  constructor(code: EventDecodeErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.name = "EventDecodeError";
+  }
+}

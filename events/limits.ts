@@ -1,0 +1,31 @@
+/**
+ * Every bound in veil, in one place (TigerBeetle style): a queue, batch, retry or payload
+ * without a named limit is a bug. Units come last in each name.
+ */
+export const limits = {
+  /** Largest encoded event. The stream refuses bigger messages too (max_msg_size). */
+  eventBytesMax: 512 * 1024,
+  /** Event type names are identifiers, not prose. */
+  eventTypeLengthMax: 64,
+  /** Actor ids ("by") and aggregate ids are short tokens. */
+  actorIdLengthMax: 128,
+  subjectTokenLengthMax: 128,
+  /** Optimistic-concurrency retries before a decider gives up with a ConcurrencyError. */
+  appendRetriesMax: 8,
+  /** How long a JetStream publish waits for its acknowledgement. */
+  appendAckTimeoutMs: 5_000,
+  /** How many messages a consumer asks the server for at once. */
+  consumerBatchMessages: 1_024,
+  /** The projector snapshots its state after this many events (and when it stops). */
+  snapshotEveryEvents: 1_000,
+  /** Heartbeats and election traffic are kept this long in VEIL_CLUSTER. */
+  clusterStreamAgeMs: 24 * 60 * 60 * 1_000,
+  /** Retried publishes with the same Nats-Msg-Id within this window are dropped as duplicates. */
+  duplicateWindowMs: 2 * 60 * 1_000,
+  /** A launcher or CLI gives up connecting to NATS after this long. */
+  connectTimeoutMs: 2_000,
+  /** A private nats-server must report ready within this long. */
+  natsStartTimeoutMs: 10_000,
+  /** Graceful shutdown (actors stop, connection drains) must finish within this long. */
+  shutdownTimeoutMs: 10_000,
+} as const;

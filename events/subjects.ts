@@ -1,0 +1,44 @@
+/**
+ * Subject builders. Every subject veil uses is built here, and every token that ends up in
+ * a subject is validated, so no wildcard or separator from user input can reach NATS.
+ */
+import { ValidationError } from "./errors.ts";
+import { limits } from "./limits.ts";
+
+export const eventSubjectPrefix = "veil.evt";
+export const eventSubjectsAll = "veil.evt.>";
+export const electionSubjectsAll = "veil.election.>";
+export const heartbeatSubjectsAll = "veil.hb.>";
+
+/** The aggregates that own events. Later issues add user, image, request, grant. */
+export const aggregates = ["cluster", "node"] as const;
+export type Aggregate = (typeof aggregates)[number];
+
+const tokenPattern = /^[A-Za-z0-9_-]+$/;
+
+/** Checks one subject token: letters, digits, `_` and `-`, never `.`, `*`, `>` or space. */
+export function subjectToken(token: string, what = "subject token"): string {
+  if (token.length === 0 || token.length > limits.subjectTokenLengthMax || !tokenPattern.test(token)) {
+    throw new ValidationError(
+      `${what} ${JSON.stringify(token)} must be 1..${limits.subjectTokenLengthMax} of A-Z a-z 0-9 _ -`,
+    );
+  }
+  return token;
+}
+
+export function eventSubject(aggregate: Aggregate, id: string): string {
+  return `${eventSubjectPrefix}.${aggregate}.${subjectToken(id, `${aggregate} id`)}`;
+}
+
+export const leaderSubject = eventSubject("cluster", "leader");
+
+export function nodeSubject(nodeId: string): string {
+  return eventSubject("node", nodeId);
+}
+
+/** Splits `veil.evt.<aggregate>.<id>`; undefined for anything else. */
+export function parseEventSubject(subject: string): { aggregate: string; id: string } | undefined {
+  const parts = subject.split(".");
+  if (parts.length !== 4 || parts[0] !== "veil" || parts[1] !== "evt") return undefined;
+  return { aggregate: parts[2]!, id: parts[3]! };
+}

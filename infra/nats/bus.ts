@@ -1,0 +1,55 @@
+/**
+ * The message bus on core NATS: msgpack bodies, queue groups, request-reply. A malformed
+ * body is logged and dropped, never handed to an actor.
+ */
+import {
+  type NatsConnection,
+  NoRespondersError,
+  RequestError,
+  TimeoutError as NatsTimeoutError,
+} from "@nats-io/nats-core";
+import type { Bus, Logger } from "../../actors/ports.ts";
+import { decodeMessage, encodeMessage, EventDecodeError, TimeoutError, UnavailableError } from "../../events/mod.ts";
+
+export function natsBus(nc: NatsConnection, logger: Logger): Bus {
+  return {
+    publish(subject, data) {
+      nc.publish(subject, encodeMessage(data));
+    },
+    subscribe(subject, handler, options = {}) {
+      const subscription = nc.subscribe(subject, {
+        queue: options.queue,
+        callback: (error, message) => {
+          if (error) return logger.warn("subscription ended", { subject, error: error.message });
+          let data: unknown;
+          try {
+            data = decodeMessage(message.data);
+          } catch (decodeError) {
+            if (!(decodeError instanceof EventDecodeError)) throw decodeError;
+            return logger.warn("dropped malformed message", { subject: message.subject, code: decodeError.code });
+          }
+          handler({
+            subject: message.subject,
+            data,
+            respond: (reply) => void (message.reply && message.respond(encodeMessage(reply))),
+          });
+        },
+      });
+      return { unsubscribe: () => subscription.unsubscribe() };
+    },
+    async request(subject, data, options) {
+      try {
+        const reply = await nc.request(subject, encodeMessage(data), { timeout: options.timeoutMs });
+        return decodeMessage(reply.data);
+      } catch (error) {
+        if (error instanceof NatsTimeoutError) {
+          throw new TimeoutError(`no reply on ${subject} within ${options.timeoutMs} ms`, { cause: error });
+        }
+        if (error instanceof NoRespondersError || (error instanceof RequestError && error.isNoResponders())) {
+          throw new UnavailableError(`nobody serves ${subject}`, { cause: error });
+        }
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,12 @@
+import { clusterProjection } from "./cluster.ts";
+import type { Projection } from "./projection.ts";
+
+export * from "./cluster.ts";
+export * from "./projection.ts";
+
+/** Every projection `veil state` can show and a server keeps, by name. */
+export const projections: readonly Projection<unknown>[] = [clusterProjection as Projection<unknown>];
+
+export function findProjection(name: string): Projection<unknown> | undefined {
+  return projections.find((projection) => projection.name === name);
+}
