@@ -101,6 +101,7 @@ export class Projector<State> {
   #appliedSinceSnapshot = 0;
   #failure: Error | undefined;
   #following: Promise<void> | undefined;
+  #saving: Promise<void> = Promise.resolve();
   readonly #abort = new AbortController();
   readonly #listeners = new Set<() => void>();
 
@@ -188,15 +189,19 @@ export class Projector<State> {
     }
   }
 
-  async #snapshot(): Promise<void> {
-    if (this.#appliedSinceSnapshot === 0) return;
+  /** Saves are chained, so an older snapshot can never land after a newer one. */
+  #snapshot(): Promise<void> {
+    if (this.#appliedSinceSnapshot === 0) return this.#saving;
     const { projection, snapshots, logger } = this.deps;
     const { seq, storedAt, state } = this.#position;
     this.#appliedSinceSnapshot = 0;
-    try {
-      await snapshots.save(projection.name, { seq, storedAt, version: projection.version, state });
-    } catch (error) {
-      logger.warn("snapshot not saved", { projection: projection.name, seq, reason: (error as Error).message });
-    }
+    this.#saving = this.#saving.then(async () => {
+      try {
+        await snapshots.save(projection.name, { seq, storedAt, version: projection.version, state });
+      } catch (error) {
+        logger.warn("snapshot not saved", { projection: projection.name, seq, reason: (error as Error).message });
+      }
+    });
+    return this.#saving;
   }
 }

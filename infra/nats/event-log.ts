@@ -118,6 +118,8 @@ export class NatsEventLog implements EventLog {
     const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
     const messages = await consumer.consume({ max_messages: limits.consumerBatchMessages });
     const stop = () => void messages.stop();
+    // The signal may have fired while the consumer was being created; then no event will come.
+    if (signal?.aborted) return stop();
     signal?.addEventListener("abort", stop, { once: true });
     try {
       yield* messages;

@@ -1,0 +1,104 @@
+import { describe, expect, it, vi } from "vitest";
+import { encodeMessage, nodeSubject, leaderSubject } from "../../events/mod.ts";
+import type { Logger, SnapshotStore } from "../../actors/ports.ts";
+import { clusterProjection, fold } from "../../projections/mod.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { Projector, projectUntil } from "../../infra/projector.ts";
+import { useNatsServer } from "../support/nats.ts";
+import { elected, joined, left } from "../support/events.ts";
+
+const nats = useNatsServer();
+
+function recordingLogger() {
+  const warnings: string[] = [];
+  const logger: Logger = { debug() {}, info() {}, warn: (message) => void warnings.push(message), error() {} };
+  return { logger, warnings };
+}
+
+const catchUp = { catchUpTimeoutMs: 10_000 };
+
+describe("Projector", () => {
+  it("keeps live state equal to state rebuilt from sequence 1, bad input included", async () => {
+    const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
+    const { logger, warnings } = recordingLogger();
+    const projector = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger, snapshotEveryEvents: 7 });
+    await projector.start(catchUp);
+
+    for (let index = 0; index < 40; index++) {
+      const node = `s${index % 5}`;
+      await nats.log.append(nodeSubject(node), [index % 3 === 2 ? left(node) : joined(node)]);
+      if (index % 10 === 0) await nats.log.append(leaderSubject, [elected(node, index + 1)]);
+      if (index % 13 === 0) await nats.js.publish("veil.evt.x.y", encodeMessage({ type: "Junk", v: 1 }));
+    }
+    await nats.js.publish("veil.evt.x.y", new TextEncoder().encode("\xc1garbage"));
+    const last = await nats.log.lastSeq();
+    await projector.waitFor(last, 10_000);
+
+    const rebuilt = await projectUntil({ log: nats.log, projection: clusterProjection, logger });
+    expect(rebuilt.seq).toBe(last);
+    expect(projector.state).toEqual(rebuilt.state);
+    expect(Object.keys(projector.state.nodes)).toHaveLength(5);
+    expect(rebuilt.skipped).toBeGreaterThanOrEqual(5);
+    expect(warnings.filter((warning) => warning === "skipped undecodable event").length).toBeGreaterThanOrEqual(5);
+    await projector.stop();
+  });
+
+  it("resumes from its snapshot and reaches the same state as a rebuild", async () => {
+    const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
+    const { logger } = recordingLogger();
+    const first = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    await first.start(catchUp);
+    await first.stop();
+    const saved = await snapshots.load("cluster");
+    expect(saved?.seq).toBe(await nats.log.lastSeq());
+
+    await nats.log.append(nodeSubject("late"), [joined("late", "storage")]);
+    const follow = vi.spyOn(nats.log, "follow");
+    const second = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    await second.start(catchUp);
+    expect(follow).toHaveBeenCalledTimes(1);
+    expect(follow.mock.calls[0]![0].fromSeq).toBe(saved!.seq + 1);
+    follow.mockRestore();
+    expect(second.state.nodes.late).toMatchObject({ role: "storage", status: "joined" });
+    expect(second.state).toEqual((await projectUntil({ log: nats.log, projection: clusterProjection, logger })).state);
+    await second.stop();
+  });
+
+  it("ignores a snapshot written by another projection version", async () => {
+    const lying: SnapshotStore = {
+      load: async () => ({ seq: 10_000, storedAt: 0, version: 99, state: { nodes: { ghost: {} }, leader: null, term: 0 } }),
+      save: async () => {},
+    };
+    const { logger } = recordingLogger();
+    const projector = new Projector({ log: nats.log, snapshots: lying, projection: clusterProjection, logger });
+    await projector.start(catchUp);
+    expect(projector.state.nodes.ghost).toBeUndefined();
+    expect(projector.seq).toBe(await nats.log.lastSeq());
+    await projector.stop();
+  });
+});
+
+describe("time travel", () => {
+  it("folds up to a sequence or a moment, and equals a fold of the events up to there", async () => {
+    const { logger } = recordingLogger();
+    const subject = nodeSubject("traveller");
+    const [joinedSeq] = await nats.log.append(subject, [joined("traveller")]);
+    const [leftSeq] = await nats.log.append(subject, [left("traveller")]);
+
+    const atJoin = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilSeq: joinedSeq });
+    expect(atJoin.seq).toBe(joinedSeq);
+    expect(atJoin.state.nodes.traveller?.status).toBe("joined");
+
+    const events = [];
+    for await (const record of nats.log.replay({ untilSeq: joinedSeq })) if (record.ok) events.push(record.event);
+    expect(atJoin.state).toEqual(fold(clusterProjection, events));
+
+    const records = [];
+    for await (const record of nats.log.replay({ fromSeq: joinedSeq, untilSeq: leftSeq })) records.push(record);
+    const leftStoredAt = records.at(-1)!.storedAt;
+    const atLeave = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilTime: leftStoredAt });
+    expect(atLeave.state.nodes.traveller?.status).toBe("left");
+    const beforeAll = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilTime: 0 });
+    expect(beforeAll).toMatchObject({ seq: 0, state: clusterProjection.initial() });
+  });
+});
