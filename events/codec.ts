@@ -97,7 +97,14 @@ export function decodeEvent(bytes: Uint8Array, registry: EventRegistry = vocabul
  */
 export function encodeEvent(event: VeilEvent | Envelope, registry: EventRegistry = vocabulary): Uint8Array {
   validateEvent(event, registry);
-  const bytes = packr.pack({ type: event.type, v: event.v, id: event.id, at: event.at, by: event.by, data: event.data });
+  const bytes = packr.pack({
+    type: event.type,
+    v: event.v,
+    id: event.id,
+    at: event.at,
+    by: event.by,
+    data: event.data,
+  });
   if (bytes.byteLength > limits.eventBytesMax) {
     throw new EventDecodeError(
       "event-too-large",

@@ -16,6 +16,8 @@ export const limits = {
   appendAckTimeoutMs: 5_000,
   /** How many messages a consumer asks the server for at once. */
   consumerBatchMessages: 1_024,
+  /** How long a starting projector may take to catch up with the log before it gives up. */
+  catchUpTimeoutMs: 60_000,
   /** The projector snapshots its state after this many events (and when it stops). */
   snapshotEveryEvents: 1_000,
   /** Heartbeats and election traffic are kept this long in VEIL_CLUSTER. */

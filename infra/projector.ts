@@ -54,7 +54,9 @@ async function startingPosition<State>(
       });
       return initial;
     }
-    return usable(snapshot) ? { state: snapshot.state as State, seq: snapshot.seq, storedAt: snapshot.storedAt } : initial;
+    return usable(snapshot)
+      ? { state: snapshot.state as State, seq: snapshot.seq, storedAt: snapshot.storedAt }
+      : initial;
   } catch (error) {
     // A snapshot is only a cache: an unreadable one costs a rebuild, nothing more.
     logger.warn("snapshot unreadable; rebuilding from the log", {
@@ -104,6 +106,9 @@ export class Projector<State> {
   #saving: Promise<void> = Promise.resolve();
   readonly #abort = new AbortController();
   readonly #listeners = new Set<() => void>();
+  #reportFailure: (error: Error) => void = () => {};
+  /** Settles (never rejects) if the projector stops following the log on its own. */
+  readonly failed: Promise<Error> = new Promise((resolve) => (this.#reportFailure = resolve));
 
   constructor(
     private readonly deps: {
@@ -184,7 +189,11 @@ export class Projector<State> {
         `projection ${projection.name} stopped following the log: ${(error as Error).message}`,
         { cause: error },
       );
-      logger.error("projection stopped following the log", { projection: projection.name, reason: (error as Error).message });
+      logger.error("projection stopped following the log", {
+        projection: projection.name,
+        reason: (error as Error).message,
+      });
+      this.#reportFailure(this.#failure);
       for (const listener of this.#listeners) listener();
     }
   }

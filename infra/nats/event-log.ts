@@ -8,9 +8,9 @@
 import { headers, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
 import {
   DeliverPolicy,
-  type JetStreamClient,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamClient,
   type JetStreamManager,
   type JsMsg,
   type OrderedConsumerOptions,
@@ -133,7 +133,11 @@ export class NatsEventLog implements EventLog {
 function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
   const filter = { filter_subjects: options.subject ?? eventSubjectsAll };
   if (options.since !== undefined) {
-    return { ...filter, deliver_policy: DeliverPolicy.StartTime, opt_start_time: new Date(options.since).toISOString() };
+    return {
+      ...filter,
+      deliver_policy: DeliverPolicy.StartTime,
+      opt_start_time: new Date(options.since).toISOString(),
+    };
   }
   if ((options.fromSeq ?? 1) > 1) {
     return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq };

@@ -6,9 +6,9 @@
 import { nanos } from "@nats-io/nats-core";
 import {
   DiscardPolicy,
-  type JetStreamManager,
   JetStreamApiCodes,
   JetStreamApiError,
+  type JetStreamManager,
   RetentionPolicy,
   StorageType,
   type StreamConfig,

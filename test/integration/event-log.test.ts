@@ -134,7 +134,9 @@ describe("NatsEventLog", () => {
 
   it("refuses a 900 KB message at the stream, leaving the log as it was", async () => {
     const before = await nats.log.lastSeq();
-    await expect(nats.js.publish("veil.evt.x.y", new Uint8Array(900 * 1024))).rejects.toThrow(/message size exceeds maximum/i);
+    await expect(nats.js.publish("veil.evt.x.y", new Uint8Array(900 * 1024))).rejects.toThrow(
+      /message size exceeds maximum/i,
+    );
     expect(await nats.log.lastSeq()).toBe(before);
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { encodeMessage, nodeSubject, leaderSubject } from "../../events/mod.ts";
+import { encodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
 import type { Logger, SnapshotStore } from "../../actors/ports.ts";
 import { clusterProjection, fold } from "../../projections/mod.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
@@ -21,7 +21,13 @@ describe("Projector", () => {
   it("keeps live state equal to state rebuilt from sequence 1, bad input included", async () => {
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
     const { logger, warnings } = recordingLogger();
-    const projector = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger, snapshotEveryEvents: 7 });
+    const projector = new Projector({
+      log: nats.log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      snapshotEveryEvents: 7,
+    });
     await projector.start(catchUp);
 
     for (let index = 0; index < 40; index++) {
@@ -66,8 +72,14 @@ describe("Projector", () => {
 
   it("ignores a snapshot written by another projection version", async () => {
     const lying: SnapshotStore = {
-      load: async () => ({ seq: 10_000, storedAt: 0, version: 99, state: { nodes: { ghost: {} }, leader: null, term: 0 } }),
-      save: async () => {},
+      load: () =>
+        Promise.resolve({
+          seq: 10_000,
+          storedAt: 0,
+          version: 99,
+          state: { nodes: { ghost: {} }, leader: null, term: 0 },
+        }),
+      save: () => Promise.resolve(),
     };
     const { logger } = recordingLogger();
     const projector = new Projector({ log: nats.log, snapshots: lying, projection: clusterProjection, logger });
@@ -96,7 +108,12 @@ describe("time travel", () => {
     const records = [];
     for await (const record of nats.log.replay({ fromSeq: joinedSeq, untilSeq: leftSeq })) records.push(record);
     const leftStoredAt = records.at(-1)!.storedAt;
-    const atLeave = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilTime: leftStoredAt });
+    const atLeave = await projectUntil({
+      log: nats.log,
+      projection: clusterProjection,
+      logger,
+      untilTime: leftStoredAt,
+    });
     expect(atLeave.state.nodes.traveller?.status).toBe("left");
     const beforeAll = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilTime: 0 });
     expect(beforeAll).toMatchObject({ seq: 0, state: clusterProjection.initial() });

@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { type ClusterState, clusterProjection, fold } from "../../projections/mod.ts";
+import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import type { VeilEvent } from "../../events/mod.ts";
 import { elected, joined, left } from "../support/events.ts";
 
-const given = (events: VeilEvent[]) => ({ then: (state: ClusterState) => expect(fold(clusterProjection, events)).toEqual(state) });
+const given = (events: VeilEvent[]) => ({
+  then: (state: ClusterState) => expect(fold(clusterProjection, events)).toEqual(state),
+});
 
 describe("cluster projection", () => {
   it("starts empty", () => {

@@ -44,7 +44,11 @@ describe("event codec", () => {
     ["garbage", new TextEncoder().encode("not msgpack at all"), "event-malformed"],
     ["a truncated payload", encodeEvent(joined("server-1")).slice(0, 15), "event-malformed"],
     ["a number instead of a map", encodeMessage(42), "event-malformed"],
-    ["a missing envelope field", encodeMessage({ type: "NodeJoined", v: 1, at: 1, by: "x", data: {} }), "event-malformed"],
+    [
+      "a missing envelope field",
+      encodeMessage({ type: "NodeJoined", v: 1, at: 1, by: "x", data: {} }),
+      "event-malformed",
+    ],
     ["an unknown type", encodeMessage({ ...joined("n"), type: "MoonLanded" }), "event-unknown-type"],
     ["a newer version", encodeMessage({ ...joined("n"), v: 2 }), "event-newer-version"],
     ["invalid data", encodeMessage({ ...joined("n"), data: { node: "a.b", role: "server" } }), "event-invalid-data"],
@@ -59,7 +63,9 @@ describe("event codec", () => {
   });
 
   it("refuses to encode an event over the size limit", () => {
-    const registry = defineEvents({ Blob: { version: 1, data: object({ text: string({ lengthMax: 2 * limits.eventBytesMax }) }) } });
+    const registry = defineEvents({
+      Blob: { version: 1, data: object({ text: string({ lengthMax: 2 * limits.eventBytesMax }) }) },
+    });
     const huge = { type: "Blob", v: 1, id: "i", at: 1, by: "t", data: { text: "x".repeat(limits.eventBytesMax) } };
     expect(() => encodeEvent(huge, registry)).toThrow(/over the \d+-byte limit/);
   });
@@ -93,7 +99,9 @@ describe("upcasting", () => {
   });
 
   it("names the missing step when no upcaster exists", () => {
-    const partial = defineEvents({ SizeMeasured: { ...registry.SizeMeasured, upcasters: { 2: registry.SizeMeasured.upcasters[2] } } });
+    const partial = defineEvents({
+      SizeMeasured: { ...registry.SizeMeasured, upcasters: { 2: registry.SizeMeasured.upcasters[2] } },
+    });
     expect(() => validateEvent({ type: "SizeMeasured", v: 1, ...at, data: { size: 1 } }, partial)).toThrow(
       /no upcaster to v2/,
     );

@@ -1,0 +1,109 @@
+/**
+ * The server actor. For now it joins the cluster (NodeJoined), keeps the projections live
+ * while it runs, and on STOP persists them and leaves (NodeLeft), so a graceful shutdown
+ * never leaves half-written state. Election and command serving join this machine in the
+ * cluster issue. Every effect is a named actor provided by the host (`machine.provide`),
+ * so the same machine runs on NATS and in the simulator.
+ */
+import { assign, fromCallback, fromPromise, setup } from "xstate";
+
+export interface ServerInput {
+  readonly nodeId: string;
+}
+
+export interface ServerContext {
+  readonly nodeId: string;
+  /** Why the server failed or stopped uncleanly, for the host to report. */
+  readonly problem?: string;
+}
+
+export type ServerEvent =
+  | { readonly type: "STOP" }
+  | { readonly type: "PROJECTIONS_FAILED"; readonly reason: string };
+
+export interface ServerOutput {
+  readonly problem?: string;
+}
+
+type EffectInput = { readonly nodeId: string };
+
+function notProvidedError(name: string): Error {
+  return new Error(`programmer error: the host did not provide the ${name} effect`);
+}
+
+export const serverMachine = setup({
+  types: {
+    input: {} as ServerInput,
+    context: {} as ServerContext,
+    events: {} as ServerEvent,
+    output: {} as ServerOutput,
+  },
+  actors: {
+    /** Appends NodeJoined for this node. */
+    announceJoin: fromPromise<void, EffectInput>(() => Promise.reject(notProvidedError("announceJoin"))),
+    /** Keeps every projection live; reports PROJECTIONS_FAILED if following the log stops. */
+    keepProjections: fromCallback<ServerEvent, EffectInput>(() => {
+      throw notProvidedError("keepProjections");
+    }),
+    /** Stops following and snapshots every projection. */
+    persistProjections: fromPromise<void, EffectInput>(() => Promise.reject(notProvidedError("persistProjections"))),
+    /** Appends NodeLeft for this node. */
+    announceLeave: fromPromise<void, EffectInput>(() => Promise.reject(notProvidedError("announceLeave"))),
+  },
+  actions: {
+    recordProblem: assign({
+      problem: ({ event }) => {
+        if (event.type === "PROJECTIONS_FAILED") return event.reason;
+        const error = (event as { error?: unknown }).error;
+        return error instanceof Error ? error.message : String(error);
+      },
+    }),
+  },
+}).createMachine({
+  id: "server",
+  context: ({ input }) => ({ nodeId: input.nodeId }),
+  output: ({ context }) => ({ problem: context.problem }),
+  initial: "starting",
+  states: {
+    starting: {
+      invoke: {
+        src: "announceJoin",
+        input: ({ context }) => ({ nodeId: context.nodeId }),
+        onDone: "running",
+        onError: { target: "failed", actions: "recordProblem" },
+      },
+      // The join may already be on its way to the log: leave properly rather than vanish.
+      on: { STOP: "stopping" },
+    },
+    running: {
+      invoke: { src: "keepProjections", input: ({ context }) => ({ nodeId: context.nodeId }) },
+      on: {
+        STOP: "stopping",
+        PROJECTIONS_FAILED: { target: "stopping", actions: "recordProblem" },
+      },
+    },
+    stopping: {
+      initial: "persisting",
+      states: {
+        persisting: {
+          invoke: {
+            src: "persistProjections",
+            input: ({ context }) => ({ nodeId: context.nodeId }),
+            onDone: "leaving",
+            onError: { target: "leaving", actions: "recordProblem" },
+          },
+        },
+        leaving: {
+          invoke: {
+            src: "announceLeave",
+            input: ({ context }) => ({ nodeId: context.nodeId }),
+            onDone: "#server.stopped",
+            onError: { target: "#server.stopped", actions: "recordProblem" },
+          },
+        },
+      },
+    },
+    stopped: { type: "final" },
+    failed: { type: "final" },
+  },
+});

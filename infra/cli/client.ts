@@ -1,0 +1,56 @@
+/** What client commands share: config, a logger on stderr, and a connection opened and closed around the work. */
+import {
+  jetstream,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type JetStreamManager,
+  jetstreamManager,
+} from "@nats-io/jetstream";
+import { NotFoundError } from "../../events/mod.ts";
+import type { Logger, SnapshotStore } from "../../actors/ports.ts";
+import { systemClock } from "../clock.ts";
+import { type Config, loadConfig } from "../config.ts";
+import { connectNats } from "../nats/connection.ts";
+import { NatsEventLog } from "../nats/event-log.ts";
+import { openSnapshotStore } from "../nats/snapshots.ts";
+import { eventStreamName } from "../nats/streams.ts";
+import { createLogger } from "../log.ts";
+
+export interface Client {
+  readonly config: Config;
+  readonly logger: Logger;
+  readonly log: NatsEventLog;
+  readonly snapshots: SnapshotStore;
+}
+
+export function cliLogger(config: Config): Logger {
+  // Client commands print results on stdout; only warnings and worse go to stderr by default.
+  return createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel, clock: systemClock });
+}
+
+export async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const nc = await connectNats(config.natsUrl, { name: "veil-cli" });
+  try {
+    const js = jetstream(nc);
+    const jsm = await jetstreamManager(nc);
+    await requireEventStream(jsm, config.natsUrl);
+    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+    return await work({ config, logger: cliLogger(config), log: new NatsEventLog(js, jsm), snapshots });
+  } finally {
+    await nc.close();
+  }
+}
+
+async function requireEventStream(jsm: JetStreamManager, url: string): Promise<void> {
+  try {
+    await jsm.streams.info(eventStreamName);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) {
+      throw new NotFoundError(
+        `there is no veil event log (stream ${eventStreamName}) at ${url}; start veil with \`veil up\` first`,
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,31 @@
+import process from "node:process";
+import type { Command } from "commander";
+import type { ReadOptions } from "../../../actors/ports.ts";
+import { systemClock } from "../../clock.ts";
+import { withClient } from "../client.ts";
+import { fullSubject, parseSeq, parseSince, recordToJson, recordToLine, toJson } from "../format.ts";
+import { stopSignal } from "../signals.ts";
+
+export function registerEvents(program: Command): void {
+  program
+    .command("events")
+    .description("list decoded events from the log, one per line: seq, time, subject, type, data")
+    .option("--subject <subject>", "only this subject or pattern (e.g. node.server-1, veil.evt.node.>)")
+    .option("--from <seq>", "start at this stream sequence")
+    .option("--since <time>", "start at an ISO time, or a duration back from now (90s, 15m, 2h, 7d)")
+    .option("--follow", "keep printing new events as they are appended (Ctrl-C stops)")
+    .option("--json", "one JSON object per line")
+    .addHelpText("after", "\nUndecodable entries are shown with their error code (e.g. !event-malformed) and skipped.")
+    .action(async (options: { subject?: string; from?: string; since?: string; follow?: boolean; json?: boolean }) => {
+      const read: ReadOptions = {
+        subject: options.subject === undefined ? undefined : fullSubject(options.subject),
+        fromSeq: options.from === undefined ? undefined : parseSeq(options.from, "--from"),
+        since: options.since === undefined ? undefined : parseSince(options.since, systemClock.now()),
+      };
+      const print = (line: string) => process.stdout.write(line + "\n");
+      await withClient(async ({ log }) => {
+        const records = options.follow ? log.follow({ ...read, signal: stopSignal() }) : log.replay(read);
+        for await (const record of records) print(options.json ? toJson(recordToJson(record)) : recordToLine(record));
+      });
+    });
+}

@@ -1,0 +1,54 @@
+import process from "node:process";
+import type { Command } from "commander";
+import { ValidationError } from "../../../events/mod.ts";
+import { findProjection, projections } from "../../../projections/mod.ts";
+import { projectUntil } from "../../projector.ts";
+import { withClient } from "../client.ts";
+import { parseAt, toJson } from "../format.ts";
+import { renderState } from "../render.ts";
+
+export function registerState(program: Command): void {
+  program
+    .command("state")
+    .description("show a projection's state, now or at a past point of the log (time travel)")
+    .argument("<projection>", `one of: ${projections.map((projection) => projection.name).join(", ")}`)
+    .option("--at <seq|time>", "fold the log only up to this stream sequence or ISO time")
+    .option("--json", "print {projection, seq, time, skipped, state} as JSON")
+    .addHelpText(
+      "after",
+      `\nProjections:\n${
+        projections.map((projection) => `  ${projection.name.padEnd(10)} ${projection.description}`).join("\n")
+      }` +
+        "\n\nExamples:\n  veil state cluster\n  veil state cluster --at 42\n  veil state cluster --at 2026-11-20T10:00:00Z --json",
+    )
+    .action(async (name: string, options: { at?: string; json?: boolean }) => {
+      const projection = findProjection(name);
+      if (!projection) {
+        throw new ValidationError(
+          `unknown projection ${JSON.stringify(name)}; choose one of ${
+            projections.map((known) => known.name).join(", ")
+          }`,
+        );
+      }
+      const at = options.at === undefined ? undefined : parseAt(options.at);
+      const result = await withClient(({ log, snapshots, logger }) =>
+        projectUntil({
+          log,
+          snapshots,
+          projection,
+          logger,
+          untilSeq: at && "seq" in at ? at.seq : undefined,
+          untilTime: at && "time" in at ? at.time : undefined,
+        })
+      );
+      const time = result.seq === 0 ? null : new Date(result.storedAt).toISOString();
+      const print = (line: string) => process.stdout.write(line + "\n");
+      if (options.json) {
+        print(toJson({ projection: name, seq: result.seq, time, skipped: result.skipped, state: result.state }));
+        return;
+      }
+      print(`${name} as of seq ${result.seq}${time ? ` (${time})` : " (empty log)"}`);
+      if (result.skipped > 0) print(`(${result.skipped} undecodable entries skipped; see \`veil events\`)`);
+      for (const line of renderState(name, result.state)) print(line);
+    });
+}

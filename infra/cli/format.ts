@@ -1,0 +1,74 @@
+/** Turning records and states into lines for people and for `--json`, and parsing time arguments. */
+import { Buffer } from "node:buffer";
+import type { LogRecord } from "../../actors/ports.ts";
+import { ValidationError } from "../../events/mod.ts";
+
+/** JSON with bytes as `{"$base64": ...}`, so binary fields survive a round trip through text. */
+export function toJson(value: unknown, indent?: number): string {
+  return JSON.stringify(
+    value,
+    (_, field) => (field instanceof Uint8Array ? { $base64: Buffer.from(field).toString("base64") } : field),
+    indent,
+  );
+}
+
+export function recordToJson(record: LogRecord): Record<string, unknown> {
+  const base = { seq: record.seq, subject: record.subject, time: new Date(record.storedAt).toISOString() };
+  if (!record.ok) return { ...base, error: { code: record.error.code, message: record.error.message } };
+  const { type, v, id, at, by, data } = record.event;
+  return { ...base, type, v, id, at: new Date(at).toISOString(), by, data };
+}
+
+export function recordToLine(record: LogRecord): string {
+  const head = `${String(record.seq).padStart(6)}  ${new Date(record.storedAt).toISOString()}  ${record.subject}`;
+  if (!record.ok) return `${head}  !${record.error.code}: ${record.error.message}`;
+  return `${head}  ${record.event.type}  ${toJson(record.event.data)}`;
+}
+
+const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `--since`: an ISO time, or a duration back from now such as 90s, 15m, 2h, 7d. */
+export function parseSince(text: string, now: number): number {
+  const duration = /^(\d+)(s|m|h|d)$/.exec(text);
+  if (duration) return now - Number(duration[1]) * durationUnitsMs[duration[2]!]!;
+  return parseTime(text, "--since");
+}
+
+/** `--at`: a stream sequence (a whole number) or an ISO time. */
+export function parseAt(text: string): { seq: number } | { time: number } {
+  if (/^\d+$/.test(text)) return { seq: Number(text) };
+  return { time: parseTime(text, "--at") };
+}
+
+export function parseSeq(text: string, option: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1) {
+    throw new ValidationError(
+      `${option} must be a stream sequence (a whole number from 1), got ${JSON.stringify(text)}`,
+    );
+  }
+  return Number(text);
+}
+
+function parseTime(text: string, option: string): number {
+  // Only full ISO dates or date-times: Date.parse alone would accept "1" or "May".
+  const time = /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(text) ? Date.parse(text) : NaN;
+  if (Number.isNaN(time)) {
+    throw new ValidationError(
+      `${option} must be ${
+        option === "--at" ? "a sequence number" : "a duration like 15m"
+      } or an ISO time like 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`,
+    );
+  }
+  return time;
+}
+
+/** `--subject`: a full subject, or a short form below veil.evt (`node.server-1`, `node.>`). */
+export function fullSubject(text: string): string {
+  const subject = text.startsWith("veil.") ? text : `veil.evt.${text}`;
+  if (!/^[A-Za-z0-9_\-*>]+(\.[A-Za-z0-9_\-*>]+)*$/.test(subject) || !subject.startsWith("veil.evt.")) {
+    throw new ValidationError(
+      `--subject ${JSON.stringify(text)} is not a subject under veil.evt (e.g. node.server-1 or veil.evt.node.>)`,
+    );
+  }
+  return subject;
+}

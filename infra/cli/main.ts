@@ -1,0 +1,58 @@
+/**
+ * The `veil` command line. Runs unchanged on Node (through tsx) and Deno. Typed errors
+ * become one clear line on stderr and a stable exit status; nothing prints a stack trace
+ * at a user unless VEIL_LOG=debug.
+ */
+import process from "node:process";
+import { Command, CommanderError } from "commander";
+import { type ErrorCode, VeilError } from "../../events/mod.ts";
+import { registerDecode } from "./commands/decode.ts";
+import { registerEvents } from "./commands/events.ts";
+import { registerState } from "./commands/state.ts";
+import { registerUp } from "./commands/up.ts";
+
+/** Exit statuses by error code; documented in the README. */
+const exitStatus: Record<ErrorCode, number> = {
+  validation: 2,
+  "not-found": 3,
+  conflict: 4,
+  forbidden: 5,
+  unavailable: 6,
+  timeout: 6,
+  "event-malformed": 7,
+  "event-too-large": 7,
+  "event-unknown-type": 7,
+  "event-newer-version": 7,
+  "event-invalid-data": 7,
+};
+
+export function buildProgram(): Command {
+  const program = new Command("veil")
+    .description("veil: a private image vault and sharing network (event-sourced, on NATS JetStream)")
+    .showHelpAfterError("(add --help for usage)")
+    .exitOverride();
+  registerUp(program);
+  registerEvents(program);
+  registerState(program);
+  registerDecode(program);
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      // Help and version are not failures; usage mistakes were already explained by commander.
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof VeilError) {
+      process.stderr.write(`veil: ${error.message}\n`);
+      return exitStatus[error.code];
+    }
+    process.stderr.write(`veil: unexpected error: ${(error as Error).message}\n`);
+    if (process.env.VEIL_LOG === "debug") process.stderr.write(`${(error as Error).stack}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Finding the broker: connect to NATS_URL; when nothing answers there and the URL is on
+ * this machine, start a private nats-server with JetStream that stores under the data
+ * folder and lives as long as the launcher.
+ */
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Logger } from "../../actors/ports.ts";
+import { UnavailableError } from "../../events/mod.ts";
+import { connectNats } from "../nats/connection.ts";
+import {
+  findNatsServerBinary,
+  natsInstallHint,
+  type NatsServerProcess,
+  startNatsServer,
+} from "../nats/server-process.ts";
+
+export interface Broker {
+  readonly nc: NatsConnection;
+  readonly url: string;
+  /** The nats-server this launcher started, if it had to. */
+  readonly privateServer?: NatsServerProcess & { readonly storeDir: string };
+}
+
+const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
+
+export async function reachBroker(
+  options: { natsUrl: string; dataDir: string; name: string; logger: Logger },
+): Promise<Broker> {
+  const { natsUrl, dataDir, name, logger } = options;
+  try {
+    return { nc: await connectNats(natsUrl, { name }), url: natsUrl };
+  } catch (error) {
+    if (!(error instanceof UnavailableError)) throw error;
+    const url = new URL(natsUrl);
+    if (!loopbackHosts.has(url.hostname)) throw error;
+    const binary = findNatsServerBinary();
+    if (!binary) {
+      throw new UnavailableError(`nothing answers at ${natsUrl} and nats-server was not found; ${natsInstallHint}`);
+    }
+    const storeDir = join(dataDir, "nats");
+    await mkdir(storeDir, { recursive: true });
+    logger.info("no NATS answers; starting a private nats-server", { url: natsUrl, binary, store: storeDir });
+    const server = await startNatsServer({
+      binary,
+      storeDir,
+      host: url.hostname.replace(/^\[|\]$/g, ""),
+      port: Number(url.port || 4222),
+    });
+    try {
+      return { nc: await connectNats(server.url, { name }), url: server.url, privateServer: { ...server, storeDir } };
+    } catch (connectError) {
+      await server.stop();
+      throw connectError;
+    }
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Hosts a server actor on real infrastructure: provides the machine's effects with the
+ * event log, snapshot store, clock and id source, and one Projector per projection.
+ */
+import { type Actor, createActor, fromCallback, fromPromise, toPromise } from "xstate";
+import type { Clock, EventLog, IdSource, Logger, SnapshotStore } from "../actors/ports.ts";
+import { type ServerEvent, serverMachine, type ServerOutput } from "../actors/server/mod.ts";
+import { nodeSubject, veilEvent } from "../events/mod.ts";
+import { projections } from "../projections/mod.ts";
+import { Projector } from "./projector.ts";
+
+export interface ServerHostDeps {
+  readonly nodeId: string;
+  readonly log: EventLog;
+  readonly snapshots: SnapshotStore;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly logger: Logger;
+  /** How long projections may take to catch up with the log at start. */
+  readonly catchUpTimeoutMs: number;
+}
+
+export interface HostedServer {
+  readonly actor: Actor<typeof serverMachine>;
+  readonly projectors: ReadonlyMap<string, Projector<unknown>>;
+  /** Resolves with the machine's output once it reaches `stopped` or `failed`. */
+  readonly done: Promise<ServerOutput>;
+}
+
+export function hostServer(deps: ServerHostDeps): HostedServer {
+  const { nodeId, log, snapshots, clock, ids, logger } = deps;
+  const projectors = new Map(
+    projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
+  );
+  const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
+
+  const machine = serverMachine.provide({
+    actors: {
+      announceJoin: fromPromise(async ({ input }) => {
+        await log.append(nodeSubject(input.nodeId), [
+          veilEvent("NodeJoined", { node: input.nodeId, role: "server" }, origin()),
+        ]);
+        logger.info("joined the cluster");
+      }),
+      keepProjections: fromCallback<ServerEvent, { nodeId: string }>(({ sendBack }) => {
+        const all = [...projectors.values()];
+        const fail = (error: Error) => sendBack({ type: "PROJECTIONS_FAILED", reason: error.message });
+        Promise.all(all.map((projector) => projector.start({ catchUpTimeoutMs: deps.catchUpTimeoutMs })))
+          .then(() => logger.info("projections live", { projections: [...projectors.keys()].join(",") }))
+          .catch(fail);
+        void Promise.race(all.map((projector) => projector.failed)).then(fail);
+      }),
+      persistProjections: fromPromise(async () => {
+        await Promise.all([...projectors.values()].map((projector) => projector.stop()));
+      }),
+      announceLeave: fromPromise(async ({ input }) => {
+        await log.append(nodeSubject(input.nodeId), [
+          veilEvent("NodeLeft", { node: input.nodeId, role: "server", reason: "shutdown" }, origin()),
+        ]);
+        logger.info("left the cluster");
+      }),
+    },
+  });
+
+  const actor = createActor(machine, { input: { nodeId } });
+  actor.start();
+  return { actor, projectors, done: toPromise(actor) };
+}

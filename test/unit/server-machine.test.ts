@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { createActor, fromCallback, fromPromise, SimulatedClock, toPromise, waitFor } from "xstate";
+import { serverMachine } from "../../actors/server/mod.ts";
+
+/** A server whose effects record their order; `fail` names effects that reject. */
+function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
+  const calls: string[] = [];
+  let releaseJoin = () => {};
+  let reportFailure: (reason: string) => void = () => {};
+  const effect = (name: string) =>
+    fromPromise<void, { nodeId: string }>(async ({ input }) => {
+      calls.push(`${name}:${input.nodeId}`);
+      if (name === "announceJoin" && options.holdJoin) await new Promise<void>((resolve) => (releaseJoin = resolve));
+      if (options.fail?.includes(name)) throw new Error(`${name} broke`);
+    });
+  const machine = serverMachine.provide({
+    actors: {
+      announceJoin: effect("announceJoin"),
+      keepProjections: fromCallback(({ sendBack }) => {
+        calls.push("keepProjections");
+        reportFailure = (reason) => sendBack({ type: "PROJECTIONS_FAILED", reason });
+        return () => calls.push("keepProjections:cleanup");
+      }),
+      persistProjections: effect("persistProjections"),
+      announceLeave: effect("announceLeave"),
+    },
+  });
+  const actor = createActor(machine, { input: { nodeId: "server-1" }, clock: new SimulatedClock() });
+  return { actor, calls, releaseJoin: () => releaseJoin(), reportFailure: (reason: string) => reportFailure(reason) };
+}
+
+function settled(actor: ReturnType<typeof serverWith>["actor"], value: "running") {
+  return waitFor(actor, (snapshot) => snapshot.matches(value), { timeout: 1_000 });
+}
+
+describe("server machine", () => {
+  it("joins, keeps projections, then on STOP persists them and leaves, in that order", async () => {
+    const { actor, calls } = serverWith();
+    actor.start();
+    await settled(actor, "running");
+    actor.send({ type: "STOP" });
+    const output = await toPromise(actor);
+    expect(actor.getSnapshot().value).toBe("stopped");
+    expect(output).toEqual({ problem: undefined });
+    expect(calls).toEqual([
+      "announceJoin:server-1",
+      "keepProjections",
+      "keepProjections:cleanup",
+      "persistProjections:server-1",
+      "announceLeave:server-1",
+    ]);
+  });
+
+  it("fails, without keeping projections, when it cannot join", async () => {
+    const { actor, calls } = serverWith({ fail: ["announceJoin"] });
+    actor.start();
+    const output = await toPromise(actor);
+    expect(actor.getSnapshot().value).toBe("failed");
+    expect(output.problem).toBe("announceJoin broke");
+    expect(calls).toEqual(["announceJoin:server-1"]);
+  });
+
+  it("still leaves when persisting fails, and reports the problem", async () => {
+    const { actor, calls } = serverWith({ fail: ["persistProjections"] });
+    actor.start();
+    await settled(actor, "running");
+    actor.send({ type: "STOP" });
+    const output = await toPromise(actor);
+    expect(output.problem).toBe("persistProjections broke");
+    expect(calls.at(-1)).toBe("announceLeave:server-1");
+  });
+
+  it("stops gracefully when following the log fails", async () => {
+    const { actor, calls, reportFailure } = serverWith();
+    actor.start();
+    await settled(actor, "running");
+    reportFailure("connection closed");
+    const output = await toPromise(actor);
+    expect(output.problem).toBe("connection closed");
+    expect(calls.slice(-2)).toEqual(["persistProjections:server-1", "announceLeave:server-1"]);
+  });
+
+  it("leaves properly when stopped while its join is still on the way", async () => {
+    const { actor, calls, releaseJoin } = serverWith({ holdJoin: true });
+    actor.start();
+    actor.send({ type: "STOP" });
+    releaseJoin();
+    await toPromise(actor);
+    expect(actor.getSnapshot().value).toBe("stopped");
+    expect(calls).not.toContain("keepProjections");
+    expect(calls.at(-1)).toBe("announceLeave:server-1");
+  });
+});
