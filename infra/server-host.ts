@@ -2,7 +2,7 @@
  * Hosts a server actor on real infrastructure: provides the machine's effects with the
  * event log, snapshot store, clock and id source, and one Projector per projection.
  */
-import { type Actor, createActor, fromCallback, fromPromise, toPromise } from "xstate";
+import { type Actor, createActor, fromCallback, fromPromise, toPromise, waitFor } from "xstate";
 import type { Clock, EventLog, IdSource, Logger, SnapshotStore } from "../actors/ports.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../actors/server/mod.ts";
 import { nodeSubject, veilEvent } from "../events/mod.ts";
@@ -25,6 +25,8 @@ export interface HostedServer {
   readonly projectors: ReadonlyMap<string, Projector<unknown>>;
   /** Resolves with the machine's output once it reaches `stopped` or `failed`. */
   readonly done: Promise<ServerOutput>;
+  /** Resolves true once the server is live (caught up), false if it finished first. */
+  readonly live: Promise<boolean>;
 }
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
@@ -46,7 +48,10 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         const all = [...projectors.values()];
         const fail = (error: Error) => sendBack({ type: "PROJECTIONS_FAILED", reason: error.message });
         Promise.all(all.map((projector) => projector.start({ catchUpTimeoutMs: deps.catchUpTimeoutMs })))
-          .then(() => logger.info("projections live", { projections: [...projectors.keys()].join(",") }))
+          .then(() => {
+            logger.info("projections live", { projections: [...projectors.keys()].join(",") });
+            sendBack({ type: "PROJECTIONS_LIVE" });
+          })
           .catch(fail);
         void Promise.race(all.map((projector) => projector.failed)).then(fail);
       }),
@@ -64,5 +69,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
 
   const actor = createActor(machine, { input: { nodeId } });
   actor.start();
-  return { actor, projectors, done: toPromise(actor) };
+  const live = waitFor(actor, (snapshot) => snapshot.matches({ running: "live" }) || snapshot.status === "done")
+    .then((snapshot) => snapshot.status !== "done");
+  return { actor, projectors, done: toPromise(actor), live };
 }

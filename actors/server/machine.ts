@@ -19,6 +19,7 @@ export interface ServerContext {
 
 export type ServerEvent =
   | { readonly type: "STOP" }
+  | { readonly type: "PROJECTIONS_LIVE" }
   | { readonly type: "PROJECTIONS_FAILED"; readonly reason: string };
 
 export interface ServerOutput {
@@ -41,7 +42,7 @@ export const serverMachine = setup({
   actors: {
     /** Appends NodeJoined for this node. */
     announceJoin: fromPromise<void, EffectInput>(() => Promise.reject(notProvidedError("announceJoin"))),
-    /** Keeps every projection live; reports PROJECTIONS_FAILED if following the log stops. */
+    /** Keeps every projection live: PROJECTIONS_LIVE once caught up, PROJECTIONS_FAILED if following stops. */
     keepProjections: fromCallback<ServerEvent, EffectInput>(() => {
       throw notProvidedError("keepProjections");
     }),
@@ -77,6 +78,12 @@ export const serverMachine = setup({
     },
     running: {
       invoke: { src: "keepProjections", input: ({ context }) => ({ nodeId: context.nodeId }) },
+      initial: "catchingUp",
+      states: {
+        catchingUp: { on: { PROJECTIONS_LIVE: "live" } },
+        /** Caught up with the log: the node is ready, and says so. */
+        live: {},
+      },
       on: {
         STOP: "stopping",
         PROJECTIONS_FAILED: { target: "stopping", actions: "recordProblem" },

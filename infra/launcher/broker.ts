@@ -25,17 +25,22 @@ export interface Broker {
 
 const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
-export async function reachBroker(
-  options: { natsUrl: string; dataDir: string; name: string; logger: Logger },
-): Promise<Broker> {
-  const { natsUrl, dataDir, name, logger } = options;
+export async function reachBroker(options: {
+  natsUrl: string;
+  dataDir: string;
+  name: string;
+  logger: Logger;
+  /** Where to look for nats-server; tests pass one that finds nothing. */
+  findBinary?: () => string | undefined;
+}): Promise<Broker> {
+  const { natsUrl, dataDir, name, logger, findBinary = findNatsServerBinary } = options;
   try {
     return { nc: await connectNats(natsUrl, { name }), url: natsUrl };
   } catch (error) {
     if (!(error instanceof UnavailableError)) throw error;
     const url = new URL(natsUrl);
     if (!loopbackHosts.has(url.hostname)) throw error;
-    const binary = findNatsServerBinary();
+    const binary = findBinary();
     if (!binary) {
       throw new UnavailableError(`nothing answers at ${natsUrl} and nats-server was not found; ${natsInstallHint}`);
     }

@@ -13,7 +13,7 @@ import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
 import { hostServer } from "../server-host.ts";
-import { reachBroker } from "./broker.ts";
+import { type Broker, reachBroker } from "./broker.ts";
 
 export interface UpOptions {
   readonly config: Config;
@@ -49,25 +49,16 @@ export async function up(options: UpOptions): Promise<number> {
       catchUpTimeoutMs: limits.catchUpTimeoutMs,
     });
 
-    print(`veil is up`);
-    print(
-      `  NATS       ${broker.url}${
-        broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeDir})` : ""
-      }`,
-    );
-    print(`  data       ${config.dataDir}`);
-    print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
-    print(`  snapshots  KV bucket ${snapshotBucketName}`);
-    print(`  servers    ${serverId}`);
-    print(`  inspect    veil events --follow   |   veil state cluster`);
-    print(`Press Ctrl-C to stop.`);
-
-    const stopRequested = new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      signal.addEventListener("abort", () => resolve(), { once: true });
+    const stopRequested = new Promise<"stop">((resolve) => {
+      if (signal.aborted) resolve("stop");
+      signal.addEventListener("abort", () => resolve("stop"), { once: true });
     });
-    const firstOutcome = await Promise.race([stopRequested.then(() => "stop" as const), server.done]);
-    if (firstOutcome === "stop") {
+    // Say "up" only once it is true: the server joined and its projections caught up.
+    if (await Promise.race([server.live, stopRequested.then(() => false)])) {
+      printSummary(print, { broker, config, serverId });
+    }
+    const outcome = await Promise.race([stopRequested, server.done.then(() => "done" as const)]);
+    if (outcome === "stop") {
       logger.info("stopping");
       server.actor.send({ type: "STOP" });
     }
@@ -94,4 +85,19 @@ function withinShutdownBound<T>(work: Promise<T>, what: string): Promise<T> {
     );
   });
   return Promise.race([work, bound]).finally(() => clearTimeout(timer));
+}
+
+function printSummary(
+  print: (line: string) => void,
+  { broker, config, serverId }: { broker: Broker; config: Config; serverId: string },
+): void {
+  const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeDir})` : "";
+  print(`veil is up`);
+  print(`  NATS       ${broker.url}${privateNote}`);
+  print(`  data       ${config.dataDir}`);
+  print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
+  print(`  snapshots  KV bucket ${snapshotBucketName}`);
+  print(`  servers    ${serverId}`);
+  print(`  inspect    veil events --follow   |   veil state cluster`);
+  print(`Press Ctrl-C to stop.`);
 }

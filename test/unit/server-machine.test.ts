@@ -18,6 +18,7 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
       announceJoin: effect("announceJoin"),
       keepProjections: fromCallback(({ sendBack }) => {
         calls.push("keepProjections");
+        sendBack({ type: "PROJECTIONS_LIVE" });
         reportFailure = (reason) => sendBack({ type: "PROJECTIONS_FAILED", reason });
         return () => calls.push("keepProjections:cleanup");
       }),
@@ -29,7 +30,7 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
   return { actor, calls, releaseJoin: () => releaseJoin(), reportFailure: (reason: string) => reportFailure(reason) };
 }
 
-function settled(actor: ReturnType<typeof serverWith>["actor"], value: "running") {
+function settled(actor: ReturnType<typeof serverWith>["actor"], value: "running" | { running: "live" }) {
   return waitFor(actor, (snapshot) => snapshot.matches(value), { timeout: 1_000 });
 }
 
@@ -37,7 +38,7 @@ describe("server machine", () => {
   it("joins, keeps projections, then on STOP persists them and leaves, in that order", async () => {
     const { actor, calls } = serverWith();
     actor.start();
-    await settled(actor, "running");
+    await settled(actor, { running: "live" });
     actor.send({ type: "STOP" });
     const output = await toPromise(actor);
     expect(actor.getSnapshot().value).toBe("stopped");

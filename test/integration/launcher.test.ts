@@ -1,0 +1,109 @@
+import { mkdtemp, rm, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { nodeSubject, UnavailableError } from "../../events/mod.ts";
+import { reachBroker } from "../../infra/launcher/broker.ts";
+import { connectNats } from "../../infra/nats/connection.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { useNatsServer } from "../support/nats.ts";
+import { type RunningVeil, startVeil } from "../support/cli.ts";
+
+const nats = useNatsServer();
+const running: RunningVeil[] = [];
+const folders: string[] = [];
+
+afterEach(async () => {
+  for (const veil of running.splice(0)) {
+    veil.child.kill("SIGKILL");
+    await veil.exited;
+  }
+  for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
+});
+
+async function dataFolder(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "veil-test-data-"));
+  folders.push(folder);
+  return folder;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
+
+describe("veil up", () => {
+  it("uses the broker at NATS_URL, joins, and on SIGTERM persists projections and leaves", async () => {
+    const veil = startVeil(["up", "--id", "launcher-a"], {
+      env: { NATS_URL: nats.url, VEIL_DATA: await dataFolder() },
+    });
+    running.push(veil);
+    const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
+    expect(summary).toContain(`NATS       ${nats.url}\n`);
+    expect(summary).toMatch(/servers\s+launcher-a/);
+
+    veil.child.kill("SIGTERM");
+    expect(await veil.exited).toBe(0);
+    const { records } = await nats.log.readAggregate(nodeSubject("launcher-a"));
+    expect(records.map((record) => record.ok && record.event.type)).toEqual(["NodeJoined", "NodeLeft"]);
+    const snapshot = await (await openSnapshotStore(nats.nc, { replicas: 1 })).load("cluster");
+    expect(snapshot?.seq).toBeGreaterThanOrEqual(records[0]!.seq);
+  });
+
+  it("starts a private nats-server when none answers, and stops it on SIGINT", async () => {
+    const port = await freePort();
+    const data = await dataFolder();
+    const url = `nats://127.0.0.1:${port}`;
+    const veil = startVeil(["up"], { env: { NATS_URL: url, VEIL_DATA: data } });
+    running.push(veil);
+    const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
+    expect(summary).toContain(`private nats-server, store ${join(data, "nats")}`);
+    expect((await stat(join(data, "nats", "jetstream"))).isDirectory()).toBe(true);
+
+    const client = await connectNats(url, { name: "launcher-test" });
+    await client.close();
+    veil.child.kill("SIGINT");
+    expect(await veil.exited).toBe(0);
+    expect(veil.output().stderr).toMatch(/left the cluster[\s\S]*private nats-server stopped/);
+    await expect(connectNats(url, { name: "launcher-test", timeoutMs: 500 })).rejects.toBeInstanceOf(UnavailableError);
+  });
+
+  it("says how to install nats-server when none answers and none is installed", async () => {
+    const attempt = reachBroker({
+      natsUrl: `nats://127.0.0.1:${await freePort()}`,
+      dataDir: await dataFolder(),
+      name: "t",
+      logger: silentLogger,
+      findBinary: () => undefined,
+    });
+    await expect(attempt).rejects.toBeInstanceOf(UnavailableError);
+    await expect(attempt).rejects.toThrow(
+      /nats-server was not found; install nats-server \(Debian\/Ubuntu: apt-get install nats-server/,
+    );
+  });
+
+  it("does not start a private broker for a remote NATS_URL", async () => {
+    let looked = false;
+    const attempt = reachBroker({
+      natsUrl: "nats://192.0.2.1:4222",
+      dataDir: await dataFolder(),
+      name: "t",
+      logger: silentLogger,
+      findBinary: () => {
+        looked = true;
+        return undefined;
+      },
+    });
+    await expect(attempt).rejects.toThrow(/cannot reach NATS at nats:\/\/192\.0\.2\.1:4222/);
+    expect(looked).toBe(false);
+  });
+});
