@@ -8,7 +8,7 @@ import { Packr } from "msgpackr";
 import type { Envelope, EventRegistry, EventsOf } from "./envelope.ts";
 import { EventDecodeError, ValidationError } from "./errors.ts";
 import { limits } from "./limits.ts";
-import { integer, object, string } from "./schema.ts";
+import { FieldError, integer, object, type Schema, string } from "./schema.ts";
 import { type VeilEvent, vocabulary } from "./vocabulary.ts";
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, encodeUndefinedAsNil: true });
@@ -46,14 +46,20 @@ const envelopeShape = object({
   by: string({ lengthMin: 1, lengthMax: limits.actorIdLengthMax }),
 });
 
-function checked<T>(code: "event-malformed" | "event-invalid-data", what: string, parse: () => T): T {
+/** Parses with a schema, turning a validation failure into the decode error a reader expects. */
+const envelopeFailure = { code: "event-malformed", what: "envelope" } as const;
+
+function check<T>(
+  schema: Schema<T>,
+  value: unknown,
+  failure: { code: "event-malformed" | "event-invalid-data"; what: string; field?: string },
+): T {
   try {
-    return parse();
+    return schema.parse(value);
   } catch (cause) {
-    if (cause instanceof ValidationError) {
-      throw new EventDecodeError(code, `${what}: ${cause.message}`, { cause });
-    }
-    throw cause;
+    if (!(cause instanceof ValidationError)) throw cause;
+    if (failure.field && cause instanceof FieldError) cause.at(failure.field);
+    throw new EventDecodeError(failure.code, `${failure.what}: ${cause.message}`, { cause });
   }
 }
 
@@ -61,7 +67,7 @@ function checked<T>(code: "event-malformed" | "event-invalid-data", what: string
 export function validateEvent(value: unknown): VeilEvent;
 export function validateEvent<R extends EventRegistry>(value: unknown, registry: R): EventsOf<R>;
 export function validateEvent(value: unknown, registry: EventRegistry = vocabulary): Envelope {
-  const head = checked("event-malformed", "envelope", () => envelopeShape.parse(value));
+  const head = check(envelopeShape, value, envelopeFailure);
   const definition = Object.hasOwn(registry, head.type) ? registry[head.type] : undefined;
   if (!definition) throw new EventDecodeError("event-unknown-type", `unknown event type ${head.type}`);
   if (head.v > definition.version) {
@@ -81,8 +87,9 @@ export function validateEvent(value: unknown, registry: EventRegistry = vocabula
     }
     data = upcast(data);
   }
-  const parsed = checked("event-invalid-data", head.type, () => definition.data.parse(data, "data"));
-  return { ...head, v: definition.version, data: parsed };
+  const parsed = check(definition.data, data, { code: "event-invalid-data", what: head.type, field: "data" });
+  // Built field by field rather than spread: this runs for every event read or written.
+  return { type: head.type, v: definition.version, id: head.id, at: head.at, by: head.by, data: parsed };
 }
 
 export function decodeEvent(bytes: Uint8Array): VeilEvent;

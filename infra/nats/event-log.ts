@@ -7,6 +7,7 @@
  */
 import { headers, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
 import {
+  type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
   JetStreamApiError,
@@ -46,18 +47,19 @@ export class NatsEventLog implements EventLog {
     const payloads = events.map((event) => encodeEvent(event));
     const seqs: number[] = [];
     let expected = options.expectedSubjectSeq;
-    for (const [index, event] of events.entries()) {
+    for (let index = 0; index < events.length; index++) {
+      const event = events[index]!;
       const messageHeaders = headers();
       messageHeaders.set("Veil-Type", event.type);
       messageHeaders.set("Veil-Version", String(event.v));
       messageHeaders.set("Content-Type", "application/msgpack");
+      const publishOptions = { msgID: event.id, headers: messageHeaders, timeout: limits.appendAckTimeoutMs };
       try {
-        const ack = await this.js.publish(subject, payloads[index], {
-          msgID: event.id,
-          headers: messageHeaders,
-          timeout: limits.appendAckTimeoutMs,
-          expect: expected === undefined ? {} : { lastSubjectSequence: expected },
-        });
+        const ack = await this.js.publish(
+          subject,
+          payloads[index],
+          expected === undefined ? publishOptions : { ...publishOptions, expect: { lastSubjectSequence: expected } },
+        );
         seqs.push(ack.seq);
         if (expected !== undefined) expected = ack.seq;
       } catch (error) {
@@ -80,18 +82,35 @@ export class NatsEventLog implements EventLog {
     if (lastSeq < (options.fromSeq ?? 1)) return;
     if (options.since !== undefined && end.storedAt < options.since) return;
     if (options.untilTime !== undefined && options.untilTime < 0) return;
-    for await (const message of this.consume(options)) {
-      const record = toRecord(message);
-      if (options.untilTime !== undefined && record.storedAt > options.untilTime) return;
-      if (record.seq > lastSeq) return;
-      yield record;
-      // pending counts what matched after this entry when it was sent: 0 means we are at the end.
-      if (record.seq >= lastSeq || message.info.pending === 0) return;
+    const messages = await this.open(options);
+    try {
+      for await (const message of messages) {
+        const record = toRecord(message);
+        if (options.untilTime !== undefined && record.storedAt > options.untilTime) return;
+        if (record.seq > lastSeq) return;
+        yield record;
+        // pending counts what matched after this entry when it was sent: 0 means we are at the end.
+        if (record.seq >= lastSeq || message.info.pending === 0) return;
+      }
+    } finally {
+      void messages.stop();
     }
   }
 
   async *follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord> {
-    for await (const message of this.consume(options, options.signal)) yield toRecord(message);
+    const { signal } = options;
+    if (signal.aborted) return;
+    const messages = await this.open(options);
+    const stop = () => void messages.stop();
+    // The signal may have fired while the consumer was being created; then no event will come.
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+    try {
+      for await (const message of messages) yield toRecord(message);
+    } finally {
+      signal.removeEventListener("abort", stop);
+      stop();
+    }
   }
 
   async lastSeq(): Promise<number> {
@@ -113,20 +132,10 @@ export class NatsEventLog implements EventLog {
     }
   }
 
-  private async *consume(options: ReadOptions, signal?: AbortSignal): AsyncIterable<JsMsg> {
-    if (signal?.aborted) return;
+  /** An ordered consumer's messages from the given point; the caller stops it. */
+  private async open(options: ReadOptions): Promise<ConsumerMessages> {
     const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
-    const messages = await consumer.consume({ max_messages: limits.consumerBatchMessages });
-    const stop = () => void messages.stop();
-    // The signal may have fired while the consumer was being created; then no event will come.
-    if (signal?.aborted) return stop();
-    signal?.addEventListener("abort", stop, { once: true });
-    try {
-      yield* messages;
-    } finally {
-      signal?.removeEventListener("abort", stop);
-      stop();
-    }
+    return await consumer.consume({ max_messages: limits.consumerBatchMessages });
   }
 }
 
@@ -146,11 +155,13 @@ function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
 }
 
 function toRecord(message: JsMsg): LogRecord {
-  const base = { seq: message.seq, subject: message.subject, storedAt: message.time.getTime() };
+  // Built field by field rather than spread: this runs for every entry read.
+  const { seq, subject } = message;
+  const storedAt = message.time.getTime();
   try {
-    return { ...base, ok: true, event: decodeEvent(message.data) };
+    return { seq, subject, storedAt, ok: true, event: decodeEvent(message.data) };
   } catch (error) {
-    if (error instanceof EventDecodeError) return { ...base, ok: false, error };
+    if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
     throw error;
   }
 }
