@@ -33,8 +33,9 @@ function fromRegistry(name, range) {
 }
 
 function fromName(name, range) {
-  const platform = /(darwin|linux|win32|freebsd|android|openbsd|sunos|aix)-(x64|arm64|arm|ia32|ppc64|s390x|riscv64)(?:-(glibc|gnu|musl|msvc))?$/
-    .exec(name);
+  const platform =
+    /(darwin|linux|win32|freebsd|android|openbsd|sunos|aix)-(x64|arm64|arm|ia32|ppc64|s390x|riscv64)(?:-(glibc|gnu|musl|msvc))?$/
+      .exec(name);
   if (!platform || !/^\d+\.\d+\.\d+$/.test(range)) {
     throw new Error(`${name}@${range}: not in the registry and its platform is not in its name; add it by hand`);
   }
