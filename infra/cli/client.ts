@@ -1,16 +1,10 @@
 /** What client commands share: config, a logger on stderr, and a connection opened and closed around the work. */
-import {
-  jetstream,
-  JetStreamApiCodes,
-  JetStreamApiError,
-  type JetStreamManager,
-  jetstreamManager,
-} from "@nats-io/jetstream";
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import { NotFoundError } from "../../events/mod.ts";
 import type { Logger, SnapshotStore } from "../../actors/ports.ts";
 import { systemClock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
-import { connectNats } from "../nats/connection.ts";
+import { connectNats, openJetStream } from "../nats/connection.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore } from "../nats/snapshots.ts";
 import { eventStreamName } from "../nats/streams.ts";
@@ -32,8 +26,7 @@ export async function withClient<T>(work: (client: Client) => Promise<T>): Promi
   const config = loadConfig();
   const nc = await connectNats(config.natsUrl, { name: "veil-cli" });
   try {
-    const js = jetstream(nc);
-    const jsm = await jetstreamManager(nc);
+    const { js, jsm } = await openJetStream(nc, config.natsUrl);
     await requireEventStream(jsm, config.natsUrl);
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
     return await work({ config, logger: cliLogger(config), log: new NatsEventLog(js, jsm), snapshots });

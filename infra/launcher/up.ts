@@ -3,12 +3,12 @@
  * the streams, starts the actors that exist, prints where things are, and on a stop signal
  * shuts down in order: actors persist and leave, the connection drains, a private broker stops.
  */
-import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import type { Logger } from "../../actors/ports.ts";
 import { limits, TimeoutError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { childLogger } from "../log.ts";
+import { openJetStream } from "../nats/connection.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
@@ -35,9 +35,9 @@ export async function up(options: UpOptions): Promise<number> {
     logger,
   });
   try {
-    const jsm = await jetstreamManager(broker.nc);
+    const { js, jsm } = await openJetStream(broker.nc, broker.url);
     await ensureStreams(jsm, { replicas: config.streamReplicas });
-    const log = new NatsEventLog(jetstream(broker.nc), jsm);
+    const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(broker.nc, { replicas: config.streamReplicas });
     const server = hostServer({
       nodeId: serverId,

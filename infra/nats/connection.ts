@@ -1,4 +1,5 @@
 /** Connecting to NATS with a bounded wait and a clear message when nothing answers. */
+import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { limits, UnavailableError } from "../../events/mod.ts";
 
@@ -16,5 +17,20 @@ export async function connectNats(
     });
   } catch (cause) {
     throw new UnavailableError(`cannot reach NATS at ${url}: ${(cause as Error).message}`, { cause });
+  }
+}
+
+/** JetStream on a connection; a broker started without `-js` is a clear error, not a mystery. */
+export async function openJetStream(
+  nc: NatsConnection,
+  url: string,
+): Promise<{ js: JetStreamClient; jsm: JetStreamManager }> {
+  try {
+    return { js: jetstream(nc), jsm: await jetstreamManager(nc) };
+  } catch (cause) {
+    if ((cause as Error).name === "JetStreamNotEnabled") {
+      throw new UnavailableError(`NATS at ${url} has no JetStream; start nats-server with -js (JetStream)`, { cause });
+    }
+    throw cause;
   }
 }

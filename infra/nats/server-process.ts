@@ -45,12 +45,22 @@ export async function startNatsServer(options: {
   /** A fixed port, or undefined for a free one chosen by the server itself. */
   port?: number;
   binary?: string;
+  /** JetStream on (default); off only to test how veil copes with a broker without it. */
+  jetStream?: boolean;
 }): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
   if (!binary) throw new UnavailableError(`nats-server was not found; ${natsInstallHint}`);
   const host = options.host ?? "127.0.0.1";
   // `-p -1` lets the server pick a free port itself, so two test files never race for one.
-  const args = ["-js", "-a", host, "-p", String(options.port ?? -1), "-sd", options.storeDir];
+  const args = [
+    ...(options.jetStream === false ? [] : ["-js"]),
+    "-a",
+    host,
+    "-p",
+    String(options.port ?? -1),
+    "-sd",
+    options.storeDir,
+  ];
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const port = await waitUntilReady(child);

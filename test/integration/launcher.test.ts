@@ -6,9 +6,10 @@ import { afterEach, describe, expect, it } from "vitest";
 import { nodeSubject, UnavailableError } from "../../events/mod.ts";
 import { reachBroker } from "../../infra/launcher/broker.ts";
 import { connectNats } from "../../infra/nats/connection.ts";
+import { startNatsServer } from "../../infra/nats/server-process.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { useNatsServer } from "../support/nats.ts";
-import { type RunningVeil, startVeil } from "../support/cli.ts";
+import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
 
 const nats = useNatsServer();
 const running: RunningVeil[] = [];
@@ -50,6 +51,17 @@ describe("veil up", () => {
     const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
     expect(summary).toContain(`NATS       ${nats.url}\n`);
     expect(summary).toMatch(/servers\s+launcher-a/);
+
+    // Inspection works against the running node: the log and time travel.
+    const events = await runVeil(["events", "--subject", "node.launcher-a", "--json"], { env: { NATS_URL: nats.url } });
+    const joinedRecord = JSON.parse(events.stdout.trim());
+    expect(joinedRecord).toMatchObject({ type: "NodeJoined", data: { node: "launcher-a", role: "server" } });
+    const before = await runVeil(["state", "cluster", "--at", String(joinedRecord.seq - 1), "--json"], {
+      env: { NATS_URL: nats.url },
+    });
+    expect(JSON.parse(before.stdout).state.nodes["launcher-a"]).toBeUndefined();
+    const now = await runVeil(["state", "cluster"], { env: { NATS_URL: nats.url } });
+    expect(now.stdout).toMatch(/launcher-a\s+server\s+joined/);
 
     veil.child.kill("SIGTERM");
     expect(await veil.exited).toBe(0);
@@ -105,5 +117,34 @@ describe("veil up", () => {
     });
     await expect(attempt).rejects.toThrow(/cannot reach NATS at nats:\/\/192\.0\.2\.1:4222/);
     expect(looked).toBe(false);
+  });
+});
+
+describe("brokers veil cannot use as they are", () => {
+  it("tells the user to start veil when the broker has no veil log yet", async () => {
+    const server = await startNatsServer({ storeDir: await dataFolder() });
+    try {
+      const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
+      expect(ran.code).toBe(3);
+      expect(ran.stderr).toMatch(
+        /there is no veil event log \(stream VEIL_EVENTS\) at .*; start veil with `veil up` first/,
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("says JetStream is missing when the broker runs without it", async () => {
+    const server = await startNatsServer({ storeDir: await dataFolder(), jetStream: false });
+    try {
+      const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
+      expect(ran.code).toBe(6);
+      expect(ran.stderr).toMatch(/has no JetStream; start nats-server with -js/);
+      const up = await runVeil(["up"], { env: { NATS_URL: server.url, VEIL_DATA: await dataFolder() } });
+      expect(up.code).toBe(6);
+      expect(up.stderr).toMatch(/has no JetStream/);
+    } finally {
+      await server.stop();
+    }
   });
 });
