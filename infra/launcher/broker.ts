@@ -5,6 +5,7 @@
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
+import process from "node:process";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
 import { UnavailableError } from "../../events/mod.ts";
@@ -52,11 +53,23 @@ export async function reachBroker(options: {
       storeDir,
       host: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port || 4222),
+      detached: true,
     });
-    try {
-      return { nc: await connectNats(server.url, { name }), url: server.url, privateServer: { ...server, storeDir } };
-    } catch (connectError) {
+    // Detached, it would outlive a launcher that dies on an error path: kill it on exit then.
+    const killOnExit = () => process.kill(server.pid, "SIGTERM");
+    process.once("exit", killOnExit);
+    const stop = async () => {
       await server.stop();
+      process.removeListener("exit", killOnExit);
+    };
+    try {
+      return {
+        nc: await connectNats(server.url, { name }),
+        url: server.url,
+        privateServer: { ...server, stop, storeDir },
+      };
+    } catch (connectError) {
+      await stop();
       throw connectError;
     }
   }

@@ -47,6 +47,11 @@ export async function startNatsServer(options: {
   binary?: string;
   /** JetStream on (default); off only to test how veil copes with a broker without it. */
   jetStream?: boolean;
+  /**
+   * In its own process group, so a Ctrl-C in the terminal reaches only its owner, which
+   * stops it last (after its actors have persisted and left). The owner must stop it.
+   */
+  detached?: boolean;
 }): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
   if (!binary) throw new UnavailableError(`nats-server was not found; ${natsInstallHint}`);
@@ -61,7 +66,7 @@ export async function startNatsServer(options: {
     "-sd",
     options.storeDir,
   ];
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const port = await waitUntilReady(child);
   return {

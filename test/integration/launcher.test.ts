@@ -1,11 +1,14 @@
+import { execFileSync } from "node:child_process";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
 import { afterEach, describe, expect, it } from "vitest";
 import { nodeSubject, UnavailableError } from "../../events/mod.ts";
 import { reachBroker } from "../../infra/launcher/broker.ts";
-import { connectNats } from "../../infra/nats/connection.ts";
+import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
+import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { useNatsServer } from "../support/nats.ts";
@@ -40,6 +43,8 @@ function freePort(): Promise<number> {
   });
 }
 
+const processGroup = (pid: string) => execFileSync("ps", ["-o", "pgid=", "-p", pid], { encoding: "utf8" }).trim();
+
 const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 describe("veil up", () => {
@@ -71,22 +76,37 @@ describe("veil up", () => {
     expect(snapshot?.seq).toBeGreaterThanOrEqual(records[0]!.seq);
   });
 
-  it("starts a private nats-server when none answers, and stops it on SIGINT", async () => {
+  it("starts a private nats-server when none answers, and on Ctrl-C leaves before stopping it", async () => {
     const port = await freePort();
     const data = await dataFolder();
     const url = `nats://127.0.0.1:${port}`;
-    const veil = startVeil(["up"], { env: { NATS_URL: url, VEIL_DATA: data } });
+    const veil = startVeil(["up"], { env: { NATS_URL: url, VEIL_DATA: data }, ownProcessGroup: true });
     running.push(veil);
     const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
     expect(summary).toContain(`private nats-server, store ${join(data, "nats")}`);
     expect((await stat(join(data, "nats", "jetstream"))).isDirectory()).toBe(true);
 
-    const client = await connectNats(url, { name: "launcher-test" });
-    await client.close();
-    veil.child.kill("SIGINT");
+    // Ctrl-C in a terminal signals the whole foreground process group at once: the private
+    // broker must not be in it, or it would stop before veil had persisted and left.
+    const brokerPid = execFileSync("pgrep", ["-f", `nats-server .*-p ${port} `], { encoding: "utf8" }).trim();
+    expect(brokerPid).toMatch(/^\d+$/);
+    expect(processGroup(brokerPid)).not.toBe(processGroup(String(veil.child.pid)));
+    process.kill(-veil.child.pid!, "SIGINT");
     expect(await veil.exited).toBe(0);
     expect(veil.output().stderr).toMatch(/left the cluster[\s\S]*private nats-server stopped/);
     await expect(connectNats(url, { name: "launcher-test", timeoutMs: 500 })).rejects.toBeInstanceOf(UnavailableError);
+
+    // The private store kept everything, NodeLeft included: reopen it with a broker of our own.
+    const reopened = await startNatsServer({ storeDir: join(data, "nats") });
+    const client = await connectNats(reopened.url, { name: "launcher-test" });
+    try {
+      const { js, jsm } = await openJetStream(client, reopened.url);
+      const { records } = await new NatsEventLog(js, jsm).readAggregate(nodeSubject("server-1"));
+      expect(records.map((record) => record.ok && record.event.type)).toEqual(["NodeJoined", "NodeLeft"]);
+    } finally {
+      await client.close();
+      await reopened.stop();
+    }
   });
 
   it("says how to install nats-server when none answers and none is installed", async () => {

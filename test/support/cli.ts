@@ -60,12 +60,14 @@ export interface RunningVeil {
 /** Starts a long-running command such as `veil up`; the caller must stop it (see `exited`). */
 export function startVeil(
   args: string[],
-  options: { env?: Record<string, string>; runtime?: Runtime } = {},
+  options: { env?: Record<string, string>; runtime?: Runtime; ownProcessGroup?: boolean } = {},
 ): RunningVeil {
   const [command, prefix] = veilCommand(options.runtime ?? "node");
   const child = spawn(command, [...prefix, ...args], {
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
+    // As a terminal runs a foreground job: then a signal to the group is what Ctrl-C does.
+    detached: options.ownProcessGroup ?? false,
   });
   let stdout = "";
   let stderr = "";
