@@ -28,6 +28,9 @@ export interface ServerOutput {
 
 type EffectInput = { readonly nodeId: string };
 
+/** Every effect is told which node it acts for. */
+const effectInput = ({ context }: { context: ServerContext }): EffectInput => ({ nodeId: context.nodeId });
+
 function notProvidedError(name: string): Error {
   return new Error(`programmer error: the host did not provide the ${name} effect`);
 }
@@ -69,7 +72,7 @@ export const serverMachine = setup({
     starting: {
       invoke: {
         src: "announceJoin",
-        input: ({ context }) => ({ nodeId: context.nodeId }),
+        input: effectInput,
         onDone: "running",
         onError: { target: "failed", actions: "recordProblem" },
       },
@@ -77,7 +80,7 @@ export const serverMachine = setup({
       on: { STOP: "stopping" },
     },
     running: {
-      invoke: { src: "keepProjections", input: ({ context }) => ({ nodeId: context.nodeId }) },
+      invoke: { src: "keepProjections", input: effectInput },
       initial: "catchingUp",
       states: {
         catchingUp: { on: { PROJECTIONS_LIVE: "live" } },
@@ -95,7 +98,7 @@ export const serverMachine = setup({
         persisting: {
           invoke: {
             src: "persistProjections",
-            input: ({ context }) => ({ nodeId: context.nodeId }),
+            input: effectInput,
             onDone: "leaving",
             onError: { target: "leaving", actions: "recordProblem" },
           },
@@ -103,7 +106,7 @@ export const serverMachine = setup({
         leaving: {
           invoke: {
             src: "announceLeave",
-            input: ({ context }) => ({ nodeId: context.nodeId }),
+            input: effectInput,
             onDone: "#server.stopped",
             onError: { target: "#server.stopped", actions: "recordProblem" },
           },

@@ -1,16 +1,11 @@
 import { describe, expect, it } from "vitest";
-import type { BusMessage, Logger } from "../../actors/ports.ts";
+import type { BusMessage } from "../../actors/ports.ts";
 import { TimeoutError, UnavailableError } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
+import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 
 const nats = useNatsServer();
-
-function recordingLogger() {
-  const warnings: string[] = [];
-  const logger: Logger = { debug() {}, info() {}, warn: (message) => void warnings.push(message), error() {} };
-  return { logger, warnings };
-}
 
 /** Resolves with the first `count` messages a subscription receives. */
 function receive(subscribe: (handler: (message: BusMessage) => void) => void, count: number) {

@@ -11,6 +11,7 @@ import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { silentLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
 
@@ -44,8 +45,6 @@ function freePort(): Promise<number> {
 }
 
 const processGroup = (pid: string) => execFileSync("ps", ["-o", "pgid=", "-p", pid], { encoding: "utf8" }).trim();
-
-const silentLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
 describe("veil up", () => {
   it("uses the broker at NATS_URL, joins, and on SIGTERM persists projections and leaves", async () => {

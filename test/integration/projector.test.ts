@@ -1,19 +1,14 @@
 import { describe, expect, it, vi } from "vitest";
 import { encodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
-import type { Logger, SnapshotStore } from "../../actors/ports.ts";
+import type { SnapshotStore } from "../../actors/ports.ts";
 import { clusterProjection, fold } from "../../projections/mod.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { Projector, projectUntil } from "../../infra/projector.ts";
+import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { elected, joined, left } from "../support/events.ts";
 
 const nats = useNatsServer();
-
-function recordingLogger() {
-  const warnings: string[] = [];
-  const logger: Logger = { debug() {}, info() {}, warn: (message) => void warnings.push(message), error() {} };
-  return { logger, warnings };
-}
 
 const catchUp = { catchUpTimeoutMs: 10_000 };
 
