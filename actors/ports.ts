@@ -62,11 +62,15 @@ export interface EventLog {
   replay(options?: ReplayOptions): AsyncIterable<LogRecord>;
   /** Entries from the given point on, live, until the signal aborts. */
   follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord>;
-  /** The last stream sequence (0 when the log is empty). */
+  /** The last stored sequence (0 when the log is empty). */
   lastSeq(): Promise<number>;
+  /** Names this log; it changes when the log is deleted and created anew, so old snapshots are known stale. */
+  identity(): Promise<string>;
 }
 
 export interface Snapshot {
+  /** The identity of the log it was folded from (see EventLog.identity). */
+  readonly logIdentity: string;
   /** The last stream sequence folded into `state`. */
   readonly seq: number;
   /** When that entry was stored, epoch ms, so time travel knows whether the snapshot is usable. */

@@ -10,14 +10,18 @@ export const limits = {
   /** Actor ids ("by") and aggregate ids are short tokens. */
   actorIdLengthMax: 128,
   subjectTokenLengthMax: 128,
-  /** Optimistic-concurrency retries before a decider gives up with a ConcurrencyError. */
-  appendRetriesMax: 8,
+  /** Events in one append. */
+  appendEventsMax: 64,
+  /** Events one aggregate may hold for `readAggregate`; a longer history is read in ranges. */
+  aggregateEventsMax: 100_000,
   /** How long a JetStream publish waits for its acknowledgement. */
   appendAckTimeoutMs: 5_000,
+  /** A replay's consumer is removed by the server if its reader vanishes for this long. */
+  replayConsumerIdleMs: 30_000,
   /** How many messages a consumer asks the server for at once. */
   consumerBatchMessages: 1_024,
-  /** How long a starting projector may take to catch up with the log before it gives up. */
-  catchUpTimeoutMs: 60_000,
+  /** A snapshot rides in one NATS message, so it shares the broker's default 1 MiB ceiling. */
+  snapshotBytesMax: 1024 * 1024,
   /** The projector snapshots its state after this many events (and when it stops). */
   snapshotEveryEvents: 1_000,
   /** Heartbeats and election traffic are kept this long in VEIL_CLUSTER. */

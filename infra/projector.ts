@@ -5,7 +5,7 @@
  * Both apply entries the same way, so live state and rebuilt state cannot differ.
  */
 import type { EventLog, Logger, LogRecord, SnapshotStore } from "../actors/ports.ts";
-import { limits, TimeoutError, UnavailableError } from "../events/mod.ts";
+import { limits, TimeoutError, VeilError } from "../events/mod.ts";
 import type { Projection } from "../projections/mod.ts";
 
 interface Position<State> {
@@ -30,40 +30,42 @@ function apply<State>(
       code: record.error.code,
       reason: record.error.message,
     });
-    return { ...position, seq: record.seq, storedAt: record.storedAt };
+    return { state: position.state, seq: record.seq, storedAt: record.storedAt };
   }
   return { state: projection.evolve(position.state, record.event), seq: record.seq, storedAt: record.storedAt };
 }
 
+/**
+ * Where folding starts: the snapshot when it is usable, otherwise the initial state. A
+ * snapshot is only a cache, so anything doubtful about it (unreadable, another projection
+ * version, another log, ahead of the log, past the time-travel target) costs a rebuild.
+ */
 async function startingPosition<State>(
-  projection: Projection<State>,
-  snapshots: SnapshotStore | undefined,
-  logger: Logger,
-  usable: (snapshot: { seq: number; storedAt: number }) => boolean = () => true,
+  options: {
+    projection: Projection<State>;
+    log: EventLog;
+    snapshots?: SnapshotStore;
+    logger: Logger;
+    usable?: (snapshot: { seq: number; storedAt: number }) => boolean;
+  },
 ): Promise<Position<State>> {
+  const { projection, log, snapshots, logger, usable = () => true } = options;
   const initial = { state: projection.initial(), seq: 0, storedAt: 0 };
   if (!snapshots) return initial;
+  const discard = (why: string) => {
+    logger.info(`snapshot not used (${why}); folding from sequence 1`, { projection: projection.name });
+    return initial;
+  };
   try {
     const snapshot = await snapshots.load(projection.name);
     if (!snapshot) return initial;
-    if (snapshot.version !== projection.version) {
-      logger.info("snapshot is from another projection version; rebuilding from the log", {
-        projection: projection.name,
-        snapshotVersion: snapshot.version,
-        version: projection.version,
-      });
-      return initial;
-    }
-    return usable(snapshot)
-      ? { state: snapshot.state as State, seq: snapshot.seq, storedAt: snapshot.storedAt }
-      : initial;
+    if (snapshot.version !== projection.version) return discard(`written by projection version ${snapshot.version}`);
+    if (snapshot.logIdentity !== (await log.identity())) return discard("written from a log that no longer exists");
+    if (snapshot.seq > (await log.lastSeq())) return discard("ahead of the log");
+    if (!usable(snapshot)) return initial;
+    return { state: snapshot.state as State, seq: snapshot.seq, storedAt: snapshot.storedAt };
   } catch (error) {
-    // A snapshot is only a cache: an unreadable one costs a rebuild, nothing more.
-    logger.warn("snapshot unreadable; rebuilding from the log", {
-      projection: projection.name,
-      reason: (error as Error).message,
-    });
-    return initial;
+    return discard(`unreadable: ${(error as Error).message}`);
   }
 }
 
@@ -82,14 +84,12 @@ export async function projectUntil<State>(options: {
   untilTime?: number;
 }): Promise<ProjectionAt<State>> {
   const { log, projection, logger, untilSeq, untilTime } = options;
-  let position = await startingPosition(
-    projection,
-    options.snapshots,
-    logger,
-    (snapshot) =>
+  let position = await startingPosition({
+    ...options,
+    usable: (snapshot) =>
       (untilSeq === undefined || snapshot.seq <= untilSeq) &&
       (untilTime === undefined || snapshot.storedAt <= untilTime),
-  );
+  });
   let skipped = 0;
   for await (const record of log.replay({ fromSeq: position.seq + 1, untilSeq, untilTime })) {
     if (!record.ok) skipped++;
@@ -98,8 +98,17 @@ export async function projectUntil<State>(options: {
   return { ...position, skipped };
 }
 
+/** The projector was stopped before what was asked of it happened. */
+export class ProjectorStoppedError extends Error {
+  constructor(name: string) {
+    super(`projection ${name} was stopped`);
+    this.name = "ProjectorStoppedError";
+  }
+}
+
 export class Projector<State> {
   #position: Position<State>;
+  #logIdentity = "";
   #appliedSinceSnapshot = 0;
   #failure: Error | undefined;
   #following: Promise<void> | undefined;
@@ -107,7 +116,7 @@ export class Projector<State> {
   readonly #abort = new AbortController();
   readonly #listeners = new Set<() => void>();
   #reportFailure: (error: Error) => void = () => {};
-  /** Settles (never rejects) if the projector stops following the log on its own. */
+  /** Settles (never rejects) if the projector stops following the log without being asked to. */
   readonly failed: Promise<Error> = new Promise((resolve) => (this.#reportFailure = resolve));
 
   constructor(
@@ -130,23 +139,36 @@ export class Projector<State> {
     return this.#position.seq;
   }
 
-  /** Loads the snapshot, starts following, and resolves once caught up with the log as it was. */
-  async start(options: { catchUpTimeoutMs: number }): Promise<void> {
+  /**
+   * Loads the snapshot, catches up with the log as it stands (a bounded replay), then
+   * follows live from the next sequence. Resolves once caught up.
+   */
+  async start(): Promise<void> {
     if (this.#following) throw new Error("programmer error: projector started twice");
-    const { log, projection, snapshots, logger } = this.deps;
-    this.#position = await startingPosition(projection, snapshots, logger);
-    const target = await log.lastSeq();
+    const { log, projection, logger } = this.deps;
+    const signal = this.#abort.signal;
+    this.#logIdentity = await log.identity();
+    this.#position = await startingPosition(this.deps);
+    for await (const record of log.replay({ fromSeq: this.seq + 1 })) {
+      if (signal.aborted) break;
+      this.#applied(record);
+    }
+    if (signal.aborted) throw new ProjectorStoppedError(projection.name);
     this.#following = this.#follow();
-    await this.waitFor(target, options.catchUpTimeoutMs);
     logger.debug("projection caught up", { projection: projection.name, seq: this.seq });
   }
 
-  /** Resolves when the projection has applied `seq`; rejects after `timeoutMs` or if following failed. */
+  /**
+   * Resolves when the projection has applied `seq`; rejects after `timeoutMs`, if following
+   * failed, or at once when the projector is stopped.
+   */
   waitFor(seq: number, timeoutMs: number): Promise<void> {
+    const { name } = this.deps.projection;
     return new Promise((resolve, reject) => {
       const check = () => {
         if (this.#failure) finish(this.#failure);
         else if (this.#position.seq >= seq) finish();
+        else if (this.#abort.signal.aborted) finish(new ProjectorStoppedError(name));
       };
       const finish = (error?: Error) => {
         clearTimeout(timer);
@@ -158,7 +180,7 @@ export class Projector<State> {
         () =>
           finish(
             new TimeoutError(
-              `projection ${this.deps.projection.name} did not reach sequence ${seq} within ${timeoutMs} ms (at ${this.seq})`,
+              `projection ${name} did not reach sequence ${seq} within ${timeoutMs} ms (at ${this.seq})`,
             ),
           ),
         timeoutMs,
@@ -171,30 +193,40 @@ export class Projector<State> {
   /** Stops following and saves a snapshot of what was applied. */
   async stop(): Promise<void> {
     this.#abort.abort();
+    this.#notify();
     await this.#following;
     await this.#snapshot();
   }
 
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  /** Applies one entry, snapshots every so often, and wakes whoever waits for a sequence. */
+  #applied(record: LogRecord): void {
+    const { projection, logger } = this.deps;
+    this.#position = apply(projection, this.#position, record, logger);
+    if (++this.#appliedSinceSnapshot >= (this.deps.snapshotEveryEvents ?? limits.snapshotEveryEvents)) {
+      void this.#snapshot();
+    }
+    this.#notify();
+  }
+
   async #follow(): Promise<void> {
     const { log, projection, logger } = this.deps;
-    const every = this.deps.snapshotEveryEvents ?? limits.snapshotEveryEvents;
+    const signal = this.#abort.signal;
     try {
-      for await (const record of log.follow({ fromSeq: this.seq + 1, signal: this.#abort.signal })) {
-        this.#position = apply(projection, this.#position, record, logger);
-        if (++this.#appliedSinceSnapshot >= every) void this.#snapshot();
-        for (const listener of this.#listeners) listener();
-      }
+      for await (const record of log.follow({ fromSeq: this.seq + 1, signal })) this.#applied(record);
+      // A live follow only ends when asked to; anything else (a closed connection) is a failure.
+      if (!signal.aborted) throw new Error("the log stopped delivering");
     } catch (error) {
-      this.#failure = new UnavailableError(
-        `projection ${projection.name} stopped following the log: ${(error as Error).message}`,
-        { cause: error },
-      );
-      logger.error("projection stopped following the log", {
-        projection: projection.name,
-        reason: (error as Error).message,
-      });
+      const reason = (error as Error).message;
+      this.#failure = error instanceof VeilError
+        ? error
+        : new Error(`projection ${projection.name} stopped at sequence ${this.seq}: ${reason}`, { cause: error });
+      logger.error("projection stopped following the log", { projection: projection.name, seq: this.seq, reason });
       this.#reportFailure(this.#failure);
-      for (const listener of this.#listeners) listener();
+      this.#notify();
     }
   }
 
@@ -203,10 +235,11 @@ export class Projector<State> {
     if (this.#appliedSinceSnapshot === 0) return this.#saving;
     const { projection, snapshots, logger } = this.deps;
     const { seq, storedAt, state } = this.#position;
+    const logIdentity = this.#logIdentity;
     this.#appliedSinceSnapshot = 0;
     this.#saving = this.#saving.then(async () => {
       try {
-        await snapshots.save(projection.name, { seq, storedAt, version: projection.version, state });
+        await snapshots.save(projection.name, { logIdentity, seq, storedAt, version: projection.version, state });
       } catch (error) {
         logger.warn("snapshot not saved", { projection: projection.name, seq, reason: (error as Error).message });
       }

@@ -16,8 +16,6 @@ export interface ServerHostDeps {
   readonly clock: Clock;
   readonly ids: IdSource;
   readonly logger: Logger;
-  /** How long projections may take to catch up with the log at start. */
-  readonly catchUpTimeoutMs: number;
 }
 
 export interface HostedServer {
@@ -46,14 +44,20 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       }),
       keepProjections: fromCallback<ServerEvent, { nodeId: string }>(({ sendBack }) => {
         const all = [...projectors.values()];
-        const fail = (error: Error) => sendBack({ type: "PROJECTIONS_FAILED", reason: error.message });
-        Promise.all(all.map((projector) => projector.start({ catchUpTimeoutMs: deps.catchUpTimeoutMs })))
+        // Results that arrive after the machine left `running` belong to nobody.
+        let active = true;
+        const report = (event: ServerEvent) => active && sendBack(event);
+        const fail = (error: Error) => report({ type: "PROJECTIONS_FAILED", reason: error.message });
+        Promise.all(all.map((projector) => projector.start()))
           .then(() => {
             logger.info("projections live", { projections: [...projectors.keys()].join(",") });
-            sendBack({ type: "PROJECTIONS_LIVE" });
+            report({ type: "PROJECTIONS_LIVE" });
           })
           .catch(fail);
         void Promise.race(all.map((projector) => projector.failed)).then(fail);
+        return () => {
+          active = false;
+        };
       }),
       persistProjections: fromPromise(async () => {
         await Promise.all([...projectors.values()].map((projector) => projector.stop()));

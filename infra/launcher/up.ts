@@ -46,7 +46,6 @@ export async function up(options: UpOptions): Promise<number> {
       clock: systemClock,
       ids: randomIds,
       logger: childLogger(logger, { node: serverId }),
-      catchUpTimeoutMs: limits.catchUpTimeoutMs,
     });
 
     const stopRequested = new Promise<"stop">((resolve) => {

@@ -2,11 +2,14 @@
  * The event log on JetStream. Appends carry the event id as Nats-Msg-Id (a retried append is
  * stored once) and, when deciding against an aggregate, its expected last subject sequence
  * (a concurrent writer makes the append fail with a ConcurrencyError instead of
- * interleaving). Reads go through ordered consumers; every entry comes out either decoded
- * or with the typed reason it could not be, so one bad message never stops a reader.
+ * interleaving). Every entry read comes out either decoded or with the typed reason it
+ * could not be, so one bad message never stops a reader.
  */
-import { headers, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
+import { headers, nanos, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
 import {
+  AckPolicy,
+  type Consumer,
+  type ConsumerConfig,
   type ConsumerMessages,
   DeliverPolicy,
   JetStreamApiCodes,
@@ -25,15 +28,11 @@ import {
   limits,
   TimeoutError,
   UnavailableError,
+  ValidationError,
   type VeilEvent,
 } from "../../events/mod.ts";
 import type { AppendOptions, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
 import { eventStreamName } from "./streams.ts";
-
-interface LogEnd {
-  readonly seq: number;
-  readonly storedAt: number;
-}
 
 export class NatsEventLog implements EventLog {
   constructor(
@@ -43,6 +42,14 @@ export class NatsEventLog implements EventLog {
   ) {}
 
   async append(subject: string, events: readonly VeilEvent[], options: AppendOptions = {}): Promise<number[]> {
+    if (events.length > limits.appendEventsMax) {
+      throw new ValidationError(`an append takes at most ${limits.appendEventsMax} events, got ${events.length}`);
+    }
+    // JetStream 2.9 has no atomic batch: a decision made against an expected sequence must be
+    // one event, or a concurrent writer could leave half of it in the log.
+    if (options.expectedSubjectSeq !== undefined && events.length > 1) {
+      throw new Error("programmer error: an append with an expected subject sequence takes exactly one event");
+    }
     // Encode (and so validate) everything before the first write: nothing half-valid is stored.
     const payloads = events.map((event) => encodeEvent(event));
     const seqs: number[] = [];
@@ -71,36 +78,56 @@ export class NatsEventLog implements EventLog {
 
   async readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }> {
     const records: LogRecord[] = [];
-    for await (const record of this.replay({ subject })) records.push(record);
+    for await (const record of this.replay({ subject })) {
+      if (records.length === limits.aggregateEventsMax) {
+        throw new ValidationError(`${subject} holds more than ${limits.aggregateEventsMax} events; read it in ranges`);
+      }
+      records.push(record);
+    }
     return { records, lastSubjectSeq: records.at(-1)?.seq ?? 0 };
   }
 
+  /**
+   * Reads through a consumer of its own, whose creation reply says exactly how many stored
+   * entries match: the replay ends after those, however deletes or purges thinned the range,
+   * and entries appended meanwhile are left to `follow`.
+   */
   async *replay(options: ReplayOptions = {}): AsyncIterable<LogRecord> {
-    const end = await this.end(options.subject);
-    if (!end) return;
-    const lastSeq = Math.min(end.seq, options.untilSeq ?? Number.MAX_SAFE_INTEGER);
-    if (lastSeq < (options.fromSeq ?? 1)) return;
-    if (options.since !== undefined && end.storedAt < options.since) return;
-    if (options.untilTime !== undefined && options.untilTime < 0) return;
-    const messages = await this.open(options);
+    if ((options.fromSeq ?? 1) > (options.untilSeq ?? Number.MAX_SAFE_INTEGER)) return;
+    const created = await this.jsm.consumers.add(this.streamName, {
+      ...startOptions(options),
+      ack_policy: AckPolicy.None,
+      mem_storage: true,
+      num_replicas: 1,
+      inactive_threshold: nanos(limits.replayConsumerIdleMs),
+    });
+    const consumer = await this.js.consumers.get(this.streamName, created.name);
+    let remaining = created.num_pending;
+    if (remaining === 0) {
+      await consumer.delete().catch(() => {});
+      return;
+    }
+    const messages = await consumer.consume({ max_messages: limits.consumerBatchMessages });
     try {
       for await (const message of messages) {
         const record = toRecord(message);
+        if (options.untilSeq !== undefined && record.seq > options.untilSeq) return;
         if (options.untilTime !== undefined && record.storedAt > options.untilTime) return;
-        if (record.seq > lastSeq) return;
         yield record;
-        // pending counts what matched after this entry when it was sent: 0 means we are at the end.
-        if (record.seq >= lastSeq || message.info.pending === 0) return;
+        remaining--;
+        if (remaining === 0 || record.seq === options.untilSeq) return;
       }
     } finally {
-      void messages.stop();
+      await close(consumer, messages);
     }
   }
 
+  /** Reads through an ordered consumer, which recovers from gaps and reconnects on its own. */
   async *follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord> {
     const { signal } = options;
     if (signal.aborted) return;
-    const messages = await this.open(options);
+    const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
+    const messages = await consumer.consume({ max_messages: limits.consumerBatchMessages });
     const stop = () => void messages.stop();
     // The signal may have fired while the consumer was being created; then no event will come.
     if (signal.aborted) stop();
@@ -109,38 +136,29 @@ export class NatsEventLog implements EventLog {
       for await (const message of messages) yield toRecord(message);
     } finally {
       signal.removeEventListener("abort", stop);
-      stop();
+      await close(consumer, messages);
     }
   }
 
   async lastSeq(): Promise<number> {
-    return (await this.end())?.seq ?? 0;
+    return (await this.jsm.streams.info(this.streamName)).state.last_seq;
   }
 
-  /** The last entry of the stream, or of one subject (pattern); undefined when there is none. */
-  private async end(subject?: string): Promise<LogEnd | undefined> {
-    if (!subject || subject === eventSubjectsAll) {
-      const { state } = await this.jsm.streams.info(this.streamName);
-      return state.last_seq === 0 ? undefined : { seq: state.last_seq, storedAt: Date.parse(state.last_ts) };
-    }
-    try {
-      const message = await this.jsm.streams.getMessage(this.streamName, { last_by_subj: subject });
-      return message ? { seq: message.seq, storedAt: message.time.getTime() } : undefined;
-    } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return undefined;
-      throw error;
-    }
-  }
-
-  /** An ordered consumer's messages from the given point; the caller stops it. */
-  private async open(options: ReadOptions): Promise<ConsumerMessages> {
-    const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
-    return await consumer.consume({ max_messages: limits.consumerBatchMessages });
+  async identity(): Promise<string> {
+    const { config, created } = await this.jsm.streams.info(this.streamName);
+    return `${config.name}@${created}`;
   }
 }
 
-function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
-  const filter = { filter_subjects: options.subject ?? eventSubjectsAll };
+/** Stops the messages and deletes the consumer, so readers leave nothing behind on the server. */
+async function close(consumer: Consumer, messages: ConsumerMessages): Promise<void> {
+  await messages.close();
+  await consumer.delete().catch(() => {});
+}
+
+/** Where a read starts and what it matches, as consumer settings. */
+function startOptions(options: ReadOptions): Partial<ConsumerConfig> {
+  const filter = { filter_subject: options.subject ?? eventSubjectsAll };
   if (options.since !== undefined) {
     return {
       ...filter,
@@ -152,6 +170,11 @@ function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
     return { ...filter, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: options.fromSeq };
   }
   return { ...filter, deliver_policy: DeliverPolicy.All };
+}
+
+function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
+  const { filter_subject, deliver_policy, opt_start_seq, opt_start_time } = startOptions(options);
+  return { filter_subjects: filter_subject, deliver_policy, opt_start_seq, opt_start_time };
 }
 
 function toRecord(message: JsMsg): LogRecord {

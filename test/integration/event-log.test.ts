@@ -16,7 +16,7 @@ describe("NatsEventLog", () => {
   it("appends with the event id as Nats-Msg-Id and veil's headers, and reads the aggregate back", async () => {
     const subject = nodeSubject("append-1");
     const events = [joined("append-1"), left("append-1")];
-    const seqs = await nats.log.append(subject, events, { expectedSubjectSeq: 0 });
+    const seqs = await nats.log.append(subject, events);
     expect(seqs).toHaveLength(2);
     expect(seqs[1]).toBeGreaterThan(seqs[0]!);
 
@@ -87,12 +87,45 @@ describe("NatsEventLog", () => {
     const since = await collect(nats.log.replay({ subject, since: secondStoredAt }));
     expect(since.every((record) => record.storedAt >= secondStoredAt)).toBe(true);
     expect(since.map((record) => record.seq)).toEqual(expect.arrayContaining(seqs.slice(1)));
-    const untilTime = await collect(nats.log.replay({ subject, untilTime: secondStoredAt - 1 }));
-    expect(untilTime.every((record) => record.storedAt < secondStoredAt)).toBe(true);
+    const all3 = await collect(nats.log.replay({ subject }));
+    const firstStoredAt = all3[0]!.storedAt;
+    const untilTime = await collect(nats.log.replay({ subject, untilTime: firstStoredAt }));
+    expect(untilTime.map((record) => record.seq)).toEqual(
+      all3.filter((record) => record.storedAt <= firstStoredAt).map((record) => record.seq),
+    );
+    expect(untilTime[0]!.seq).toBe(seqs[0]);
 
     expect(await collect(nats.log.replay({ subject: nodeSubject("never-written") }))).toEqual([]);
     expect(await collect(nats.log.replay({ fromSeq: (await nats.log.lastSeq()) + 1 }))).toEqual([]);
     expect(await collect(nats.log.replay({ since: Date.now() + 60_000 }))).toEqual([]);
+  });
+
+  it("ends a replay whose range holds no stored entry (deleted, purged)", async () => {
+    const subject = nodeSubject("gone-1");
+    const [kept, deleted] = await nats.log.append(subject, [joined("gone-1"), left("gone-1")]);
+    await nats.jsm.streams.deleteMessage("VEIL_EVENTS", deleted!);
+    expect((await collect(nats.log.replay({ subject }))).map((record) => record.seq)).toEqual([kept]);
+    expect(await collect(nats.log.replay({ subject, fromSeq: deleted }))).toEqual([]);
+    await nats.jsm.streams.purge("VEIL_EVENTS", { filter: subject });
+    expect(await collect(nats.log.replay({ subject }))).toEqual([]);
+    expect((await nats.log.readAggregate(subject)).lastSubjectSeq).toBe(0);
+  });
+
+  it("leaves no consumer behind on the server after reading", async () => {
+    const consumers = async () => (await nats.jsm.streams.info("VEIL_EVENTS")).state.consumer_count;
+    const before = await consumers();
+    for (let index = 0; index < 5; index++) await collect(nats.log.replay());
+    const abort = new AbortController();
+    const following = collect(nats.log.follow({ signal: abort.signal }));
+    abort.abort();
+    await following;
+    expect(await consumers()).toBe(before);
+  });
+
+  it("refuses a multi-event append against an expected sequence (it could not be atomic)", async () => {
+    await expect(
+      nats.log.append(nodeSubject("multi-1"), [joined("multi-1"), left("multi-1")], { expectedSubjectSeq: 0 }),
+    ).rejects.toThrow(/takes exactly one event/);
   });
 
   it("follows live appends until aborted", async () => {

@@ -1,16 +1,17 @@
 import { describe, expect, it, vi } from "vitest";
 import { encodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
-import type { SnapshotStore } from "../../actors/ports.ts";
+import type { EventLog, SnapshotStore } from "../../actors/ports.ts";
 import { clusterProjection, fold } from "../../projections/mod.ts";
+import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
+import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { ensureStreams } from "../../infra/nats/streams.ts";
 import { Projector, projectUntil } from "../../infra/projector.ts";
 import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { elected, joined, left } from "../support/events.ts";
 
 const nats = useNatsServer();
-
-const catchUp = { catchUpTimeoutMs: 10_000 };
 
 describe("Projector", () => {
   it("keeps live state equal to state rebuilt from sequence 1, bad input included", async () => {
@@ -23,7 +24,7 @@ describe("Projector", () => {
       logger,
       snapshotEveryEvents: 7,
     });
-    await projector.start(catchUp);
+    await projector.start();
 
     for (let index = 0; index < 40; index++) {
       const node = `s${index % 5}`;
@@ -48,27 +49,30 @@ describe("Projector", () => {
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
     const { logger } = recordingLogger();
     const first = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
-    await first.start(catchUp);
+    await first.start();
     await first.stop();
     const saved = await snapshots.load("cluster");
     expect(saved?.seq).toBe(await nats.log.lastSeq());
 
     await nats.log.append(nodeSubject("late"), [joined("late", "storage")]);
-    const follow = vi.spyOn(nats.log, "follow");
+    const replay = vi.spyOn(nats.log, "replay");
     const second = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
-    await second.start(catchUp);
-    expect(follow).toHaveBeenCalledTimes(1);
-    expect(follow.mock.calls[0]![0].fromSeq).toBe(saved!.seq + 1);
-    follow.mockRestore();
+    await second.start();
+    // It caught up from just after the snapshot, not from sequence 1.
+    expect(replay).toHaveBeenCalledTimes(1);
+    expect(replay.mock.calls[0]![0]!.fromSeq).toBe(saved!.seq + 1);
+    replay.mockRestore();
     expect(second.state.nodes.late).toMatchObject({ role: "storage", status: "joined" });
     expect(second.state).toEqual((await projectUntil({ log: nats.log, projection: clusterProjection, logger })).state);
     await second.stop();
   });
 
   it("ignores a snapshot written by another projection version", async () => {
+    const logIdentity = await nats.log.identity();
     const lying: SnapshotStore = {
       load: () =>
         Promise.resolve({
+          logIdentity,
           seq: 10_000,
           storedAt: 0,
           version: 99,
@@ -78,7 +82,7 @@ describe("Projector", () => {
     };
     const { logger } = recordingLogger();
     const projector = new Projector({ log: nats.log, snapshots: lying, projection: clusterProjection, logger });
-    await projector.start(catchUp);
+    await projector.start();
     expect(projector.state.nodes.ghost).toBeUndefined();
     expect(projector.seq).toBe(await nats.log.lastSeq());
     await projector.stop();
@@ -112,5 +116,72 @@ describe("time travel", () => {
     expect(atLeave.state.nodes.traveller?.status).toBe("left");
     const beforeAll = await projectUntil({ log: nats.log, projection: clusterProjection, logger, untilTime: 0 });
     expect(beforeAll).toMatchObject({ seq: 0, state: clusterProjection.initial() });
+  });
+});
+
+describe("Projector lifecycle", () => {
+  it("stops catching up when stopped, and its start says so", async () => {
+    const { logger } = recordingLogger();
+    await nats.log.append(nodeSubject("slow-1"), [joined("slow-1")]);
+    await nats.log.append(nodeSubject("slow-2"), [joined("slow-2")]);
+    // A log whose replay holds after its first entry until the test lets it go on.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let delivered = 0;
+    const slow: EventLog = Object.assign(Object.create(nats.log), {
+      async *replay(options: Parameters<EventLog["replay"]>[0]) {
+        for await (const record of nats.log.replay(options)) {
+          if (delivered++ === 1) await held;
+          yield record;
+        }
+      },
+    });
+    const snapshots: SnapshotStore = { load: () => Promise.resolve(undefined), save: () => Promise.resolve() };
+    const projector = new Projector({ log: slow, snapshots, projection: clusterProjection, logger });
+    const outcome = projector.start().then(() => "started", (error: Error) => error.name);
+    await vi.waitFor(() => expect(delivered).toBe(2), { timeout: 5_000 });
+    await projector.stop();
+    release();
+    expect(await outcome).toBe("ProjectorStoppedError");
+    expect(projector.seq).toBe(1);
+  });
+
+  it("reports a failure when the log stops delivering without being asked to", async () => {
+    const { logger } = recordingLogger();
+    const own = await connectNats(nats.url, { name: "projector-failure" });
+    const { js, jsm } = await openJetStream(own, nats.url);
+    const log = new NatsEventLog(js, jsm);
+    const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
+    const projector = new Projector({ log, snapshots, projection: clusterProjection, logger });
+    await projector.start();
+    await own.close();
+    const failure = await projector.failed;
+    expect(failure.message).toMatch(/projection cluster stopped at sequence \d+/);
+    await projector.stop();
+  });
+});
+
+// Last in this file: it deletes and recreates the stream under the other tests' feet.
+describe("a recreated log", () => {
+  it("is not mistaken for the old one: its snapshots are discarded", async () => {
+    const { logger } = recordingLogger();
+    const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
+    await nats.log.append(nodeSubject("old-world"), [joined("old-world")]);
+    const before = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    await before.start();
+    await before.stop();
+    expect((await snapshots.load("cluster"))?.state).toMatchObject({ nodes: { "old-world": {} } });
+
+    await nats.jsm.streams.delete("VEIL_EVENTS");
+    await ensureStreams(nats.jsm, { replicas: 1 });
+    await nats.log.append(nodeSubject("new-world"), [joined("new-world")]);
+
+    const after = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    await after.start();
+    expect(Object.keys(after.state.nodes)).toEqual(["new-world"]);
+    expect(after.state).toEqual(
+      (await projectUntil({ log: nats.log, snapshots, projection: clusterProjection, logger })).state,
+    );
+    await after.stop();
   });
 });
