@@ -85,7 +85,16 @@ export function validateEvent(value: unknown, registry: EventRegistry = vocabula
         `${head.type} v${version} cannot be read: no upcaster to v${version + 1}`,
       );
     }
-    data = upcast(data);
+    try {
+      data = upcast(data);
+    } catch (cause) {
+      // Old data an upcaster cannot handle is bad input, not a reason to stop a reader.
+      throw new EventDecodeError(
+        "event-invalid-data",
+        `${head.type} v${version} could not be upcast: ${(cause as Error).message}`,
+        { cause },
+      );
+    }
   }
   const parsed = check(definition.data, data, { code: "event-invalid-data", what: head.type, field: "data" });
   // Built field by field rather than spread: this runs for every event read or written.
@@ -99,19 +108,12 @@ export function decodeEvent(bytes: Uint8Array, registry: EventRegistry = vocabul
 }
 
 /**
- * Encodes an event after validating it exactly as a reader would, so nothing invalid or
- * oversized is ever written.
+ * Encodes an event after validating it exactly as a reader would, so nothing invalid,
+ * unvetted or oversized is ever written.
  */
 export function encodeEvent(event: VeilEvent | Envelope, registry: EventRegistry = vocabulary): Uint8Array {
-  validateEvent(event, registry);
-  const bytes = packr.pack({
-    type: event.type,
-    v: event.v,
-    id: event.id,
-    at: event.at,
-    by: event.by,
-    data: event.data,
-  });
+  // What is written is what validation returned: fields no schema names never reach the log.
+  const bytes = packr.pack(validateEvent(event, registry));
   if (bytes.byteLength > limits.eventBytesMax) {
     throw new EventDecodeError(
       "event-too-large",

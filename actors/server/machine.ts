@@ -13,6 +13,8 @@ export interface ServerInput {
 
 export interface ServerContext {
   readonly nodeId: string;
+  /** STOP arrived while the join was still on its way; leave once it has landed. */
+  readonly stopRequested: boolean;
   /** Why the server failed or stopped uncleanly, for the host to report. */
   readonly problem?: string;
 }
@@ -54,7 +56,11 @@ export const serverMachine = setup({
     /** Appends NodeLeft for this node. */
     announceLeave: fromPromise<void, EffectInput>(() => Promise.reject(notProvidedError("announceLeave"))),
   },
+  guards: {
+    isStopRequested: ({ context }) => context.stopRequested,
+  },
   actions: {
+    requestStop: assign({ stopRequested: true }),
     recordProblem: assign({
       problem: ({ event }) => {
         if (event.type === "PROJECTIONS_FAILED") return event.reason;
@@ -65,7 +71,7 @@ export const serverMachine = setup({
   },
 }).createMachine({
   id: "server",
-  context: ({ input }) => ({ nodeId: input.nodeId }),
+  context: ({ input }) => ({ nodeId: input.nodeId, stopRequested: false }),
   output: ({ context }) => ({ problem: context.problem }),
   initial: "starting",
   states: {
@@ -73,11 +79,11 @@ export const serverMachine = setup({
       invoke: {
         src: "announceJoin",
         input: effectInput,
-        onDone: "running",
+        onDone: [{ guard: "isStopRequested", target: "stopping" }, { target: "running" }],
         onError: { target: "failed", actions: "recordProblem" },
       },
-      // The join may already be on its way to the log: leave properly rather than vanish.
-      on: { STOP: "stopping" },
+      // The join is on its way to the log: wait for it, so NodeLeft can never precede it.
+      on: { STOP: { actions: "requestStop" } },
     },
     running: {
       invoke: { src: "keepProjections", input: effectInput },

@@ -36,7 +36,7 @@ export async function up(options: UpOptions): Promise<number> {
   });
   try {
     const { js, jsm } = await openJetStream(broker.nc, broker.url);
-    await ensureStreams(jsm, { replicas: config.streamReplicas });
+    await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
     const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(broker.nc, { replicas: config.streamReplicas });
     const server = hostServer({

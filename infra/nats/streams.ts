@@ -13,7 +13,14 @@ import {
   StorageType,
   type StreamConfig,
 } from "@nats-io/jetstream";
-import { electionSubjectsAll, eventSubjectsAll, heartbeatSubjectsAll, limits } from "../../events/mod.ts";
+import type { Logger } from "../../actors/ports.ts";
+import {
+  electionSubjectsAll,
+  eventSubjectsAll,
+  heartbeatSubjectsAll,
+  limits,
+  UnavailableError,
+} from "../../events/mod.ts";
 
 export const eventStreamName = "VEIL_EVENTS";
 export const clusterStreamName = "VEIL_CLUSTER";
@@ -40,21 +47,59 @@ export function streamConfigs(options: { replicas: number }): StreamSettings[] {
   ];
 }
 
-/** Creates the streams, or brings an existing one's settings up to date; safe to call from every node. */
-export async function ensureStreams(jsm: JetStreamManager, options: { replicas: number }): Promise<void> {
-  for (const config of streamConfigs(options)) {
-    try {
-      await jsm.streams.info(config.name);
-    } catch (error) {
-      if (!(error instanceof JetStreamApiError) || error.code !== JetStreamApiCodes.StreamNotFound) throw error;
-      try {
-        await jsm.streams.add(config);
-        continue;
-      } catch (raced) {
-        // Another node created it between our look and our add: fall through to update.
-        if (!(raced instanceof JetStreamApiError)) throw raced;
+/**
+ * Creates the streams that are missing; safe to call from every node at start. An existing
+ * stream keeps its operator's settings: only subjects veil needs and lacks are added, and
+ * other differences (replicas, limits) are reported, never silently overwritten.
+ */
+export async function ensureStreams(
+  jsm: JetStreamManager,
+  options: { replicas: number; logger?: Logger },
+): Promise<void> {
+  for (const wanted of streamConfigs(options)) {
+    const existing = await streamInfo(jsm, wanted.name);
+    if (!existing) {
+      await createStream(jsm, wanted, options.replicas);
+      continue;
+    }
+    const { config } = existing;
+    const missing = wanted.subjects!.filter((subject) => !config.subjects?.includes(subject));
+    if (missing.length > 0) {
+      await jsm.streams.update(wanted.name, { ...config, subjects: [...config.subjects, ...missing] });
+    }
+    for (const setting of ["num_replicas", "max_msg_size", "max_age"] as const) {
+      if (config[setting] !== wanted[setting]) {
+        options.logger?.warn("stream setting differs from veil's; leaving it as the operator set it", {
+          stream: wanted.name,
+          setting,
+          current: String(config[setting]),
+          veil: String(wanted[setting]),
+        });
       }
     }
-    await jsm.streams.update(config.name, config);
+  }
+}
+
+async function streamInfo(jsm: JetStreamManager, name: string) {
+  try {
+    return await jsm.streams.info(name);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) return undefined;
+    throw error;
+  }
+}
+
+async function createStream(jsm: JetStreamManager, config: StreamSettings, replicas: number): Promise<void> {
+  try {
+    await jsm.streams.add(config);
+  } catch (error) {
+    // Another node may have created it between our look and our add: that is success.
+    if (await streamInfo(jsm, config.name)) return;
+    const hint = replicas > 1
+      ? ` (VEIL_STREAM_REPLICAS=${replicas} needs a NATS cluster of at least ${replicas} servers)`
+      : "";
+    throw new UnavailableError(`cannot create stream ${config.name}: ${(error as Error).message}${hint}`, {
+      cause: error,
+    });
   }
 }

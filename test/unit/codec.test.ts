@@ -62,6 +62,13 @@ describe("event codec", () => {
     expect(() => encodeEvent({ ...joined("n"), type: "MoonLanded" } as never)).toThrow(/unknown event type/);
   });
 
+  it("writes only what the schema names: an unvetted field never reaches the bytes", () => {
+    const sneaky = { ...joined("n"), data: { node: "n", role: "server", password: "hunter2" } } as never;
+    const bytes = encodeEvent(sneaky);
+    expect(new TextDecoder().decode(bytes)).not.toContain("hunter2");
+    expect(decodeEvent(bytes).data).toEqual({ node: "n", role: "server" });
+  });
+
   it("refuses to encode an event over the size limit", () => {
     const registry = defineEvents({
       Blob: { version: 1, data: object({ text: string({ lengthMax: 2 * limits.eventBytesMax }) }) },
@@ -96,6 +103,12 @@ describe("upcasting", () => {
   it("validates the upcast result like any other data", () => {
     expect(() => validateEvent({ type: "SizeMeasured", v: 2, ...at, data: { size: -1, unit: "B" } }, registry))
       .toThrow(EventDecodeError);
+  });
+
+  it("turns an upcaster that throws on odd old data into a typed decode error", () => {
+    const v2 = encodeMessage({ type: "SizeMeasured", v: 2, ...at, data: null });
+    expect(() => decodeEvent(v2, registry)).toThrow(EventDecodeError);
+    expect(() => decodeEvent(v2, registry)).toThrow(/SizeMeasured v2 could not be upcast/);
   });
 
   it("names the missing step when no upcaster exists", () => {

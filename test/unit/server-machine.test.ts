@@ -81,14 +81,25 @@ describe("server machine", () => {
     expect(calls.slice(-2)).toEqual(["persistProjections:server-1", "announceLeave:server-1"]);
   });
 
-  it("leaves properly when stopped while its join is still on the way", async () => {
+  it("when stopped during its join, waits for the join to land, then leaves without serving", async () => {
     const { actor, calls, releaseJoin } = serverWith({ holdJoin: true });
+    actor.start();
+    actor.send({ type: "STOP" });
+    expect(actor.getSnapshot().value).toBe("starting");
+    expect(calls).toEqual(["announceJoin:server-1"]);
+    releaseJoin();
+    await toPromise(actor);
+    expect(actor.getSnapshot().value).toBe("stopped");
+    expect(calls).toEqual(["announceJoin:server-1", "persistProjections:server-1", "announceLeave:server-1"]);
+  });
+
+  it("when stopped during a join that fails, fails without announcing a departure", async () => {
+    const { actor, calls, releaseJoin } = serverWith({ holdJoin: true, fail: ["announceJoin"] });
     actor.start();
     actor.send({ type: "STOP" });
     releaseJoin();
     await toPromise(actor);
-    expect(actor.getSnapshot().value).toBe("stopped");
-    expect(calls).not.toContain("keepProjections");
-    expect(calls.at(-1)).toBe("announceLeave:server-1");
+    expect(actor.getSnapshot().value).toBe("failed");
+    expect(calls).toEqual(["announceJoin:server-1"]);
   });
 });
