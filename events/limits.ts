@@ -30,6 +30,11 @@ export const limits = {
   duplicateWindowMs: 2 * 60 * 1_000,
   /** A launcher or CLI gives up connecting to NATS after this long. */
   connectTimeoutMs: 2_000,
+  /** JetStream replicas of veil's streams (NATS supports up to 5). */
+  streamReplicasMax: 5,
+  /** How much of a starting nats-server's output is kept, and shown if it fails to start. */
+  natsStartOutputBytesMax: 64_000,
+  natsStartOutputShownBytesMax: 2_000,
   /** A private nats-server must report ready within this long. */
   natsStartTimeoutMs: 10_000,
   /** Graceful shutdown (actors stop, connection drains) must finish within this long. */

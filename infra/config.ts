@@ -1,14 +1,14 @@
 /** Configuration from the environment, validated once at start with clear messages. */
 import process from "node:process";
 import { resolve } from "node:path";
-import { ValidationError } from "../events/mod.ts";
-import { type LogLevel, logLevels } from "./log.ts";
+import { limits, ValidationError } from "../events/mod.ts";
+import { displayUrl, type LogLevel, logLevels } from "./log.ts";
 
 export interface Config {
   /** NATS_URL: where the broker is (default nats://127.0.0.1:4222). */
   readonly natsUrl: string;
   /** VEIL_DATA: the data folder (private nats-server store, later chunk stores). */
-  readonly dataDir: string;
+  readonly dataFolder: string;
   /** VEIL_STREAM_REPLICAS: JetStream replicas of veil's streams (1 on one server, 3 in a NATS cluster). */
   readonly streamReplicas: number;
   /** VEIL_LOG: debug, info, warn, error or silent. */
@@ -21,15 +21,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     const url = new URL(natsUrl);
     if (!["nats:", "tls:"].includes(url.protocol) || !url.hostname) throw new Error("bad scheme");
   } catch {
-    throw new ValidationError(`NATS_URL ${JSON.stringify(natsUrl)} is not a nats://host:port URL`);
+    throw new ValidationError(`NATS_URL ${JSON.stringify(displayUrl(natsUrl))} is not a nats://host:port URL`);
   }
   const replicas = Number(env.VEIL_STREAM_REPLICAS ?? "1");
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5) {
-    throw new ValidationError(`VEIL_STREAM_REPLICAS must be an integer from 1 to 5, got ${env.VEIL_STREAM_REPLICAS}`);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > limits.streamReplicasMax) {
+    throw new ValidationError(
+      `VEIL_STREAM_REPLICAS must be an integer from 1 to ${limits.streamReplicasMax}, got ${env.VEIL_STREAM_REPLICAS}`,
+    );
   }
   const logLevel = (env.VEIL_LOG ?? "info") as LogLevel;
   if (!logLevels.includes(logLevel)) {
     throw new ValidationError(`VEIL_LOG must be one of ${logLevels.join(", ")}, got ${env.VEIL_LOG}`);
   }
-  return { natsUrl, dataDir: resolve(env.VEIL_DATA || ".veil"), streamReplicas: replicas, logLevel };
+  return { natsUrl, dataFolder: resolve(env.VEIL_DATA || ".veil"), streamReplicas: replicas, logLevel };
 }

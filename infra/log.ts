@@ -49,3 +49,16 @@ export function childLogger(logger: Logger, fields: LogFields): Logger {
     error: withFields(logger.error),
   };
 }
+
+/** A URL fit to show: any user and password in it are replaced, so they never reach a log or a terminal. */
+export function displayUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (!parsed.username && !parsed.password) return url;
+    parsed.username = "***";
+    parsed.password = "";
+    return parsed.toString().replace(/\/$/, "");
+  } catch {
+    return "(an unparseable URL)";
+  }
+}

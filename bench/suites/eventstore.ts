@@ -50,8 +50,8 @@ export const eventstoreSuite: Suite = {
   name: "eventstore",
   description: "append throughput vs raw js.publish; projection rebuild vs a bare consumer loop",
   async run(report) {
-    const storeDir = await mkdtemp(join(tmpdir(), "veil-bench-nats-"));
-    const server = await startNatsServer({ storeDir });
+    const storeFolder = await mkdtemp(join(tmpdir(), "veil-bench-nats-"));
+    const server = await startNatsServer({ storeFolder });
     const nc = await connectNats(server.url, { name: "veil-bench" });
     try {
       const js = jetstream(nc);
@@ -145,7 +145,7 @@ export const eventstoreSuite: Suite = {
     } finally {
       await nc.close();
       await server.stop();
-      await rm(storeDir, { recursive: true, force: true });
+      await rm(storeFolder, { recursive: true, force: true });
     }
   },
 };

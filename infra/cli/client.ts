@@ -8,7 +8,7 @@ import { connectNats, openJetStream } from "../nats/connection.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore } from "../nats/snapshots.ts";
 import { eventStreamName } from "../nats/streams.ts";
-import { createLogger } from "../log.ts";
+import { createLogger, displayUrl } from "../log.ts";
 
 export interface Client {
   readonly config: Config;
@@ -27,7 +27,7 @@ export async function withClient<T>(work: (client: Client) => Promise<T>): Promi
   const nc = await connectNats(config.natsUrl, { name: "veil-cli" });
   try {
     const { js, jsm } = await openJetStream(nc, config.natsUrl);
-    await requireEventStream(jsm, config.natsUrl);
+    await requireEventStream(jsm, displayUrl(config.natsUrl));
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
     return await work({ config, logger: cliLogger(config), log: new NatsEventLog(js, jsm), snapshots });
   } finally {

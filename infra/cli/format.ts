@@ -3,11 +3,19 @@ import { Buffer } from "node:buffer";
 import type { LogRecord } from "../../actors/ports.ts";
 import { ValidationError } from "../../events/mod.ts";
 
-/** JSON with bytes as `{"$base64": ...}`, so binary fields survive a round trip through text. */
+/**
+ * JSON for any decoded msgpack: bytes as `{"$base64": ...}` so binary fields survive a round
+ * trip through text, and 64-bit integers beyond 2^53 as decimal strings.
+ */
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(
     value,
-    (_, field) => (field instanceof Uint8Array ? { $base64: Buffer.from(field).toString("base64") } : field),
+    (_, field) =>
+      field instanceof Uint8Array
+        ? { $base64: Buffer.from(field).toString("base64") }
+        : typeof field === "bigint"
+        ? field.toString()
+        : field,
     indent,
   );
 }
@@ -30,7 +38,7 @@ const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_
 /** `--since`: an ISO time, or a duration back from now such as 90s, 15m, 2h, 7d. */
 export function parseSince(text: string, now: number): number {
   const duration = /^(\d+)(s|m|h|d)$/.exec(text);
-  if (duration) return now - Number(duration[1]) * durationUnitsMs[duration[2]!]!;
+  if (duration) return inRange(now - Number(duration[1]) * durationUnitsMs[duration[2]!]!, text, "--since");
   return parseTime(text, "--since");
 }
 
@@ -59,8 +67,18 @@ function parseTime(text: string, option: string): number {
       } or an ISO time like 2026-11-20T10:00:00Z, got ${JSON.stringify(text)}`,
     );
   }
+  return inRange(time, text, option);
+}
+
+/** Times before 1970 or past year 9999 cannot be shown or compared; say so rather than fail later. */
+function inRange(time: number, text: string, option: string): number {
+  if (!(time >= 0 && time <= maxTimeMs)) {
+    throw new ValidationError(`${option} ${JSON.stringify(text)} is outside the years 1970 to 9999`);
+  }
   return time;
 }
+
+const maxTimeMs = Date.parse("9999-12-31T23:59:59.999Z");
 
 /** `--subject`: a full subject, or a short form below veil.evt (`node.server-1`, `node.>`). */
 export function fullSubject(text: string): string {

@@ -9,6 +9,7 @@ import process from "node:process";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
 import { UnavailableError } from "../../events/mod.ts";
+import { displayUrl } from "../log.ts";
 import { connectNats } from "../nats/connection.ts";
 import {
   findNatsServerBinary,
@@ -19,38 +20,48 @@ import {
 
 export interface Broker {
   readonly nc: NatsConnection;
+  /** Where the broker is, fit to show (no credentials). */
   readonly url: string;
   /** The nats-server this launcher started, if it had to. */
-  readonly privateServer?: NatsServerProcess & { readonly storeDir: string };
+  readonly privateServer?: NatsServerProcess & { readonly storeFolder: string };
 }
 
 const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
 
 export async function reachBroker(options: {
   natsUrl: string;
-  dataDir: string;
+  dataFolder: string;
   name: string;
   logger: Logger;
   /** Where to look for nats-server; tests pass one that finds nothing. */
   findBinary?: () => string | undefined;
 }): Promise<Broker> {
-  const { natsUrl, dataDir, name, logger, findBinary = findNatsServerBinary } = options;
+  const { natsUrl, dataFolder, name, logger, findBinary = findNatsServerBinary } = options;
   try {
-    return { nc: await connectNats(natsUrl, { name }), url: natsUrl };
+    return { nc: await connectNats(natsUrl, { name }), url: displayUrl(natsUrl) };
   } catch (error) {
     if (!(error instanceof UnavailableError)) throw error;
     const url = new URL(natsUrl);
-    if (!loopbackHosts.has(url.hostname)) throw error;
+    // Only an empty local port means "nothing runs here"; a broker that refuses us, or
+    // something else on the port, must not be shadowed by a private server.
+    const refused = /refused/i.test(((error.cause as Error | undefined)?.message) ?? "");
+    if (!loopbackHosts.has(url.hostname) || !refused) throw error;
     const binary = findBinary();
     if (!binary) {
-      throw new UnavailableError(`nothing answers at ${natsUrl} and nats-server was not found; ${natsInstallHint}`);
+      throw new UnavailableError(
+        `nothing answers at ${displayUrl(natsUrl)} and nats-server was not found; ${natsInstallHint}`,
+      );
     }
-    const storeDir = join(dataDir, "nats");
-    await mkdir(storeDir, { recursive: true });
-    logger.info("no NATS answers; starting a private nats-server", { url: natsUrl, binary, store: storeDir });
+    const storeFolder = join(dataFolder, "nats");
+    await mkdir(storeFolder, { recursive: true });
+    logger.info("no NATS answers; starting a private nats-server", {
+      url: displayUrl(natsUrl),
+      binary,
+      store: storeFolder,
+    });
     const server = await startNatsServer({
       binary,
-      storeDir,
+      storeFolder,
       host: url.hostname.replace(/^\[|\]$/g, ""),
       port: Number(url.port || 4222),
       detached: true,
@@ -66,7 +77,7 @@ export async function reachBroker(options: {
       return {
         nc: await connectNats(server.url, { name }),
         url: server.url,
-        privateServer: { ...server, stop, storeDir },
+        privateServer: { ...server, stop, storeFolder },
       };
     } catch (connectError) {
       await stop();

@@ -30,7 +30,7 @@ export async function up(options: UpOptions): Promise<number> {
   const { config, serverId, logger, print, signal } = options;
   const broker = await reachBroker({
     natsUrl: config.natsUrl,
-    dataDir: config.dataDir,
+    dataFolder: config.dataFolder,
     name: `veil-up-${serverId}`,
     logger,
   });
@@ -90,10 +90,10 @@ function printSummary(
   print: (line: string) => void,
   { broker, config, serverId }: { broker: Broker; config: Config; serverId: string },
 ): void {
-  const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeDir})` : "";
+  const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeFolder})` : "";
   print(`veil is up`);
   print(`  NATS       ${broker.url}${privateNote}`);
-  print(`  data       ${config.dataDir}`);
+  print(`  data       ${config.dataFolder}`);
   print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);
   print(`  servers    ${serverId}`);

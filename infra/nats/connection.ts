@@ -2,6 +2,7 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { limits, UnavailableError } from "../../events/mod.ts";
+import { displayUrl } from "../log.ts";
 
 export async function connectNats(
   url: string,
@@ -16,7 +17,7 @@ export async function connectNats(
       maxReconnectAttempts: -1,
     });
   } catch (cause) {
-    throw new UnavailableError(`cannot reach NATS at ${url}: ${(cause as Error).message}`, { cause });
+    throw new UnavailableError(`cannot reach NATS at ${displayUrl(url)}: ${(cause as Error).message}`, { cause });
   }
 }
 
@@ -29,7 +30,10 @@ export async function openJetStream(
     return { js: jetstream(nc), jsm: await jetstreamManager(nc) };
   } catch (cause) {
     if ((cause as Error).name === "JetStreamNotEnabled") {
-      throw new UnavailableError(`NATS at ${url} has no JetStream; start nats-server with -js (JetStream)`, { cause });
+      throw new UnavailableError(
+        `NATS at ${displayUrl(url)} has no JetStream; start nats-server with -js (JetStream)`,
+        { cause },
+      );
     }
     throw cause;
   }

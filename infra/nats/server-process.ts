@@ -40,7 +40,7 @@ export function findNatsServerBinary(pathVariable = process.env.PATH ?? ""): str
 
 export async function startNatsServer(options: {
   /** Folder for JetStream's file store. */
-  storeDir: string;
+  storeFolder: string;
   host?: string;
   /** A fixed port, or undefined for a free one chosen by the server itself. */
   port?: number;
@@ -64,7 +64,7 @@ export async function startNatsServer(options: {
     "-p",
     String(options.port ?? -1),
     "-sd",
-    options.storeDir,
+    options.storeFolder,
   ];
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -85,14 +85,18 @@ function waitUntilReady(child: ChildProcess): Promise<number> {
     const fail = (why: string) => {
       clearTimeout(timer);
       child.kill("SIGKILL");
-      reject(new UnavailableError(`nats-server did not start: ${why}\n${output.slice(-2_000)}`));
+      reject(
+        new UnavailableError(
+          `nats-server did not start: ${why}\n${output.slice(-limits.natsStartOutputShownBytesMax)}`,
+        ),
+      );
     };
     const timer = setTimeout(() => fail(`not ready within ${limits.natsStartTimeoutMs} ms`), limits.natsStartTimeoutMs);
     child.once("error", (error) => fail(error.message));
     child.once("exit", onExit);
     child.stderr!.setEncoding("utf8");
     child.stderr!.on("data", (chunk: string) => {
-      if (output.length < 64_000) output += chunk;
+      if (output.length < limits.natsStartOutputBytesMax) output += chunk;
       port ??= Number(/Listening for client connections on [^\s]+:(\d+)/.exec(output)?.[1]) || undefined;
       if (port !== undefined && output.includes("Server is ready")) {
         clearTimeout(timer);

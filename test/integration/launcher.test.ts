@@ -19,10 +19,23 @@ const nats = useNatsServer();
 const running: RunningVeil[] = [];
 const folders: string[] = [];
 
+/** Private brokers that tests saw; killed after each test in case veil could not stop them. */
+const brokers: string[] = [];
+
 afterEach(async () => {
   for (const veil of running.splice(0)) {
-    veil.child.kill("SIGKILL");
+    // Gracefully first, so veil stops its private broker itself; forcefully if it will not.
+    if (veil.child.exitCode === null) veil.child.kill("SIGTERM");
+    const forced = setTimeout(() => veil.child.kill("SIGKILL"), 10_000);
     await veil.exited;
+    clearTimeout(forced);
+  }
+  for (const pid of brokers.splice(0)) {
+    try {
+      process.kill(Number(pid), "SIGKILL");
+    } catch {
+      // Already gone, as it should be.
+    }
   }
   for (const folder of folders.splice(0)) await rm(folder, { recursive: true, force: true });
 });
@@ -89,6 +102,7 @@ describe("veil up", () => {
     // broker must not be in it, or it would stop before veil had persisted and left.
     const brokerPid = execFileSync("pgrep", ["-f", `nats-server .*-p ${port} `], { encoding: "utf8" }).trim();
     expect(brokerPid).toMatch(/^\d+$/);
+    brokers.push(brokerPid);
     expect(processGroup(brokerPid)).not.toBe(processGroup(String(veil.child.pid)));
     process.kill(-veil.child.pid!, "SIGINT");
     expect(await veil.exited).toBe(0);
@@ -96,7 +110,7 @@ describe("veil up", () => {
     await expect(connectNats(url, { name: "launcher-test", timeoutMs: 500 })).rejects.toBeInstanceOf(UnavailableError);
 
     // The private store kept everything, NodeLeft included: reopen it with a broker of our own.
-    const reopened = await startNatsServer({ storeDir: join(data, "nats") });
+    const reopened = await startNatsServer({ storeFolder: join(data, "nats") });
     const client = await connectNats(reopened.url, { name: "launcher-test" });
     try {
       const { js, jsm } = await openJetStream(client, reopened.url);
@@ -111,7 +125,7 @@ describe("veil up", () => {
   it("says how to install nats-server when none answers and none is installed", async () => {
     const attempt = reachBroker({
       natsUrl: `nats://127.0.0.1:${await freePort()}`,
-      dataDir: await dataFolder(),
+      dataFolder: await dataFolder(),
       name: "t",
       logger: silentLogger,
       findBinary: () => undefined,
@@ -126,7 +140,7 @@ describe("veil up", () => {
     let looked = false;
     const attempt = reachBroker({
       natsUrl: "nats://192.0.2.1:4222",
-      dataDir: await dataFolder(),
+      dataFolder: await dataFolder(),
       name: "t",
       logger: silentLogger,
       findBinary: () => {
@@ -141,7 +155,7 @@ describe("veil up", () => {
 
 describe("brokers veil cannot use as they are", () => {
   it("tells the user to start veil when the broker has no veil log yet", async () => {
-    const server = await startNatsServer({ storeDir: await dataFolder() });
+    const server = await startNatsServer({ storeFolder: await dataFolder() });
     try {
       const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
       expect(ran.code).toBe(3);
@@ -154,7 +168,7 @@ describe("brokers veil cannot use as they are", () => {
   });
 
   it("says JetStream is missing when the broker runs without it", async () => {
-    const server = await startNatsServer({ storeDir: await dataFolder(), jetStream: false });
+    const server = await startNatsServer({ storeFolder: await dataFolder(), jetStream: false });
     try {
       const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
       expect(ran.code).toBe(6);

@@ -21,33 +21,33 @@ export interface TestNats {
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly log: NatsEventLog;
-  readonly storeDir: string;
+  readonly storeFolder: string;
 }
 
 /** Starts a private nats-server for this test file, with veil's streams created. */
 export function useNatsServer(): TestNats {
   let server: NatsServerProcess | undefined;
-  let storeDir = "";
+  let storeFolder = "";
   let nc: NatsConnection | undefined;
   const killOnExit = () => server && process.kill(server.pid, "SIGKILL");
   const handle = {} as { -readonly [K in keyof TestNats]: TestNats[K] };
 
   beforeAll(async () => {
-    storeDir = await mkdtemp(join(tmpdir(), "veil-test-nats-"));
-    server = await startNatsServer({ storeDir });
+    storeFolder = await mkdtemp(join(tmpdir(), "veil-test-nats-"));
+    server = await startNatsServer({ storeFolder });
     process.once("exit", killOnExit);
     nc = await connectNats(server.url, { name: "veil-test" });
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, { replicas: 1 });
     const js = jetstream(nc);
-    Object.assign(handle, { url: server.url, nc, js, jsm, log: new NatsEventLog(js, jsm), storeDir });
+    Object.assign(handle, { url: server.url, nc, js, jsm, log: new NatsEventLog(js, jsm), storeFolder });
   });
 
   afterAll(async () => {
     await nc?.close();
     await server?.stop();
     process.removeListener("exit", killOnExit);
-    if (storeDir) await rm(storeDir, { recursive: true, force: true });
+    if (storeFolder) await rm(storeFolder, { recursive: true, force: true });
   });
 
   return handle;
