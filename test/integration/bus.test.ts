@@ -54,7 +54,7 @@ describe("NATS bus", () => {
     const bus = natsBus(nats.nc, logger);
     const next = receive((handler) => bus.subscribe("veil.cmd.mixed", handler), 1);
     await nats.nc.flush();
-    nats.nc.publish("veil.cmd.mixed", new TextEncoder().encode("\xc1 not msgpack"));
+    nats.nc.publish("veil.cmd.mixed", new Uint8Array([0xc1, 0x00, 0x01]) /* 0xc1 is never valid msgpack */);
     bus.publish("veil.cmd.mixed", { fine: true });
     expect((await next)[0]!.data).toEqual({ fine: true });
     expect(warnings).toEqual(["dropped malformed message"]);

@@ -32,7 +32,7 @@ describe("Projector", () => {
       if (index % 10 === 0) await nats.log.append(leaderSubject, [elected(node, index + 1)]);
       if (index % 13 === 0) await nats.js.publish("veil.evt.x.y", encodeMessage({ type: "Junk", v: 1 }));
     }
-    await nats.js.publish("veil.evt.x.y", new TextEncoder().encode("\xc1garbage"));
+    await nats.js.publish("veil.evt.x.y", new Uint8Array([0xc1, 0x67, 0x61]) /* 0xc1 is never valid msgpack */);
     const last = await nats.log.lastSeq();
     await projector.waitFor(last, 10_000);
 
