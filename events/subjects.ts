@@ -35,10 +35,3 @@ export const leaderSubject = eventSubject("cluster", "leader");
 export function nodeSubject(nodeId: string): string {
   return eventSubject("node", nodeId);
 }
-
-/** Splits `veil.evt.<aggregate>.<id>`; undefined for anything else. */
-export function parseEventSubject(subject: string): { aggregate: string; id: string } | undefined {
-  const parts = subject.split(".");
-  if (parts.length !== 4 || parts[0] !== "veil" || parts[1] !== "evt") return undefined;
-  return { aggregate: parts[2]!, id: parts[3]! };
-}

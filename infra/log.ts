@@ -10,7 +10,7 @@ export type LogLevel = (typeof logLevels)[number];
 
 const secretFieldPattern = /pass(word|phrase)?|secret|token|otp|private|^key$|seed/i;
 
-export function formatFields(fields: LogFields = {}): string {
+function formatFields(fields: LogFields = {}): string {
   return Object.entries(fields)
     .filter(([, value]) => value !== undefined)
     .map(([name, value]) => {
