@@ -58,6 +58,8 @@ export interface EventLog {
   append(subject: string, events: readonly VeilEvent[], options?: AppendOptions): Promise<number[]>;
   /** Everything one aggregate holds, and its last sequence (0 when empty) for the next append. */
   readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }>;
+  /** The last entry of one aggregate, or undefined when it has none. */
+  readLast(subject: string): Promise<LogRecord | undefined>;
   /** Entries up to the end of the log as it stands when called; then the iteration ends. */
   replay(options?: ReplayOptions): AsyncIterable<LogRecord>;
   /** Entries from the given point on, live, until the signal aborts. */

@@ -39,4 +39,25 @@ export const limits = {
   natsStartTimeoutMs: 10_000,
   /** Graceful shutdown (actors stop, connection drains) must finish within this long. */
   shutdownTimeoutMs: 10_000,
+  /** Election: how often the leader says it is alive, and how long followers wait before electing. */
+  leaderAliveIntervalMs: 200,
+  leaderTimeoutMs: 800,
+  /** Election: how long a candidate waits for an ANSWER from a higher node, then for its COORDINATOR. */
+  answerTimeoutMs: 200,
+  coordinatorTimeoutMs: 1_000,
+  /** Membership heartbeats and the time after which a silent node counts as gone, per role. */
+  serverHeartbeatIntervalMs: 1_000,
+  serverHeartbeatTimeoutMs: 3_000,
+  peerHeartbeatIntervalMs: 5_000,
+  peerHeartbeatTimeoutMs: 10_000,
+  /** Largest election or heartbeat message. */
+  clusterMessageBytesMax: 4 * 1024,
+  /** How long a command may take before the caller gets a TimeoutError. */
+  commandTimeoutMs: 2_000,
+  /** Nodes the cluster tracks at most (heartbeat table size). */
+  clusterNodesMax: 1_000,
+  /** Images are cut into chunks of this size (DESIGN §6). */
+  chunkBytes: 256 * 1024,
+  /** Replicas a placement may ask for. */
+  replicasMax: 5,
 } as const;

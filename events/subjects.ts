@@ -35,3 +35,14 @@ export const leaderSubject = eventSubject("cluster", "leader");
 export function nodeSubject(nodeId: string): string {
   return eventSubject("node", nodeId);
 }
+
+/** NATS subject matching: `*` stands for one token, a final `>` for one or more. */
+export function subjectMatches(pattern: string, subject: string): boolean {
+  const wanted = pattern.split(".");
+  const tokens = subject.split(".");
+  for (let index = 0; index < wanted.length; index++) {
+    if (wanted[index] === ">") return tokens.length > index;
+    if (index >= tokens.length || (wanted[index] !== "*" && wanted[index] !== tokens[index])) return false;
+  }
+  return wanted.length === tokens.length;
+}

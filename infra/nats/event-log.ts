@@ -87,6 +87,16 @@ export class NatsEventLog implements EventLog {
     return { records, lastSubjectSeq: records.at(-1)?.seq ?? 0 };
   }
 
+  async readLast(subject: string): Promise<LogRecord | undefined> {
+    try {
+      const message = await this.jsm.streams.getMessage(this.streamName, { last_by_subj: subject });
+      return message ? decodeRecord(message.seq, message.subject, message.time.getTime(), message.data) : undefined;
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return undefined;
+      throw error;
+    }
+  }
+
   /**
    * Reads through a consumer of its own, whose creation reply says exactly how many stored
    * entries match: the replay ends after those, however deletes or purges thinned the range,
@@ -178,11 +188,14 @@ function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
 }
 
 function toRecord(message: JsMsg): LogRecord {
+  return decodeRecord(message.seq, message.subject, message.time.getTime(), message.data);
+}
+
+/** An entry decoded, or with the typed reason it could not be. */
+function decodeRecord(seq: number, subject: string, storedAt: number, data: Uint8Array): LogRecord {
   // Built field by field rather than spread: this runs for every entry read.
-  const { seq, subject } = message;
-  const storedAt = message.time.getTime();
   try {
-    return { seq, subject, storedAt, ok: true, event: decodeEvent(message.data) };
+    return { seq, subject, storedAt, ok: true, event: decodeEvent(data) };
   } catch (error) {
     if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
     throw error;

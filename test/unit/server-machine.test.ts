@@ -24,13 +24,36 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
       }),
       persistProjections: effect("persistProjections"),
       announceLeave: effect("announceLeave"),
+      // The election is simulated elsewhere (test/sim); here it only needs to be able to win.
+      listen: fromCallback(() => {}),
+      claimLeadership: fromPromise(() => Promise.resolve({ term: 1 })),
+      leaderDuties: fromCallback(() => {}),
+    },
+    actions: {
+      broadcastElection: () => {},
+      sendAnswer: () => {},
+      broadcastCoordinator: () => {},
+      broadcastAlive: () => {},
+      broadcastResign: () => void calls.push("broadcastResign"),
+      logIgnored: () => {},
+      logStepDown: () => {},
     },
   });
-  const actor = createActor(machine, { input: { nodeId: "server-1" }, clock: new SimulatedClock() });
-  return { actor, calls, releaseJoin: () => releaseJoin(), reportFailure: (reason: string) => reportFailure(reason) };
+  const clock = new SimulatedClock();
+  const actor = createActor(machine, { input: { nodeId: "server-1" }, clock });
+  return {
+    actor,
+    clock,
+    calls,
+    releaseJoin: () => releaseJoin(),
+    reportFailure: (reason: string) => reportFailure(reason),
+  };
 }
 
-function settled(actor: ReturnType<typeof serverWith>["actor"], value: "running" | { running: "live" }) {
+function settled(
+  actor: ReturnType<typeof serverWith>["actor"],
+  value: "running" | { running: { projections: "live" } } | { running: { election: "leader" } },
+) {
   return waitFor(actor, (snapshot) => snapshot.matches(value), { timeout: 1_000 });
 }
 
@@ -38,7 +61,7 @@ describe("server machine", () => {
   it("joins, keeps projections, then on STOP persists them and leaves, in that order", async () => {
     const { actor, calls } = serverWith();
     actor.start();
-    await settled(actor, { running: "live" });
+    await settled(actor, { running: { projections: "live" } });
     actor.send({ type: "STOP" });
     const output = await toPromise(actor);
     expect(actor.getSnapshot().value).toBe("stopped");
@@ -50,6 +73,21 @@ describe("server machine", () => {
       "persistProjections:server-1",
       "announceLeave:server-1",
     ]);
+  });
+
+  it("as leader, resigns before it stops, so the next election starts at once", async () => {
+    const { actor, clock, calls } = serverWith();
+    actor.start();
+    await settled(actor, "running");
+    clock.increment(1_000); // no answer from a higher node: it claims and wins
+    await settled(actor, { running: { election: "leader" } });
+    actor.send({ type: "STOP" });
+    await toPromise(actor);
+    const order = ["broadcastResign", "persistProjections:server-1", "announceLeave:server-1"].map((call) =>
+      calls.indexOf(call)
+    );
+    expect(order.every((position) => position >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
   });
 
   it("fails, without keeping projections, when it cannot join", async () => {

@@ -1,0 +1,78 @@
+/**
+ * What servers say to each other. Election traffic goes over `veil.election.>` and
+ * heartbeats over `veil.hb.<role>.<id>`; both streams are captured by VEIL_CLUSTER, so the
+ * history of who was alive and who led can be replayed. Every message is validated before
+ * it reaches a machine: anything malformed is dropped with a log line.
+ */
+import { type Infer, integer, limits, nodeRoles, object, oneOf, optional, string } from "../../events/mod.ts";
+
+const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+const term = integer({ min: 0 });
+
+export const electionKinds = ["election", "answer", "coordinator", "alive", "resign"] as const;
+export type ElectionKind = (typeof electionKinds)[number];
+
+/**
+ * - election: `from` asks higher nodes whether any is alive (broadcast);
+ * - answer: a higher node tells `to` it is alive and will take over (addressed);
+ * - coordinator: `from` won `term` (broadcast);
+ * - alive: the leader of `term` is alive (broadcast, frequent);
+ * - resign: the leader of `term` is stopping: elect at once (broadcast).
+ */
+export const electionMessage = object({
+  kind: oneOf(electionKinds),
+  from: nodeId,
+  term,
+  to: optional(nodeId),
+});
+export type ElectionMessage = Infer<typeof electionMessage>;
+
+export function electionSubject(kind: ElectionKind, to?: string): string {
+  return to === undefined ? `veil.election.${kind}` : `veil.election.${kind}.${to}`;
+}
+
+export const serverStates = [
+  "starting",
+  "electing",
+  "waitingForCoordinator",
+  "claiming",
+  "follower",
+  "leader",
+  "stopping",
+] as const;
+
+export const heartbeat = object({
+  node: nodeId,
+  role: oneOf(nodeRoles),
+  /** What the node is doing, e.g. follower or leader for servers, ready for storage nodes. */
+  state: string({ lengthMin: 1, lengthMax: 32 }),
+  term,
+  leader: optional(nodeId),
+  /** Work in progress (requests being served, transfers). */
+  inFlight: integer({ min: 0 }),
+  memoryBytes: integer({ min: 0 }),
+  /** Storage nodes only. */
+  bytesUsed: optional(integer({ min: 0 })),
+  capacityBytes: optional(integer({ min: 0 })),
+});
+export type Heartbeat = Infer<typeof heartbeat>;
+
+export function heartbeatSubject(role: Heartbeat["role"], node: string): string {
+  return `veil.hb.${role}.${node}`;
+}
+
+/** Orders node ids naturally ("server-2" < "server-10"), so the Bully order is what people expect. */
+export function compareNodeIds(a: string, b: string): number {
+  const chunks = (id: string) => id.match(/\d+|\D+/g) ?? [];
+  const left = chunks(a);
+  const right = chunks(b);
+  for (let index = 0; index < Math.min(left.length, right.length); index++) {
+    const x = left[index]!;
+    const y = right[index]!;
+    if (x === y) continue;
+    const numeric = /^\d/.test(x) && /^\d/.test(y);
+    if (numeric && Number(x) !== Number(y)) return Number(x) - Number(y);
+    return x < y ? -1 : 1;
+  }
+  return left.length - right.length || (a < b ? -1 : a > b ? 1 : 0);
+}

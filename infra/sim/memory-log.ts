@@ -1,0 +1,137 @@
+/**
+ * An event log in memory with JetStream's semantics where they matter to deciders:
+ * sequences, per-subject expected sequences (ConcurrencyError on conflict) and
+ * deduplication by event id. Events are encoded and decoded with the real codec. For the
+ * simulator only: tests of real behaviour use a real nats-server.
+ */
+import type { AppendOptions, Clock, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
+import {
+  ConcurrencyError,
+  decodeEvent,
+  encodeEvent,
+  EventDecodeError,
+  eventSubjectsAll,
+  subjectMatches,
+  type VeilEvent,
+} from "../../events/mod.ts";
+
+interface Entry {
+  readonly seq: number;
+  readonly subject: string;
+  readonly storedAt: number;
+  readonly bytes: Uint8Array;
+}
+
+export class MemoryEventLog implements EventLog {
+  readonly #entries: Entry[] = [];
+  readonly #seqById = new Map<string, number>();
+  readonly #waiting = new Set<() => void>();
+
+  constructor(private readonly clock: Clock, private readonly name = "memory") {}
+
+  /** Every entry, decoded: what tests check invariants against. */
+  get records(): LogRecord[] {
+    return this.#entries.map(toRecord);
+  }
+
+  /** Stores raw bytes as a misbehaving publisher would, bypassing validation. */
+  appendRaw(subject: string, bytes: Uint8Array): number {
+    return this.#store(subject, bytes);
+  }
+
+  append(subject: string, events: readonly VeilEvent[], options: AppendOptions = {}): Promise<number[]> {
+    const payloads = events.map((event) => encodeEvent(event));
+    const seqs: number[] = [];
+    let expected = options.expectedSubjectSeq;
+    for (const [index, event] of events.entries()) {
+      const duplicate = this.#seqById.get(event.id);
+      if (duplicate !== undefined) {
+        seqs.push(duplicate);
+        continue;
+      }
+      if (expected !== undefined && this.#lastSeqOf(subject) !== expected) {
+        return Promise.reject(new ConcurrencyError(subject, expected));
+      }
+      const seq = this.#store(subject, payloads[index]!);
+      this.#seqById.set(event.id, seq);
+      seqs.push(seq);
+      if (expected !== undefined) expected = seq;
+    }
+    return Promise.resolve(seqs);
+  }
+
+  readLast(subject: string): Promise<LogRecord | undefined> {
+    const last = this.#entries.findLast((entry) => entry.subject === subject);
+    return Promise.resolve(last && toRecord(last));
+  }
+
+  async readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }> {
+    const records: LogRecord[] = [];
+    for await (const record of this.replay({ subject })) records.push(record);
+    return { records, lastSubjectSeq: records.at(-1)?.seq ?? 0 };
+  }
+
+  async *replay(options: ReplayOptions = {}): AsyncIterable<LogRecord> {
+    const end = this.#entries.length;
+    for (const entry of this.#entries.slice(0, end)) {
+      if (!this.#selected(entry, options)) continue;
+      if (options.untilSeq !== undefined && entry.seq > options.untilSeq) return;
+      if (options.untilTime !== undefined && entry.storedAt > options.untilTime) return;
+      yield toRecord(entry);
+    }
+  }
+
+  async *follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord> {
+    let next = 0;
+    while (!options.signal.aborted) {
+      while (next < this.#entries.length) {
+        const entry = this.#entries[next++]!;
+        if (this.#selected(entry, options)) yield toRecord(entry);
+      }
+      await new Promise<void>((resolve) => {
+        const wake = () => {
+          this.#waiting.delete(wake);
+          options.signal.removeEventListener("abort", wake);
+          resolve();
+        };
+        this.#waiting.add(wake);
+        options.signal.addEventListener("abort", wake, { once: true });
+      });
+    }
+  }
+
+  lastSeq(): Promise<number> {
+    return Promise.resolve(this.#entries.length);
+  }
+
+  identity(): Promise<string> {
+    return Promise.resolve(this.name);
+  }
+
+  #store(subject: string, bytes: Uint8Array): number {
+    const seq = this.#entries.length + 1;
+    this.#entries.push({ seq, subject, storedAt: this.clock.now(), bytes });
+    for (const wake of [...this.#waiting]) wake();
+    return seq;
+  }
+
+  #lastSeqOf(subject: string): number {
+    return this.#entries.findLast((entry) => entry.subject === subject)?.seq ?? 0;
+  }
+
+  #selected(entry: Entry, options: ReadOptions): boolean {
+    return entry.seq >= (options.fromSeq ?? 1) &&
+      (options.since === undefined || entry.storedAt >= options.since) &&
+      subjectMatches(options.subject ?? eventSubjectsAll, entry.subject);
+  }
+}
+
+function toRecord(entry: Entry): LogRecord {
+  const { seq, subject, storedAt } = entry;
+  try {
+    return { seq, subject, storedAt, ok: true, event: decodeEvent(entry.bytes) };
+  } catch (error) {
+    if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
+    throw error;
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * A simulated cluster of server actors: real machines and real election effects, on a
+ * simulated network and an in-memory log, all driven by one SimulatedClock and one seed.
+ * `run` advances time in small steps and checks the invariants after every step.
+ */
+import { type Actor, createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
+import { electionEffects } from "../../actors/server/effects.ts";
+import { serverMachine } from "../../actors/server/machine.ts";
+import { compareNodeIds } from "../../actors/server/messages.ts";
+import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
+import { SimNetwork } from "../../infra/sim/network.ts";
+import { type Random, seededRandom } from "../../infra/sim/random.ts";
+import { silentLogger } from "../support/logger.ts";
+
+type ServerActor = Actor<typeof serverMachine>;
+
+export class InvariantError extends Error {
+  override name = "InvariantError";
+}
+
+export class SimCluster {
+  readonly clock = new SimulatedClock();
+  readonly random: Random;
+  readonly network: SimNetwork;
+  readonly log = new MemoryEventLog(this.clock, "sim");
+  readonly #actors = new Map<string, ServerActor>();
+  #ids = 0;
+  /** Every (term, node) ever seen in the leader state: at most one node per term. */
+  readonly #leaderOfTerm = new Map<number, string>();
+
+  constructor(readonly seed: number) {
+    this.random = seededRandom(seed);
+    this.network = new SimNetwork(this.clock, this.random);
+  }
+
+  start(nodeId: string): void {
+    if (this.#actors.has(nodeId)) throw new Error(`${nodeId} is already running`);
+    const effects = electionEffects({
+      bus: this.network.bus(nodeId),
+      log: this.log,
+      clock: this.clock,
+      ids: { next: () => `${this.seed}-${++this.#ids}` },
+      logger: silentLogger,
+      recordedLeader: () => this.recordedLeader(),
+    });
+    const machine = serverMachine.provide({
+      actors: {
+        ...effects.actors,
+        // Membership and projections are not what this simulation is about.
+        announceJoin: fromPromise(() => Promise.resolve()),
+        keepProjections: fromCallback(({ sendBack }) => sendBack({ type: "PROJECTIONS_LIVE" })),
+        persistProjections: fromPromise(() => Promise.resolve()),
+        announceLeave: fromPromise(() => Promise.resolve()),
+        leaderDuties: fromCallback(() => {}),
+      },
+      actions: effects.actions,
+    });
+    const actor = createActor(machine, { input: { nodeId }, clock: this.clock });
+    this.#actors.set(nodeId, actor);
+    actor.start();
+  }
+
+  /** The process dies: no resignation, no goodbye. */
+  crash(nodeId: string): void {
+    this.#actors.get(nodeId)?.stop();
+    this.#actors.delete(nodeId);
+  }
+
+  /** A graceful stop: a leader resigns first. */
+  stop(nodeId: string): void {
+    this.#actors.get(nodeId)?.send({ type: "STOP" });
+    this.#actors.delete(nodeId);
+  }
+
+  get alive(): string[] {
+    return [...this.#actors.keys()].sort(compareNodeIds);
+  }
+
+  /** Nodes that believe they lead, with their terms. */
+  leaders(): { node: string; term: number }[] {
+    return [...this.#actors.entries()]
+      .filter(([, actor]) => actor.getSnapshot().matches({ running: { election: "leader" } }))
+      .map(([node, actor]) => ({ node, term: actor.getSnapshot().context.term }));
+  }
+
+  /** Who each live node thinks leads. */
+  views(): { node: string; leader: string | undefined; state: string }[] {
+    return [...this.#actors.entries()].map(([node, actor]) => {
+      const snapshot = actor.getSnapshot();
+      const value = snapshot.value as { running?: { election?: unknown } };
+      const election = value.running?.election;
+      return { node, leader: snapshot.context.leader, state: typeof election === "string" ? election : "leader" };
+    });
+  }
+
+  /** The latest LeaderElected in the log (what a live cluster projection would say). */
+  recordedLeader(): { node: string; term: number } | undefined {
+    const last = this.log.records.findLast((record) => record.ok && record.event.type === "LeaderElected");
+    return last?.ok && last.event.type === "LeaderElected" ? last.event.data : undefined;
+  }
+
+  /** Advances simulated time in steps, letting effects settle and checking invariants after each. */
+  async run(durationMs: number, stepMs = 10): Promise<void> {
+    for (let elapsed = 0; elapsed < durationMs; elapsed += stepMs) {
+      this.clock.increment(stepMs);
+      // Effects (log appends) settle in microtasks; one macrotask turn drains them all.
+      await new Promise((resolve) => setImmediate(resolve));
+      this.checkSafety();
+    }
+  }
+
+  /** Runs until exactly one live node leads and every live node follows it, or fails after `boundMs`. */
+  async settle(boundMs: number): Promise<{ node: string; term: number }> {
+    for (let elapsed = 0; elapsed <= boundMs; elapsed += 50) {
+      const leaders = this.leaders();
+      const views = this.views();
+      if (
+        leaders.length === 1 &&
+        views.every((view) =>
+          view.leader === leaders[0]!.node && (view.state === "follower" || view.state === "leader")
+        )
+      ) {
+        return leaders[0]!;
+      }
+      await this.run(50);
+    }
+    throw new InvariantError(
+      `no single agreed leader within ${boundMs} ms of simulated time: ${JSON.stringify(this.views())}`,
+    );
+  }
+
+  /** At most one leader per term, ever; and the log's terms go 1, 2, 3, ... with no repeats. */
+  checkSafety(): void {
+    for (const { node, term } of this.leaders()) {
+      const holder = this.#leaderOfTerm.get(term);
+      if (holder !== undefined && holder !== node) {
+        throw new InvariantError(`two leaders for term ${term}: ${holder} and ${node} (at ${this.clock.now()} ms)`);
+      }
+      this.#leaderOfTerm.set(term, node);
+    }
+    const terms = this.log.records.flatMap((record) =>
+      record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
+    );
+    terms.forEach((term, index) => {
+      if (term !== index + 1) throw new InvariantError(`the log's terms are not 1, 2, 3, ...: ${terms.join(", ")}`);
+    });
+  }
+
+  shutdown(): void {
+    for (const node of this.alive) this.crash(node);
+  }
+}
+
+/** Seeds for a test: one from VEIL_SIM_SEED to replay a failure, or a range. */
+export function seeds(count: number, first = 1): number[] {
+  const replay = process.env.VEIL_SIM_SEED;
+  if (replay !== undefined) return [Number(replay)];
+  return Array.from({ length: count }, (_, index) => first + index);
+}
+
+/** Runs a scenario; on failure, says how to replay exactly this seed. */
+export async function withSeed(seed: number, file: string, scenario: (cluster: SimCluster) => Promise<void>) {
+  const cluster = new SimCluster(seed);
+  try {
+    await scenario(cluster);
+  } catch (error) {
+    (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
+    throw error;
+  } finally {
+    cluster.shutdown();
+  }
+}
