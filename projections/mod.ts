@@ -2,6 +2,7 @@ import { clusterProjection } from "./cluster.ts";
 import type { Projection } from "./projection.ts";
 
 export * from "./cluster.ts";
+export * from "./health.ts";
 export * from "./projection.ts";
 
 /** Every projection `veil state` can show and a server keeps, by name. */

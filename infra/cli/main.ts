@@ -9,7 +9,8 @@ import { type ErrorCode, VeilError } from "../../events/mod.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerState } from "./commands/state.ts";
-import { registerUp } from "./commands/up.ts";
+import { registerCluster } from "./commands/cluster.ts";
+import { registerNode, registerUp } from "./commands/up.ts";
 
 /** Exit statuses by error code; documented in the README. */
 const exitStatus: Record<ErrorCode, number> = {
@@ -32,6 +33,8 @@ export function buildProgram(): Command {
     .showHelpAfterError("(add --help for usage)")
     .exitOverride();
   registerUp(program);
+  registerNode(program);
+  registerCluster(program);
   registerEvents(program);
   registerState(program);
   registerDecode(program);

@@ -1,23 +1,28 @@
 /**
- * `veil up`: brings a node group up on one machine. Reaches (or starts) the broker, creates
- * the streams, starts the actors that exist, prints where things are, and on a stop signal
- * shuts down in order: actors persist and leave, the connection drains, a private broker stops.
+ * Running server actors. `veil up` brings a group up on one machine: it reaches (or starts)
+ * the broker and runs N servers in one process. `veil node` runs one actor in its own
+ * process against a broker that must already run (several machines, the failover test).
+ * Both create the streams, print where things are once the servers are live, and on a stop
+ * signal shut down in order: actors resign, persist and leave, the connection drains, and a
+ * private broker stops last.
  */
+import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
 import { limits, TimeoutError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
-import { childLogger } from "../log.ts";
-import { openJetStream } from "../nats/connection.ts";
+import { childLogger, displayUrl } from "../log.ts";
+import { natsBus } from "../nats/bus.ts";
+import { connectNats, openJetStream } from "../nats/connection.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
-import { hostServer } from "../server-host.ts";
+import { hostServer } from "../server/host.ts";
 import { type Broker, reachBroker } from "./broker.ts";
 
-export interface UpOptions {
+export interface RunOptions {
   readonly config: Config;
-  readonly serverId: string;
+  readonly serverIds: readonly string[];
   readonly logger: Logger;
   /** Where the summary goes (stdout). */
   readonly print: (line: string) => void;
@@ -25,54 +30,85 @@ export interface UpOptions {
   readonly signal: AbortSignal;
 }
 
-/** Runs until the signal aborts or an actor fails; resolves with the process exit status. */
-export async function up(options: UpOptions): Promise<number> {
-  const { config, serverId, logger, print, signal } = options;
+/** `veil up`: resolves with the process exit status once stopped. */
+export async function up(options: RunOptions): Promise<number> {
+  const { config, logger } = options;
   const broker = await reachBroker({
     natsUrl: config.natsUrl,
     dataFolder: config.dataFolder,
-    name: `veil-up-${serverId}`,
+    name: "veil-up",
     logger,
   });
   try {
-    const { js, jsm } = await openJetStream(broker.nc, broker.url);
-    await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
-    const log = new NatsEventLog(js, jsm);
-    const snapshots = await openSnapshotStore(broker.nc, { replicas: config.streamReplicas });
-    const server = hostServer({
-      nodeId: serverId,
-      log,
-      snapshots,
-      clock: systemClock,
-      ids: randomIds,
-      logger: childLogger(logger, { node: serverId }),
-    });
-
-    const stopRequested = new Promise<"stop">((resolve) => {
-      if (signal.aborted) resolve("stop");
-      signal.addEventListener("abort", () => resolve("stop"), { once: true });
-    });
-    // Say "up" only once it is true: the server joined and its projections caught up.
-    if (await Promise.race([server.live, stopRequested.then(() => false)])) {
-      printSummary(print, { broker, config, serverId });
-    }
-    const outcome = await Promise.race([stopRequested, server.done.then(() => "done" as const)]);
-    if (outcome === "stop") {
-      logger.info("stopping");
-      server.actor.send({ type: "STOP" });
-    }
-    const output = await withinShutdownBound(server.done, "actors did not stop");
-    if (output.problem) logger.error("stopped with a problem", { reason: output.problem });
-    return output.problem ? 1 : 0;
+    return await runServers(broker.nc, options, broker);
   } finally {
-    await withinShutdownBound(broker.nc.drain(), "NATS connection did not drain").catch((error: Error) =>
-      logger.warn(error.message)
-    );
+    await drain(broker.nc, logger);
     if (broker.privateServer) {
       await broker.privateServer.stop();
       logger.info("private nats-server stopped");
     }
   }
+}
+
+/** `veil node`: one actor in this process, on the broker at NATS_URL. */
+export async function runNode(options: RunOptions): Promise<number> {
+  const nc = await connectNats(options.config.natsUrl, { name: `veil-node-${options.serverIds.join(",")}` });
+  try {
+    return await runServers(nc, options, { nc, url: displayUrl(options.config.natsUrl) });
+  } finally {
+    await drain(nc, options.logger);
+  }
+}
+
+async function runServers(nc: NatsConnection, options: RunOptions, broker: Broker): Promise<number> {
+  const { config, serverIds, logger, print, signal } = options;
+  const { js, jsm } = await openJetStream(nc, broker.url);
+  await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
+  const log = new NatsEventLog(js, jsm);
+  const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+  const servers = serverIds.map((nodeId) => {
+    const nodeLogger = childLogger(logger, { node: nodeId });
+    return hostServer({
+      nodeId,
+      bus: natsBus(nc, nodeLogger),
+      log,
+      snapshots,
+      clock: systemClock,
+      ids: randomIds,
+      logger: nodeLogger,
+    });
+  });
+  const allDone = Promise.all(servers.map((server) => server.done));
+
+  const stopRequested = new Promise<"stop">((resolve) => {
+    if (signal.aborted) resolve("stop");
+    signal.addEventListener("abort", () => resolve("stop"), { once: true });
+  });
+  // Say "up" only once it is true: every server joined and its projections caught up.
+  const live = Promise.all(servers.map((server) => server.live)).then((all) => all.every(Boolean));
+  if (await Promise.race([live, stopRequested.then(() => false)])) {
+    printSummary(print, { broker, config, serverIds });
+  }
+  // Run until asked to stop, or until any server ends on its own (a failure).
+  const anyDone = Promise.race(servers.map((server) => server.done.then(() => "done" as const)));
+  const outcome = await Promise.race([stopRequested, anyDone]);
+  if (outcome === "stop") logger.info("stopping");
+  for (const server of servers) {
+    if (server.actor.getSnapshot().status === "active") server.actor.send({ type: "STOP" });
+  }
+  const outputs = await withinShutdownBound(allDone, "actors did not stop");
+  const problems = outputs.flatMap((
+    output,
+    index,
+  ) => (output.problem ? [`${serverIds[index]}: ${output.problem}`] : []));
+  for (const problem of problems) logger.error("stopped with a problem", { reason: problem });
+  return problems.length > 0 || outcome === "done" ? 1 : 0;
+}
+
+async function drain(nc: NatsConnection, logger: Logger): Promise<void> {
+  await withinShutdownBound(nc.drain(), "NATS connection did not drain").catch((error: Error) =>
+    logger.warn(error.message)
+  );
 }
 
 function withinShutdownBound<T>(work: Promise<T>, what: string): Promise<T> {
@@ -88,7 +124,7 @@ function withinShutdownBound<T>(work: Promise<T>, what: string): Promise<T> {
 
 function printSummary(
   print: (line: string) => void,
-  { broker, config, serverId }: { broker: Broker; config: Config; serverId: string },
+  { broker, config, serverIds }: { broker: Broker; config: Config; serverIds: readonly string[] },
 ): void {
   const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeFolder})` : "";
   print(`veil is up`);
@@ -96,7 +132,7 @@ function printSummary(
   print(`  data       ${config.dataFolder}`);
   print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);
-  print(`  servers    ${serverId}`);
-  print(`  inspect    veil events --follow   |   veil state cluster`);
+  print(`  servers    ${serverIds.join(", ")}`);
+  print(`  inspect    veil nodes   |   veil events --follow   |   veil state cluster`);
   print(`Press Ctrl-C to stop.`);
 }

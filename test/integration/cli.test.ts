@@ -113,7 +113,7 @@ describe("veil CLI with bad input", () => {
   });
 
   it("has --help on every command", async () => {
-    for (const command of ["up", "events", "state", "decode"]) {
+    for (const command of ["up", "node", "nodes", "health", "topology", "events", "state", "decode"]) {
       const ran = await runVeil([command, "--help"]);
       expect(ran.code).toBe(0);
       expect(ran.stdout).toMatch(new RegExp(`^Usage: veil ${command}`));

@@ -61,28 +61,30 @@ const processGroup = (pid: string) => execFileSync("ps", ["-o", "pgid=", "-p", p
 
 describe("veil up", () => {
   it("uses the broker at NATS_URL, joins, and on SIGTERM persists projections and leaves", async () => {
-    const veil = startVeil(["up", "--id", "launcher-a"], {
+    const veil = startVeil(["up", "--servers", "1", "--prefix", "launcher-a"], {
       env: { NATS_URL: nats.url, VEIL_DATA: await dataFolder() },
     });
     running.push(veil);
     const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
     expect(summary).toContain(`NATS       ${nats.url}\n`);
-    expect(summary).toMatch(/servers\s+launcher-a/);
+    expect(summary).toMatch(/servers\s+launcher-a-1/);
 
     // Inspection works against the running node: the log and time travel.
-    const events = await runVeil(["events", "--subject", "node.launcher-a", "--json"], { env: { NATS_URL: nats.url } });
+    const events = await runVeil(["events", "--subject", "node.launcher-a-1", "--json"], {
+      env: { NATS_URL: nats.url },
+    });
     const joinedRecord = JSON.parse(events.stdout.trim());
-    expect(joinedRecord).toMatchObject({ type: "NodeJoined", data: { node: "launcher-a", role: "server" } });
+    expect(joinedRecord).toMatchObject({ type: "NodeJoined", data: { node: "launcher-a-1", role: "server" } });
     const before = await runVeil(["state", "cluster", "--at", String(joinedRecord.seq - 1), "--json"], {
       env: { NATS_URL: nats.url },
     });
-    expect(JSON.parse(before.stdout).state.nodes["launcher-a"]).toBeUndefined();
+    expect(JSON.parse(before.stdout).state.nodes["launcher-a-1"]).toBeUndefined();
     const now = await runVeil(["state", "cluster"], { env: { NATS_URL: nats.url } });
-    expect(now.stdout).toMatch(/launcher-a\s+server\s+joined/);
+    expect(now.stdout).toMatch(/launcher-a-1\s+server\s+joined/);
 
     veil.child.kill("SIGTERM");
     expect(await veil.exited).toBe(0);
-    const { records } = await nats.log.readAggregate(nodeSubject("launcher-a"));
+    const { records } = await nats.log.readAggregate(nodeSubject("launcher-a-1"));
     expect(records.map((record) => record.ok && record.event.type)).toEqual(["NodeJoined", "NodeLeft"]);
     const snapshot = await (await openSnapshotStore(nats.nc, { replicas: 1 })).load("cluster");
     expect(snapshot?.seq).toBeGreaterThanOrEqual(records[0]!.seq);

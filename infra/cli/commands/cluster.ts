@@ -1,0 +1,106 @@
+import process from "node:process";
+import type { Command } from "commander";
+import { UnavailableError } from "../../../events/mod.ts";
+import { natsBus } from "../../nats/bus.ts";
+import { sendCommand } from "../../server/commands.ts";
+import type { NodeView } from "../../server/host.ts";
+import { withConnection } from "../client.ts";
+import { toJson } from "../format.ts";
+import { table } from "../render.ts";
+
+interface NodesReply {
+  readonly answeredBy: string;
+  readonly leader: { node: string; term: number } | null;
+  readonly term: number;
+  readonly nodes: readonly NodeView[];
+}
+
+async function askNodes(): Promise<NodesReply> {
+  return await withConnection(async ({ nc, logger }) => {
+    try {
+      return await sendCommand(natsBus(nc, logger), "cluster.nodes") as NodesReply;
+    } catch (error) {
+      if (error instanceof UnavailableError) {
+        throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
+      }
+      throw error;
+    }
+  });
+}
+
+const print = (line: string) => process.stdout.write(line + "\n");
+const age = (ms: number | null) => (ms === null ? "never" : ms < 1_000 ? `${ms}ms` : `${(ms / 1_000).toFixed(1)}s`);
+const mebibytes = (bytes: number) => `${Math.round(bytes / 1024 / 1024)}MiB`;
+
+export function registerCluster(program: Command): void {
+  program
+    .command("nodes")
+    .description("list the nodes: id, role, state, leader, term, last heartbeat age, load")
+    .option("--json", "print the list as JSON")
+    .action(async (options: { json?: boolean }) => {
+      const reply = await askNodes();
+      if (options.json) {
+        print(toJson(reply.nodes));
+        return;
+      }
+      const rows = reply.nodes.map((node) => [
+        node.id,
+        node.role,
+        node.state,
+        node.leader ? "*" : "",
+        String(node.term),
+        age(node.lastHeartbeatAgeMs),
+        `${node.inFlight} in flight, ${mebibytes(node.memoryBytes)}` +
+        (node.capacityBytes ? `, ${mebibytes(node.bytesUsed ?? 0)}/${mebibytes(node.capacityBytes)}` : ""),
+      ]);
+      for (const line of table([["ID", "ROLE", "STATE", "LEADER", "TERM", "HEARTBEAT", "LOAD"], ...rows])) print(line);
+    });
+
+  program
+    .command("health")
+    .description("is the cluster healthy: one leader, every recorded member alive")
+    .option("--json", "print the verdict as JSON")
+    .action(async (options: { json?: boolean }) => {
+      const reply = await askNodes();
+      const leaders = reply.nodes.filter((node) => node.alive && node.state === "leader");
+      const missing = reply.nodes.filter((node) => node.membership === "joined" && !node.alive);
+      const problems = [
+        ...(leaders.length === 1 ? [] : [`${leaders.length} leaders alive (want exactly 1)`]),
+        ...missing.map((node) => `${node.id} (${node.role}) is silent for ${age(node.lastHeartbeatAgeMs)}`),
+      ];
+      const verdict = {
+        healthy: problems.length === 0,
+        leader: reply.leader,
+        alive: reply.nodes.filter((node) => node.alive).map((node) => node.id),
+        problems,
+      };
+      if (options.json) print(toJson(verdict));
+      else {
+        print(verdict.healthy ? "healthy" : "unhealthy");
+        print(`leader: ${reply.leader ? `${reply.leader.node} (term ${reply.leader.term})` : "none"}`);
+        print(`alive: ${verdict.alive.join(", ") || "none"}`);
+        for (const problem of problems) print(`problem: ${problem}`);
+      }
+      if (!verdict.healthy) process.exitCode = 1;
+    });
+
+  program
+    .command("topology")
+    .description("show the cluster as a tree: the leader, the other servers, storage nodes and peers")
+    .action(async () => {
+      const reply = await askNodes();
+      const alive = reply.nodes.filter((node) => node.alive);
+      const leader = alive.find((node) => node.leader);
+      print(`cluster (term ${reply.term})`);
+      print(`└─ ${leader ? `${leader.id} (leader)` : "no leader"}`);
+      const groups = [
+        ["servers", alive.filter((node) => node.role === "server" && node !== leader)],
+        ["storage", alive.filter((node) => node.role === "storage")],
+        ["peers", alive.filter((node) => node.role === "peer")],
+      ] as const;
+      for (const [name, nodes] of groups) {
+        print(`   ├─ ${name}: ${nodes.length === 0 ? "none" : ""}`);
+        for (const node of nodes) print(`   │   └─ ${node.id} (${node.state})`);
+      }
+    });
+}

@@ -1,0 +1,256 @@
+/**
+ * Hosts a server actor on real infrastructure. Provides the machine's effects (the election
+ * over the NATS bus, projections over the JetStream log, membership as leader duty),
+ * publishes the node's heartbeat, keeps the cluster's health view from everyone's
+ * heartbeats, and serves commands.
+ */
+import process from "node:process";
+import { type Actor, createActor, fromCallback, fromPromise, type SnapshotFrom, toPromise, waitFor } from "xstate";
+import type { Bus, Clock, EventLog, IdSource, Logger, SnapshotStore } from "../../actors/ports.ts";
+import { electionEffects } from "../../actors/server/effects.ts";
+import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
+import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
+import { heartbeat, heartbeatSubject } from "../../actors/server/messages.ts";
+import { integer, limits, nodeSubject, object, oneOf, optional, veilEvent } from "../../events/mod.ts";
+import {
+  clusterProjection,
+  type ClusterState,
+  emptyHealth,
+  forgetLongGone,
+  type HealthState,
+  isAlive,
+  observeHeartbeat,
+  projections,
+} from "../../projections/mod.ts";
+import { Projector } from "../projector.ts";
+import { serveCommands, serveLeaderCommands } from "./commands.ts";
+import { reconcileMembership } from "./membership.ts";
+
+export interface ServerHostDeps {
+  readonly nodeId: string;
+  readonly bus: Bus;
+  readonly log: EventLog;
+  readonly snapshots: SnapshotStore;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly logger: Logger;
+}
+
+export interface HostedServer {
+  readonly actor: Actor<typeof serverMachine>;
+  readonly projectors: ReadonlyMap<string, Projector<unknown>>;
+  /** Resolves with the machine's output once it reaches `stopped` or `failed`. */
+  readonly done: Promise<ServerOutput>;
+  /** Resolves true once the server is live (caught up), false if it finished first. */
+  readonly live: Promise<boolean>;
+}
+
+/** What a node reports about itself in `veil nodes`. */
+export interface NodeView {
+  readonly id: string;
+  readonly role: string;
+  readonly state: string;
+  readonly alive: boolean;
+  readonly leader: boolean;
+  readonly term: number;
+  readonly lastHeartbeatAgeMs: number | null;
+  readonly membership: "joined" | "left" | "unrecorded";
+  readonly inFlight: number;
+  readonly memoryBytes: number;
+  readonly bytesUsed?: number;
+  readonly capacityBytes?: number;
+}
+
+const placeRequest = object({
+  bytes: integer({ min: 0 }),
+  replicas: integer({ min: 1, max: limits.replicasMax }),
+  policy: optional(oneOf(placementPolicies)),
+});
+
+/** The election state a snapshot is in, as heartbeats and `veil nodes` show it. */
+export function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
+  if (snapshot.status !== "active") return "stopped";
+  const value = snapshot.value as string | { running?: { election?: string | object } };
+  if (typeof value === "string") return value;
+  if ("stopping" in value) return "stopping";
+  const election = value.running?.election;
+  return typeof election === "string" ? election : "leader";
+}
+
+export function hostServer(deps: ServerHostDeps): HostedServer {
+  const { nodeId, bus, log, snapshots, clock, ids, logger } = deps;
+  const projectors = new Map(
+    projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
+  );
+  const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
+  const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
+
+  let inFlight = 0;
+  const track = <T>(work: Promise<T>): Promise<T> => {
+    inFlight++;
+    return work.finally(() => inFlight--);
+  };
+
+  let health: HealthState = emptyHealth();
+  const heartbeats = bus.subscribe("veil.hb.>", (message) => {
+    try {
+      health = observeHeartbeat(health, heartbeat.parse(message.data), clock.now());
+    } catch (error) {
+      logger.warn("ignored malformed heartbeat", { subject: message.subject, reason: (error as Error).message });
+    }
+  });
+
+  let placementCursor = 0;
+  const nodesView = () => {
+    const now = clock.now();
+    const state = cluster.state;
+    const ids = new Set([...Object.keys(health.nodes), ...Object.keys(state.nodes)]);
+    const nodes: NodeView[] = [...ids].sort().map((id) => {
+      const seen = health.nodes[id];
+      const member = state.nodes[id];
+      return {
+        id,
+        role: seen?.role ?? member?.role ?? "server",
+        state: seen && isAlive(seen, now) ? seen.state : "gone",
+        alive: seen !== undefined && isAlive(seen, now),
+        leader: state.leader?.node === id,
+        term: seen?.term ?? 0,
+        lastHeartbeatAgeMs: seen ? now - seen.lastSeenAt : null,
+        membership: member?.status ?? "unrecorded",
+        inFlight: seen?.inFlight ?? 0,
+        memoryBytes: seen?.memoryBytes ?? 0,
+        bytesUsed: seen?.bytesUsed,
+        capacityBytes: seen?.capacityBytes,
+      };
+    });
+    return { answeredBy: nodeId, leader: state.leader, term: state.term, nodes };
+  };
+  const leaderCommands = {
+    "cluster.place": (data: unknown) => {
+      const request = placeRequest.parse(data);
+      const now = clock.now();
+      const candidates = Object.entries(health.nodes)
+        .filter(([, seen]) => seen.role === "storage")
+        .map(([node, seen]) => ({
+          node,
+          healthy: isAlive(seen, now),
+          bytesUsed: seen.bytesUsed ?? 0,
+          capacityBytes: seen.capacityBytes ?? 0,
+          inFlight: seen.inFlight,
+        }));
+      const placed = place(candidates, {
+        bytes: request.bytes,
+        replicas: request.replicas,
+        policy: (request.policy ?? "least-loaded") as PlacementPolicy,
+        cursor: placementCursor,
+      });
+      placementCursor = placed.cursor;
+      return { nodes: placed.nodes };
+    },
+  };
+  const commands = serveCommands({
+    bus,
+    logger,
+    commands: { "cluster.nodes": () => nodesView() },
+    leaderCommands: new Set(Object.keys(leaderCommands)),
+    track,
+  });
+
+  const election = electionEffects({
+    bus,
+    log,
+    clock,
+    ids,
+    logger,
+    recordedLeader: () => cluster.state.leader ?? undefined,
+  });
+  const machine = serverMachine.provide({
+    actors: {
+      ...election.actors,
+      announceJoin: fromPromise(async ({ input }) => {
+        await log.append(nodeSubject(input.nodeId), [
+          veilEvent("NodeJoined", { node: input.nodeId, role: "server" }, origin()),
+        ]);
+        logger.info("joined the cluster");
+      }),
+      keepProjections: fromCallback<ServerEvent, { nodeId: string }>(({ sendBack }) => {
+        const all = [...projectors.values()];
+        // Results that arrive after the machine left `running` belong to nobody.
+        let active = true;
+        const report = (event: ServerEvent) => active && sendBack(event);
+        const fail = (error: Error) => report({ type: "PROJECTIONS_FAILED", reason: error.message });
+        Promise.all(all.map((projector) => projector.start()))
+          .then(() => {
+            logger.info("projections live", { projections: [...projectors.keys()].join(",") });
+            report({ type: "PROJECTIONS_LIVE" });
+          })
+          .catch(fail);
+        void Promise.race(all.map((projector) => projector.failed)).then(fail);
+        return () => {
+          active = false;
+        };
+      }),
+      leaderDuties: fromCallback<ServerEvent, { nodeId: string; term: number }>(({ input }) => {
+        const leaderSince = clock.now();
+        const serving = serveLeaderCommands({ bus, commands: leaderCommands, track });
+        const reconcile = () => {
+          health = forgetLongGone(health, clock.now());
+          reconcileMembership({
+            ...input,
+            log,
+            clock,
+            ids,
+            logger,
+            leaderSince,
+            cluster: () => cluster.state,
+            health: () => health,
+          }).catch((error: Error) => logger.warn("membership not reconciled", { reason: error.message }));
+        };
+        const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
+        return () => {
+          clearInterval(timer);
+          serving.unsubscribe();
+        };
+      }),
+      persistProjections: fromPromise(async () => {
+        await Promise.all([...projectors.values()].map((projector) => projector.stop()));
+      }),
+      announceLeave: fromPromise(async ({ input }) => {
+        await log.append(nodeSubject(input.nodeId), [
+          veilEvent("NodeLeft", { node: input.nodeId, role: "server", reason: "shutdown" }, origin()),
+        ]);
+        logger.info("left the cluster");
+      }),
+    },
+    actions: election.actions,
+  });
+
+  const actor = createActor(machine, { input: { nodeId } });
+  const beat = () => {
+    const snapshot = actor.getSnapshot();
+    bus.publish(heartbeatSubject("server", nodeId), {
+      node: nodeId,
+      role: "server",
+      state: describeState(snapshot),
+      term: snapshot.context.term,
+      leader: snapshot.context.leader,
+      inFlight,
+      memoryBytes: process.memoryUsage().rss,
+    });
+  };
+  const beating = setInterval(beat, limits.serverHeartbeatIntervalMs);
+  actor.start();
+  beat();
+
+  const done = toPromise(actor).finally(() => {
+    clearInterval(beating);
+    heartbeats.unsubscribe();
+    commands.unsubscribe();
+  });
+  const live = waitFor(
+    actor,
+    (snapshot) => snapshot.matches({ running: { projections: "live" } }) || snapshot.status === "done",
+    { timeout: Infinity },
+  ).then((snapshot) => snapshot.status !== "done");
+  return { actor, projectors, done, live };
+}
