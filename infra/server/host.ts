@@ -239,8 +239,15 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     });
   };
   const beating = setInterval(beat, limits.serverHeartbeatIntervalMs);
+  // Beat at once when the state changes, so a new leader shows as one without waiting a period.
+  let lastState = "";
+  actor.subscribe((snapshot) => {
+    const state = describeState(snapshot);
+    if (state === lastState || snapshot.status !== "active") return;
+    lastState = state;
+    beat();
+  });
   actor.start();
-  beat();
 
   const done = toPromise(actor).finally(() => {
     clearInterval(beating);

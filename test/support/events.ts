@@ -1,6 +1,6 @@
 /** Builders for test events with a deterministic clock and ids. */
-import type { NodeRole } from "../../events/mod.ts";
-import { veilEvent } from "../../events/mod.ts";
+import type { EventLog } from "../../actors/ports.ts";
+import { type NodeRole, type VeilEvent, veilEvent } from "../../events/mod.ts";
 
 let counter = 0;
 
@@ -18,3 +18,22 @@ export const left = (node: string, role: NodeRole = "server", at?: number) =>
 
 export const elected = (node: string, term: number, at?: number) =>
   veilEvent("LeaderElected", { node, term }, origin(at));
+
+/** Waits, with a bound, for the first entry from `fromSeq` on that matches; rejects with what it saw otherwise. */
+export async function waitForEvent(
+  log: EventLog,
+  matches: (event: VeilEvent) => boolean,
+  options: { fromSeq?: number; timeoutMs: number; what: string },
+): Promise<{ seq: number; event: VeilEvent }> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), options.timeoutMs);
+  try {
+    for await (const record of log.follow({ fromSeq: options.fromSeq, signal: abort.signal })) {
+      if (record.ok && matches(record.event)) return { seq: record.seq, event: record.event };
+    }
+    throw new Error(`no ${options.what} within ${options.timeoutMs} ms`);
+  } finally {
+    clearTimeout(timer);
+    abort.abort();
+  }
+}

@@ -10,6 +10,8 @@ import process from "node:process";
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll } from "vitest";
+import { type Heartbeat, heartbeat } from "../../actors/server/messages.ts";
+import { decodeMessage } from "../../events/mod.ts";
 import { connectNats } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { type NatsServerProcess, startNatsServer } from "../../infra/nats/server-process.ts";
@@ -51,4 +53,28 @@ export function useNatsServer(): TestNats {
   });
 
   return handle;
+}
+
+/** Waits, with a bound, for a heartbeat from `node` that satisfies `matches`. */
+export function waitForHeartbeat(
+  nc: NatsConnection,
+  node: string,
+  matches: (heartbeat: Heartbeat) => boolean,
+  timeoutMs: number,
+): Promise<Heartbeat> {
+  return new Promise((resolve, reject) => {
+    const subscription = nc.subscribe(`veil.hb.*.${node}`, {
+      callback: (_, message) => {
+        const beat = heartbeat.parse(decodeMessage(message.data));
+        if (!matches(beat)) return;
+        clearTimeout(timer);
+        subscription.unsubscribe();
+        resolve(beat);
+      },
+    });
+    const timer = setTimeout(() => {
+      subscription.unsubscribe();
+      reject(new Error(`no matching heartbeat from ${node} within ${timeoutMs} ms`));
+    }, timeoutMs);
+  });
 }

@@ -1,0 +1,81 @@
+/**
+ * Failover with real processes on a real nats-server: three `veil node` servers, SIGKILL the
+ * leader, a new leader is elected and recorded; restart the old one, and it takes over again.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { leaderSubject, nodeSubject } from "../../events/mod.ts";
+import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
+import { waitForEvent } from "../support/events.ts";
+import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
+
+const nats = useNatsServer();
+const running = new Map<string, RunningVeil>();
+
+afterAll(async () => {
+  for (const node of running.values()) {
+    node.child.kill("SIGTERM");
+    await node.exited;
+  }
+});
+
+async function startNode(id: string): Promise<void> {
+  const node = startVeil(["node", "--role", "server", "--id", id], { env: { NATS_URL: nats.url, VEIL_LOG: "warn" } });
+  running.set(id, node);
+  await node.waitForOutput(/Press Ctrl-C to stop/);
+}
+
+const elected = (node: string) => (event: { type: string; data: unknown }) =>
+  event.type === "LeaderElected" && (event.data as { node: string }).node === node;
+
+describe("failover across processes", () => {
+  it("elects, survives a SIGKILLed leader, records it, and converges when it returns", async () => {
+    await Promise.all(["server-1", "server-2", "server-3"].map(startNode));
+    const first = await waitForEvent(nats.log, elected("server-3"), { timeoutMs: 10_000, what: "server-3 elected" });
+    const firstTerm = (first.event.data as { term: number }).term;
+
+    running.get("server-3")!.child.kill("SIGKILL");
+    expect(await running.get("server-3")!.exited).toBe(null);
+    running.delete("server-3");
+    const second = await waitForEvent(nats.log, elected("server-2"), {
+      fromSeq: first.seq + 1,
+      timeoutMs: 10_000,
+      what: "server-2 elected after the kill",
+    });
+    expect((second.event.data as { term: number }).term).toBe(firstTerm + 1);
+    // The new leader records the silent node as gone once its heartbeat times out.
+    await waitForEvent(
+      nats.log,
+      (event) => event.type === "NodeLeft" && event.data.node === "server-3" && event.data.reason === "timeout",
+      { fromSeq: first.seq + 1, timeoutMs: 10_000, what: "server-3 recorded as gone" },
+    );
+
+    await startNode("server-3");
+    const third = await waitForEvent(nats.log, elected("server-3"), {
+      fromSeq: second.seq + 1,
+      timeoutMs: 10_000,
+      what: "server-3 taking over again",
+    });
+    expect((third.event.data as { term: number }).term).toBeGreaterThan(firstTerm + 1);
+
+    // Every term in the log is won exactly once, in order.
+    const { records } = await nats.log.readAggregate(leaderSubject);
+    const terms = records.flatMap((record) =>
+      record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
+    );
+    expect(terms).toEqual(terms.map((_, index) => index + 1));
+
+    // The servers agree, as the CLI shows. A follower adopts a leader only once its own
+    // projection records that leader's term, so these heartbeats mean every server knows.
+    await Promise.all(
+      ["server-1", "server-2"].map((id) => waitForHeartbeat(nats.nc, id, (beat) => beat.leader === "server-3", 5_000)),
+    );
+    const nodes = await runVeil(["nodes", "--json"], { env: { NATS_URL: nats.url } });
+    expect(nodes.code).toBe(0);
+    const view = JSON.parse(nodes.stdout) as { id: string; leader: boolean; alive: boolean }[];
+    expect(view.filter((node) => node.leader).map((node) => node.id)).toEqual(["server-3"]);
+    expect(
+      (await nats.log.readAggregate(nodeSubject("server-3"))).records.map((record) => record.ok && record.event.type),
+    )
+      .toEqual(["NodeJoined", "NodeLeft", "NodeJoined"]);
+  }, 60_000);
+});
