@@ -3,7 +3,7 @@
  * NATS bus and JetStream log, in the simulator the simulated ones. Same code, so what the
  * simulator proves is what runs.
  */
-import { fromCallback, fromPromise } from "xstate";
+import { assign, fromCallback, fromPromise } from "xstate";
 import { leaderSubject, veilEvent } from "../../events/mod.ts";
 import type { Bus, Clock, EventLog, IdSource, LogFields, Logger, LogRecord } from "../ports.ts";
 import { type ElectionKind, electionMessage, electionSubject } from "./messages.ts";
@@ -61,6 +61,9 @@ export function electionEffects(ports: ElectionPorts) {
     bus.publish(electionSubject(kind), { kind, from: context.nodeId, term: context.term });
 
   return {
+    guards: {
+      isSupersededInLog: ({ context }: ActionArguments) => (recordedLeader()?.term ?? 0) > context.term,
+    },
     actors: {
       listen: fromCallback<ServerEvent, EffectInput>(({ sendBack, input }) => {
         const subscription = bus.subscribe("veil.election.>", (message) => {
@@ -121,6 +124,15 @@ export function electionEffects(ports: ElectionPorts) {
       },
       logIgnored: ({ context, event }: ActionArguments) =>
         logger.debug("election message changed nothing", fields(context, event)),
+      adoptRecordedLeader: assign<ServerContext, ServerEvent, unknown, ServerEvent, never>({
+        leader: ({ context }) => recordedLeader()?.node ?? context.leader,
+        term: ({ context }) => Math.max(context.term, recordedLeader()?.term ?? 0),
+      }),
+      logSuperseded: ({ context, event }: ActionArguments) =>
+        logger.info("the log records a newer term; no longer leading", {
+          ...fields(context, event),
+          recordedTerm: recordedLeader()?.term,
+        }),
       logStepDown: ({ context, event }: ActionArguments) =>
         logger.info("lost the claim for a term; following", {
           ...fields(context, event),

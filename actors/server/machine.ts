@@ -113,6 +113,10 @@ export const serverMachine = setup({
     isLeaderOrNewer: ({ context, event }) =>
       (peer(event).from === context.leader && peer(event).term >= context.term) || peer(event).term > context.term,
     isLeading: stateIn({ running: { election: "leader" } }),
+    /** The log records a newer term than the one this node leads (provided: it reads the projection). */
+    isSupersededInLog: () => {
+      throw notProvidedError("isSupersededInLog");
+    },
     /** Bully: a higher node never follows a lower one; it takes over. */
     followsLowerNode: ({ context }) =>
       context.leader !== undefined && compareNodeIds(context.leader, context.nodeId) < 0,
@@ -142,6 +146,10 @@ export const serverMachine = setup({
     logIgnored: notProvidedAction("logIgnored"),
     /** Notes that a claim lost the race for its term. */
     logStepDown: notProvidedAction("logStepDown"),
+    /** Notes that the log records a newer term than the one this node led. */
+    logSuperseded: notProvidedAction("logSuperseded"),
+    /** Takes the log's leader and term as this node's own knowledge (provided: it reads the projection). */
+    adoptRecordedLeader: notProvidedAction("adoptRecordedLeader"),
   },
 }).createMachine({
   id: "server",
@@ -242,7 +250,19 @@ export const serverMachine = setup({
               states: {
                 serving: {
                   entry: "broadcastAlive",
-                  after: { aliveInterval: { target: "serving", reenter: true } },
+                  after: {
+                    aliveInterval: [
+                      // A newer leader may have won while its messages missed us: stop leading a
+                      // term the log has moved past and follow the log's leader; if that one is
+                      // gone, the follower's timeout starts an election.
+                      {
+                        guard: "isSupersededInLog",
+                        target: "#server.running.election.follower",
+                        actions: ["logSuperseded", "adoptRecordedLeader"],
+                      },
+                      { target: "serving", reenter: true },
+                    ],
+                  },
                 },
               },
               on: {

@@ -223,6 +223,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       }),
     },
     actions: election.actions,
+    guards: election.guards,
   });
 
   const actor = createActor(machine, { input: { nodeId } });

@@ -54,6 +54,7 @@ export class SimCluster {
         leaderDuties: fromCallback(() => {}),
       },
       actions: effects.actions,
+      guards: effects.guards,
     });
     const actor = createActor(machine, { input: { nodeId }, clock: this.clock });
     this.#actors.set(nodeId, actor);

@@ -37,7 +37,10 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
       broadcastResign: () => void calls.push("broadcastResign"),
       logIgnored: () => {},
       logStepDown: () => {},
+      logSuperseded: () => {},
+      adoptRecordedLeader: () => {},
     },
+    guards: { isSupersededInLog: () => false },
   });
   const clock = new SimulatedClock();
   const actor = createActor(machine, { input: { nodeId: "server-1" }, clock });
