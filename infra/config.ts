@@ -2,6 +2,7 @@
 import process from "node:process";
 import { resolve } from "node:path";
 import { limits, ValidationError } from "../events/mod.ts";
+import { defaultHeartbeatTimeouts, type HeartbeatTimeouts } from "../projections/mod.ts";
 import { displayUrl, type LogLevel, logLevels } from "./log.ts";
 
 export interface Config {
@@ -13,6 +14,18 @@ export interface Config {
   readonly streamReplicas: number;
   /** VEIL_LOG: debug, info, warn, error or silent. */
   readonly logLevel: LogLevel;
+  /** VEIL_SERVER_TTL_MS and VEIL_PEER_TTL_MS: silence after which a node counts as gone (storage nodes use the server one). */
+  readonly heartbeatTimeouts: HeartbeatTimeouts;
+}
+
+function milliseconds(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
+  const text = env[name];
+  if (text === undefined || text === "") return fallback;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 100 || value > 3_600_000) {
+    throw new ValidationError(`${name} must be milliseconds from 100 to 3600000, got ${text}`);
+  }
+  return value;
 }
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
@@ -33,5 +46,17 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   if (!logLevels.includes(logLevel)) {
     throw new ValidationError(`VEIL_LOG must be one of ${logLevels.join(", ")}, got ${env.VEIL_LOG}`);
   }
-  return { natsUrl, dataFolder: resolve(env.VEIL_DATA || ".veil"), streamReplicas: replicas, logLevel };
+  const serverTimeoutMs = milliseconds(env, "VEIL_SERVER_TTL_MS", defaultHeartbeatTimeouts.server);
+  const heartbeatTimeouts = {
+    server: serverTimeoutMs,
+    storage: serverTimeoutMs,
+    peer: milliseconds(env, "VEIL_PEER_TTL_MS", defaultHeartbeatTimeouts.peer),
+  };
+  return {
+    natsUrl,
+    dataFolder: resolve(env.VEIL_DATA || ".veil"),
+    streamReplicas: replicas,
+    logLevel,
+    heartbeatTimeouts,
+  };
 }

@@ -26,7 +26,10 @@ export interface ObservedHeartbeat extends Omit<NodeHealth, "lastSeenAt"> {
   readonly node: string;
 }
 
-export const heartbeatTimeoutMs: Readonly<Record<NodeRole, number>> = {
+/** How long each role may stay silent before it counts as gone (configurable; these are the defaults). */
+export type HeartbeatTimeouts = Readonly<Record<NodeRole, number>>;
+
+export const defaultHeartbeatTimeouts: HeartbeatTimeouts = {
   server: limits.serverHeartbeatTimeoutMs,
   storage: limits.serverHeartbeatTimeoutMs,
   peer: limits.peerHeartbeatTimeoutMs,
@@ -44,14 +47,14 @@ export function observeHeartbeat(state: HealthState, heartbeat: ObservedHeartbea
   return { nodes: { ...state.nodes, [node]: { ...health, lastSeenAt: at } } };
 }
 
-export function isAlive(health: NodeHealth, now: number): boolean {
-  return now - health.lastSeenAt <= heartbeatTimeoutMs[health.role];
+export function isAlive(health: NodeHealth, now: number, timeouts: HeartbeatTimeouts): boolean {
+  return now - health.lastSeenAt <= timeouts[health.role];
 }
 
 /** Nodes silent for longer than their role's timeout, forgotten after ten times that. */
-export function forgetLongGone(state: HealthState, now: number): HealthState {
+export function forgetLongGone(state: HealthState, now: number, timeouts: HeartbeatTimeouts): HealthState {
   const nodes = Object.entries(state.nodes).filter(([, health]) =>
-    now - health.lastSeenAt <= 10 * heartbeatTimeoutMs[health.role]
+    now - health.lastSeenAt <= 10 * timeouts[health.role]
   );
   return nodes.length === Object.keys(state.nodes).length ? state : { nodes: Object.fromEntries(nodes) };
 }

@@ -31,16 +31,6 @@ export function electionSubject(kind: ElectionKind, to?: string): string {
   return to === undefined ? `veil.election.${kind}` : `veil.election.${kind}.${to}`;
 }
 
-export const serverStates = [
-  "starting",
-  "electing",
-  "waitingForCoordinator",
-  "claiming",
-  "follower",
-  "leader",
-  "stopping",
-] as const;
-
 export const heartbeat = object({
   node: nodeId,
   role: oneOf(nodeRoles),

@@ -76,6 +76,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
       clock: systemClock,
       ids: randomIds,
       logger: nodeLogger,
+      heartbeatTimeouts: config.heartbeatTimeouts,
     });
   });
   const allDone = Promise.all(servers.map((server) => server.done));

@@ -5,7 +5,7 @@
  * `{ok: true, value}` or `{ok: false, error: {code, message}}`.
  */
 import type { Bus, Logger, Subscription } from "../../actors/ports.ts";
-import { type ErrorCode, limits, VeilError } from "../../events/mod.ts";
+import { type ErrorCode, limits, object, string, UnavailableError, VeilError } from "../../events/mod.ts";
 
 export type CommandReply =
   | { readonly ok: true; readonly value: unknown }
@@ -39,11 +39,8 @@ export function serveCommands(options: {
   return bus.subscribe("veil.cmd.>", (message) => {
     const name = message.subject.slice("veil.cmd.".length);
     const forward: CommandHandler = (data) =>
-      bus.request(leaderCommandSubject(name), data, { timeoutMs: limits.commandTimeoutMs }).then((reply) => {
-        const typed = reply as CommandReply;
-        if (typed.ok) return typed.value;
-        throw new VeilError(typed.error.code, typed.error.message);
-      });
+      bus.request(leaderCommandSubject(name), data, { timeoutMs: limits.commandTimeoutMs })
+        .then((reply) => readReply(reply, leaderCommandSubject(name)));
     const handler = leaderCommands.has(name) ? forward : commands[name];
     if (!handler) {
       logger.debug("unknown command", { subject: message.subject });
@@ -70,9 +67,24 @@ export function serveLeaderCommands(options: {
   }, { queue: "veil-leader" });
 }
 
+const failure = object({ code: string({ lengthMin: 1, lengthMax: 64 }), message: string({ lengthMax: 4_096 }) });
+
+/** A reply as it came off the wire: checked before anything trusts it. */
+function readReply(reply: unknown, subject: string): unknown {
+  const typed = reply as Partial<CommandReply> | null;
+  if (typed?.ok === true) return typed.value;
+  let error: { code: string; message: string } | undefined;
+  try {
+    if (typed?.ok === false) error = failure.parse(typed.error);
+  } catch {
+    // Falls through to the malformed-reply error below.
+  }
+  if (error) throw new VeilError(error.code as ErrorCode, error.message);
+  throw new UnavailableError(`${subject} answered with a malformed reply`);
+}
+
 /** The client side: sends a command and returns its value, or throws its typed error. */
 export async function sendCommand(bus: Bus, name: string, data: unknown = {}): Promise<unknown> {
-  const reply = await bus.request(commandSubject(name), data, { timeoutMs: limits.commandTimeoutMs }) as CommandReply;
-  if (reply.ok) return reply.value;
-  throw new VeilError(reply.error.code, reply.error.message);
+  const subject = commandSubject(name);
+  return readReply(await bus.request(subject, data, { timeoutMs: limits.commandTimeoutMs }), subject);
 }

@@ -18,6 +18,7 @@ import {
   emptyHealth,
   forgetLongGone,
   type HealthState,
+  type HeartbeatTimeouts,
   isAlive,
   observeHeartbeat,
   projections,
@@ -34,6 +35,7 @@ export interface ServerHostDeps {
   readonly clock: Clock;
   readonly ids: IdSource;
   readonly logger: Logger;
+  readonly heartbeatTimeouts: HeartbeatTimeouts;
 }
 
 export interface HostedServer {
@@ -78,7 +80,7 @@ export function describeState(snapshot: SnapshotFrom<typeof serverMachine>): str
 }
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
-  const { nodeId, bus, log, snapshots, clock, ids, logger } = deps;
+  const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts } = deps;
   const projectors = new Map(
     projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
   );
@@ -111,8 +113,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       return {
         id,
         role: seen?.role ?? member?.role ?? "server",
-        state: seen && isAlive(seen, now) ? seen.state : "gone",
-        alive: seen !== undefined && isAlive(seen, now),
+        state: seen && isAlive(seen, now, heartbeatTimeouts) ? seen.state : "gone",
+        alive: seen !== undefined && isAlive(seen, now, heartbeatTimeouts),
         leader: state.leader?.node === id,
         term: seen?.term ?? 0,
         lastHeartbeatAgeMs: seen ? now - seen.lastSeenAt : null,
@@ -133,7 +135,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         .filter(([, seen]) => seen.role === "storage")
         .map(([node, seen]) => ({
           node,
-          healthy: isAlive(seen, now),
+          healthy: isAlive(seen, now, heartbeatTimeouts),
           bytesUsed: seen.bytesUsed ?? 0,
           capacityBytes: seen.capacityBytes ?? 0,
           inFlight: seen.inFlight,
@@ -194,7 +196,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         const leaderSince = clock.now();
         const serving = serveLeaderCommands({ bus, commands: leaderCommands, track });
         const reconcile = () => {
-          health = forgetLongGone(health, clock.now());
+          health = forgetLongGone(health, clock.now(), heartbeatTimeouts);
           reconcileMembership({
             ...input,
             log,
@@ -204,6 +206,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             leaderSince,
             cluster: () => cluster.state,
             health: () => health,
+            heartbeatTimeouts,
           }).catch((error: Error) => logger.warn("membership not reconciled", { reason: error.message }));
         };
         const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);

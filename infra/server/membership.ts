@@ -6,7 +6,7 @@
  */
 import type { Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
 import { ConcurrencyError, nodeSubject, veilEvent } from "../../events/mod.ts";
-import { type ClusterState, type HealthState, heartbeatTimeoutMs, isAlive } from "../../projections/mod.ts";
+import { type ClusterState, type HealthState, type HeartbeatTimeouts, isAlive } from "../../projections/mod.ts";
 
 export interface MembershipDeps {
   readonly nodeId: string;
@@ -17,6 +17,7 @@ export interface MembershipDeps {
   readonly logger: Logger;
   readonly cluster: () => ClusterState;
   readonly health: () => HealthState;
+  readonly heartbeatTimeouts: HeartbeatTimeouts;
   /** When this node became leader: nodes it never heard from get a full timeout first. */
   readonly leaderSince: number;
 }
@@ -32,7 +33,7 @@ export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
 
   const decisions: { node: string; event: ReturnType<typeof veilEvent> }[] = [];
   for (const [node, seen] of Object.entries(health)) {
-    if (isAlive(seen, now) && cluster.nodes[node]?.status !== "joined") {
+    if (isAlive(seen, now, deps.heartbeatTimeouts) && cluster.nodes[node]?.status !== "joined") {
       decisions.push({ node, event: veilEvent("NodeJoined", { node, role: seen.role }, origin()) });
     }
   }
@@ -40,7 +41,7 @@ export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
     if (member.status !== "joined" || node === nodeId) continue;
     const seen = health[node];
     const silentSince = seen?.lastSeenAt ?? deps.leaderSince;
-    if (now - silentSince > heartbeatTimeoutMs[member.role]) {
+    if (now - silentSince > deps.heartbeatTimeouts[member.role]) {
       decisions.push({ node, event: veilEvent("NodeLeft", { node, role: member.role, reason: "timeout" }, origin()) });
     }
   }

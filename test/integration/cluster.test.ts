@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMessage, leaderSubject, VeilError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../../infra/clock.ts";
+import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
@@ -29,6 +30,7 @@ beforeAll(async () => {
       clock: systemClock,
       ids: randomIds,
       logger: warnings.logger,
+      heartbeatTimeouts: defaultHeartbeatTimeouts,
     }));
   }
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected" && event.data.node === "node-b", {

@@ -98,9 +98,13 @@ export function registerCluster(program: Command): void {
         ["storage", alive.filter((node) => node.role === "storage")],
         ["peers", alive.filter((node) => node.role === "peer")],
       ] as const;
-      for (const [name, nodes] of groups) {
-        print(`   ├─ ${name}: ${nodes.length === 0 ? "none" : ""}`);
-        for (const node of nodes) print(`   │   └─ ${node.id} (${node.state})`);
-      }
+      groups.forEach(([name, nodes], index) => {
+        const last = index === groups.length - 1;
+        print(`   ${last ? "└─" : "├─"} ${name}${nodes.length === 0 ? ": none" : ""}`);
+        nodes.forEach((node, position) => {
+          const branch = position === nodes.length - 1 ? "└─" : "├─";
+          print(`   ${last ? " " : "│"}   ${branch} ${node.id} (${node.state})`);
+        });
+      });
     });
 }

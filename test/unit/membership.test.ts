@@ -1,0 +1,103 @@
+import { describe, expect, it } from "vitest";
+import { leaderSubject, nodeSubject, type VeilEvent } from "../../events/mod.ts";
+import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
+import { reconcileMembership } from "../../infra/server/membership.ts";
+import {
+  clusterProjection,
+  defaultHeartbeatTimeouts,
+  emptyHealth,
+  fold,
+  observeHeartbeat,
+} from "../../projections/mod.ts";
+import { elected, joined } from "../support/events.ts";
+import { silentLogger } from "../support/logger.ts";
+
+let now = 100_000;
+const clock = { now: () => now };
+
+async function given(...setup: [string, VeilEvent][]) {
+  const log = new MemoryEventLog(clock);
+  for (const [subject, event] of setup) await log.append(subject, [event]);
+  return log;
+}
+
+async function state(log: MemoryEventLog) {
+  const events = [];
+  for await (const record of log.replay()) if (record.ok) events.push(record.event);
+  return fold(clusterProjection, events);
+}
+
+function reconcile(log: MemoryEventLog, health = emptyHealth(), leaderSince = 0) {
+  return state(log).then((cluster) =>
+    reconcileMembership({
+      nodeId: "s2",
+      term: 1,
+      log,
+      clock,
+      ids: { next: () => crypto.randomUUID() },
+      logger: silentLogger,
+      cluster: () => cluster,
+      health: () => health,
+      heartbeatTimeouts: defaultHeartbeatTimeouts,
+      leaderSince,
+    })
+  );
+}
+
+describe("leader membership duty", () => {
+  it("records a silent node as gone, and a node heard again as joined", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")]);
+    await reconcile(log);
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "left", leftReason: "timeout" });
+
+    now += 1;
+    await reconcile(
+      log,
+      observeHeartbeat(emptyHealth(), {
+        node: "s1",
+        role: "server",
+        state: "follower",
+        term: 1,
+        inFlight: 0,
+        memoryBytes: 1,
+      }, now),
+    );
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "joined" });
+  });
+
+  it("gives a node it never heard from a full timeout after it became leader", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")]);
+    await reconcile(log, emptyHealth(), now - 1_000);
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "joined" });
+  });
+
+  it("does nothing unless it holds the latest term the log records", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [leaderSubject, elected("s3", 2)], [
+      nodeSubject("s1"),
+      joined("s1"),
+    ]);
+    await reconcile(log);
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "joined" });
+  });
+
+  it("decides against the node's aggregate: a stale view does not record twice", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")]);
+    const stale = await state(log);
+    const args = {
+      nodeId: "s2",
+      term: 1,
+      log,
+      clock,
+      ids: { next: () => crypto.randomUUID() },
+      logger: silentLogger,
+      cluster: () => stale,
+      health: emptyHealth,
+      heartbeatTimeouts: defaultHeartbeatTimeouts,
+      leaderSince: 0,
+    };
+    await reconcileMembership(args);
+    await reconcileMembership(args);
+    const { records } = await log.readAggregate(nodeSubject("s1"));
+    expect(records.map((record) => record.ok && record.event.type)).toEqual(["NodeJoined", "NodeLeft"]);
+  });
+});
