@@ -3,7 +3,7 @@
  * leader, a new leader is elected and recorded; restart the old one, and it takes over again.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { leaderSubject, nodeSubject } from "../../events/mod.ts";
+import { decodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
 import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
@@ -77,5 +77,36 @@ describe("failover across processes", () => {
       (await nats.log.readAggregate(nodeSubject("server-3"))).records.map((record) => record.ok && record.event.type),
     )
       .toEqual(["NodeJoined", "NodeLeft", "NodeJoined"]);
+
+    const health = await runVeil(["health", "--json"], { env: { NATS_URL: nats.url } });
+    expect(health.code).toBe(0);
+    expect(JSON.parse(health.stdout)).toMatchObject({ healthy: true, leader: { node: "server-3" }, problems: [] });
+    const topology = await runVeil(["topology"], { env: { NATS_URL: nats.url } });
+    expect(topology.stdout).toMatch(/└─ server-3 \(leader\)/);
+    expect(topology.stdout).toMatch(/server-1 \(follower\)[\s\S]*server-2 \(follower\)/);
   }, 60_000);
+
+  it("a leader stopped gracefully resigns, and the next leader is elected without waiting for a timeout", async () => {
+    const last = await nats.log.readLast(leaderSubject);
+    const resigned = new Promise<{ from: string }>((resolve) => {
+      const subscription = nats.nc.subscribe("veil.election.resign", {
+        callback: (_, message) => {
+          subscription.unsubscribe();
+          resolve(decodeMessage(message.data) as { from: string });
+        },
+      });
+    });
+    await nats.nc.flush();
+    running.get("server-3")!.child.kill("SIGTERM");
+    expect(await running.get("server-3")!.exited).toBe(0);
+    running.delete("server-3");
+    expect((await resigned).from).toBe("server-3");
+    await waitForEvent(nats.log, elected("server-2"), {
+      fromSeq: last!.seq + 1,
+      timeoutMs: 10_000,
+      what: "server-2 elected",
+    });
+    const { records } = await nats.log.readAggregate(nodeSubject("server-3"));
+    expect(records.at(-1)).toMatchObject({ ok: true, event: { type: "NodeLeft", data: { reason: "shutdown" } } });
+  }, 30_000);
 });
