@@ -4,6 +4,7 @@ import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
 import { reconcileMembership } from "../../infra/server/membership.ts";
 import {
   clusterProjection,
+  type ClusterState,
   defaultHeartbeatTimeouts,
   emptyHealth,
   fold,
@@ -27,21 +28,22 @@ async function state(log: MemoryEventLog) {
   return fold(clusterProjection, events);
 }
 
-function reconcile(log: MemoryEventLog, health = emptyHealth(), leaderSince = 0) {
-  return state(log).then((cluster) =>
-    reconcileMembership({
-      nodeId: "s2",
-      term: 1,
-      log,
-      clock,
-      ids: { next: () => crypto.randomUUID() },
-      logger: silentLogger,
-      cluster: () => cluster,
-      health: () => health,
-      heartbeatTimeouts: defaultHeartbeatTimeouts,
-      leaderSince,
-    })
-  );
+/** The duty as leader s2 of term 1 runs it, seeing `cluster` and `health`. */
+const dutyOf = (log: MemoryEventLog, cluster: ClusterState, health = emptyHealth(), leaderSince = 0) => ({
+  nodeId: "s2",
+  term: 1,
+  log,
+  clock,
+  ids: { next: () => crypto.randomUUID() },
+  logger: silentLogger,
+  cluster: () => cluster,
+  health: () => health,
+  heartbeatTimeouts: defaultHeartbeatTimeouts,
+  leaderSince,
+});
+
+async function reconcile(log: MemoryEventLog, health = emptyHealth(), leaderSince = 0) {
+  await reconcileMembership(dutyOf(log, await state(log), health, leaderSince));
 }
 
 describe("leader membership duty", () => {
@@ -83,18 +85,7 @@ describe("leader membership duty", () => {
   it("decides against the node's aggregate: a stale view does not record twice", async () => {
     const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")]);
     const stale = await state(log);
-    const args = {
-      nodeId: "s2",
-      term: 1,
-      log,
-      clock,
-      ids: { next: () => crypto.randomUUID() },
-      logger: silentLogger,
-      cluster: () => stale,
-      health: emptyHealth,
-      heartbeatTimeouts: defaultHeartbeatTimeouts,
-      leaderSince: 0,
-    };
+    const args = dutyOf(log, stale);
     await reconcileMembership(args);
     await reconcileMembership(args);
     const { records } = await log.readAggregate(nodeSubject("s1"));
