@@ -16,10 +16,12 @@ export interface NodeMembership {
 
 export interface ClusterState {
   readonly nodes: Readonly<Record<string, NodeMembership>>;
-  /** The node leading the latest term, or null while nobody does. */
+  /** The node leading the latest term, or null while nobody does (it left). */
   readonly leader: { readonly node: string; readonly term: number; readonly since: number } | null;
   /** The latest term ever won; it outlives a leader that left. */
   readonly term: number;
+  /** Who won the latest term, even after it left: what election messages are checked against. */
+  readonly elected: { readonly node: string; readonly term: number } | null;
 }
 
 function isClusterEvent(event: VeilEvent): event is ClusterEvent {
@@ -29,8 +31,8 @@ function isClusterEvent(event: VeilEvent): event is ClusterEvent {
 export const clusterProjection: Projection<ClusterState> = {
   name: "cluster",
   description: "cluster membership (nodes joined and left) and the current leader and term",
-  version: 1,
-  initial: () => ({ nodes: {}, leader: null, term: 0 }),
+  version: 2,
+  initial: () => ({ nodes: {}, leader: null, term: 0, elected: null }),
   evolve(state, event) {
     if (!isClusterEvent(event)) return state;
     switch (event.type) {
@@ -61,6 +63,7 @@ export const clusterProjection: Projection<ClusterState> = {
           ...state,
           leader: { node: event.data.node, term: event.data.term, since: event.at },
           term: event.data.term,
+          elected: { node: event.data.node, term: event.data.term },
         };
       default:
         return assertNever(event);

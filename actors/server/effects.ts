@@ -17,6 +17,8 @@ export interface ElectionPorts {
   readonly logger: Logger;
   /** The winner of the latest term as the log records it (a live projection), if any. */
   readonly recordedLeader: () => { readonly node: string; readonly term: number } | undefined;
+  /** Whether the log records this id as a server that joined (and has not left). */
+  readonly isServer: (node: string) => boolean;
 }
 
 /** Messages that claim leadership; only the log's own winner of that term is believed. */
@@ -49,7 +51,7 @@ async function latestTerm(log: EventLog): Promise<{ term: number; seq: number }>
 }
 
 export function electionEffects(ports: ElectionPorts) {
-  const { bus, log, clock, ids, logger, recordedLeader } = ports;
+  const { bus, log, clock, ids, logger, recordedLeader, isServer } = ports;
   const fields = (context: ServerContext, event: ServerEvent): LogFields => ({
     node: context.nodeId,
     term: context.term,
@@ -81,6 +83,16 @@ export function electionEffects(ports: ElectionPorts) {
           // Our own broadcasts come back to us, and answers are for one node only.
           if (parsed.from === input.nodeId) return;
           if (parsed.kind === "answer" && parsed.to !== input.nodeId) return;
+          // A forged or replayed ANSWER from a node that is not a server could keep the
+          // highest node waiting forever; only servers the log knows take part.
+          if (!isServer(parsed.from)) {
+            logger.warn("ignored an election message from a node that is not a known server", {
+              node: input.nodeId,
+              kind: parsed.kind,
+              from: parsed.from,
+            });
+            return;
+          }
           // A claim the log does not back (a stale term, an unknown node, or a log this node
           // has not caught up with yet) is dropped; the real leader repeats ALIVE shortly.
           const recorded = recordedLeader();

@@ -113,6 +113,8 @@ export const serverMachine = setup({
     isLeaderOrNewer: ({ context, event }) =>
       (peer(event).from === context.leader && peer(event).term >= context.term) || peer(event).term > context.term,
     isLeading: stateIn({ running: { election: "leader" } }),
+    isClaimOutdated: ({ context, event }) =>
+      (event as unknown as { output: { term: number } }).output.term < context.term,
     /** The log records a newer term than the one this node leads (provided: it reads the projection). */
     isSupersededInLog: () => {
       throw notProvidedError("isSupersededInLog");
@@ -220,8 +222,13 @@ export const serverMachine = setup({
               invoke: {
                 src: "claimLeadership",
                 input: effectInput,
-                onDone: { target: "leader", actions: "becomeLeader" },
-                onError: { target: "follower", actions: ["logStepDown", "forgetLeader"] },
+                // A claim that lands after a newer term became known must not lead: it yields.
+                onDone: [
+                  { guard: "isClaimOutdated", target: "follower", actions: "logSuperseded" },
+                  { target: "leader", actions: "becomeLeader" },
+                ],
+                // Lost the race: follow, keeping any leader learned while claiming.
+                onError: { target: "follower", actions: "logStepDown" },
               },
               on: {
                 ELECTION: { guard: "isFromLower", actions: "sendAnswer" },

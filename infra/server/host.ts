@@ -164,7 +164,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     clock,
     ids,
     logger,
-    recordedLeader: () => cluster.state.leader ?? undefined,
+    recordedLeader: () => cluster.state.elected ?? undefined,
+    isServer: (node) => cluster.state.nodes[node]?.status === "joined" && cluster.state.nodes[node]?.role === "server",
   });
   const machine = serverMachine.provide({
     actors: {

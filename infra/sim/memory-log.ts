@@ -20,6 +20,8 @@ interface Entry {
   readonly subject: string;
   readonly storedAt: number;
   readonly bytes: Uint8Array;
+  /** Decoded once, when stored: the simulator reads the log on every message. */
+  readonly record: LogRecord;
 }
 
 export class MemoryEventLog implements EventLog {
@@ -27,11 +29,16 @@ export class MemoryEventLog implements EventLog {
   readonly #seqById = new Map<string, number>();
   readonly #waiting = new Set<() => void>();
 
-  constructor(private readonly clock: Clock, private readonly name = "memory") {}
+  constructor(
+    private readonly clock: Clock,
+    private readonly name = "memory",
+    /** How an append's acknowledgement is delayed (the simulator's network to the broker); none by default. */
+    private readonly acknowledge: (ack: () => void) => void = (ack) => ack(),
+  ) {}
 
   /** Every entry, decoded: what tests check invariants against. */
   get records(): LogRecord[] {
-    return this.#entries.map(toRecord);
+    return this.#entries.map((entry) => entry.record);
   }
 
   /** Stores raw bytes as a misbehaving publisher would, bypassing validation. */
@@ -43,6 +50,7 @@ export class MemoryEventLog implements EventLog {
     const payloads = events.map((event) => encodeEvent(event));
     const seqs: number[] = [];
     let expected = options.expectedSubjectSeq;
+    let conflict: ConcurrencyError | undefined;
     for (const [index, event] of events.entries()) {
       const duplicate = this.#seqById.get(event.id);
       if (duplicate !== undefined) {
@@ -50,19 +58,21 @@ export class MemoryEventLog implements EventLog {
         continue;
       }
       if (expected !== undefined && this.#lastSeqOf(subject) !== expected) {
-        return Promise.reject(new ConcurrencyError(subject, expected));
+        conflict = new ConcurrencyError(subject, expected);
+        break;
       }
       const seq = this.#store(subject, payloads[index]!);
       this.#seqById.set(event.id, seq);
       seqs.push(seq);
       if (expected !== undefined) expected = seq;
     }
-    return Promise.resolve(seqs);
+    // Stored (or refused) now; the writer hears of it later, as from a real broker.
+    return new Promise((resolve, reject) => this.acknowledge(() => (conflict ? reject(conflict) : resolve(seqs))));
   }
 
   readLast(subject: string): Promise<LogRecord | undefined> {
     const last = this.#entries.findLast((entry) => entry.subject === subject);
-    return Promise.resolve(last && toRecord(last));
+    return Promise.resolve(last?.record);
   }
 
   async readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }> {
@@ -77,7 +87,7 @@ export class MemoryEventLog implements EventLog {
       if (!this.#selected(entry, options)) continue;
       if (options.untilSeq !== undefined && entry.seq > options.untilSeq) return;
       if (options.untilTime !== undefined && entry.storedAt > options.untilTime) return;
-      yield toRecord(entry);
+      yield entry.record;
     }
   }
 
@@ -86,7 +96,7 @@ export class MemoryEventLog implements EventLog {
     while (!options.signal.aborted) {
       while (next < this.#entries.length) {
         const entry = this.#entries[next++]!;
-        if (this.#selected(entry, options)) yield toRecord(entry);
+        if (this.#selected(entry, options)) yield entry.record;
       }
       await new Promise<void>((resolve) => {
         const wake = () => {
@@ -110,7 +120,8 @@ export class MemoryEventLog implements EventLog {
 
   #store(subject: string, bytes: Uint8Array): number {
     const seq = this.#entries.length + 1;
-    this.#entries.push({ seq, subject, storedAt: this.clock.now(), bytes });
+    const storedAt = this.clock.now();
+    this.#entries.push({ seq, subject, storedAt, bytes, record: toRecord(seq, subject, storedAt, bytes) });
     for (const wake of [...this.#waiting]) wake();
     return seq;
   }
@@ -126,10 +137,9 @@ export class MemoryEventLog implements EventLog {
   }
 }
 
-function toRecord(entry: Entry): LogRecord {
-  const { seq, subject, storedAt } = entry;
+function toRecord(seq: number, subject: string, storedAt: number, bytes: Uint8Array): LogRecord {
   try {
-    return { seq, subject, storedAt, ok: true, event: decodeEvent(entry.bytes) };
+    return { seq, subject, storedAt, ok: true, event: decodeEvent(bytes) };
   } catch (error) {
     if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
     throw error;

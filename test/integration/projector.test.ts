@@ -76,7 +76,7 @@ describe("Projector", () => {
           seq: 10_000,
           storedAt: 0,
           version: 99,
-          state: { nodes: { ghost: {} }, leader: null, term: 0 },
+          state: { nodes: { ghost: {} }, leader: null, term: 0, elected: null },
         }),
       save: () => Promise.resolve(),
     };

@@ -7,12 +7,17 @@ import { type Actor, createActor, fromCallback, fromPromise, SimulatedClock } fr
 import { electionEffects } from "../../actors/server/effects.ts";
 import { serverMachine } from "../../actors/server/machine.ts";
 import { compareNodeIds } from "../../actors/server/messages.ts";
+import { limits, nodeSubject, type VeilEvent, veilEvent } from "../../events/mod.ts";
+import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
 import { SimNetwork } from "../../infra/sim/network.ts";
 import { type Random, seededRandom } from "../../infra/sim/random.ts";
 import { silentLogger } from "../support/logger.ts";
 
 type ServerActor = Actor<typeof serverMachine>;
+
+/** One ALIVE interval, plus the slowest simulated projection lag and a step. */
+const staleLeaderBoundMs = limits.leaderAliveIntervalMs + 100;
 
 export class InvariantError extends Error {
   override name = "InvariantError";
@@ -22,15 +27,30 @@ export class SimCluster {
   readonly clock = new SimulatedClock();
   readonly random: Random;
   readonly network: SimNetwork;
-  readonly log = new MemoryEventLog(this.clock, "sim");
+  readonly log: MemoryEventLog;
   readonly #actors = new Map<string, ServerActor>();
+  /** How far behind the log each node's projection runs, as on real servers. */
+  readonly #lagMs = new Map<string, number>();
   #ids = 0;
   /** Every (term, node) ever seen in the leader state: at most one node per term. */
   readonly #leaderOfTerm = new Map<number, string>();
+  /** Since when each node has led a term older than the log's latest. */
+  readonly #staleSince = new Map<string, number>();
 
   constructor(readonly seed: number) {
     this.random = seededRandom(seed);
     this.network = new SimNetwork(this.clock, this.random);
+    this.log = new MemoryEventLog(this.clock, "sim", (ack) => {
+      this.clock.setTimeout(ack, this.random.between(0, 40));
+    });
+  }
+
+  /** The log as `node`'s projection sees it now: everything stored up to its lag ago. */
+  viewOf(node: string): ClusterState {
+    const cutoff = this.clock.now() - (this.#lagMs.get(node) ?? 0);
+    const events: VeilEvent[] = [];
+    for (const record of this.log.records) if (record.ok && record.storedAt <= cutoff) events.push(record.event);
+    return fold(clusterProjection, events);
   }
 
   start(nodeId: string): void {
@@ -41,16 +61,26 @@ export class SimCluster {
       clock: this.clock,
       ids: { next: () => `${this.seed}-${++this.#ids}` },
       logger: silentLogger,
-      recordedLeader: () => this.recordedLeader(),
+      recordedLeader: () => this.viewOf(nodeId).elected ?? undefined,
+      isServer: (node) => this.viewOf(nodeId).nodes[node]?.status === "joined",
     });
+    this.#lagMs.set(nodeId, this.random.between(0, 60));
+    const origin = () => ({ id: `${this.seed}-${++this.#ids}`, at: this.clock.now(), by: nodeId });
     const machine = serverMachine.provide({
       actors: {
         ...effects.actors,
-        // Membership and projections are not what this simulation is about.
-        announceJoin: fromPromise(() => Promise.resolve()),
+        // Joins and departures are recorded as on real servers; each node's view of them lags.
+        announceJoin: fromPromise(async () => {
+          await this.log.append(nodeSubject(nodeId), [
+            veilEvent("NodeJoined", { node: nodeId, role: "server" }, origin()),
+          ]);
+        }),
+        announceLeave: fromPromise(async () => {
+          const left = veilEvent("NodeLeft", { node: nodeId, role: "server", reason: "shutdown" }, origin());
+          await this.log.append(nodeSubject(nodeId), [left]);
+        }),
         keepProjections: fromCallback(({ sendBack }) => sendBack({ type: "PROJECTIONS_LIVE" })),
         persistProjections: fromPromise(() => Promise.resolve()),
-        announceLeave: fromPromise(() => Promise.resolve()),
         leaderDuties: fromCallback(() => {}),
       },
       actions: effects.actions,
@@ -67,7 +97,7 @@ export class SimCluster {
     this.#actors.delete(nodeId);
   }
 
-  /** A graceful stop: a leader resigns first. */
+  /** A graceful stop: a leader resigns first, and the node records its departure. */
   stop(nodeId: string): void {
     this.#actors.get(nodeId)?.send({ type: "STOP" });
     this.#actors.delete(nodeId);
@@ -126,7 +156,8 @@ export class SimCluster {
       await this.run(50);
     }
     throw new InvariantError(
-      `no single agreed leader within ${boundMs} ms of simulated time: ${JSON.stringify(this.views())}`,
+      `no single agreed leader within ${boundMs} ms of simulated time: ${JSON.stringify(this.views())}; ` +
+        `the log records ${JSON.stringify(this.recordedLeader())}`,
     );
   }
 
@@ -139,6 +170,24 @@ export class SimCluster {
       }
       this.#leaderOfTerm.set(term, node);
     }
+    // A leader of a term the log has moved past must notice within an ALIVE interval (plus slack).
+    const latest = this.recordedLeader()?.term ?? 0;
+    const leading = new Set<string>();
+    for (const { node, term } of this.leaders()) {
+      leading.add(node);
+      if (term >= latest) {
+        this.#staleSince.delete(node);
+        continue;
+      }
+      const since = this.#staleSince.get(node) ?? this.clock.now();
+      this.#staleSince.set(node, since);
+      if (this.clock.now() - since > staleLeaderBoundMs) {
+        throw new InvariantError(
+          `${node} still leads term ${term} ${staleLeaderBoundMs} ms after term ${latest} was won`,
+        );
+      }
+    }
+    for (const node of this.#staleSince.keys()) if (!leading.has(node)) this.#staleSince.delete(node);
     const terms = this.log.records.flatMap((record) =>
       record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
     );

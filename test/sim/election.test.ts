@@ -115,6 +115,24 @@ describe("Bully election, simulated", () => {
     });
   });
 
+  it("a superseded leader does not block elections when the newest leader left cleanly", async () => {
+    await withSeed(9, file, async (cluster) => {
+      await startAll(cluster, servers(3));
+      cluster.crash("server-3");
+      expect((await cluster.settle(settleBoundMs)).node).toBe("server-2");
+      cluster.network.partition([["server-1", "server-2"], ["server-3"]]);
+      cluster.start("server-3");
+      await cluster.run(1_000);
+      expect(cluster.recordedLeader()?.node).toBe("server-3");
+      // It leaves properly (NodeLeft): the others' projections no longer name a current leader.
+      cluster.stop("server-3");
+      await cluster.run(500);
+      cluster.network.heal();
+      const leader = await cluster.settle(settleBoundMs);
+      expect(leader.node).toBe("server-2");
+    });
+  });
+
   it("ignores malformed, stale, replayed and unbacked election messages", async () => {
     await withSeed(7, file, async (cluster) => {
       const leader = await startAll(cluster, servers(3));

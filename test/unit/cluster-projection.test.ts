@@ -9,7 +9,7 @@ const given = (events: VeilEvent[]) => ({
 
 describe("cluster projection", () => {
   it("starts empty", () => {
-    given([]).then({ nodes: {}, leader: null, term: 0 });
+    given([]).then({ nodes: {}, leader: null, term: 0, elected: null });
   });
 
   it("records joins and departures with their times", () => {
@@ -20,6 +20,7 @@ describe("cluster projection", () => {
       },
       leader: null,
       term: 0,
+      elected: null,
     });
   });
 
@@ -28,14 +29,16 @@ describe("cluster projection", () => {
       nodes: {},
       leader: { node: "s2", term: 2, since: 6 },
       term: 2,
+      elected: { node: "s2", term: 2 },
     });
   });
 
-  it("clears the leader when it leaves, and keeps its term so an old term cannot come back", () => {
+  it("clears the leader when it leaves, but keeps who won the latest term (and the term)", () => {
     given([joined("s2", "server", 1), elected("s2", 3, 2), left("s2", "server", 3), elected("s1", 3, 4)]).then({
       nodes: { s2: { role: "server", status: "left", since: 3, leftReason: "shutdown" } },
       leader: null,
       term: 3,
+      elected: { node: "s2", term: 3 },
     });
   });
 

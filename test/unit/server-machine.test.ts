@@ -3,9 +3,10 @@ import { createActor, fromCallback, fromPromise, SimulatedClock, toPromise, wait
 import { serverMachine } from "../../actors/server/mod.ts";
 
 /** A server whose effects record their order; `fail` names effects that reject. */
-function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
+function serverWith(options: { fail?: string[]; holdJoin?: boolean; holdClaim?: boolean } = {}) {
   const calls: string[] = [];
   let releaseJoin = () => {};
+  let releaseClaim = (_term: number) => {};
   let reportFailure: (reason: string) => void = () => {};
   const effect = (name: string) =>
     fromPromise<void, { nodeId: string }>(async ({ input }) => {
@@ -26,7 +27,11 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
       announceLeave: effect("announceLeave"),
       // The election is simulated elsewhere (test/sim); here it only needs to be able to win.
       listen: fromCallback(() => {}),
-      claimLeadership: fromPromise(() => Promise.resolve({ term: 1 })),
+      claimLeadership: fromPromise(() =>
+        options.holdClaim
+          ? new Promise<{ term: number }>((resolve) => (releaseClaim = (term) => resolve({ term })))
+          : Promise.resolve({ term: 1 })
+      ),
       leaderDuties: fromCallback(() => {}),
     },
     actions: {
@@ -49,6 +54,7 @@ function serverWith(options: { fail?: string[]; holdJoin?: boolean } = {}) {
     clock,
     calls,
     releaseJoin: () => releaseJoin(),
+    releaseClaim: (term: number) => releaseClaim(term),
     reportFailure: (reason: string) => reportFailure(reason),
   };
 }
@@ -91,6 +97,20 @@ describe("server machine", () => {
     );
     expect(order.every((position) => position >= 0)).toBe(true);
     expect(order).toEqual([...order].sort((a, b) => a - b));
+  });
+
+  it("does not lead when its claim lands after it learned of a newer term", async () => {
+    const { actor, clock, releaseClaim } = serverWith({ holdClaim: true });
+    actor.start();
+    await settled(actor, "running");
+    clock.increment(1_000); // no answer: it claims, and the claim is slow
+    await waitFor(actor, (snapshot) => snapshot.matches({ running: { election: "claiming" } }), { timeout: 1_000 });
+    actor.send({ type: "COORDINATOR", from: "server-2", term: 2 });
+    releaseClaim(1);
+    await waitFor(actor, (snapshot) => !snapshot.matches({ running: { election: "claiming" } }), { timeout: 1_000 });
+    expect(actor.getSnapshot().matches({ running: { election: "follower" } })).toBe(true);
+    expect(actor.getSnapshot().context).toMatchObject({ leader: "server-2", term: 2 });
+    actor.stop();
   });
 
   it("fails, without keeping projections, when it cannot join", async () => {
