@@ -14,7 +14,9 @@ export interface NodeHealth {
   readonly memoryBytes: number;
   readonly bytesUsed?: number;
   readonly capacityBytes?: number;
-  /** When its last heartbeat arrived, epoch ms. */
+  /** The sender's clock when it sent its last heartbeat. */
+  readonly sentAt: number;
+  /** When its last heartbeat arrived, epoch ms (the receiver's clock: liveness is judged by it). */
   readonly lastSeenAt: number;
 }
 
@@ -39,9 +41,13 @@ export function emptyHealth(): HealthState {
   return { nodes: {} };
 }
 
-/** Records a heartbeat. A table at its bound only takes heartbeats from nodes it knows. */
+/**
+ * Records a heartbeat. One not newer than the node's last (a replay, or a duplicate) changes
+ * nothing, and a table at its bound only takes heartbeats from nodes it knows.
+ */
 export function observeHeartbeat(state: HealthState, heartbeat: ObservedHeartbeat, at: number): HealthState {
-  const known = Object.hasOwn(state.nodes, heartbeat.node);
+  const known = state.nodes[heartbeat.node];
+  if (known && heartbeat.sentAt <= known.sentAt) return state;
   if (!known && Object.keys(state.nodes).length >= limits.clusterNodesMax) return state;
   const { node, ...health } = heartbeat;
   return { nodes: { ...state.nodes, [node]: { ...health, lastSeenAt: at } } };

@@ -86,7 +86,8 @@ export function electionEffects(ports: ElectionPorts) {
           // A forged or replayed ANSWER from a node that is not a server could keep the
           // highest node waiting forever; only servers the log knows take part.
           if (!isServer(parsed.from)) {
-            logger.warn("ignored an election message from a node that is not a known server", {
+            // Info, not warn: a node that has just joined is briefly unknown to the others.
+            logger.info("ignored an election message from a node that is not a known server", {
               node: input.nodeId,
               kind: parsed.kind,
               from: parsed.from,

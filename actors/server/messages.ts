@@ -41,6 +41,8 @@ export const heartbeat = object({
   /** Work in progress (requests being served, transfers). */
   inFlight: integer({ min: 0 }),
   memoryBytes: integer({ min: 0 }),
+  /** The sender's clock when it sent this beat; a beat not newer than the last one is a replay. */
+  sentAt: integer({ min: 0 }),
   /** Storage nodes only. */
   bytesUsed: optional(integer({ min: 0 })),
   capacityBytes: optional(integer({ min: 0 })),

@@ -11,7 +11,16 @@ import { electionEffects } from "../../actors/server/effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
 import { heartbeat, heartbeatSubject } from "../../actors/server/messages.ts";
-import { integer, limits, nodeSubject, object, oneOf, optional, veilEvent } from "../../events/mod.ts";
+import {
+  integer,
+  limits,
+  nodeSubject,
+  object,
+  oneOf,
+  optional,
+  UnavailableError,
+  veilEvent,
+} from "../../events/mod.ts";
 import {
   clusterProjection,
   type ClusterState,
@@ -95,11 +104,21 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
 
   let health: HealthState = emptyHealth();
   const heartbeats = bus.subscribe("veil.hb.>", (message) => {
+    let beat;
     try {
-      health = observeHeartbeat(health, heartbeat.parse(message.data), clock.now());
+      beat = heartbeat.parse(message.data);
     } catch (error) {
-      logger.warn("ignored malformed heartbeat", { subject: message.subject, reason: (error as Error).message });
+      return logger.warn("ignored malformed heartbeat", { subject: message.subject, reason: (error as Error).message });
     }
+    // The subject names who sent it; a body that claims to be someone else is not believed.
+    if (message.subject !== heartbeatSubject(beat.role, beat.node)) {
+      return logger.warn("ignored a heartbeat whose body does not match its subject", {
+        subject: message.subject,
+        node: beat.node,
+        role: beat.role,
+      });
+    }
+    health = observeHeartbeat(health, beat, clock.now());
   });
 
   let placementCursor = 0;
@@ -127,8 +146,20 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     });
     return { answeredBy: nodeId, leader: state.leader, term: state.term, nodes };
   };
+  /** Leader-only work runs only while this node leads the latest term the log records. */
+  const requireLatestTerm = () => {
+    const snapshot = actor.getSnapshot();
+    const elected = cluster.state.elected;
+    if (
+      !snapshot.matches({ running: { election: "leader" } }) || elected?.node !== nodeId ||
+      elected.term !== snapshot.context.term
+    ) {
+      throw new UnavailableError("this server no longer leads the latest term; retry");
+    }
+  };
   const leaderCommands = {
     "cluster.place": (data: unknown) => {
+      requireLatestTerm();
       const request = placeRequest.parse(data);
       const now = clock.now();
       const candidates = Object.entries(health.nodes)
@@ -196,22 +227,34 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       leaderDuties: fromCallback<ServerEvent, { nodeId: string; term: number }>(({ input }) => {
         const leaderSince = clock.now();
         const serving = serveLeaderCommands({ bus, commands: leaderCommands, track });
+        let active = true;
+        let round: Promise<void> | undefined;
+        const stillLeading = () => {
+          if (!active) return false;
+          const elected = cluster.state.elected;
+          return elected?.node === nodeId && elected.term === input.term;
+        };
         const reconcile = () => {
-          health = forgetLongGone(health, clock.now(), heartbeatTimeouts);
-          reconcileMembership({
+          // One round at a time: a slow round is not overlapped by the next.
+          if (round) return;
+          round = reconcileMembership({
             ...input,
             log,
             clock,
             ids,
             logger,
             leaderSince,
+            stillLeading,
             cluster: () => cluster.state,
             health: () => health,
             heartbeatTimeouts,
-          }).catch((error: Error) => logger.warn("membership not reconciled", { reason: error.message }));
+          })
+            .catch((error: Error) => logger.warn("membership not reconciled", { reason: error.message }))
+            .finally(() => (round = undefined));
         };
         const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
         return () => {
+          active = false;
           clearInterval(timer);
           serving.unsubscribe();
         };
@@ -232,6 +275,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
 
   const actor = createActor(machine, { input: { nodeId } });
   const beat = () => {
+    health = forgetLongGone(health, clock.now(), heartbeatTimeouts);
     const snapshot = actor.getSnapshot();
     bus.publish(heartbeatSubject("server", nodeId), {
       node: nodeId,
@@ -241,6 +285,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       leader: snapshot.context.leader,
       inFlight,
       memoryBytes: process.memoryUsage().rss,
+      sentAt: clock.now(),
     });
   };
   const beating = setInterval(beat, limits.serverHeartbeatIntervalMs);

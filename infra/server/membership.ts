@@ -20,6 +20,8 @@ export interface MembershipDeps {
   readonly heartbeatTimeouts: HeartbeatTimeouts;
   /** When this node became leader: nodes it never heard from get a full timeout first. */
   readonly leaderSince: number;
+  /** Checked again before every append: leadership can end in the middle of a round. */
+  readonly stillLeading: () => boolean;
 }
 
 export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
@@ -33,7 +35,12 @@ export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
 
   const decisions: { node: string; event: ReturnType<typeof veilEvent> }[] = [];
   for (const [node, seen] of Object.entries(health)) {
-    if (isAlive(seen, now, deps.heartbeatTimeouts) && cluster.nodes[node]?.status !== "joined") {
+    const member = cluster.nodes[node];
+    // A node saying goodbye still beats while it stops; and a beat older than its departure
+    // says nothing new. Neither makes it a member again.
+    const leaving = seen.state === "stopping" || seen.state === "stopped";
+    const heardSinceLeaving = member?.status !== "left" || seen.lastSeenAt > member.since;
+    if (isAlive(seen, now, deps.heartbeatTimeouts) && member?.status !== "joined" && !leaving && heardSinceLeaving) {
       decisions.push({ node, event: veilEvent("NodeJoined", { node, role: seen.role }, origin()) });
     }
   }
@@ -47,6 +54,7 @@ export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
   }
 
   for (const { node, event } of decisions) {
+    if (!deps.stillLeading()) return;
     const subject = nodeSubject(node);
     const last = await log.readLast(subject);
     // The aggregate already says so (our projection lags): nothing to decide.

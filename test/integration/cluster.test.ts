@@ -57,10 +57,20 @@ const storageBeat = (node: string, bytesUsed: number) =>
       memoryBytes: 1,
       bytesUsed,
       capacityBytes: 1e9,
+      sentAt: Date.now(),
     }),
   );
 
 describe("cluster commands", () => {
+  it("spreads commands over the servers in the queue group", async () => {
+    const bus = natsBus(nats.nc, silentLogger);
+    const answeredBy = new Set<string>();
+    for (let index = 0; index < 40 && answeredBy.size < 2; index++) {
+      answeredBy.add((await sendCommand(bus, "cluster.nodes") as { answeredBy: string }).answeredBy);
+    }
+    expect([...answeredBy].sort()).toEqual(["node-a", "node-b"]);
+  });
+
   it("answers cluster.nodes from any server", async () => {
     const reply = await sendCommand(natsBus(nats.nc, silentLogger), "cluster.nodes") as {
       leader: { node: string };
@@ -114,11 +124,29 @@ describe("cluster commands", () => {
     nats.nc.publish("veil.election.resign", encodeMessage({ kind: "resign", from: "node-b", term: 0 }));
     nats.nc.publish("veil.hb.server.node-z", encodeMessage({ node: "node-z", role: "wizard" }));
     nats.nc.publish("veil.hb.server.node-z", new TextEncoder().encode("garbage"));
+    // A body claiming to be another node than its subject names.
+    nats.nc.publish(
+      "veil.hb.server.node-z",
+      encodeMessage({
+        node: "node-a",
+        role: "server",
+        state: "leader",
+        term: 9,
+        inFlight: 0,
+        memoryBytes: 1,
+        sentAt: Date.now(),
+      }),
+    );
     // Two more leader heartbeats later, nothing has changed.
     await waitForHeartbeat(nats.nc, "node-a", (beat) => beat.leader === "node-b", 5_000);
     await waitForHeartbeat(nats.nc, "node-a", (beat) => beat.leader === "node-b", 5_000);
     expect((await nats.log.readAggregate(leaderSubject)).records).toHaveLength(termsBefore);
     expect(servers.every((server) => server.actor.getSnapshot().status === "active")).toBe(true);
-    expect(warnings.warnings).toEqual(expect.arrayContaining(["ignored malformed heartbeat"]));
+    expect(warnings.warnings).toEqual(
+      expect.arrayContaining([
+        "ignored malformed heartbeat",
+        "ignored a heartbeat whose body does not match its subject",
+      ]),
+    );
   });
 });

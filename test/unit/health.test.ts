@@ -15,13 +15,21 @@ const beat = (node: string, role: ObservedHeartbeat["role"] = "server"): Observe
   term: 1,
   inFlight: 0,
   memoryBytes: 1,
+  sentAt: 0,
 });
 
 describe("health view", () => {
   it("keeps each node's latest heartbeat and when it arrived", () => {
     let state = observeHeartbeat(emptyHealth(), beat("s1"), 1_000);
-    state = observeHeartbeat(state, { ...beat("s1"), state: "leader", term: 2 }, 2_000);
+    state = observeHeartbeat(state, { ...beat("s1"), state: "leader", term: 2, sentAt: 1 }, 2_000);
     expect(state.nodes.s1).toMatchObject({ state: "leader", term: 2, lastSeenAt: 2_000 });
+  });
+
+  it("ignores a replayed or duplicated heartbeat (not newer than the last one sent)", () => {
+    let state = observeHeartbeat(emptyHealth(), { ...beat("s1"), sentAt: 50, state: "leader" }, 1_000);
+    state = observeHeartbeat(state, { ...beat("s1"), sentAt: 40, state: "follower" }, 9_000);
+    state = observeHeartbeat(state, { ...beat("s1"), sentAt: 50, state: "follower" }, 9_000);
+    expect(state.nodes.s1).toMatchObject({ state: "leader", lastSeenAt: 1_000 });
   });
 
   it("judges liveness per role with the configured timeouts", () => {

@@ -10,7 +10,7 @@ import {
   fold,
   observeHeartbeat,
 } from "../../projections/mod.ts";
-import { elected, joined } from "../support/events.ts";
+import { elected, joined, left } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
 
 let now = 100_000;
@@ -40,6 +40,7 @@ const dutyOf = (log: MemoryEventLog, cluster: ClusterState, health = emptyHealth
   health: () => health,
   heartbeatTimeouts: defaultHeartbeatTimeouts,
   leaderSince,
+  stillLeading: () => true,
 });
 
 async function reconcile(log: MemoryEventLog, health = emptyHealth(), leaderSince = 0) {
@@ -62,6 +63,7 @@ describe("leader membership duty", () => {
         term: 1,
         inFlight: 0,
         memoryBytes: 1,
+        sentAt: now,
       }, now),
     );
     expect((await state(log)).nodes.s1).toMatchObject({ status: "joined" });
@@ -90,5 +92,33 @@ describe("leader membership duty", () => {
     await reconcileMembership(args);
     const { records } = await log.readAggregate(nodeSubject("s1"));
     expect(records.map((record) => record.ok && record.event.type)).toEqual(["NodeJoined", "NodeLeft"]);
+  });
+
+  const heard = (state: string, sentAt: number) =>
+    observeHeartbeat(emptyHealth(), {
+      node: "s1",
+      role: "server",
+      state,
+      term: 1,
+      inFlight: 0,
+      memoryBytes: 1,
+      sentAt,
+    }, sentAt);
+
+  it("does not make a node that is saying goodbye a member again", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")], [
+      nodeSubject("s1"),
+      left("s1", "server", now),
+    ]);
+    await reconcile(log, heard("stopping", now + 1));
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "left" });
+    await reconcile(log, heard("follower", now - 1));
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "left" });
+  });
+
+  it("stops in the middle of a round when it no longer leads", async () => {
+    const log = await given([leaderSubject, elected("s2", 1)], [nodeSubject("s1"), joined("s1")]);
+    await reconcileMembership({ ...dutyOf(log, await state(log)), stillLeading: () => false });
+    expect((await state(log)).nodes.s1).toMatchObject({ status: "joined" });
   });
 });
