@@ -49,6 +49,8 @@ describe("Bully election, simulated", () => {
       cluster.crash("server-5");
       // Past the followers' timeout: they are electing, and server-4 is about to claim.
       await cluster.run(850);
+      const during = cluster.views().find((view) => view.node === "server-4")!.state;
+      expect(["electing", "waitingForCoordinator", "claiming"]).toContain(during);
       cluster.crash("server-4");
       const leader = await cluster.settle(settleBoundMs);
       expect(leader.node).toBe("server-3");
