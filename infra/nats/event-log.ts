@@ -21,9 +21,7 @@ import {
 } from "@nats-io/jetstream";
 import {
   ConcurrencyError,
-  decodeEvent,
   encodeEvent,
-  EventDecodeError,
   eventSubjectsAll,
   limits,
   TimeoutError,
@@ -32,6 +30,7 @@ import {
   type VeilEvent,
 } from "../../events/mod.ts";
 import type { AppendOptions, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
+import { decodeRecord } from "../log-record.ts";
 import { eventStreamName } from "./streams.ts";
 
 export class NatsEventLog implements EventLog {
@@ -189,17 +188,6 @@ function orderedOptions(options: ReadOptions): Partial<OrderedConsumerOptions> {
 
 function toRecord(message: JsMsg): LogRecord {
   return decodeRecord(message.seq, message.subject, message.time.getTime(), message.data);
-}
-
-/** An entry decoded, or with the typed reason it could not be. */
-function decodeRecord(seq: number, subject: string, storedAt: number, data: Uint8Array): LogRecord {
-  // Built field by field rather than spread: this runs for every entry read.
-  try {
-    return { seq, subject, storedAt, ok: true, event: decodeEvent(data) };
-  } catch (error) {
-    if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
-    throw error;
-  }
 }
 
 function appendError(error: unknown, subject: string, expected: number | undefined): Error {

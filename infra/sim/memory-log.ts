@@ -5,15 +5,8 @@
  * simulator only: tests of real behaviour use a real nats-server.
  */
 import type { AppendOptions, Clock, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
-import {
-  ConcurrencyError,
-  decodeEvent,
-  encodeEvent,
-  EventDecodeError,
-  eventSubjectsAll,
-  subjectMatches,
-  type VeilEvent,
-} from "../../events/mod.ts";
+import { ConcurrencyError, encodeEvent, eventSubjectsAll, subjectMatches, type VeilEvent } from "../../events/mod.ts";
+import { decodeRecord } from "../log-record.ts";
 
 interface Entry {
   readonly seq: number;
@@ -121,7 +114,7 @@ export class MemoryEventLog implements EventLog {
   #store(subject: string, bytes: Uint8Array): number {
     const seq = this.#entries.length + 1;
     const storedAt = this.clock.now();
-    this.#entries.push({ seq, subject, storedAt, bytes, record: toRecord(seq, subject, storedAt, bytes) });
+    this.#entries.push({ seq, subject, storedAt, bytes, record: decodeRecord(seq, subject, storedAt, bytes) });
     for (const wake of [...this.#waiting]) wake();
     return seq;
   }
@@ -134,14 +127,5 @@ export class MemoryEventLog implements EventLog {
     return entry.seq >= (options.fromSeq ?? 1) &&
       (options.since === undefined || entry.storedAt >= options.since) &&
       subjectMatches(options.subject ?? eventSubjectsAll, entry.subject);
-  }
-}
-
-function toRecord(seq: number, subject: string, storedAt: number, bytes: Uint8Array): LogRecord {
-  try {
-    return { seq, subject, storedAt, ok: true, event: decodeEvent(bytes) };
-  } catch (error) {
-    if (error instanceof EventDecodeError) return { seq, subject, storedAt, ok: false, error };
-    throw error;
   }
 }

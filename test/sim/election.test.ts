@@ -18,6 +18,20 @@ async function startAll(cluster: SimCluster, nodes: string[]) {
   return await cluster.settle(settleBoundMs);
 }
 
+/**
+ * server-2 leads; server-3 returns cut off from the others and wins a newer term in the log
+ * that server-1 and server-2 never hear of.
+ */
+async function supersedeUnheard(cluster: SimCluster) {
+  await startAll(cluster, servers(3));
+  cluster.crash("server-3");
+  expect((await cluster.settle(settleBoundMs)).node).toBe("server-2");
+  cluster.network.partition([["server-1", "server-2"], ["server-3"]]);
+  cluster.start("server-3");
+  await cluster.run(1_000);
+  expect(cluster.recordedLeader()?.node).toBe("server-3");
+}
+
 const electedTerms = (cluster: SimCluster) =>
   cluster.log.records.flatMap((record) =>
     record.ok && record.event.type === "LeaderElected" ? [record.event.data] : []
@@ -100,14 +114,7 @@ describe("Bully election, simulated", () => {
 
   it("a leader superseded in the log without hearing of it stops leading, even if its successor dies", async () => {
     await withSeed(8, file, async (cluster) => {
-      await startAll(cluster, servers(3));
-      cluster.crash("server-3");
-      expect((await cluster.settle(settleBoundMs)).node).toBe("server-2");
-      // server-3 returns cut off from the others: it wins a newer term in the log they never hear of...
-      cluster.network.partition([["server-1", "server-2"], ["server-3"]]);
-      cluster.start("server-3");
-      await cluster.run(1_000);
-      expect(cluster.recordedLeader()?.node).toBe("server-3");
+      await supersedeUnheard(cluster);
       // ...and dies. server-2 still believes it leads, in a term the log has moved past.
       cluster.crash("server-3");
       cluster.network.heal();
@@ -119,13 +126,7 @@ describe("Bully election, simulated", () => {
 
   it("a superseded leader does not block elections when the newest leader left cleanly", async () => {
     await withSeed(9, file, async (cluster) => {
-      await startAll(cluster, servers(3));
-      cluster.crash("server-3");
-      expect((await cluster.settle(settleBoundMs)).node).toBe("server-2");
-      cluster.network.partition([["server-1", "server-2"], ["server-3"]]);
-      cluster.start("server-3");
-      await cluster.run(1_000);
-      expect(cluster.recordedLeader()?.node).toBe("server-3");
+      await supersedeUnheard(cluster);
       // It leaves properly (NodeLeft): the others' projections no longer name a current leader.
       cluster.stop("server-3");
       await cluster.run(500);
