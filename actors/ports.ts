@@ -10,6 +10,11 @@ export interface Clock {
   now(): number;
 }
 
+/** Cryptographically strong random bytes (seeded in simulation and known-answer tests). */
+export interface RandomSource {
+  bytes(length: number): Uint8Array;
+}
+
 export interface IdSource {
   /** A fresh unique id (a UUID in production, a seeded sequence in simulation). */
   next(): string;

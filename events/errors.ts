@@ -9,6 +9,7 @@ export type ErrorCode =
   | "forbidden"
   | "unavailable"
   | "timeout"
+  | "integrity"
   | "event-malformed"
   | "event-too-large"
   | "event-unknown-type"
@@ -64,6 +65,14 @@ export class TimeoutError extends VeilError {
   constructor(message: string, options?: ErrorOptions) {
     super("timeout", message, options);
     this.name = "TimeoutError";
+  }
+}
+
+/** Sealed data that does not open: a wrong key, or bytes damaged or tampered with. */
+export class IntegrityError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("integrity", message, options);
+    this.name = "IntegrityError";
   }
 }
 

@@ -58,6 +58,10 @@ export const limits = {
   clusterNodesMax: 1_000,
   /** Images are cut into chunks of this size (DESIGN §6). */
   chunkBytes: 256 * 1024,
+  /** Encryption: each object is sealed in segments of this size (a power of two). */
+  segmentBytes: 1024 * 1024,
+  /** Largest object one envelope may hold. */
+  objectBytesMax: 4 * 1024 * 1024 * 1024,
   /** Replicas a placement may ask for. */
   replicasMax: 5,
 } as const;

@@ -20,6 +20,7 @@ const exitStatus: Record<ErrorCode, number> = {
   forbidden: 5,
   unavailable: 6,
   timeout: 6,
+  integrity: 8,
   "event-malformed": 7,
   "event-too-large": 7,
   "event-unknown-type": 7,
