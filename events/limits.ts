@@ -62,6 +62,12 @@ export const limits = {
   segmentBytes: 1024 * 1024,
   /** Largest object one envelope may hold. */
   objectBytesMax: 4 * 1024 * 1024 * 1024,
+  /** Pixels an image may have: checked from its header before anything is allocated. */
+  imagePixelsMax: 100_000_000,
+  /** Bytes a PNG file may have. */
+  pngBytesMax: 512 * 1024 * 1024,
+  /** Previews fit in a square of this many pixels. */
+  previewPixels: 128,
   /** Replicas a placement may ask for. */
   replicasMax: 5,
 } as const;
