@@ -1,0 +1,91 @@
+/**
+ * Generated covers: deterministic from a seed, natural-looking (smooth colour fields from
+ * three octaves of value noise, blended between a few seeded colours, plus fine grain), and
+ * never flat. Sized to fit a payload: at `bits` per channel, or at no more than 0.1 bits per
+ * channel with `stealth`, where heavy embedding would otherwise be detectable.
+ */
+import { limits, ValidationError } from "../../events/mod.ts";
+import { capacityBytes } from "./embed.ts";
+import type { Image } from "./png.ts";
+
+/** Embedding rate (bits per colour channel) that stealth stays under. */
+export const stealthBitsPerChannel = 0.1;
+const minimumSide = 64;
+
+function seeded(seed: number): () => number {
+  let state = seed >>> 0 || 1;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 4_294_967_296;
+  };
+}
+
+/** A width x height (4:3) cover big enough for `payloadBytes`. */
+export function coverSizeFor(
+  payloadBytes: number,
+  options: { bits: number; stealth?: boolean },
+): { width: number; height: number } {
+  const bitsPerChannel = options.stealth ? stealthBitsPerChannel : options.bits;
+  let pixels = Math.ceil((payloadBytes * 8) / (3 * bitsPerChannel)) + 64;
+  for (;;) {
+    const width = Math.max(minimumSide, Math.ceil(Math.sqrt((pixels * 4) / 3)));
+    const height = Math.max(minimumSide, Math.ceil(pixels / width));
+    if (width * height > limits.imagePixelsMax) {
+      throw new ValidationError(`${payloadBytes} bytes need a cover over the ${limits.imagePixelsMax}-pixel limit`);
+    }
+    const fits = options.stealth
+      ? payloadBytes * 8 <= stealthBitsPerChannel * 3 * width * height
+      : capacityBytes(width * height, options.bits) >= payloadBytes;
+    if (fits) return { width, height };
+    pixels = Math.ceil(pixels * 1.05);
+  }
+}
+
+/** A coarse random grid, sampled with bilinear interpolation: a smooth field in [0, 1). */
+function valueNoise(random: () => number, cellsX: number, cellsY: number) {
+  const grid = Float32Array.from({ length: (cellsX + 1) * (cellsY + 1) }, random);
+  return (u: number, v: number) => {
+    const x = u * cellsX;
+    const y = v * cellsY;
+    const x0 = Math.min(cellsX - 1, x | 0);
+    const y0 = Math.min(cellsY - 1, y | 0);
+    const fx = x - x0;
+    const fy = y - y0;
+    const row = y0 * (cellsX + 1);
+    const top = grid[row + x0]! * (1 - fx) + grid[row + x0 + 1]! * fx;
+    const bottom = grid[row + cellsX + 1 + x0]! * (1 - fx) + grid[row + cellsX + 2 + x0]! * fx;
+    return top * (1 - fy) + bottom * fy;
+  };
+}
+
+export function generateCover(seed: number, width: number, height: number): Image {
+  if (width * height > limits.imagePixelsMax) throw new ValidationError("the cover would exceed the pixel limit");
+  const random = seeded(seed);
+  const colours = Array.from({ length: 3 }, () => [40 + random() * 180, 40 + random() * 180, 40 + random() * 180]);
+  const broad = valueNoise(random, 3, 3);
+  const middle = valueNoise(random, 12, 9);
+  const fine = valueNoise(random, 48, 36);
+  const rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const v = y / height;
+    for (let x = 0; x < width; x++) {
+      const u = x / width;
+      // Which colours blend here, and how light: smooth fields with some texture on top.
+      const blend = broad(u, v);
+      const shade = 0.75 + 0.35 * middle(u, v) + 0.15 * fine(u, v);
+      const grain = (random() - 0.5) * 6;
+      const from = blend < 0.5 ? colours[0]! : colours[1]!;
+      const to = blend < 0.5 ? colours[1]! : colours[2]!;
+      const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;
+      const at = (y * width + x) * 4;
+      for (let channel = 0; channel < 3; channel++) {
+        const value = (from[channel]! * (1 - t) + to[channel]! * t) * shade + grain;
+        rgba[at + channel] = value < 0 ? 0 : value > 255 ? 255 : value;
+      }
+      rgba[at + 3] = 255;
+    }
+  }
+  return { width, height, rgba, hasAlpha: false };
+}

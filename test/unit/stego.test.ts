@@ -1,0 +1,209 @@
+import { deflateSync } from "node:zlib";
+import UPNG from "upng-js";
+import { describe, expect, it } from "vitest";
+import { openObject, sealObject } from "../../actors/crypto/mod.ts";
+import {
+  capacityBytes,
+  coverSizeFor,
+  decodePng,
+  embed,
+  encodePng,
+  extract,
+  generateCover,
+  type Image,
+  keyedOrder,
+  pixelAt,
+  previewOf,
+  psnr,
+  stealthBitsPerChannel,
+} from "../../actors/stego/mod.ts";
+import { IntegrityError, ValidationError } from "../../events/mod.ts";
+
+const key = new Uint8Array(32).fill(7);
+const cover = generateCover(1, 96, 64);
+const bytesOf = (length: number) => Uint8Array.from({ length }, (_, index) => (index * 37 + 11) & 255);
+
+/** A PNG file built by hand, for variants our encoder does not write (16-bit). */
+function handmadePng(width: number, height: number, depth: 8 | 16, colourType: number, rows: Uint8Array[]): Uint8Array {
+  const crc = (bytes: Uint8Array) => {
+    let value = 0xffffffff;
+    for (const byte of bytes) {
+      value ^= byte;
+      for (let bit = 0; bit < 8; bit++) value = value & 1 ? 0xedb88320 ^ (value >>> 1) : value >>> 1;
+    }
+    return (value ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Uint8Array) => {
+    const out = new Uint8Array(12 + data.length);
+    const view = new DataView(out.buffer);
+    view.setUint32(0, data.length);
+    out.set(new TextEncoder().encode(type), 4);
+    out.set(data, 8);
+    view.setUint32(8 + data.length, crc(out.subarray(4, 8 + data.length)));
+    return out;
+  };
+  const header = new Uint8Array(13);
+  new DataView(header.buffer).setUint32(0, width);
+  new DataView(header.buffer).setUint32(4, height);
+  header[8] = depth;
+  header[9] = colourType;
+  const raw = Buffer.concat(rows.map((row) => Buffer.concat([Buffer.from([0]), row])));
+  return new Uint8Array(Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", header),
+    chunk("IDAT", deflateSync(raw)),
+    chunk("IEND", new Uint8Array()),
+  ]));
+}
+
+describe("embedding and extraction", () => {
+  const capacity = capacityBytes(96 * 64, 1);
+  it.each([0, 1, 100, capacity])("round-trips %i bytes at 1 bit per channel", (length) => {
+    const payload = bytesOf(length);
+    expect(extract(embed(cover, key, payload, 1), key)).toEqual(payload);
+  });
+
+  it.each([1, 2, 3, 4])("round-trips a full cover at %i bit(s) per channel, alpha untouched", (bits) => {
+    const withAlpha: Image = { ...cover, rgba: cover.rgba.map((value, index) => ((index & 3) === 3 ? 200 : value)) };
+    const payload = bytesOf(capacityBytes(96 * 64, bits));
+    const stego = embed(withAlpha, key, payload, bits);
+    expect(extract(stego, key)).toEqual(payload);
+    for (let index = 3; index < stego.rgba.length; index += 4) expect(stego.rgba[index]).toBe(200);
+  });
+
+  it("refuses one byte over capacity, saying what fits", () => {
+    expect(() => embed(cover, key, bytesOf(capacity + 1), 1)).toThrow(ValidationError);
+    expect(() => embed(cover, key, bytesOf(capacity + 1), 1)).toThrow(new RegExp(`holds ${capacity}`));
+    expect(() => embed(cover, key, bytesOf(1), 5)).toThrow(/bits must be 1, 2, 3 or 4/);
+  });
+
+  it("changes each channel by at most 1 at 1 bit (LSB matching), and stays above 50 dB PSNR", () => {
+    const stego = embed(cover, key, bytesOf(capacity), 1);
+    let changed = 0;
+    for (let index = 0; index < stego.rgba.length; index++) {
+      const delta = Math.abs(stego.rgba[index]! - cover.rgba[index]!);
+      expect(delta).toBeLessThanOrEqual(1);
+      if (delta) changed++;
+    }
+    expect(changed).toBeGreaterThan(0);
+    expect(psnr(cover, stego)).toBeGreaterThan(50);
+  });
+
+  it("finds nothing with the wrong key, or in an image without a payload", () => {
+    const stego = embed(cover, key, bytesOf(50), 1);
+    expect(() => extract(stego, new Uint8Array(32).fill(8))).toThrow(IntegrityError);
+    expect(() => extract(cover, key)).toThrow(/no veil payload found/);
+  });
+
+  it("scatters a small payload over the image in keyed order", () => {
+    const stego = embed(cover, key, bytesOf(40), 1);
+    const rows = new Set<number>();
+    for (let index = 0; index < stego.rgba.length; index++) {
+      if (stego.rgba[index] !== cover.rgba[index]) rows.add(Math.floor(index / 4 / 96));
+    }
+    expect(rows.size).toBeGreaterThan(10);
+    const other = embed(cover, new Uint8Array(32).fill(1), bytesOf(40), 1);
+    expect(other.rgba).not.toEqual(stego.rgba);
+  });
+});
+
+describe("with encryption: damage anywhere is detected", () => {
+  it("a flipped bit where the header or the data is carried fails; the untouched image opens", async () => {
+    const objectKey = new Uint8Array(32).fill(3);
+    const sealed = await sealObject(objectKey, new Uint8Array(16), bytesOf(300), 1024);
+    const stego = embed(cover, key, sealed, 1);
+    expect((await openObject(objectKey, extract(stego, key))).plaintext).toEqual(bytesOf(300));
+    const order = keyedOrder(key, 96 * 64);
+    const flipped = (position: number) => {
+      const damaged = { ...stego, rgba: stego.rgba.slice() };
+      damaged.rgba[pixelAt(order, position) * 4 + 1]! ^= 1;
+      return damaged;
+    };
+    // Position 5 is in the header (the first 32 pixels); 500 carries encrypted data.
+    expect(() => extract(flipped(5), key)).toThrow(/no veil payload found/);
+    await expect(openObject(objectKey, extract(flipped(500), key))).rejects.toBeInstanceOf(IntegrityError);
+  });
+});
+
+describe("PNG", () => {
+  it("writes PNGs any decoder reads back exactly (RGB and RGBA)", async () => {
+    for (
+      const image of [cover, {
+        ...cover,
+        rgba: cover.rgba.map((v, i) => ((i & 3) === 3 ? i & 255 : v)),
+        hasAlpha: true,
+      }]
+    ) {
+      const png = await encodePng(image);
+      const other = UPNG.decode(png.slice().buffer);
+      expect(new Uint8Array(UPNG.toRGBA8(other)[0]!)).toEqual(image.rgba);
+      expect(decodePng(png).rgba).toEqual(image.rgba);
+    }
+  });
+
+  it("reads grey, palette and 16-bit covers, normalised to 8-bit RGBA", () => {
+    const opaqueGrey = Uint8Array.from({ length: 4 * 4 * 4 }, (_, index) => ((index & 3) === 3 ? 255 : 128));
+    const grey = decodePng(new Uint8Array(UPNG.encode([opaqueGrey.buffer], 4, 4, 0)));
+    expect(grey.rgba.subarray(0, 4)).toEqual(new Uint8Array([128, 128, 128, 255]));
+    const opaque = Uint8Array.from({ length: 4 * 4 * 4 }, (_, index) => ((index & 3) === 3 ? 255 : 200));
+    const palette = decodePng(new Uint8Array(UPNG.encode([opaque.buffer], 4, 4, 16)));
+    expect(palette.rgba.subarray(0, 3)).toEqual(new Uint8Array([200, 200, 200]));
+    const deep = handmadePng(2, 1, 16, 2, [
+      new Uint8Array([0x12, 0x34, 0xab, 0xcd, 0xff, 0xff, 0, 0, 0x80, 0, 0x40, 0]),
+    ]);
+    expect(decodePng(deep).rgba).toEqual(new Uint8Array([0x12, 0xab, 0xff, 255, 0, 0x80, 0x40, 255]));
+  });
+
+  it("refuses a decompression bomb from its header, before decoding", () => {
+    const bomb = handmadePng(100_000, 100_000, 8, 2, []);
+    expect(() => decodePng(bomb)).toThrow(/claims 100000 x 100000 pixels, over the 100000000-pixel limit/);
+  });
+
+  it("refuses what is not a PNG, and a truncated one, with a clear error", async () => {
+    expect(() => decodePng(new TextEncoder().encode("GIF89a, not a PNG at all, really"))).toThrow(/not a PNG file/);
+    const png = await encodePng(cover);
+    expect(() => decodePng(png.subarray(0, png.length / 2))).toThrow(/damaged or truncated/);
+  });
+});
+
+describe("covers and previews", () => {
+  it("generates the same cover from the same seed, and never a flat one", () => {
+    expect(generateCover(5, 80, 60).rgba).toEqual(generateCover(5, 80, 60).rgba);
+    expect(generateCover(6, 80, 60).rgba).not.toEqual(generateCover(5, 80, 60).rgba);
+    const colours = new Set<number>();
+    const { rgba } = generateCover(5, 80, 60);
+    for (let index = 0; index < rgba.length; index += 4) {
+      colours.add(rgba[index]! << 16 | rgba[index + 1]! << 8 | rgba[index + 2]!);
+    }
+    expect(colours.size).toBeGreaterThan(1_000);
+  });
+
+  it("sizes a cover to fit a payload, and much larger for stealth", () => {
+    for (const payloadBytes of [0, 1, 10_000, 1_000_000]) {
+      const normal = coverSizeFor(payloadBytes, { bits: 2 });
+      expect(capacityBytes(normal.width * normal.height, 2)).toBeGreaterThanOrEqual(payloadBytes);
+      const stealth = coverSizeFor(payloadBytes, { bits: 1, stealth: true });
+      expect(payloadBytes * 8).toBeLessThanOrEqual(stealthBitsPerChannel * 3 * stealth.width * stealth.height);
+    }
+  });
+
+  it("previews fit in 128 x 128, keep the aspect, and average areas", () => {
+    const preview = previewOf(generateCover(2, 400, 300));
+    expect([preview.width, preview.height]).toEqual([128, 96]);
+    // A fine black-and-white checkerboard averages to grey, not to aliased stripes.
+    const checker: Image = {
+      width: 256,
+      height: 256,
+      hasAlpha: false,
+      rgba: Uint8Array.from({ length: 256 * 256 * 4 }, (_, index) => {
+        const pixel = index >> 2;
+        return (index & 3) === 3 ? 255 : ((pixel % 256) + (pixel >> 8)) % 2 ? 255 : 0;
+      }),
+    };
+    const small = previewOf(checker);
+    expect(small.width).toBe(128);
+    for (let index = 0; index < small.rgba.length; index += 4) {
+      expect(Math.abs(small.rgba[index]! - 128)).toBeLessThanOrEqual(1);
+    }
+  });
+});
