@@ -1,11 +1,12 @@
 /**
  * Keyed LSB-matching steganography in RGB channels (alpha untouched).
  *
- * Order: pixels are visited in a keyed order: a Fisher-Yates permutation of 8-pixel blocks,
- * driven by a ChaCha20 keystream, and within each block the pixel index XOR a keyed 3-bit
+ * Order: pixels are visited in a keyed order: a Fisher-Yates permutation of 32-pixel blocks,
+ * driven by a ChaCha20 keystream, and within each block the pixel index XOR a keyed 5-bit
  * mask. Without the key nobody can tell which pixels carry data, and even a small payload is
- * spread over the whole image. Blocks keep the table modest (12 MP: 1.5 M entries) and the
- * per-pixel work a few integer operations on memory read in cache-line runs.
+ * spread over many places in the image. The block size is a measured trade-off: 8-pixel
+ * blocks spread finer but ran at half the speed (memory access in half cache lines); 32
+ * pixels are two cache lines, with a table of 375k entries for 12 MP.
  *
  * Matching: a channel whose low `bits` differ from the data moves to the nearest value that
  * carries them; at 1 bit that is +1 or -1, the direction chosen at random (a keyed PRNG).
@@ -22,7 +23,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { IntegrityError, ValidationError } from "../../events/mod.ts";
 import type { Image } from "./png.ts";
 
-const blockPixels = 8;
+const blockPixels = 32;
 const headerBytes = 12;
 const headerPixels = (headerBytes * 8) / 3;
 const stegoVersion = 1;

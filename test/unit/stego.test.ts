@@ -96,13 +96,17 @@ describe("embedding and extraction", () => {
   });
 
   it("scatters a small payload over the image in keyed order", () => {
-    const stego = embed(cover, key, bytesOf(40), 1);
+    const large = generateCover(3, 320, 240);
+    const stego = embed(large, key, bytesOf(40), 1);
     const rows = new Set<number>();
     for (let index = 0; index < stego.rgba.length; index++) {
-      if (stego.rgba[index] !== cover.rgba[index]) rows.add(Math.floor(index / 4 / 96));
+      if (stego.rgba[index] !== large.rgba[index]) rows.add(Math.floor(index / 4 / 320));
     }
-    expect(rows.size).toBeGreaterThan(10);
-    const other = embed(cover, new Uint8Array(32).fill(1), bytesOf(40), 1);
+    // About five 32-pixel blocks at keyed places: several rows far apart, where a sequential
+    // embedding of these 139 pixels would fill part of one 320-pixel row.
+    expect(rows.size).toBeGreaterThanOrEqual(3);
+    expect(Math.max(...rows) - Math.min(...rows)).toBeGreaterThan(20);
+    const other = embed(large, new Uint8Array(32).fill(1), bytesOf(40), 1);
     expect(other.rgba).not.toEqual(stego.rgba);
   });
 });
