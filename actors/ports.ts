@@ -111,3 +111,11 @@ export interface Bus {
   subscribe(subject: string, handler: (message: BusMessage) => void, options?: { queue?: string }): Subscription;
   request(subject: string, data: unknown, options: { timeoutMs: number }): Promise<unknown>;
 }
+
+/** CPU-heavy work (crypto, stego) run off the event loop, in parallel. */
+export interface WorkerPool {
+  readonly size: number;
+  /** Runs `operation` in a worker; rejects with the operation's typed error. */
+  run(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]): Promise<unknown>;
+  close(): Promise<void>;
+}

@@ -10,6 +10,7 @@ export type ErrorCode =
   | "unavailable"
   | "timeout"
   | "integrity"
+  | "busy"
   | "event-malformed"
   | "event-too-large"
   | "event-unknown-type"
@@ -73,6 +74,14 @@ export class IntegrityError extends VeilError {
   constructor(message: string, options?: ErrorOptions) {
     super("integrity", message, options);
     this.name = "IntegrityError";
+  }
+}
+
+/** A bounded queue is full: the caller should retry later rather than pile on. */
+export class BusyError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("busy", message, options);
+    this.name = "BusyError";
   }
 }
 

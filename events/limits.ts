@@ -68,6 +68,8 @@ export const limits = {
   pngBytesMax: 512 * 1024 * 1024,
   /** Previews fit in a square of this many pixels. */
   previewPixels: 128,
+  /** Tasks a worker pool holds waiting (beyond one running per worker) before it answers "busy". */
+  workerQueueMax: 64,
   /** Replicas a placement may ask for. */
   replicasMax: 5,
 } as const;

@@ -21,6 +21,7 @@ const exitStatus: Record<ErrorCode, number> = {
   unavailable: 6,
   timeout: 6,
   integrity: 8,
+  busy: 9,
   "event-malformed": 7,
   "event-too-large": 7,
   "event-unknown-type": 7,

@@ -1,0 +1,85 @@
+/**
+ * A fixed pool of worker threads (node:worker_threads, which Deno implements too): tasks go
+ * to idle workers, and wait in order when all are busy. A worker that dies fails only its
+ * own task and is replaced. Admission (how many may wait) is the actor's job, in front.
+ */
+import { availableParallelism } from "node:os";
+import { Worker } from "node:worker_threads";
+import type { WorkerPool } from "../../actors/ports.ts";
+import { UnavailableError } from "../../events/mod.ts";
+import { errorFromMessage, type ResultMessage } from "./protocol.ts";
+
+interface Task {
+  readonly id: number;
+  readonly operation: string;
+  readonly input: unknown;
+  readonly transfer: readonly ArrayBuffer[];
+  resolve(value: unknown): void;
+  reject(error: Error): void;
+}
+
+const bootstrap = new URL("./bootstrap.js", import.meta.url);
+
+export function startWorkerPool(options: { module: URL; size?: number; name: string }): WorkerPool {
+  const size = options.size ?? availableParallelism();
+  const waiting: Task[] = [];
+  const idle: Worker[] = [];
+  const running = new Map<Worker, Task>();
+  let nextId = 0;
+  let closed = false;
+
+  const dispatch = () => {
+    while (idle.length > 0 && waiting.length > 0) {
+      const worker = idle.pop()!;
+      const task = waiting.shift()!;
+      running.set(worker, task);
+      worker.postMessage({ id: task.id, operation: task.operation, input: task.input }, [...task.transfer]);
+    }
+  };
+
+  const spawnWorker = () => {
+    const worker = new Worker(bootstrap, { workerData: { module: options.module.href }, name: options.name });
+    worker.on("message", (message: ResultMessage) => {
+      const task = running.get(worker);
+      running.delete(worker);
+      idle.push(worker);
+      if (task && task.id === message.id) {
+        if (message.ok) task.resolve(message.value);
+        else task.reject(errorFromMessage(message.error));
+      }
+      dispatch();
+    });
+    worker.on("error", (error: Error) => {
+      const task = running.get(worker);
+      running.delete(worker);
+      task?.reject(new UnavailableError(`a ${options.name} worker died: ${error.message}`, { cause: error }));
+    });
+    worker.on("exit", () => {
+      running.delete(worker);
+      const at = idle.indexOf(worker);
+      if (at >= 0) idle.splice(at, 1);
+      if (!closed) {
+        spawnWorker();
+        dispatch();
+      }
+    });
+    idle.push(worker);
+  };
+  for (let index = 0; index < size; index++) spawnWorker();
+
+  return {
+    size,
+    run(operation, input, transfer = []) {
+      if (closed) return Promise.reject(new UnavailableError(`the ${options.name} pool is closed`));
+      return new Promise((resolve, reject) => {
+        waiting.push({ id: ++nextId, operation, input, transfer, resolve, reject });
+        dispatch();
+      });
+    },
+    async close() {
+      closed = true;
+      for (const task of waiting.splice(0)) task.reject(new UnavailableError(`the ${options.name} pool closed`));
+      await Promise.all([...idle, ...running.keys()].map((worker) => worker.terminate()));
+    },
+  };
+}

@@ -1,0 +1,49 @@
+/** The stego actor's worker: PNG decoding and encoding, covers, embedding and extraction, previews. */
+import {
+  capacityBytes,
+  coverSizeFor,
+  decodePng,
+  embed,
+  encodePng,
+  extract,
+  generateCover,
+  previewOf,
+  stealthBitsPerChannel,
+} from "../../actors/stego/mod.ts";
+import { ValidationError } from "../../events/mod.ts";
+import { serveOperations } from "./serve.ts";
+
+serveOperations({
+  /** Hides `payload` in the given cover PNG, or in a generated one sized to fit; returns the PNG. */
+  embed: async (input: {
+    payload: Uint8Array;
+    stegoKey: Uint8Array;
+    bits: number;
+    stealth?: boolean;
+    cover?: Uint8Array;
+    coverSeed?: number;
+  }) => {
+    const bits = input.stealth ? 1 : input.bits;
+    let cover;
+    if (input.cover) {
+      cover = decodePng(input.cover);
+      const channels = cover.width * cover.height * 3;
+      if (input.stealth && input.payload.byteLength * 8 > stealthBitsPerChannel * channels) {
+        throw new ValidationError(
+          `--stealth keeps to ${stealthBitsPerChannel} bits per channel; this ${cover.width} x ${cover.height} cover ` +
+            `holds ${Math.floor((stealthBitsPerChannel * channels) / 8)} bytes that way: use a larger cover`,
+        );
+      }
+    } else {
+      const { width, height } = coverSizeFor(input.payload.byteLength, { bits, stealth: input.stealth });
+      cover = generateCover(input.coverSeed ?? 1, width, height);
+    }
+    return await encodePng(embed(cover, input.stegoKey, input.payload, bits));
+  },
+  extract: (input: { png: Uint8Array; stegoKey: Uint8Array }) => extract(decodePng(input.png), input.stegoKey),
+  capacity: (input: { png: Uint8Array; bits: number }) => {
+    const cover = decodePng(input.png);
+    return { width: cover.width, height: cover.height, bytes: capacityBytes(cover.width * cover.height, input.bits) };
+  },
+  preview: (input: { png: Uint8Array }) => encodePng(previewOf(decodePng(input.png))),
+});
