@@ -5,7 +5,7 @@
 import { createActor, toPromise } from "xstate";
 import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { workerEffects, workerMachine } from "../../actors/workers/mod.ts";
-import { limits } from "../../events/mod.ts";
+import { limits, UnavailableError } from "../../events/mod.ts";
 import { startWorkerPool } from "./pool.ts";
 
 export interface WorkerActor {
@@ -24,15 +24,19 @@ export function startWorkerActor(
   actor.start();
   return {
     request: <T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]) =>
-      new Promise<T>((resolve, reject) =>
+      new Promise<T>((resolve, reject) => {
+        // A stopped actor takes no more events: answer for it.
+        if (actor.getSnapshot().status !== "active") {
+          return reject(new UnavailableError(`the ${options.name} actor has stopped`));
+        }
         actor.send({
           type: "RUN",
           operation,
           input,
           transfer,
           reply: (result) => (result.ok ? resolve(result.value as T) : reject(result.error)),
-        })
-      ),
+        });
+      }),
     async stop() {
       actor.send({ type: "STOP" });
       await toPromise(actor);

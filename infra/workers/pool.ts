@@ -54,7 +54,9 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
       running.delete(worker);
       task?.reject(new UnavailableError(`a ${options.name} worker died: ${error.message}`, { cause: error }));
     });
-    worker.on("exit", () => {
+    worker.on("exit", (code: number) => {
+      // A worker that exits (rather than throws) must not leave its task waiting forever.
+      running.get(worker)?.reject(new UnavailableError(`a ${options.name} worker exited with status ${code}`));
       running.delete(worker);
       const at = idle.indexOf(worker);
       if (at >= 0) idle.splice(at, 1);
