@@ -16,7 +16,7 @@ import type { RandomSource } from "../ports.ts";
 
 export const keyBytes = 32;
 
-export const keyPurposes = ["auth", "account-key", "object-key-wrap", "stego-order", "grant"] as const;
+export const keyPurposes = ["auth", "account-key", "object-key-wrap", "stego-order", "grant", "local-object"] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 
 export interface ScryptParameters {
@@ -49,6 +49,13 @@ export async function derivePasswordKey(
   if (salt.byteLength < 16) throw new ValidationError("a password salt must be at least 16 bytes");
   return await scryptAsync(encoder.encode(password.normalize("NFKC")), salt, { ...parameters, dkLen: keyBytes });
 }
+
+/**
+ * The salt for passphrase-only use (`veil stego` on its own): it has to be known before
+ * anything can be read, so it is fixed and versioned. Every object still gets its own key,
+ * from a random salt carried with it.
+ */
+export const localPassphraseSalt = encoder.encode("veil/v1/stego-local-passphrase");
 
 const wrapVersion = 1;
 const nonceBytes = 24;

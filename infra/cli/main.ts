@@ -10,6 +10,7 @@ import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerState } from "./commands/state.ts";
 import { registerCluster } from "./commands/cluster.ts";
+import { registerPreview, registerStego } from "./commands/stego.ts";
 import { registerNode, registerUp } from "./commands/up.ts";
 
 /** Exit statuses by error code; documented in the README. */
@@ -40,6 +41,8 @@ export function buildProgram(): Command {
   registerEvents(program);
   registerState(program);
   registerDecode(program);
+  registerStego(program);
+  registerPreview(program);
   return program;
 }
 
