@@ -160,6 +160,119 @@ function write(
   return state;
 }
 
+/** Whether pixels can be read as little-endian 32-bit words (R in the low byte), for the fast path. */
+const wordsWork = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
+
+function words(rgba: Uint8Array): Uint32Array | undefined {
+  return wordsWork && rgba.byteOffset % 4 === 0
+    ? new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >>> 2)
+    : undefined;
+}
+
+/**
+ * `write` at 1 bit per channel, a whole pixel at a time (SWAR): the three data bits are
+ * spread into the low bit of R, G and B, the channels to change are one XOR away, three PRNG
+ * bits pick up or down, and one add and one subtract change all three at once. No byte can
+ * carry into its neighbour, because channels at 0 or 255 (rare) take the per-channel path.
+ */
+function writeOneBit(
+  pixels: Uint32Array,
+  order: Order,
+  from: number,
+  data: Uint8Array,
+  seed: number,
+): number {
+  const pixelCount = pixels.length;
+  const totalBits = data.byteLength * 8;
+  const { blocks, masks } = order;
+  let state = seed;
+  let coins = 0;
+  let coinsLeft = 0;
+  let written = 0;
+  let accumulator = 0;
+  let available = 0;
+  let next = 0;
+  let position = 0;
+  outer: for (let block = 0; block < blocks.length; block++) {
+    const base = blocks[block]! * blockPixels;
+    const mask = masks[block]!;
+    for (let offset = 0; offset < blockPixels; offset++) {
+      const pixel = base + (offset ^ mask);
+      if (pixel >= pixelCount || position++ < from) continue;
+      if (written >= totalBits) break outer;
+      if (available < 3) {
+        accumulator = ((accumulator << 8) | (next < data.byteLength ? data[next]! : 0)) & 0xffff;
+        next++;
+        available += 8;
+      }
+      available -= 3;
+      const bits = (accumulator >>> available) & 7;
+      // The last pixel may carry fewer than three bits: leave its other channels alone.
+      const carried = totalBits - written;
+      const channels = carried >= 3 ? 0x010101 : carried === 2 ? 0x000101 : 0x000001;
+      written += 3;
+      const word = pixels[pixel]!;
+      const targets = ((bits >>> 2) & 1) | (((bits >>> 1) & 1) << 8) | ((bits & 1) << 16);
+      const change = (word ^ targets) & channels;
+      if (change === 0) continue;
+      if (coinsLeft < 3) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        coins = state >>> 0;
+        coinsLeft = 30;
+      }
+      const coin = coins & 7;
+      coins >>>= 3;
+      coinsLeft -= 3;
+      let up = (((coin >>> 2) & 1) | (((coin >>> 1) & 1) << 8) | ((coin & 1) << 16)) & change;
+      let down = change & ~up;
+      const red = word & 0xff;
+      const green = (word >>> 8) & 0xff;
+      const blue = (word >>> 16) & 0xff;
+      if ((red - 1) >>> 0 >= 254 || (green - 1) >>> 0 >= 254 || (blue - 1) >>> 0 >= 254) {
+        // At 0 a channel can only go up, at 255 only down.
+        const atZero = (red === 0 ? 0x000001 : 0) | (green === 0 ? 0x000100 : 0) | (blue === 0 ? 0x010000 : 0);
+        const atTop = (red === 255 ? 0x000001 : 0) | (green === 255 ? 0x000100 : 0) | (blue === 255 ? 0x010000 : 0);
+        up = (up | (atZero & change)) & ~atTop;
+        down = (down | (atTop & change)) & ~atZero;
+      }
+      pixels[pixel] = word + up - down;
+    }
+  }
+  if (written < totalBits) throw new ValidationError("the payload does not fit this cover");
+  return state;
+}
+
+/** `read` at 1 bit per channel, a whole pixel at a time. */
+function readOneBit(pixels: Uint32Array, order: Order, from: number, length: number): Uint8Array {
+  const pixelCount = pixels.length;
+  const out = new Uint8Array(length);
+  const { blocks, masks } = order;
+  let accumulator = 0;
+  let available = 0;
+  let next = 0;
+  let position = 0;
+  outer: for (let block = 0; block < blocks.length && next < length; block++) {
+    const base = blocks[block]! * blockPixels;
+    const mask = masks[block]!;
+    for (let offset = 0; offset < blockPixels; offset++) {
+      const pixel = base + (offset ^ mask);
+      if (pixel >= pixelCount || position++ < from) continue;
+      const word = pixels[pixel]!;
+      accumulator = ((accumulator << 3) | ((word & 1) << 2) | ((word >>> 7) & 2) | ((word >>> 16) & 1)) & 0xffff;
+      available += 3;
+      if (available >= 8) {
+        available -= 8;
+        out[next++] = (accumulator >>> available) & 0xff;
+        if (next === length) break outer;
+      }
+    }
+  }
+  if (next < length) throw new IntegrityError("the image ends before the payload does");
+  return out;
+}
+
 /** Reads `length` bytes at `bits` per channel from `rgba`, from position `from` on, in keyed order. */
 function read(rgba: Uint8Array, order: Order, from: number, length: number, bits: number): Uint8Array {
   const pixelCount = rgba.byteLength >>> 2;
@@ -213,8 +326,11 @@ export function embed(cover: Image, stegoKey: Uint8Array, payload: Uint8Array, b
   header.set(headerCheck(stegoKey, header.subarray(0, 8)), 8);
   const order = keyedOrder(stegoKey, pixelCount);
   const rgba = cover.rgba.slice();
-  const state = write(rgba, order, 0, header, 1, directionSeed(stegoKey));
-  write(rgba, order, headerPixels, payload, bits, state);
+  const pixels = words(rgba);
+  const seed = directionSeed(stegoKey);
+  const state = pixels ? writeOneBit(pixels, order, 0, header, seed) : write(rgba, order, 0, header, 1, seed);
+  if (pixels && bits === 1) writeOneBit(pixels, order, headerPixels, payload, state);
+  else write(rgba, order, headerPixels, payload, bits, state);
   return { ...cover, rgba };
 }
 
@@ -223,7 +339,8 @@ export function extract(image: Image, stegoKey: Uint8Array): Uint8Array {
   const pixelCount = image.width * image.height;
   if (pixelCount <= headerPixels) throw new IntegrityError("the image is too small to hold anything");
   const order = keyedOrder(stegoKey, pixelCount);
-  const header = read(image.rgba, order, 0, headerBytes, 1);
+  const pixels = words(image.rgba);
+  const header = pixels ? readOneBit(pixels, order, 0, headerBytes) : read(image.rgba, order, 0, headerBytes, 1);
   const expected = headerCheck(stegoKey, header.subarray(0, 8));
   if (!expected.every((byte, index) => header[8 + index] === byte) || header[0] !== stegoVersion) {
     throw new IntegrityError("no veil payload found: wrong key, or the image was changed");
@@ -233,5 +350,7 @@ export function extract(image: Image, stegoKey: Uint8Array): Uint8Array {
   if (!bitsChoices.includes(bits as 1) || length > capacityBytes(pixelCount, bits)) {
     throw new IntegrityError("the payload header is inconsistent with the image");
   }
-  return read(image.rgba, order, headerPixels, length, bits);
+  return pixels && bits === 1
+    ? readOneBit(pixels, order, headerPixels, length)
+    : read(image.rgba, order, headerPixels, length, bits);
 }

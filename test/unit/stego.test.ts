@@ -89,6 +89,26 @@ describe("embedding and extraction", () => {
     expect(psnr(cover, stego)).toBeGreaterThan(50);
   });
 
+  it("handles channels at 0 and 255 at the edges of their range (they can only move inward)", () => {
+    const extremes: Image = {
+      width: 64,
+      height: 64,
+      hasAlpha: false,
+      rgba: Uint8Array.from(
+        { length: 64 * 64 * 4 },
+        (_, index) => ((index & 3) === 3 ? 255 : (index >> 2) % 3 ? 255 : 0),
+      ),
+    };
+    const payload = bytesOf(capacityBytes(64 * 64, 1));
+    const stego = embed(extremes, key, payload, 1);
+    expect(extract(stego, key)).toEqual(payload);
+    for (let index = 0; index < stego.rgba.length; index++) {
+      const before = extremes.rgba[index]!;
+      const after = stego.rgba[index]!;
+      expect(before === 0 ? after === 0 || after === 1 : after === 255 || after === 254).toBe(true);
+    }
+  });
+
   it("finds nothing with the wrong key, or in an image without a payload", () => {
     const stego = embed(cover, key, bytesOf(50), 1);
     expect(() => extract(stego, new Uint8Array(32).fill(8))).toThrow(IntegrityError);
