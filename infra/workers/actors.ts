@@ -73,7 +73,7 @@ export function startStegoActor(options: { size?: number; admittedMax?: number }
       stealth?: boolean;
       cover?: Uint8Array;
       coverSeed?: number;
-    }) => actor.request<Uint8Array>("embed", input),
+    }) => actor.request<{ png: Uint8Array; psnr: number; width: number; height: number }>("embed", input),
     extract: (png: Uint8Array, stegoKey: Uint8Array) => actor.request<Uint8Array>("extract", { png, stegoKey }),
     capacity: (png: Uint8Array, bits: number) =>
       actor.request<{ width: number; height: number; bytes: number }>("capacity", { png, bits }),

@@ -8,13 +8,14 @@ import {
   extract,
   generateCover,
   previewOf,
+  psnr,
   stealthBitsPerChannel,
 } from "../../actors/stego/mod.ts";
 import { ValidationError } from "../../events/mod.ts";
 import { serveOperations } from "./serve.ts";
 
 serveOperations({
-  /** Hides `payload` in the given cover PNG, or in a generated one sized to fit; returns the PNG. */
+  /** Hides `payload` in the given cover PNG, or in a generated one sized to fit; returns the PNG and its PSNR. */
   embed: async (input: {
     payload: Uint8Array;
     stegoKey: Uint8Array;
@@ -38,7 +39,8 @@ serveOperations({
       const { width, height } = coverSizeFor(input.payload.byteLength, { bits, stealth: input.stealth });
       cover = generateCover(input.coverSeed ?? 1, width, height);
     }
-    return await encodePng(embed(cover, input.stegoKey, input.payload, bits));
+    const stego = embed(cover, input.stegoKey, input.payload, bits);
+    return { png: await encodePng(stego), psnr: psnr(cover, stego), width: cover.width, height: cover.height };
   },
   extract: (input: { png: Uint8Array; stegoKey: Uint8Array }) => extract(decodePng(input.png), input.stegoKey),
   capacity: (input: { png: Uint8Array; bits: number }) => {

@@ -30,7 +30,7 @@ describe("veil stego", () => {
       stdin: passphrase("correct horse"),
     });
     expect(embedded.code).toBe(0);
-    expect(embedded.stdout).toMatch(/hid 5000 bytes/);
+    expect(embedded.stdout).toMatch(/hid 5000 bytes of .*: \d+ x \d+, \d+ bytes, PSNR \d+\.\d dB against the cover/);
     expect(decodePng(new Uint8Array(await readFile(at("out.png")))).width).toBeGreaterThan(0);
     const extracted = await runVeil(["stego", "extract", at("out.png"), "-o", at("back.bin"), "--passphrase-stdin"], {
       stdin: passphrase("correct horse"),

@@ -11,7 +11,8 @@ describe("worker actors", () => {
     try {
       const key = new Uint8Array(32).fill(4);
       const sealed = await crypto.seal(key, new Uint8Array(16), new TextEncoder().encode("a picture, say"));
-      const png = await stego.embed({ payload: sealed, stegoKey: key, bits: 2 });
+      const { png, psnr } = await stego.embed({ payload: sealed, stegoKey: key, bits: 2 });
+      expect(psnr).toBeGreaterThan(40);
       expect((await stego.capacity(png, 2)).bytes).toBeGreaterThanOrEqual(sealed.byteLength);
       const opened = await crypto.open(key, await stego.extract(png, key));
       expect(new TextDecoder().decode(opened.plaintext)).toBe("a picture, say");

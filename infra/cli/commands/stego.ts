@@ -105,7 +105,7 @@ export function registerStego(program: Command): void {
         await checkOutput(options.output, options.force);
         const plaintext = await readInput(file, "file", limits.pngBytesMax);
         const cover = options.cover ? await readInput(options.cover, "cover", limits.pngBytesMax) : undefined;
-        const png = await withActors(async (crypto, stegoActor) => {
+        const result = await withActors(async (crypto, stegoActor) => {
           const { master, orderKey } = await passphraseKeys(crypto, options.passphraseStdin, true);
           const objectSalt = cryptoRandom.bytes(objectSaltBytes);
           step(`encrypting ${plaintext.byteLength} bytes...`);
@@ -128,8 +128,11 @@ export function registerStego(program: Command): void {
             coverSeed,
           });
         });
-        await writeFileAtomic(options.output, png, { force: options.force });
-        print(`hid ${plaintext.byteLength} bytes of ${file} in ${options.output} (${png.byteLength} bytes)`);
+        await writeFileAtomic(options.output, result.png, { force: options.force });
+        print(
+          `hid ${plaintext.byteLength} bytes of ${file} in ${options.output}: ${result.width} x ${result.height}, ` +
+            `${result.png.byteLength} bytes, PSNR ${result.psnr.toFixed(1)} dB against the cover`,
+        );
       },
     );
 
