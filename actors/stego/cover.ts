@@ -98,3 +98,39 @@ export function generateCover(seed: number, width: number, height: number): Imag
   }
   return { width, height, rgba, hasAlpha: false };
 }
+
+/**
+ * The user's cover, scaled up (bilinear) by the smallest factor that keeps `payloadBytes`
+ * within stealth's rate; the cover itself when it already does. Scaling only adds smooth
+ * interpolated pixels, so the result still looks like the user's picture.
+ */
+export function scaleForStealth(cover: Image, payloadBytes: number): Image {
+  const channelsNeeded = (payloadBytes * 8) / stealthBitsPerChannel + 64 * 3;
+  const factor = Math.sqrt(channelsNeeded / (3 * cover.width * cover.height));
+  if (factor <= 1) return cover;
+  const width = Math.ceil(cover.width * factor);
+  const height = Math.ceil(cover.height * factor);
+  if (width * height > limits.imagePixelsMax) {
+    throw new ValidationError(`--stealth would need this cover scaled past the ${limits.imagePixelsMax}-pixel limit`);
+  }
+  const rgba = new Uint8Array(width * height * 4);
+  for (let y = 0; y < height; y++) {
+    const sourceY = Math.min(cover.height - 1, ((y + 0.5) * cover.height) / height - 0.5);
+    const y0 = Math.max(0, Math.floor(sourceY));
+    const y1 = Math.min(cover.height - 1, y0 + 1);
+    const fy = Math.max(0, sourceY - y0);
+    for (let x = 0; x < width; x++) {
+      const sourceX = Math.min(cover.width - 1, ((x + 0.5) * cover.width) / width - 0.5);
+      const x0 = Math.max(0, Math.floor(sourceX));
+      const x1 = Math.min(cover.width - 1, x0 + 1);
+      const fx = Math.max(0, sourceX - x0);
+      for (let channel = 0; channel < 4; channel++) {
+        const at = (row: number, column: number) => cover.rgba[(row * cover.width + column) * 4 + channel]!;
+        const top = at(y0, x0) * (1 - fx) + at(y0, x1) * fx;
+        const bottom = at(y1, x0) * (1 - fx) + at(y1, x1) * fx;
+        rgba[(y * width + x) * 4 + channel] = Math.round(top * (1 - fy) + bottom * fy);
+      }
+    }
+  }
+  return { width, height, rgba, hasAlpha: cover.hasAlpha };
+}

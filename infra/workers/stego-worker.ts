@@ -9,9 +9,8 @@ import {
   generateCover,
   previewOf,
   psnr,
-  stealthBitsPerChannel,
+  scaleForStealth,
 } from "../../actors/stego/mod.ts";
-import { ValidationError } from "../../events/mod.ts";
 import { serveOperations } from "./serve.ts";
 
 serveOperations({
@@ -28,13 +27,8 @@ serveOperations({
     let cover;
     if (input.cover) {
       cover = decodePng(input.cover);
-      const channels = cover.width * cover.height * 3;
-      if (input.stealth && input.payload.byteLength * 8 > stealthBitsPerChannel * channels) {
-        throw new ValidationError(
-          `--stealth keeps to ${stealthBitsPerChannel} bits per channel; this ${cover.width} x ${cover.height} cover ` +
-            `holds ${Math.floor((stealthBitsPerChannel * channels) / 8)} bytes that way: use a larger cover`,
-        );
-      }
+      // Stealth keeps to its rate by scaling a cover that is too small for it.
+      if (input.stealth) cover = scaleForStealth(cover, input.payload.byteLength);
     } else {
       const { width, height } = coverSizeFor(input.payload.byteLength, { bits, stealth: input.stealth });
       cover = generateCover(input.coverSeed ?? 1, width, height);

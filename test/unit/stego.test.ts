@@ -15,6 +15,7 @@ import {
   pixelAt,
   previewOf,
   psnr,
+  scaleForStealth,
   stealthBitsPerChannel,
 } from "../../actors/stego/mod.ts";
 import { IntegrityError, ValidationError } from "../../events/mod.ts";
@@ -209,6 +210,21 @@ describe("covers and previews", () => {
       const stealth = coverSizeFor(payloadBytes, { bits: 1, stealth: true });
       expect(payloadBytes * 8).toBeLessThanOrEqual(stealthBitsPerChannel * 3 * stealth.width * stealth.height);
     }
+  });
+
+  it("scales a user's cover up for stealth only when it is too small, keeping its look", () => {
+    const small = generateCover(4, 80, 60);
+    expect(scaleForStealth(small, 10)).toBe(small);
+    const scaled = scaleForStealth(small, 2_000);
+    expect(2_000 * 8).toBeLessThanOrEqual(stealthBitsPerChannel * 3 * scaled.width * scaled.height);
+    expect(scaled.width / scaled.height).toBeCloseTo(80 / 60, 1);
+    // Scaled back down, it is the same picture (within interpolation's rounding).
+    const back = previewOf(scaled, 80);
+    let difference = 0;
+    for (let index = 0; index < small.rgba.length; index++) {
+      difference += Math.abs(back.rgba[index]! - small.rgba[index]!);
+    }
+    expect(difference / small.rgba.length).toBeLessThan(3);
   });
 
   it("previews fit in 128 x 128, keep the aspect, and average areas", () => {
