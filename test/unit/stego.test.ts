@@ -25,7 +25,14 @@ const cover = generateCover(1, 96, 64);
 const bytesOf = (length: number) => Uint8Array.from({ length }, (_, index) => (index * 37 + 11) & 255);
 
 /** A PNG file built by hand, for variants our encoder does not write (16-bit). */
-function handmadePng(width: number, height: number, depth: 8 | 16, colourType: number, rows: Uint8Array[]): Uint8Array {
+function handmadePng(
+  width: number,
+  height: number,
+  depth: 8 | 16,
+  colourType: number,
+  rows: Uint8Array[],
+  interlaced = false,
+): Uint8Array {
   const crc = (bytes: Uint8Array) => {
     let value = 0xffffffff;
     for (const byte of bytes) {
@@ -48,6 +55,7 @@ function handmadePng(width: number, height: number, depth: 8 | 16, colourType: n
   new DataView(header.buffer).setUint32(4, height);
   header[8] = depth;
   header[9] = colourType;
+  header[12] = interlaced ? 1 : 0;
   const raw = Buffer.concat(rows.map((row) => Buffer.concat([Buffer.from([0]), row])));
   return new Uint8Array(Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
@@ -177,6 +185,28 @@ describe("PNG", () => {
       new Uint8Array([0x12, 0x34, 0xab, 0xcd, 0xff, 0xff, 0, 0, 0x80, 0, 0x40, 0]),
     ]);
     expect(decodePng(deep).rgba).toEqual(new Uint8Array([0x12, 0xab, 0xff, 255, 0, 0x80, 0x40, 255]));
+  });
+
+  it("reads Adam7-interlaced covers", () => {
+    const width = 13;
+    const height = 11;
+    const pixel = (x: number, y: number) => [(x * 19) & 255, (y * 23) & 255, (x * y) & 255];
+    // The seven passes: start x, start y, step x, step y. Each pass's rows come unfiltered, in turn.
+    const passes = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
+    const rows: Uint8Array[] = [];
+    for (const [startX, startY, stepX, stepY] of passes) {
+      for (let y = startY!; y < height; y += stepY!) {
+        const row: number[] = [];
+        for (let x = startX!; x < width; x += stepX!) row.push(...pixel(x, y));
+        if (row.length > 0) rows.push(new Uint8Array(row));
+      }
+    }
+    const decoded = decodePng(handmadePng(width, height, 8, 2, rows, true));
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        expect([...decoded.rgba.subarray((y * width + x) * 4, (y * width + x) * 4 + 3)]).toEqual(pixel(x, y));
+      }
+    }
   });
 
   it("refuses a decompression bomb from its header, before decoding", () => {
