@@ -1,21 +1,23 @@
 /**
  * Keyed LSB-matching steganography in RGB channels (alpha untouched).
  *
- * Order: pixels are visited in a keyed order: a Fisher-Yates permutation of 32-pixel blocks,
- * driven by a ChaCha20 keystream, and within each block the pixel index XOR a keyed 5-bit
+ * Order: the image's full 32-pixel blocks are shuffled by a Fisher-Yates permutation driven
+ * by a ChaCha20 keystream, and within each block the pixel index is XORed with a keyed 5-bit
  * mask. Without the key nobody can tell which pixels carry data, and even a small payload is
- * spread over many places in the image. The block size is a measured trade-off: 8-pixel
- * blocks spread finer but ran at half the speed (memory access in half cache lines); 32
- * pixels are two cache lines, with a table of 375k entries for 12 MP.
+ * spread over many places. A block holds 96 x bits bits, exactly 12 x bits bytes, so chunk k
+ * of the data belongs to the block at position k of the order: embedding and extraction
+ * walk the image in memory order and find each block's chunk through the inverse
+ * permutation, reading the large image sequentially and only the small payload at random.
  *
  * Matching: a channel whose low `bits` differ from the data moves to the nearest value that
  * carries them; at 1 bit that is +1 or -1, the direction chosen at random (a keyed PRNG).
  * Unlike LSB replacement, it leaves no pairs-of-values asymmetry for chi-square and RS
  * analysis to find.
  *
- * Layout: a 12-byte header at 1 bit per channel in the first 32 pixels of the order
- * (version, bits, length, and a keyed check, so a wrong key or a damaged image is detected
- * before any body is read), then the body at `bits` per channel.
+ * Layout: the block at position 0 holds a 12-byte header at 1 bit per channel (version,
+ * bits, length, and a keyed check, so a wrong key or a damaged image is detected before any
+ * body is read); the blocks at positions 1, 2, ... hold the body at `bits` per channel.
+ * A partial block at the end of the image is not used.
  */
 import { chacha20 } from "@noble/ciphers/chacha.js";
 import { hmac } from "@noble/hashes/hmac.js";
@@ -25,26 +27,19 @@ import type { Image } from "./png.ts";
 
 const blockPixels = 32;
 const headerBytes = 12;
-const headerPixels = (headerBytes * 8) / 3;
 const stegoVersion = 1;
 export const bitsChoices = [1, 2, 3, 4] as const;
 
 export interface Order {
-  /** Blocks in visiting order. */
+  /** Image blocks in keyed order: `blocks[position]` is the block holding chunk `position`. */
   readonly blocks: Uint32Array;
-  /** Per block, the mask XORed onto the pixel index within it. */
+  /** Per position, the mask XORed onto the pixel index within its block. */
   readonly masks: Uint8Array;
 }
 
-/** The pixel at `position` of a keyed order (for tests and tools; the hot loops inline this). */
-export function pixelAt(order: Order, position: number): number {
-  const block = Math.floor(position / blockPixels);
-  return order.blocks[block]! * blockPixels + ((position % blockPixels) ^ order.masks[block]!);
-}
-
-/** The keyed visiting order for an image of `pixelCount` pixels. */
+/** The keyed order of the full blocks of an image of `pixelCount` pixels. */
 export function keyedOrder(stegoKey: Uint8Array, pixelCount: number): Order {
-  const count = Math.ceil(pixelCount / blockPixels);
+  const count = Math.floor(pixelCount / blockPixels);
   const stream = chacha20(stegoKey, new Uint8Array(12), new Uint8Array(count * 5));
   const words = new DataView(stream.buffer, stream.byteOffset);
   const blocks = Uint32Array.from({ length: count }, (_, index) => index);
@@ -58,14 +53,20 @@ export function keyedOrder(stegoKey: Uint8Array, pixelCount: number): Order {
   return { blocks, masks };
 }
 
-/** Bytes of payload an image of `pixelCount` pixels holds at `bits` per channel. */
-export function capacityBytes(pixelCount: number, bits: number): number {
-  checkBits(bits);
-  return Math.max(0, Math.floor(((pixelCount - headerPixels) * 3 * bits) / 8));
+/** The pixel that carries data position `position` (in pixels) of a keyed order. */
+export function pixelAt(order: Order, position: number): number {
+  const block = Math.floor(position / blockPixels);
+  return order.blocks[block]! * blockPixels + ((position % blockPixels) ^ order.masks[block]!);
 }
 
 function checkBits(bits: number): void {
   if (!bitsChoices.includes(bits as 1)) throw new ValidationError(`bits must be 1, 2, 3 or 4, got ${bits}`);
+}
+
+/** Bytes of payload an image of `pixelCount` pixels holds at `bits` per channel. */
+export function capacityBytes(pixelCount: number, bits: number): number {
+  checkBits(bits);
+  return Math.max(0, Math.floor(pixelCount / blockPixels) - 1) * 12 * bits;
 }
 
 /** Where the direction PRNG starts: it only picks directions, so it need not be a cipher. */
@@ -73,146 +74,50 @@ function directionSeed(stegoKey: Uint8Array): number {
   return new DataView(stegoKey.buffer, stegoKey.byteOffset).getUint32(28) | 1;
 }
 
-/*
- * The two loops below are the hot path (every channel of a 12 MP image): the keyed walk,
- * the bit accumulator and the xorshift direction PRNG are written out inline on purpose.
- */
+/** Whether pixels can be read as little-endian 32-bit words (R in the low byte). */
+const wordsWork = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 
-/** Writes `data` at `bits` per channel into `rgba`, from position `from` on, in keyed order; returns the PRNG state. */
-function write(
+/**
+ * Writes one chunk (`bitCount` bits of `data` from byte `from`) into the block at `base`, pixel
+ * order XORed with `mask`, and returns the PRNG state. The hot path of embedding, so the
+ * accumulator and xorshift are written out inline. At 1 bit per channel a pixel is handled as
+ * one 32-bit word (SWAR): the three data bits spread into the low bit of R, G and B, the
+ * channels to change are one XOR away, three PRNG bits pick up or down, and one add and one
+ * subtract change all three; no byte can carry into its neighbour, because channels at 0 or
+ * 255 have their direction forced inward first.
+ */
+function writeChunk(
   rgba: Uint8Array,
-  order: Order,
-  from: number,
+  pixels: Uint32Array | undefined,
+  base: number,
+  mask: number,
   data: Uint8Array,
+  from: number,
+  bitCount: number,
   bits: number,
   seed: number,
 ): number {
-  const pixelCount = rgba.byteLength >>> 2;
-  const modulus = 1 << bits;
-  const lowMask = modulus - 1;
-  const totalBits = data.byteLength * 8;
-  const { blocks, masks } = order;
   let state = seed;
   let coins = 0;
   let coinsLeft = 0;
-  let written = 0;
   let accumulator = 0;
   let available = 0;
-  let next = 0;
-  let position = 0;
-  outer: for (let block = 0; block < blocks.length; block++) {
-    const base = blocks[block]! * blockPixels;
-    const mask = masks[block]!;
-    for (let offset = 0; offset < blockPixels; offset++) {
-      const pixel = base + (offset ^ mask);
-      if (pixel >= pixelCount || position++ < from) continue;
-      for (let at = pixel << 2, end = at + 3; at < end; at++) {
-        if (written >= totalBits) break outer;
-        if (available < bits) {
-          // Refill; past the end the data is padded with zero bits.
-          accumulator = ((accumulator << 8) | (next < data.byteLength ? data[next]! : 0)) & 0xffff;
-          next++;
-          available += 8;
-        }
-        available -= bits;
-        const target = (accumulator >>> available) & lowMask;
-        written += bits;
-        const value = rgba[at]!;
-        if (bits === 1) {
-          // The default, branch-free: whether to change and which way are both coin flips,
-          // which a branch predictor cannot guess. Only the rare bounds (0, 255) branch.
-          if (coinsLeft === 0) {
-            state ^= state << 13;
-            state ^= state >>> 17;
-            state ^= state << 5;
-            coins = state >>> 0;
-            coinsLeft = 32;
-          }
-          coinsLeft--;
-          const step = value === 0 ? 1 : value === 255 ? -1 : ((coins & 1) << 1) - 1;
-          coins >>>= 1;
-          rgba[at] = value + ((value ^ target) & 1) * step;
-          continue;
-        }
-        const current = value & lowMask;
-        if (current === target) continue;
-        const down = value - ((current - target + modulus) & lowMask);
-        const up = value + ((target - current + modulus) & lowMask);
-        if (down < 0) rgba[at] = up;
-        else if (up > 255) rgba[at] = down;
-        else if (value - down !== up - value) rgba[at] = value - down < up - value ? down : up;
-        else {
-          if (coinsLeft === 0) {
-            state ^= state << 13;
-            state ^= state >>> 17;
-            state ^= state << 5;
-            coins = state >>> 0;
-            coinsLeft = 32;
-          }
-          coinsLeft--;
-          rgba[at] = coins & 1 ? up : down;
-          coins >>>= 1;
-        }
-      }
-    }
-  }
-  if (written < totalBits) throw new ValidationError("the payload does not fit this cover");
-  return state;
-}
-
-/** Whether pixels can be read as little-endian 32-bit words (R in the low byte), for the fast path. */
-const wordsWork = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
-
-function words(rgba: Uint8Array): Uint32Array | undefined {
-  return wordsWork && rgba.byteOffset % 4 === 0
-    ? new Uint32Array(rgba.buffer, rgba.byteOffset, rgba.byteLength >>> 2)
-    : undefined;
-}
-
-/**
- * `write` at 1 bit per channel, a whole pixel at a time (SWAR): the three data bits are
- * spread into the low bit of R, G and B, the channels to change are one XOR away, three PRNG
- * bits pick up or down, and one add and one subtract change all three at once. No byte can
- * carry into its neighbour, because channels at 0 or 255 (rare) take the per-channel path.
- */
-function writeOneBit(
-  pixels: Uint32Array,
-  order: Order,
-  from: number,
-  data: Uint8Array,
-  seed: number,
-): number {
-  const pixelCount = pixels.length;
-  const totalBits = data.byteLength * 8;
-  const { blocks, masks } = order;
-  let state = seed;
-  let coins = 0;
-  let coinsLeft = 0;
+  let next = from;
   let written = 0;
-  let accumulator = 0;
-  let available = 0;
-  let next = 0;
-  let position = 0;
-  outer: for (let block = 0; block < blocks.length; block++) {
-    const base = blocks[block]! * blockPixels;
-    const mask = masks[block]!;
-    for (let offset = 0; offset < blockPixels; offset++) {
-      const pixel = base + (offset ^ mask);
-      if (pixel >= pixelCount || position++ < from) continue;
-      if (written >= totalBits) break outer;
+  if (bits === 1 && pixels) {
+    for (let offset = 0; offset < blockPixels && written < bitCount; offset++) {
       if (available < 3) {
-        accumulator = ((accumulator << 8) | (next < data.byteLength ? data[next]! : 0)) & 0xffff;
-        next++;
+        accumulator = ((accumulator << 8) | data[next++]!) & 0xffff;
         available += 8;
       }
       available -= 3;
-      const bits = (accumulator >>> available) & 7;
-      // The last pixel may carry fewer than three bits: leave its other channels alone.
-      const carried = totalBits - written;
-      const channels = carried >= 3 ? 0x010101 : carried === 2 ? 0x000101 : 0x000001;
+      const carried = (accumulator >>> available) & 7;
+      const left = bitCount - written;
       written += 3;
+      const channels = left >= 3 ? 0x010101 : left === 2 ? 0x000101 : 0x000001;
+      const pixel = base + (offset ^ mask);
       const word = pixels[pixel]!;
-      const targets = ((bits >>> 2) & 1) | (((bits >>> 1) & 1) << 8) | ((bits & 1) << 16);
+      const targets = ((carried >>> 2) & 1) | (((carried >>> 1) & 1) << 8) | ((carried & 1) << 16);
       const change = (word ^ targets) & channels;
       if (change === 0) continue;
       if (coinsLeft < 3) {
@@ -239,77 +144,107 @@ function writeOneBit(
       }
       pixels[pixel] = word + up - down;
     }
+    return state;
   }
-  if (written < totalBits) throw new ValidationError("the payload does not fit this cover");
+  const modulus = 1 << bits;
+  const lowMask = modulus - 1;
+  for (let offset = 0; offset < blockPixels && written < bitCount; offset++) {
+    for (let at = (base + (offset ^ mask)) << 2, end = at + 3; at < end && written < bitCount; at++) {
+      if (available < bits) {
+        accumulator = ((accumulator << 8) | data[next++]!) & 0xffff;
+        available += 8;
+      }
+      available -= bits;
+      const target = (accumulator >>> available) & lowMask;
+      written += bits;
+      const value = rgba[at]!;
+      const current = value & lowMask;
+      if (current === target) continue;
+      const down = value - ((current - target + modulus) & lowMask);
+      const up = value + ((target - current + modulus) & lowMask);
+      if (down < 0) rgba[at] = up;
+      else if (up > 255) rgba[at] = down;
+      else if (value - down !== up - value) rgba[at] = value - down < up - value ? down : up;
+      else {
+        if (coinsLeft === 0) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          coins = state >>> 0;
+          coinsLeft = 32;
+        }
+        coinsLeft--;
+        rgba[at] = coins & 1 ? up : down;
+        coins >>>= 1;
+      }
+    }
+  }
   return state;
 }
 
-/** `read` at 1 bit per channel, a whole pixel at a time. */
-function readOneBit(pixels: Uint32Array, order: Order, from: number, length: number): Uint8Array {
-  const pixelCount = pixels.length;
-  const out = new Uint8Array(length);
-  const { blocks, masks } = order;
+/** Reads one chunk of `byteCount` bytes from the block at `base` into `out` at `to`. */
+function readChunk(
+  rgba: Uint8Array,
+  pixels: Uint32Array | undefined,
+  base: number,
+  mask: number,
+  out: Uint8Array,
+  to: number,
+  byteCount: number,
+  bits: number,
+): void {
   let accumulator = 0;
   let available = 0;
-  let next = 0;
-  let position = 0;
-  outer: for (let block = 0; block < blocks.length && next < length; block++) {
-    const base = blocks[block]! * blockPixels;
-    const mask = masks[block]!;
-    for (let offset = 0; offset < blockPixels; offset++) {
-      const pixel = base + (offset ^ mask);
-      if (pixel >= pixelCount || position++ < from) continue;
-      const word = pixels[pixel]!;
+  let next = to;
+  const end = to + byteCount;
+  if (bits === 1 && pixels) {
+    for (let offset = 0; offset < blockPixels && next < end; offset++) {
+      const word = pixels[base + (offset ^ mask)]!;
       accumulator = ((accumulator << 3) | ((word & 1) << 2) | ((word >>> 7) & 2) | ((word >>> 16) & 1)) & 0xffff;
       available += 3;
       if (available >= 8) {
         available -= 8;
         out[next++] = (accumulator >>> available) & 0xff;
-        if (next === length) break outer;
+      }
+    }
+    return;
+  }
+  const lowMask = (1 << bits) - 1;
+  for (let offset = 0; offset < blockPixels && next < end; offset++) {
+    for (let at = (base + (offset ^ mask)) << 2, stop = at + 3; at < stop && next < end; at++) {
+      accumulator = ((accumulator << bits) | (rgba[at]! & lowMask)) & 0xffff;
+      available += bits;
+      if (available >= 8) {
+        available -= 8;
+        out[next++] = (accumulator >>> available) & 0xff;
       }
     }
   }
-  if (next < length) throw new IntegrityError("the image ends before the payload does");
-  return out;
 }
 
-/** Reads `length` bytes at `bits` per channel from `rgba`, from position `from` on, in keyed order. */
-function read(rgba: Uint8Array, order: Order, from: number, length: number, bits: number): Uint8Array {
-  const pixelCount = rgba.byteLength >>> 2;
-  const lowMask = (1 << bits) - 1;
-  const out = new Uint8Array(length);
-  const { blocks, masks } = order;
-  let accumulator = 0;
-  let available = 0;
-  let next = 0;
-  let position = 0;
-  outer: for (let block = 0; block < blocks.length && next < length; block++) {
-    const base = blocks[block]! * blockPixels;
-    const mask = masks[block]!;
-    for (let offset = 0; offset < blockPixels; offset++) {
-      const pixel = base + (offset ^ mask);
-      if (pixel >= pixelCount || position++ < from) continue;
-      for (let at = pixel << 2, end = at + 3; at < end; at++) {
-        accumulator = ((accumulator << bits) | (rgba[at]! & lowMask)) & 0xffff;
-        available += bits;
-        if (available >= 8) {
-          available -= 8;
-          out[next++] = (accumulator >>> available) & 0xff;
-          if (next === length) break outer;
-        }
-      }
-    }
-  }
-  if (next < length) throw new IntegrityError("the image ends before the payload does");
-  return out;
+/** Inverse of the order: for each image block, its position (chunk number). */
+function positionsOf(order: Order): Uint32Array {
+  const positions = new Uint32Array(order.blocks.length);
+  for (let position = 0; position < order.blocks.length; position++) positions[order.blocks[position]!] = position;
+  return positions;
 }
 
 function headerCheck(stegoKey: Uint8Array, fields: Uint8Array): Uint8Array {
   return hmac(sha256, stegoKey, fields).subarray(0, 4);
 }
 
-/** Hides `payload` in a copy of `cover`. */
-export function embed(cover: Image, stegoKey: Uint8Array, payload: Uint8Array, bits: number): Image {
+/**
+ * Hides `payload` in a copy of `cover`, or in `cover` itself with `inPlace` (for callers that
+ * own it, such as the stego worker with the cover it just decoded: it saves copying 48 MB
+ * for a 12 MP image).
+ */
+export function embed(
+  cover: Image,
+  stegoKey: Uint8Array,
+  payload: Uint8Array,
+  bits: number,
+  options: { inPlace?: boolean } = {},
+): Image {
   checkBits(bits);
   const pixelCount = cover.width * cover.height;
   const capacity = capacityBytes(pixelCount, bits);
@@ -325,22 +260,48 @@ export function embed(cover: Image, stegoKey: Uint8Array, payload: Uint8Array, b
   new DataView(header.buffer).setUint32(4, payload.byteLength);
   header.set(headerCheck(stegoKey, header.subarray(0, 8)), 8);
   const order = keyedOrder(stegoKey, pixelCount);
-  const rgba = cover.rgba.slice();
-  const pixels = words(rgba);
-  const seed = directionSeed(stegoKey);
-  const state = pixels ? writeOneBit(pixels, order, 0, header, seed) : write(rgba, order, 0, header, 1, seed);
-  if (pixels && bits === 1) writeOneBit(pixels, order, headerPixels, payload, state);
-  else write(rgba, order, headerPixels, payload, bits, state);
+  const rgba = options.inPlace ? cover.rgba : cover.rgba.slice();
+  const pixels = wordsWork && rgba.byteOffset % 4 === 0
+    ? new Uint32Array(rgba.buffer, rgba.byteOffset, pixelCount)
+    : undefined;
+  let state = directionSeed(stegoKey);
+  state = writeChunk(
+    rgba,
+    pixels,
+    order.blocks[0]! * blockPixels,
+    order.masks[0]!,
+    header,
+    0,
+    headerBytes * 8,
+    1,
+    state,
+  );
+  const chunkBytes = 12 * bits;
+  const chunks = Math.ceil(payload.byteLength / chunkBytes);
+  // Padded so a chunk's accumulator may read whole bytes past the payload's end (never written).
+  const data = new Uint8Array(chunks * chunkBytes + 2);
+  data.set(payload);
+  const positions = positionsOf(order);
+  for (let block = 0; block < positions.length; block++) {
+    const chunk = positions[block]! - 1;
+    if (chunk < 0 || chunk >= chunks) continue;
+    const from = chunk * chunkBytes;
+    const bitCount = Math.min(chunkBytes, payload.byteLength - from) * 8;
+    state = writeChunk(rgba, pixels, block * blockPixels, order.masks[chunk + 1]!, data, from, bitCount, bits, state);
+  }
   return { ...cover, rgba };
 }
 
 /** Takes the payload back out, or throws an IntegrityError: a wrong key, or not (or no longer) a veil image. */
 export function extract(image: Image, stegoKey: Uint8Array): Uint8Array {
   const pixelCount = image.width * image.height;
-  if (pixelCount <= headerPixels) throw new IntegrityError("the image is too small to hold anything");
+  if (Math.floor(pixelCount / blockPixels) < 2) throw new IntegrityError("the image is too small to hold anything");
   const order = keyedOrder(stegoKey, pixelCount);
-  const pixels = words(image.rgba);
-  const header = pixels ? readOneBit(pixels, order, 0, headerBytes) : read(image.rgba, order, 0, headerBytes, 1);
+  const pixels = wordsWork && image.rgba.byteOffset % 4 === 0
+    ? new Uint32Array(image.rgba.buffer, image.rgba.byteOffset, pixelCount)
+    : undefined;
+  const header = new Uint8Array(headerBytes);
+  readChunk(image.rgba, pixels, order.blocks[0]! * blockPixels, order.masks[0]!, header, 0, headerBytes, 1);
   const expected = headerCheck(stegoKey, header.subarray(0, 8));
   if (!expected.every((byte, index) => header[8 + index] === byte) || header[0] !== stegoVersion) {
     throw new IntegrityError("no veil payload found: wrong key, or the image was changed");
@@ -350,7 +311,24 @@ export function extract(image: Image, stegoKey: Uint8Array): Uint8Array {
   if (!bitsChoices.includes(bits as 1) || length > capacityBytes(pixelCount, bits)) {
     throw new IntegrityError("the payload header is inconsistent with the image");
   }
-  return pixels && bits === 1
-    ? readOneBit(pixels, order, headerPixels, length)
-    : read(image.rgba, order, headerPixels, length, bits);
+  const chunkBytes = 12 * bits;
+  const chunks = Math.ceil(length / chunkBytes);
+  const out = new Uint8Array(length);
+  const positions = positionsOf(order);
+  for (let block = 0; block < positions.length; block++) {
+    const chunk = positions[block]! - 1;
+    if (chunk < 0 || chunk >= chunks) continue;
+    const to = chunk * chunkBytes;
+    readChunk(
+      image.rgba,
+      pixels,
+      block * blockPixels,
+      order.masks[chunk + 1]!,
+      out,
+      to,
+      Math.min(chunkBytes, length - to),
+      bits,
+    );
+  }
+  return out;
 }

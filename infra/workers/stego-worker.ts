@@ -34,7 +34,7 @@ serveOperations({
       cover = generateCover(input.coverSeed ?? 1, width, height);
     }
     const stego = embed(cover, input.stegoKey, input.payload, bits);
-    return { png: await encodePng(stego), psnr: psnr(cover, stego), width: cover.width, height: cover.height };
+    return { png: await encodePng(stego), psnr: psnr(cover, stego), width: stego.width, height: stego.height };
   },
   extract: (input: { png: Uint8Array; stegoKey: Uint8Array }) => extract(decodePng(input.png), input.stegoKey),
   capacity: (input: { png: Uint8Array; bits: number }) => {
