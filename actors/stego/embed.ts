@@ -41,15 +41,18 @@ export interface Order {
 export function keyedOrder(stegoKey: Uint8Array, pixelCount: number): Order {
   const count = Math.floor(pixelCount / blockPixels);
   const stream = chacha20(stegoKey, new Uint8Array(12), new Uint8Array(count * 5));
+  // Keystream words are read little-endian, the same on every platform.
   const words = new DataView(stream.buffer, stream.byteOffset);
-  const blocks = Uint32Array.from({ length: count }, (_, index) => index);
+  const blocks = new Uint32Array(count);
+  for (let index = 0; index < count; index++) blocks[index] = index;
   for (let index = count - 1; index > 0; index--) {
-    const pick = words.getUint32(index * 4) % (index + 1);
+    const pick = words.getUint32(index * 4, true) % (index + 1);
     const swap = blocks[index]!;
     blocks[index] = blocks[pick]!;
     blocks[pick] = swap;
   }
-  const masks = stream.subarray(count * 4, count * 5).map((byte) => byte & (blockPixels - 1));
+  const masks = new Uint8Array(count);
+  for (let index = 0, at = count * 4; index < count; index++, at++) masks[index] = stream[at]! & (blockPixels - 1);
   return { blocks, masks };
 }
 
@@ -79,16 +82,11 @@ const wordsWork = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x
 
 /**
  * Writes one chunk (`bitCount` bits of `data` from byte `from`) into the block at `base`, pixel
- * order XORed with `mask`, and returns the PRNG state. The hot path of embedding, so the
- * accumulator and xorshift are written out inline. At 1 bit per channel a pixel is handled as
- * one 32-bit word (SWAR): the three data bits spread into the low bit of R, G and B, the
- * channels to change are one XOR away, three PRNG bits pick up or down, and one add and one
- * subtract change all three; no byte can carry into its neighbour, because channels at 0 or
- * 255 have their direction forced inward first.
+ * order XORed with `mask`, channel by channel, and returns the PRNG state: for 2 to 4 bits per
+ * channel (and for 1 bit where pixels cannot be read as little-endian words).
  */
 function writeChunk(
   rgba: Uint8Array,
-  pixels: Uint32Array | undefined,
   base: number,
   mask: number,
   data: Uint8Array,
@@ -104,7 +102,68 @@ function writeChunk(
   let available = 0;
   let next = from;
   let written = 0;
-  if (bits === 1 && pixels) {
+  const modulus = 1 << bits;
+  const lowMask = modulus - 1;
+  for (let offset = 0; offset < blockPixels && written < bitCount; offset++) {
+    for (let at = (base + (offset ^ mask)) << 2, end = at + 3; at < end && written < bitCount; at++) {
+      if (available < bits) {
+        accumulator = ((accumulator << 8) | data[next++]!) & 0xffff;
+        available += 8;
+      }
+      available -= bits;
+      const target = (accumulator >>> available) & lowMask;
+      written += bits;
+      const value = rgba[at]!;
+      const current = value & lowMask;
+      if (current === target) continue;
+      const down = value - ((current - target + modulus) & lowMask);
+      const up = value + ((target - current + modulus) & lowMask);
+      if (down < 0) rgba[at] = up;
+      else if (up > 255) rgba[at] = down;
+      else if (value - down !== up - value) rgba[at] = value - down < up - value ? down : up;
+      else {
+        if (coinsLeft === 0) {
+          state ^= state << 13;
+          state ^= state >>> 17;
+          state ^= state << 5;
+          coins = state >>> 0;
+          coinsLeft = 32;
+        }
+        coinsLeft--;
+        rgba[at] = coins & 1 ? up : down;
+        coins >>>= 1;
+      }
+    }
+  }
+  return state;
+}
+
+/**
+ * All of embedding at 1 bit per channel, where the header is exactly one chunk: `data` is the
+ * header followed by the payload, chunk k goes to the block at position k, and the image is
+ * walked in memory order. A pixel is handled as one 32-bit word (SWAR): the three data bits
+ * spread into the low bit of R, G and B, the channels to change are one XOR away, three PRNG
+ * bits pick up or down, and one add and one subtract change all three. No byte can carry into
+ * its neighbour, because channels at 0 or 255 have their direction forced inward first. The
+ * hot path of veil's default, so everything is written out inline.
+ */
+function writeAllOneBit(pixels: Uint32Array, order: Order, data: Uint8Array, length: number, seed: number): void {
+  const chunkBytes = 12;
+  const chunks = Math.ceil(length / chunkBytes);
+  const positions = positionsOf(order);
+  let state = seed;
+  let coins = 0;
+  let coinsLeft = 0;
+  for (let block = 0; block < positions.length; block++) {
+    const chunk = positions[block]!;
+    if (chunk >= chunks) continue;
+    const base = block * blockPixels;
+    const mask = order.masks[chunk]!;
+    let next = chunk * chunkBytes;
+    const bitCount = Math.min(chunkBytes, length - next) * 8;
+    let accumulator = 0;
+    let available = 0;
+    let written = 0;
     for (let offset = 0; offset < blockPixels && written < bitCount; offset++) {
       if (available < 3) {
         accumulator = ((accumulator << 8) | data[next++]!) & 0xffff;
@@ -144,42 +203,7 @@ function writeChunk(
       }
       pixels[pixel] = word + up - down;
     }
-    return state;
   }
-  const modulus = 1 << bits;
-  const lowMask = modulus - 1;
-  for (let offset = 0; offset < blockPixels && written < bitCount; offset++) {
-    for (let at = (base + (offset ^ mask)) << 2, end = at + 3; at < end && written < bitCount; at++) {
-      if (available < bits) {
-        accumulator = ((accumulator << 8) | data[next++]!) & 0xffff;
-        available += 8;
-      }
-      available -= bits;
-      const target = (accumulator >>> available) & lowMask;
-      written += bits;
-      const value = rgba[at]!;
-      const current = value & lowMask;
-      if (current === target) continue;
-      const down = value - ((current - target + modulus) & lowMask);
-      const up = value + ((target - current + modulus) & lowMask);
-      if (down < 0) rgba[at] = up;
-      else if (up > 255) rgba[at] = down;
-      else if (value - down !== up - value) rgba[at] = value - down < up - value ? down : up;
-      else {
-        if (coinsLeft === 0) {
-          state ^= state << 13;
-          state ^= state >>> 17;
-          state ^= state << 5;
-          coins = state >>> 0;
-          coinsLeft = 32;
-        }
-        coinsLeft--;
-        rgba[at] = coins & 1 ? up : down;
-        coins >>>= 1;
-      }
-    }
-  }
-  return state;
 }
 
 /** Reads one chunk of `byteCount` bytes from the block at `base` into `out` at `to`. */
@@ -264,18 +288,16 @@ export function embed(
   const pixels = wordsWork && rgba.byteOffset % 4 === 0
     ? new Uint32Array(rgba.buffer, rgba.byteOffset, pixelCount)
     : undefined;
-  let state = directionSeed(stegoKey);
-  state = writeChunk(
-    rgba,
-    pixels,
-    order.blocks[0]! * blockPixels,
-    order.masks[0]!,
-    header,
-    0,
-    headerBytes * 8,
-    1,
-    state,
-  );
+  const seed = directionSeed(stegoKey);
+  if (pixels && bits === 1) {
+    // At 1 bit the header is exactly one chunk: header and payload are one stream.
+    const data = new Uint8Array(headerBytes + payload.byteLength + 2);
+    data.set(header);
+    data.set(payload, headerBytes);
+    writeAllOneBit(pixels, order, data, headerBytes + payload.byteLength, seed);
+    return { ...cover, rgba };
+  }
+  let state = writeChunk(rgba, order.blocks[0]! * blockPixels, order.masks[0]!, header, 0, headerBytes * 8, 1, seed);
   const chunkBytes = 12 * bits;
   const chunks = Math.ceil(payload.byteLength / chunkBytes);
   // Padded so a chunk's accumulator may read whole bytes past the payload's end (never written).
@@ -287,7 +309,7 @@ export function embed(
     if (chunk < 0 || chunk >= chunks) continue;
     const from = chunk * chunkBytes;
     const bitCount = Math.min(chunkBytes, payload.byteLength - from) * 8;
-    state = writeChunk(rgba, pixels, block * blockPixels, order.masks[chunk + 1]!, data, from, bitCount, bits, state);
+    state = writeChunk(rgba, block * blockPixels, order.masks[chunk + 1]!, data, from, bitCount, bits, state);
   }
   return { ...cover, rgba };
 }
