@@ -7,6 +7,7 @@ import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { workerEffects, workerMachine } from "../../actors/workers/mod.ts";
 import { limits, UnavailableError } from "../../events/mod.ts";
 import { startWorkerPool } from "./pool.ts";
+import type { EmbedRequest } from "./stego-worker.ts";
 
 export interface WorkerActor {
   request<T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]): Promise<T>;
@@ -66,14 +67,8 @@ export type CryptoActor = ReturnType<typeof startCryptoActor>;
 export function startStegoActor(options: { size?: number; admittedMax?: number } = {}) {
   const actor = startWorkerActor({ name: "stego", module: new URL("./stego-worker.ts", import.meta.url), ...options });
   return {
-    embed: (input: {
-      payload: Uint8Array;
-      stegoKey: Uint8Array;
-      bits: number;
-      stealth?: boolean;
-      cover?: Uint8Array;
-      coverSeed?: number;
-    }) => actor.request<{ png: Uint8Array; psnr: number; width: number; height: number }>("embed", input),
+    embed: (input: EmbedRequest) =>
+      actor.request<{ png: Uint8Array; psnr: number; width: number; height: number }>("embed", input),
     extract: (png: Uint8Array, stegoKey: Uint8Array) => actor.request<Uint8Array>("extract", { png, stegoKey }),
     capacity: (png: Uint8Array, bits: number) =>
       actor.request<{ width: number; height: number; bytes: number }>("capacity", { png, bits }),

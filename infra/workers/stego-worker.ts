@@ -13,16 +13,20 @@ import {
 } from "../../actors/stego/mod.ts";
 import { serveOperations } from "./serve.ts";
 
+/** What the stego actor's `embed` takes: a payload, the order key, and a cover to use or make. */
+export interface EmbedRequest {
+  readonly payload: Uint8Array;
+  readonly stegoKey: Uint8Array;
+  readonly bits: number;
+  readonly stealth?: boolean;
+  /** The user's cover PNG; without it, a generated cover sized to fit. */
+  readonly cover?: Uint8Array;
+  readonly coverSeed?: number;
+}
+
 serveOperations({
   /** Hides `payload` in the given cover PNG, or in a generated one sized to fit; returns the PNG and its PSNR. */
-  embed: async (input: {
-    payload: Uint8Array;
-    stegoKey: Uint8Array;
-    bits: number;
-    stealth?: boolean;
-    cover?: Uint8Array;
-    coverSeed?: number;
-  }) => {
+  embed: async (input: EmbedRequest) => {
     const bits = input.stealth ? 1 : input.bits;
     let cover;
     if (input.cover) {
