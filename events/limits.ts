@@ -48,10 +48,7 @@ export const limits = {
   /** Membership heartbeats and the time after which a silent node counts as gone, per role. */
   serverHeartbeatIntervalMs: 1_000,
   serverHeartbeatTimeoutMs: 3_000,
-  peerHeartbeatIntervalMs: 5_000,
   peerHeartbeatTimeoutMs: 10_000,
-  /** Largest election or heartbeat message. */
-  clusterMessageBytesMax: 4 * 1024,
   /** How long a command may take before the caller gets a TimeoutError. */
   commandTimeoutMs: 2_000,
   /** Nodes the cluster tracks at most (heartbeat table size). */

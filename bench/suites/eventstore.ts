@@ -7,19 +7,13 @@
  * - projection rebuild (`projectUntil`, decode + fold) over a 100k-event log, in events/s
  *   (target >= 100k/s) and as a ratio to a bare ordered-consumer loop over the same log.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { DeliverPolicy, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { DeliverPolicy } from "@nats-io/jetstream";
 import { headers } from "@nats-io/nats-core";
 import { encodeEvent, veilEvent } from "../../events/mod.ts";
 import type { Projection } from "../../projections/mod.ts";
-import { connectNats } from "../../infra/nats/connection.ts";
-import { NatsEventLog } from "../../infra/nats/event-log.ts";
-import { startNatsServer } from "../../infra/nats/server-process.ts";
-import { ensureStreams, eventStreamName } from "../../infra/nats/streams.ts";
+import { eventStreamName } from "../../infra/nats/streams.ts";
 import { projectUntil } from "../../infra/projector.ts";
-import { bestRate, type Figures, pipelined, round2, type Suite } from "../suite.ts";
+import { bestRate, type Figures, pipelined, round2, type Suite, withPrivateNats } from "../suite.ts";
 
 const appendCount = 5_000;
 const appendWindow = 64;
@@ -50,15 +44,7 @@ export const eventstoreSuite: Suite = {
   name: "eventstore",
   description: "append throughput vs raw js.publish; projection rebuild vs a bare consumer loop",
   async run(report) {
-    const storeFolder = await mkdtemp(join(tmpdir(), "veil-bench-nats-"));
-    const server = await startNatsServer({ storeFolder });
-    const nc = await connectNats(server.url, { name: "veil-bench" });
-    try {
-      const js = jetstream(nc);
-      const jsm = await jetstreamManager(nc);
-      await ensureStreams(jsm, { replicas: 1 });
-      const log = new NatsEventLog(js, jsm);
-
+    return await withPrivateNats("eventstore", async ({ js, log }) => {
       // Warm both paths once so neither pays for connection and stream setup.
       await pipelined(500, appendWindow, (index) => js.publish(subjectOf(index), encodeEvent(event(index))));
 
@@ -137,10 +123,6 @@ export const eventstoreSuite: Suite = {
         bare_consumer_per_s: Math.round(bareRate),
         rebuild_ratio: round2(rebuildRate / bareRate),
       } satisfies Figures;
-    } finally {
-      await nc.close();
-      await server.stop();
-      await rm(storeFolder, { recursive: true, force: true });
-    }
+    });
   },
 };

@@ -6,18 +6,11 @@
  * detection (kill to the first ELECTION): the ratio shows what the election adds after it.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import type { EventLog } from "../../actors/ports.ts";
 import { decodeMessage, limits, type VeilEvent } from "../../events/mod.ts";
-import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
-import { NatsEventLog } from "../../infra/nats/event-log.ts";
-import { startNatsServer } from "../../infra/nats/server-process.ts";
-import { ensureStreams } from "../../infra/nats/streams.ts";
-import { type Figures, round2, type Suite } from "../suite.ts";
+import { type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
 
 const kills = 10;
 const bin = fileURLToPath(new URL("../../infra/cli/bin.js", import.meta.url));
@@ -67,90 +60,83 @@ export const failoverSuite: Suite = {
   name: "failover",
   description: "SIGKILL the leader of three `veil node` servers: time to the next LeaderElected, messages per election",
   async run(report) {
-    const storeFolder = await mkdtemp(join(tmpdir(), "veil-bench-failover-"));
-    const server = await startNatsServer({ storeFolder });
-    const nc = await connectNats(server.url, { name: "veil-bench-failover" });
     const nodes = new Map<string, ChildProcess>();
-    try {
-      const { js, jsm } = await openJetStream(nc, server.url);
-      await ensureStreams(jsm, { replicas: 1 });
-      const log = new NatsEventLog(js, jsm);
-      const messages: { at: number; kind: string; from: string }[] = [];
-      const listeners = new Set<() => void>();
-      nc.subscribe("veil.election.>", {
-        callback: (_, message) => {
-          const { kind = "?", from = "?" } = decodeMessage(message.data) as { kind?: string; from?: string };
-          if (kind !== "alive") messages.push({ at: Date.now(), kind, from });
-          for (const listener of listeners) listener();
-        },
-      });
-      /** Waits, with a bound, until a message matching `test` has been seen. */
-      const seen = (test: (message: (typeof messages)[number]) => boolean, timeoutMs: number) =>
-        new Promise<(typeof messages)[number]>((resolve, reject) => {
-          const check = () => {
-            const found = messages.find(test);
-            if (!found) return;
-            listeners.delete(check);
-            clearTimeout(timer);
-            resolve(found);
-          };
-          const timer = setTimeout(() => {
-            listeners.delete(check);
-            reject(new Error(`no such election message within ${timeoutMs} ms`));
-          }, timeoutMs);
-          listeners.add(check);
-          check();
+    return await withPrivateNats("failover", async ({ nc, url, log }) => {
+      try {
+        const messages: { at: number; kind: string; from: string }[] = [];
+        const listeners = new Set<() => void>();
+        nc.subscribe("veil.election.>", {
+          callback: (_, message) => {
+            const { kind = "?", from = "?" } = decodeMessage(message.data) as { kind?: string; from?: string };
+            if (kind !== "alive") messages.push({ at: Date.now(), kind, from });
+            for (const listener of listeners) listener();
+          },
         });
-      for (const id of ["server-1", "server-2", "server-3"]) nodes.set(id, await startNode(id, server.url));
-      let last = await nextElection(log, 1, 15_000);
-      while (last.event.data.node !== "server-3") last = await nextElection(log, last.seq + 1, 15_000);
+        /** Waits, with a bound, until a message matching `test` has been seen. */
+        const seen = (test: (message: (typeof messages)[number]) => boolean, timeoutMs: number) =>
+          new Promise<(typeof messages)[number]>((resolve, reject) => {
+            const check = () => {
+              const found = messages.find(test);
+              if (!found) return;
+              listeners.delete(check);
+              clearTimeout(timer);
+              resolve(found);
+            };
+            const timer = setTimeout(() => {
+              listeners.delete(check);
+              reject(new Error(`no such election message within ${timeoutMs} ms`));
+            }, timeoutMs);
+            listeners.add(check);
+            check();
+          });
+        for (const id of ["server-1", "server-2", "server-3"]) nodes.set(id, await startNode(id, url));
+        let last = await nextElection(log, 1, 15_000);
+        while (last.event.data.node !== "server-3") last = await nextElection(log, last.seq + 1, 15_000);
 
-      const failovers: number[] = [];
-      const detections: number[] = [];
-      const messageCounts: number[] = [];
-      for (let kill = 0; kill < kills; kill++) {
-        const victim: string = last.event.data.node;
-        const killedAt = Date.now();
-        nodes.get(victim)!.kill("SIGKILL");
-        const next = await nextElection(log, last.seq + 1, 15_000);
-        failovers.push(next.storedAt - killedAt);
-        // Detection: the first ELECTION after the kill, i.e. a follower noticed the silence.
-        detections.push(
-          (await seen((message) => message.at >= killedAt && message.kind === "election", 5_000)).at - killedAt,
+        const failovers: number[] = [];
+        const detections: number[] = [];
+        const messageCounts: number[] = [];
+        for (let kill = 0; kill < kills; kill++) {
+          const victim: string = last.event.data.node;
+          const killedAt = Date.now();
+          nodes.get(victim)!.kill("SIGKILL");
+          const next = await nextElection(log, last.seq + 1, 15_000);
+          failovers.push(next.storedAt - killedAt);
+          // Detection: the first ELECTION after the kill, i.e. a follower noticed the silence.
+          detections.push(
+            (await seen((message) => message.at >= killedAt && message.kind === "election", 5_000)).at - killedAt,
+          );
+          // Messages of this election: from the kill until the winner's COORDINATOR (sent after its append).
+          const winner = next.event.data.node;
+          const announced = await seen(
+            (message) => message.at >= killedAt && message.kind === "coordinator" && message.from === winner,
+            5_000,
+          );
+          messageCounts.push(messages.filter((message) => message.at >= killedAt && message.at <= announced.at).length);
+          report(`kill ${kill + 1}: ${victim} -> ${next.event.data.node} in ${next.storedAt - killedAt} ms`);
+          // The victim comes back and, being the highest id, takes over again.
+          nodes.set(victim, await startNode(victim, url));
+          last = await nextElection(log, next.seq + 1, 15_000);
+          while (last.event.data.node !== victim) last = await nextElection(log, last.seq + 1, 15_000);
+        }
+        const figures = {
+          kills,
+          failover_median_ms: median(failovers),
+          failover_max_ms: Math.max(...failovers),
+          election_messages_median: median(messageCounts),
+          detection_median_ms: median(detections),
+          failover_to_detection_ratio: round2(median(failovers) / median(detections)),
+        } satisfies Figures;
+        report(
+          `failover: median ${figures.failover_median_ms} ms, max ${figures.failover_max_ms} ms (target median <= 1500 ms); ` +
+            `${figures.election_messages_median} election messages per failover; detection (kill to first ELECTION, ` +
+            `leader timeout ${limits.leaderTimeoutMs} ms) median ${figures.detection_median_ms} ms, ` +
+            `failover / detection = ${figures.failover_to_detection_ratio}`,
         );
-        // Messages of this election: from the kill until the winner's COORDINATOR (sent after its append).
-        const winner = next.event.data.node;
-        const announced = await seen(
-          (message) => message.at >= killedAt && message.kind === "coordinator" && message.from === winner,
-          5_000,
-        );
-        messageCounts.push(messages.filter((message) => message.at >= killedAt && message.at <= announced.at).length);
-        report(`kill ${kill + 1}: ${victim} -> ${next.event.data.node} in ${next.storedAt - killedAt} ms`);
-        // The victim comes back and, being the highest id, takes over again.
-        nodes.set(victim, await startNode(victim, server.url));
-        last = await nextElection(log, next.seq + 1, 15_000);
-        while (last.event.data.node !== victim) last = await nextElection(log, last.seq + 1, 15_000);
+        return figures;
+      } finally {
+        for (const child of nodes.values()) child.kill("SIGKILL");
       }
-      const figures = {
-        kills,
-        failover_median_ms: median(failovers),
-        failover_max_ms: Math.max(...failovers),
-        election_messages_median: median(messageCounts),
-        detection_median_ms: median(detections),
-        failover_to_detection_ratio: round2(median(failovers) / median(detections)),
-      } satisfies Figures;
-      report(
-        `failover: median ${figures.failover_median_ms} ms, max ${figures.failover_max_ms} ms (target median <= 1500 ms); ` +
-          `${figures.election_messages_median} election messages per failover; detection (kill to first ELECTION, ` +
-          `leader timeout ${limits.leaderTimeoutMs} ms) median ${figures.detection_median_ms} ms, ` +
-          `failover / detection = ${figures.failover_to_detection_ratio}`,
-      );
-      return figures;
-    } finally {
-      for (const child of nodes.values()) child.kill("SIGKILL");
-      await nc.close();
-      await server.stop();
-      await rm(storeFolder, { recursive: true, force: true });
-    }
+    });
   },
 };

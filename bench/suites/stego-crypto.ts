@@ -25,7 +25,7 @@ import {
 } from "../../actors/stego/mod.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { startStegoActor } from "../../infra/workers/actors.ts";
-import { type Figures, round2, type Suite } from "../suite.ts";
+import { bestSeconds, type Figures, round2, type Suite } from "../suite.ts";
 
 const width = 4_000;
 const height = 3_000;
@@ -33,16 +33,7 @@ const megapixels = (width * height) / 1e6;
 const rounds = 3;
 const key = new Uint8Array(32).fill(5);
 
-/** Best (shortest) time of `rounds` runs, in seconds. */
-async function best(work: () => unknown): Promise<number> {
-  let fastest = Infinity;
-  for (let round = 0; round < rounds; round++) {
-    const started = performance.now();
-    await work();
-    fastest = Math.min(fastest, (performance.now() - started) / 1_000);
-  }
-  return fastest;
-}
+const best = (work: () => unknown) => bestSeconds(rounds, work);
 
 export const stegoCryptoSuite: Suite = {
   name: "stego-crypto",

@@ -79,7 +79,7 @@ const placeRequest = object({
 });
 
 /** The election state a snapshot is in, as heartbeats and `veil nodes` show it. */
-export function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
+function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
   if (snapshot.status !== "active") return "stopped";
   const value = snapshot.value as string | { running?: { election?: string | object } };
   if (typeof value === "string") return value;

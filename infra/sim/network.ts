@@ -39,8 +39,6 @@ export class SimNetwork {
   #partition: readonly (readonly string[])[] | undefined;
   readonly #subscriptions: SimSubscription[] = [];
   #inboxes = 0;
-  /** Every message published, by subject, for tests that count traffic. */
-  readonly published: string[] = [];
 
   constructor(private readonly clock: SimClock, private readonly random: Random) {}
 
@@ -77,7 +75,6 @@ export class SimNetwork {
   }
 
   #publish(from: string, subject: string, data: unknown, reply?: string): void {
-    this.published.push(subject);
     const bytes = encodeMessage(data);
     const matching = this.#subscriptions.filter((subscription) => subjectMatches(subscription.pattern, subject));
     // A queue group gets each message once, at one member chosen at random.

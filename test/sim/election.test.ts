@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../events/mod.ts";
+import { calmNetwork } from "../../infra/sim/network.ts";
 import { seeds, type SimCluster, withSeed } from "./cluster.ts";
 
 const file = "test/sim/election.test.ts";
@@ -178,7 +179,7 @@ describe("Bully election, simulated", () => {
       }
       // Faults stop: the network heals, everyone comes back, and the cluster must agree.
       cluster.network.heal();
-      cluster.network.faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 };
+      cluster.network.faults = { ...calmNetwork };
       for (const node of nodes) if (!cluster.alive.includes(node)) cluster.start(node);
       const leader = await cluster.settle(settleBoundMs);
       expect(cluster.alive).toContain(leader.node);
