@@ -11,6 +11,7 @@ export type ErrorCode =
   | "timeout"
   | "integrity"
   | "busy"
+  | "unauthenticated"
   | "event-malformed"
   | "event-too-large"
   | "event-unknown-type"
@@ -35,6 +36,30 @@ export class NotFoundError extends VeilError {
   constructor(message: string, options?: ErrorOptions) {
     super("not-found", message, options);
     this.name = "NotFoundError";
+  }
+}
+
+/** A clash with what exists (a name already taken, a second factor already on). */
+export class ConflictError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("conflict", message, options);
+    this.name = "ConflictError";
+  }
+}
+
+/** Allowed to nobody in the caller's position, logged in or not. */
+export class ForbiddenError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("forbidden", message, options);
+    this.name = "ForbiddenError";
+  }
+}
+
+/** Not logged in, or credentials that do not check out. Never says which part was wrong when that would tell whether a user exists. */
+export class AuthenticationError extends VeilError {
+  constructor(message: string, options?: ErrorOptions) {
+    super("unauthenticated", message, options);
+    this.name = "AuthenticationError";
   }
 }
 

@@ -69,4 +69,46 @@ export const limits = {
   workerQueueMax: 64,
   /** Replicas a placement may ask for. */
   replicasMax: 5,
+
+  // Identity (DESIGN §7).
+  /** Usernames: 3 to 32 characters of a-z 0-9 _ -, starting with a letter. */
+  usernameLengthMin: 3,
+  usernameLengthMax: 32,
+  /** Passwords (checked on the client: the servers never see them), after NFKC normalisation. */
+  passwordLengthMin: 10,
+  passwordLengthMax: 256,
+  emailLengthMax: 254,
+  deviceNameLengthMax: 64,
+  /** A session lasts this long unless configured otherwise (VEIL_SESSION_TTL). */
+  sessionTtlDefaultMs: 24 * 60 * 60 * 1_000,
+  sessionTtlMaxMs: 90 * 24 * 60 * 60 * 1_000,
+  /** Open sessions one user may hold; logging in beyond this closes the oldest. */
+  sessionsPerUserMax: 64,
+  /** Devices remembered per user for new-device alerts; the oldest is forgotten first. */
+  devicesPerUserMax: 32,
+  /** Failed logins in a row that are not slowed down; after that each waits twice as long as the last. */
+  loginFailuresFree: 3,
+  loginDelayFirstMs: 1_000,
+  loginDelayMaxMs: 60_000,
+  /** Failures in a row that lock an account (NIST SP 800-63B allows at most 100), and for how long. */
+  loginFailuresLock: 20,
+  accountLockMs: 15 * 60 * 1_000,
+  /** Client addresses whose failures are tracked at once; the stalest is forgotten first. */
+  loginAddressesTrackedMax: 10_000,
+  /** Identity commands run a memory-hard hash on the server, so they get longer than other commands. */
+  identityCommandTimeoutMs: 15_000,
+  /** Optimistic-concurrency retries of one decision before the caller is told to retry. */
+  decisionRetriesMax: 5,
+  /** TOTP (RFC 6238): 30-second steps, 6 digits, one step either side accepted. */
+  totpStepMs: 30_000,
+  totpDigits: 6,
+  totpWindowSteps: 1,
+  totpSecretBytes: 20,
+  backupCodes: 10,
+  /** Email one-time codes are valid this long. */
+  emailCodeTtlMs: 10 * 60 * 1_000,
+  /** Sealed secrets in events (a TOTP seed, an email address): small by nature. */
+  sealedSecretBytesMax: 1_024,
+  /** Notifications the mailer sends in one round. */
+  mailerBatchMax: 32,
 } as const;

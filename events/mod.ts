@@ -5,4 +5,5 @@ export * from "./errors.ts";
 export * from "./limits.ts";
 export * from "./schema.ts";
 export * from "./subjects.ts";
+export * from "./user.ts";
 export * from "./vocabulary.ts";

@@ -78,7 +78,11 @@ export function optional<T>(schema: Schema<T>): Schema<T | undefined> {
 }
 
 type Shape = Record<string, Schema<unknown>>;
-type ObjectOf<S extends Shape> = { [K in keyof S]: Infer<S[K]> };
+type OptionalKeys<S extends Shape> = { [K in keyof S]: undefined extends Infer<S[K]> ? K : never }[keyof S];
+/** Fields whose schema allows undefined may be left out. */
+type ObjectOf<S extends Shape> =
+  & { [K in Exclude<keyof S, OptionalKeys<S>>]: Infer<S[K]> }
+  & { [K in OptionalKeys<S>]?: Infer<S[K]> };
 
 /** A map with exactly these fields; unknown fields are dropped, not trusted. */
 export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
@@ -100,6 +104,48 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
         if (parsed !== undefined) result[key] = parsed;
       }
       return result as ObjectOf<S>;
+    },
+  };
+}
+
+export function boolean(): Schema<boolean> {
+  return {
+    parse(value) {
+      if (typeof value !== "boolean") fail("true or false", value);
+      return value;
+    },
+  };
+}
+
+/** Binary data (msgpack bin): hashes, salts, wrapped keys, sealed secrets. */
+export function bytes(options: { lengthMin?: number; lengthMax: number }): Schema<Uint8Array> {
+  const lengthMin = options.lengthMin ?? 0;
+  return {
+    parse(value) {
+      if (!(value instanceof Uint8Array)) fail("bytes", value);
+      if (value.byteLength < lengthMin || value.byteLength > options.lengthMax) {
+        fail(lengthMin === options.lengthMax ? `${lengthMin} bytes` : `${lengthMin}..${options.lengthMax} bytes`, value);
+      }
+      return value;
+    },
+  };
+}
+
+export function array<T>(schema: Schema<T>, options: { lengthMin?: number; lengthMax: number }): Schema<T[]> {
+  const lengthMin = options.lengthMin ?? 0;
+  return {
+    parse(value) {
+      if (!Array.isArray(value)) fail("an array", value);
+      if (value.length < lengthMin || value.length > options.lengthMax) {
+        fail(`${lengthMin}..${options.lengthMax} items`, value);
+      }
+      return value.map((item, index) => {
+        try {
+          return schema.parse(item);
+        } catch (error) {
+          throw error instanceof FieldError ? error.at(String(index)) : error;
+        }
+      });
     },
   };
 }

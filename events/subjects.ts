@@ -10,8 +10,8 @@ export const eventSubjectsAll = "veil.evt.>";
 export const electionSubjectsAll = "veil.election.>";
 export const heartbeatSubjectsAll = "veil.hb.>";
 
-/** The aggregates that own events. Later issues add user, image, request, grant. */
-export const aggregates = ["cluster", "node"] as const;
+/** The aggregates that own events. Later issues add image, request, grant. */
+export const aggregates = ["cluster", "node", "user"] as const;
 export type Aggregate = (typeof aggregates)[number];
 
 const tokenPattern = /^[A-Za-z0-9_-]+$/;
@@ -34,6 +34,10 @@ export const leaderSubject = eventSubject("cluster", "leader");
 
 export function nodeSubject(nodeId: string): string {
   return eventSubject("node", nodeId);
+}
+
+export function userSubject(user: string): string {
+  return eventSubject("user", user);
 }
 
 /** NATS subject matching: `*` stands for one token, a final `>` for one or more. */

@@ -5,11 +5,12 @@
 import { type ClusterEvent, clusterEvents } from "./cluster.ts";
 import { createEvent, type Envelope, type EventOrigin } from "./envelope.ts";
 import type { Infer } from "./schema.ts";
+import { type UserEvent, userEvents } from "./user.ts";
 
-export const vocabulary = { ...clusterEvents } as const;
+export const vocabulary = { ...clusterEvents, ...userEvents } as const;
 
 export type Vocabulary = typeof vocabulary;
-export type VeilEvent = ClusterEvent;
+export type VeilEvent = ClusterEvent | UserEvent;
 export type VeilEventType = VeilEvent["type"];
 
 /** Builds a current-version event of the vocabulary. */

@@ -1,6 +1,7 @@
 /** Configuration from the environment, validated once at start with clear messages. */
 import process from "node:process";
-import { resolve } from "node:path";
+import { homedir } from "node:os";
+import { join, resolve } from "node:path";
 import { limits, ValidationError } from "../events/mod.ts";
 import { defaultHeartbeatTimeouts, type HeartbeatTimeouts } from "../projections/mod.ts";
 import { displayUrl, type LogLevel, logLevels } from "./log.ts";
@@ -16,6 +17,28 @@ export interface Config {
   readonly logLevel: LogLevel;
   /** VEIL_SERVER_TTL_MS and VEIL_PEER_TTL_MS: silence after which a node counts as gone (storage nodes use the server one). */
   readonly heartbeatTimeouts: HeartbeatTimeouts;
+  /** VEIL_CLUSTER_KEY: the cluster key (64 hex digits or base64 of 32 bytes); else `<data>/cluster.key`. */
+  readonly clusterKeyText?: string;
+  /** VEIL_SESSION_TTL: how long a session lasts (e.g. 30m, 24h, 7d; default 24h). */
+  readonly sessionTtlMs: number;
+  /** VEIL_SMTP_URL: where the mailer sends (smtp://user:pass@host:port); unset, it writes .eml files under <data>/mail. */
+  readonly smtpUrl?: string;
+  /** VEIL_MAIL_FROM: the sender of notifications. */
+  readonly mailFrom: string;
+  /** VEIL_HOME: where the client keeps its sessions (default ~/.config/veil). */
+  readonly veilHome: string;
+}
+
+const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+function sessionTtl(text: string | undefined): number {
+  if (text === undefined || text === "") return limits.sessionTtlDefaultMs;
+  const match = /^(\d+)(s|m|h|d)$/.exec(text);
+  const value = match ? Number(match[1]) * durationUnitsMs[match[2]!]! : NaN;
+  if (!(value >= 60_000 && value <= limits.sessionTtlMaxMs)) {
+    throw new ValidationError(`VEIL_SESSION_TTL must be a duration from 1m to 90d such as 30m, 24h or 7d, got ${text}`);
+  }
+  return value;
 }
 
 function milliseconds(env: Readonly<Record<string, string | undefined>>, name: string, fallback: number): number {
@@ -52,11 +75,19 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     storage: serverTimeoutMs,
     peer: milliseconds(env, "VEIL_PEER_TTL_MS", defaultHeartbeatTimeouts.peer),
   };
+  if (env.VEIL_SMTP_URL && !/^smtps?:\/\//.test(env.VEIL_SMTP_URL)) {
+    throw new ValidationError("VEIL_SMTP_URL must be an smtp:// or smtps:// URL");
+  }
   return {
     natsUrl,
     dataFolder: resolve(env.VEIL_DATA || ".veil"),
     streamReplicas: replicas,
     logLevel,
     heartbeatTimeouts,
+    ...(env.VEIL_CLUSTER_KEY ? { clusterKeyText: env.VEIL_CLUSTER_KEY } : {}),
+    sessionTtlMs: sessionTtl(env.VEIL_SESSION_TTL),
+    ...(env.VEIL_SMTP_URL ? { smtpUrl: env.VEIL_SMTP_URL } : {}),
+    mailFrom: env.VEIL_MAIL_FROM || "veil <veil@localhost>",
+    veilHome: resolve(env.VEIL_HOME || join(homedir(), ".config", "veil")),
   };
 }

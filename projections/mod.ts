@@ -1,12 +1,17 @@
 import { clusterProjection } from "./cluster.ts";
 import type { Projection } from "./projection.ts";
+import { usersProjection } from "./users.ts";
 
 export * from "./cluster.ts";
 export * from "./health.ts";
 export * from "./projection.ts";
+export * from "./users.ts";
 
 /** Every projection `veil state` can show and a server keeps, by name. */
-export const projections: readonly Projection<unknown>[] = [clusterProjection as Projection<unknown>];
+export const projections: readonly Projection<unknown>[] = [
+  clusterProjection as Projection<unknown>,
+  usersProjection as Projection<unknown>,
+];
 
 export function findProjection(name: string): Projection<unknown> | undefined {
   return projections.find((projection) => projection.name === name);

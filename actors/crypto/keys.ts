@@ -16,7 +16,17 @@ import type { RandomSource } from "../ports.ts";
 
 export const keyBytes = 32;
 
-export const keyPurposes = ["auth", "account-key", "object-key-wrap", "stego-order", "grant", "local-object"] as const;
+export const keyPurposes = [
+  "auth",
+  "account-key",
+  "private-key",
+  "object-key-wrap",
+  "stego-order",
+  "grant",
+  "local-object",
+  "cluster-seal",
+  "cluster-mac",
+] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 
 export interface ScryptParameters {
@@ -50,6 +60,16 @@ export async function derivePasswordKey(
   return await scryptAsync(encoder.encode(password.normalize("NFKC")), salt, { ...parameters, dkLen: keyBytes });
 }
 
+/** The server's hash of a client's authentication hash: the same memory-hard scrypt, over bytes. */
+export async function slowHash(
+  input: Uint8Array,
+  salt: Uint8Array,
+  parameters: ScryptParameters = passwordKdf,
+): Promise<Uint8Array> {
+  if (salt.byteLength < 16) throw new ValidationError("a salt must be at least 16 bytes");
+  return await scryptAsync(input, salt, { ...parameters, dkLen: keyBytes });
+}
+
 /**
  * The salt for passphrase-only use (`veil stego` on its own): it has to be known before
  * anything can be read, so it is fixed and versioned. Every object still gets its own key,
@@ -57,31 +77,51 @@ export async function derivePasswordKey(
  */
 export const localPassphraseSalt = encoder.encode("veil/v1/stego-local-passphrase");
 
-const wrapVersion = 1;
+const sealVersion = 1;
 const nonceBytes = 24;
-export const wrappedKeyBytes = 1 + nonceBytes + keyBytes + 16;
+const sealOverheadBytes = 1 + nonceBytes + 16;
+export const wrappedKeyBytes = sealOverheadBytes + keyBytes;
 
-const wrapContext = (context: string) => encoder.encode(`veil/v1/wrap/${context}`);
+/**
+ * Seals a small secret (a TOTP seed, an email address) under `key` with XChaCha20-Poly1305;
+ * `context` (e.g. "totp:alice") is bound as associated data and must be given again to open it,
+ * so a sealed value moved to another place or user does not open.
+ */
+export function sealSecret(key: Uint8Array, secret: Uint8Array, context: string, random: RandomSource): Uint8Array {
+  if (key.byteLength !== keyBytes) throw new ValidationError("keys are 32 bytes");
+  const nonce = random.bytes(nonceBytes);
+  const sealed = xchacha20poly1305(key, nonce, encoder.encode(`veil/v1/${context}`)).encrypt(secret);
+  const out = new Uint8Array(1 + nonceBytes + sealed.byteLength);
+  out[0] = sealVersion;
+  out.set(nonce, 1);
+  out.set(sealed, 1 + nonceBytes);
+  return out;
+}
+
+export function openSecret(key: Uint8Array, sealed: Uint8Array, context: string): Uint8Array {
+  if (sealed.byteLength < sealOverheadBytes || sealed[0] !== sealVersion) {
+    throw new IntegrityError("not a sealed value of a version this veil reads");
+  }
+  try {
+    return xchacha20poly1305(key, sealed.subarray(1, 1 + nonceBytes), encoder.encode(`veil/v1/${context}`))
+      .decrypt(sealed.subarray(1 + nonceBytes));
+  } catch (cause) {
+    throw new IntegrityError("the sealed value does not open: wrong key, wrong context, or damaged", { cause });
+  }
+}
 
 /** Wraps `key` under `kek`; `context` (e.g. "object:<id>") must be given again to unwrap it. */
 export function wrapKey(kek: Uint8Array, key: Uint8Array, context: string, random: RandomSource): Uint8Array {
   if (kek.byteLength !== keyBytes || key.byteLength !== keyBytes) throw new ValidationError("keys are 32 bytes");
-  const nonce = random.bytes(nonceBytes);
-  const sealed = xchacha20poly1305(kek, nonce, wrapContext(context)).encrypt(key);
-  const wrapped = new Uint8Array(wrappedKeyBytes);
-  wrapped[0] = wrapVersion;
-  wrapped.set(nonce, 1);
-  wrapped.set(sealed, 1 + nonceBytes);
-  return wrapped;
+  return sealSecret(kek, key, `wrap/${context}`, random);
 }
 
 export function unwrapKey(kek: Uint8Array, wrapped: Uint8Array, context: string): Uint8Array {
-  if (wrapped.byteLength !== wrappedKeyBytes || wrapped[0] !== wrapVersion) {
+  if (wrapped.byteLength !== wrappedKeyBytes || wrapped[0] !== sealVersion) {
     throw new IntegrityError("not a wrapped key of a version this veil reads");
   }
   try {
-    return xchacha20poly1305(kek, wrapped.subarray(1, 1 + nonceBytes), wrapContext(context))
-      .decrypt(wrapped.subarray(1 + nonceBytes));
+    return openSecret(kek, wrapped, `wrap/${context}`);
   } catch (cause) {
     throw new IntegrityError("the wrapped key does not open: wrong key, wrong context, or damaged", { cause });
   }

@@ -23,6 +23,7 @@ const exitStatus: Record<ErrorCode, number> = {
   timeout: 6,
   integrity: 8,
   busy: 9,
+  unauthenticated: 10,
   "event-malformed": 7,
   "event-too-large": 7,
   "event-unknown-type": 7,

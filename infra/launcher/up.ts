@@ -18,6 +18,10 @@ import { NatsEventLog } from "../nats/event-log.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
 import { hostServer } from "../server/host.ts";
+import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import { loadClusterKey } from "../cluster-key.ts";
+import { cryptoRandom } from "../random.ts";
+import { startCryptoActor } from "../workers/actors.ts";
 import { type Broker, reachBroker } from "./broker.ts";
 
 export interface RunOptions {
@@ -66,6 +70,10 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
   const log = new NatsEventLog(js, jsm);
   const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+  const secrets = clusterSecrets(await loadClusterKey(config, logger), cryptoRandom);
+  // One crypto actor for the process: its pool already uses every core.
+  const crypto = startCryptoActor();
+  const identity = { secrets, slowHash: crypto.slowHash, sessionTtlMs: config.sessionTtlMs };
   const servers = serverIds.map((nodeId) => {
     const nodeLogger = childLogger(logger, { node: nodeId });
     return hostServer({
@@ -77,6 +85,8 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
       ids: randomIds,
       logger: nodeLogger,
       heartbeatTimeouts: config.heartbeatTimeouts,
+      random: cryptoRandom,
+      identity,
     });
   });
   const allDone = Promise.all(servers.map((server) => server.done));
@@ -97,7 +107,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   for (const server of servers) {
     if (server.actor.getSnapshot().status === "active") server.actor.send({ type: "STOP" });
   }
-  const outputs = await withinShutdownBound(allDone, "actors did not stop");
+  const outputs = await withinShutdownBound(allDone, "actors did not stop").finally(() => crypto.stop());
   const problems = outputs.flatMap((
     output,
     index,

@@ -84,7 +84,13 @@ function readReply(reply: unknown, subject: string): unknown {
 }
 
 /** The client side: sends a command and returns its value, or throws its typed error. */
-export async function sendCommand(bus: Bus, name: string, data: unknown = {}): Promise<unknown> {
+export async function sendCommand(
+  bus: Bus,
+  name: string,
+  data: unknown = {},
+  options: { timeoutMs?: number } = {},
+): Promise<unknown> {
   const subject = commandSubject(name);
-  return readReply(await bus.request(subject, data, { timeoutMs: limits.commandTimeoutMs }), subject);
+  const timeoutMs = options.timeoutMs ?? limits.commandTimeoutMs;
+  return readReply(await bus.request(subject, data, { timeoutMs }), subject);
 }

@@ -6,7 +6,9 @@
  */
 import process from "node:process";
 import { type Actor, createActor, fromCallback, fromPromise, type SnapshotFrom, toPromise, waitFor } from "xstate";
-import type { Bus, Clock, EventLog, IdSource, Logger, SnapshotStore } from "../../actors/ports.ts";
+import type { Bus, Clock, EventLog, IdSource, Logger, RandomSource, SnapshotStore } from "../../actors/ports.ts";
+import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { electionEffects } from "../../actors/server/effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
@@ -31,8 +33,11 @@ import {
   isAlive,
   observeHeartbeat,
   projections,
+  usersProjection,
+  type UsersState,
 } from "../../projections/mod.ts";
 import { Projector } from "../projector.ts";
+import { accountCommands } from "./accounts.ts";
 import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { reconcileMembership } from "./membership.ts";
 
@@ -45,6 +50,13 @@ export interface ServerHostDeps {
   readonly ids: IdSource;
   readonly logger: Logger;
   readonly heartbeatTimeouts: HeartbeatTimeouts;
+  readonly random: RandomSource;
+  /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
+  readonly identity: {
+    readonly secrets: ClusterSecrets;
+    readonly slowHash: (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) => Promise<Uint8Array>;
+    readonly sessionTtlMs: number;
+  };
 }
 
 export interface HostedServer {
@@ -89,11 +101,12 @@ function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
 }
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
-  const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts } = deps;
+  const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts, random, identity } = deps;
   const projectors = new Map(
     projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
   );
   const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
+  const users = projectors.get(usersProjection.name) as Projector<UsersState>;
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
 
   let inFlight = 0;
@@ -184,7 +197,10 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   const commands = serveCommands({
     bus,
     logger,
-    commands: { "cluster.nodes": () => nodesView() },
+    commands: {
+      "cluster.nodes": () => nodesView(),
+      ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
+    },
     leaderCommands: new Set(Object.keys(leaderCommands)),
     track,
   });

@@ -58,6 +58,8 @@ export function startCryptoActor(options: { size?: number; admittedMax?: number 
       actor.request<{ objectId: Uint8Array; plaintext: Uint8Array }>("open", { key, sealed }),
     derivePasswordKey: (password: string, salt: Uint8Array, parameters?: ScryptParameters) =>
       actor.request<Uint8Array>("derivePasswordKey", { password, salt, parameters }),
+    slowHash: (bytes: Uint8Array, salt: Uint8Array, parameters?: ScryptParameters) =>
+      actor.request<Uint8Array>("slowHash", { bytes, salt, parameters }),
     stop: () => actor.stop(),
   };
 }

@@ -1,5 +1,5 @@
 /** The crypto actor's worker: sealing, opening and password derivation, off the event loop. */
-import { derivePasswordKey, openObject, type ScryptParameters, sealObject } from "../../actors/crypto/mod.ts";
+import { derivePasswordKey, openObject, type ScryptParameters, sealObject, slowHash } from "../../actors/crypto/mod.ts";
 import { serveOperations } from "./serve.ts";
 
 serveOperations({
@@ -8,4 +8,6 @@ serveOperations({
   open: (input: { key: Uint8Array; sealed: Uint8Array }) => openObject(input.key, input.sealed),
   derivePasswordKey: (input: { password: string; salt: Uint8Array; parameters?: ScryptParameters }) =>
     derivePasswordKey(input.password, input.salt, input.parameters),
+  slowHash: (input: { bytes: Uint8Array; salt: Uint8Array; parameters?: ScryptParameters }) =>
+    slowHash(input.bytes, input.salt, input.parameters),
 });

@@ -12,6 +12,7 @@ import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { waitForEvent } from "../support/events.ts";
+import { testIdentity } from "../support/identity.ts";
 import { recordingLogger, silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
@@ -31,6 +32,7 @@ beforeAll(async () => {
       ids: randomIds,
       logger: warnings.logger,
       heartbeatTimeouts: defaultHeartbeatTimeouts,
+      ...testIdentity(),
     }));
   }
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected" && event.data.node === "node-b", {

@@ -1,0 +1,125 @@
+/**
+ * Accounts: registration, credentials, sessions, second factors and login failures, all on
+ * the user's own subject `veil.evt.user.<name>`. No secret is ever in these events: the
+ * server keeps a slow hash of a hash the client derived from the password, the account
+ * keys only wrapped by a key the password gives, token and code hashes, and the secrets
+ * it must read (the TOTP seed, the email address, an emailed code) sealed with the
+ * cluster key.
+ */
+import { defineEvents, type EventsOf } from "./envelope.ts";
+import { limits } from "./limits.ts";
+import { array, boolean, bytes, integer, object, oneOf, optional, string } from "./schema.ts";
+
+/** Lowercase ASCII only, so no two names look alike (no unicode confusables, no case twins). */
+export const usernamePattern = /^[a-z][a-z0-9_-]*$/;
+
+export const username = string({
+  lengthMin: limits.usernameLengthMin,
+  lengthMax: limits.usernameLengthMax,
+  pattern: usernamePattern,
+});
+
+const sessionId = string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ });
+const hash = bytes({ lengthMin: 32, lengthMax: 32 });
+const salt = bytes({ lengthMin: 16, lengthMax: 64 });
+const wrappedKey = bytes({ lengthMin: 1, lengthMax: 256 });
+const sealedSecret = bytes({ lengthMin: 1, lengthMax: limits.sealedSecretBytesMax });
+const time = integer({ min: 0 });
+/** Stored beside what it derived, so the cost can be raised for new passwords later. */
+export const scryptParameters = object({
+  N: integer({ min: 2 ** 10, max: 2 ** 22 }),
+  r: integer({ min: 1, max: 32 }),
+  p: integer({ min: 1, max: 16 }),
+});
+/** A client's address as its connection reports it (an IP), for per-address throttling. */
+export const clientAddress = string({ lengthMin: 1, lengthMax: 64, pattern: /^[0-9A-Fa-f.:]+$/ });
+
+/** What the cluster keeps to let a user log in from any machine; replaced as a whole on a password change. */
+const credentials = {
+  /** The salt of the client's password KDF, handed to whoever logs in. */
+  passwordSalt: salt,
+  passwordKdf: scryptParameters,
+  /** scrypt(authentication hash, verifierSalt): the authentication hash itself is never stored. */
+  verifier: hash,
+  verifierSalt: salt,
+  verifierKdf: scryptParameters,
+  /** The random account key and the X25519 private key, wrapped by keys only the password gives. */
+  accountKeyWrapped: wrappedKey,
+  privateKeyWrapped: wrappedKey,
+};
+
+export const secondFactors = ["none", "totp", "backup-code", "email"] as const;
+export const sessionEndReasons = ["logout", "revoked"] as const;
+export const loginFailureReasons = ["password", "second-factor"] as const;
+
+export const userEvents = defineEvents({
+  UserRegistered: {
+    version: 1,
+    data: object({
+      user: username,
+      ...credentials,
+      publicKey: bytes({ lengthMin: 32, lengthMax: 32 }),
+      emailSealed: optional(sealedSecret),
+    }),
+  },
+  /** New credentials; every session but the one that changed it ends. */
+  PasswordChanged: { version: 1, data: object({ user: username, ...credentials, keptSession: sessionId }) },
+  /** The name stays taken, so nobody can step into a former user's identity. */
+  UserDeleted: { version: 1, data: object({ user: username }) },
+  SessionStarted: {
+    version: 1,
+    data: object({
+      user: username,
+      session: sessionId,
+      /** SHA-256 of the 256-bit token; the token only ever travels to its client. */
+      tokenHash: hash,
+      expiresAt: time,
+      /** SHA-256 of the client's device id, to notice logins from new devices. */
+      deviceHash: hash,
+      deviceName: string({ lengthMax: limits.deviceNameLengthMax }),
+      newDevice: boolean(),
+      address: optional(clientAddress),
+      secondFactor: oneOf(secondFactors),
+      /** The TOTP step or backup code spent, so neither is accepted again. */
+      totpStep: optional(integer({ min: 0 })),
+      backupCode: optional(integer({ min: 0, max: limits.backupCodes - 1 })),
+    }),
+  },
+  SessionEnded: { version: 1, data: object({ user: username, session: sessionId, reason: oneOf(sessionEndReasons) }) },
+  /** `logout --all`: every session ends (but `except`, when given). */
+  SessionsEnded: { version: 1, data: object({ user: username, except: optional(sessionId) }) },
+  LoginFailed: {
+    version: 1,
+    data: object({ user: username, reason: oneOf(loginFailureReasons), address: optional(clientAddress) }),
+  },
+  AccountLocked: { version: 1, data: object({ user: username, until: time, failures: integer({ min: 1 }) }) },
+  TotpEnabled: {
+    version: 1,
+    data: object({
+      user: username,
+      secretSealed: sealedSecret,
+      /** Keyed hashes of the single-use backup codes. */
+      backupCodeHashes: array(hash, { lengthMin: limits.backupCodes, lengthMax: limits.backupCodes }),
+      /** The step of the code that confirmed it: spent. */
+      step: integer({ min: 0 }),
+    }),
+  },
+  TotpDisabled: { version: 1, data: object({ user: username }) },
+  /** An emailed second-factor code: its keyed hash to check, and the code sealed for the mailer. */
+  EmailCodeIssued: {
+    version: 1,
+    data: object({ user: username, codeHash: hash, codeSealed: sealedSecret, expiresAt: time }),
+  },
+  /** The mailer delivered the notification raised by event `notification`. */
+  NotificationSent: {
+    version: 1,
+    data: object({
+      user: username,
+      notification: string({ lengthMin: 1, lengthMax: limits.actorIdLengthMax }),
+      transport: oneOf(["smtp", "file"]),
+    }),
+  },
+});
+
+export type UserEvent = EventsOf<typeof userEvents>;
+export type SecondFactor = (typeof secondFactors)[number];

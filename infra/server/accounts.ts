@@ -1,0 +1,410 @@
+/**
+ * The account commands a server serves on `veil.cmd.user.*`. Each one validates its payload,
+ * reads the user's aggregate position (`readLast`), waits until the users projection has
+ * applied it, works out the evidence (slow hashes in the crypto actor, TOTP steps with the
+ * cluster key), lets the pure decider decide, and appends with the expected subject
+ * sequence: a concurrent decision on the same user makes it reload and decide again. Any
+ * server can serve them; the log orders the decisions.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { Clock, EventLog, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
+import {
+  type AccountCommand,
+  checkThrottle,
+  decide,
+  type EventMaker,
+  requireSession,
+  type SecondFactorEvidence,
+  wrongCredentials,
+} from "../../actors/server/accounts/decider.ts";
+import {
+  backupCodePattern,
+  type ClusterSecrets,
+  fromUtf8,
+  newBackupCodes,
+  newNumericCode,
+  newToken,
+  normaliseBackupCode,
+  numericCodePattern,
+  tokenHash,
+  utf8,
+} from "../../actors/server/accounts/secrets.ts";
+import { constantTimeEqual, matchTotp } from "../../actors/server/accounts/totp.ts";
+import { passwordKdf, type ScryptParameters } from "../../actors/crypto/mod.ts";
+import {
+  boolean,
+  BusyError,
+  bytes,
+  clientAddress,
+  ConcurrencyError,
+  limits,
+  object,
+  optional,
+  scryptParameters,
+  string,
+  userSubject,
+  username,
+  ValidationError,
+  veilEvent,
+} from "../../events/mod.ts";
+import type { UsersState, UserState } from "../../projections/users.ts";
+import type { Projector } from "../projector.ts";
+import type { CommandHandler } from "./commands.ts";
+
+export interface AccountDeps {
+  readonly nodeId: string;
+  readonly log: EventLog;
+  readonly users: Projector<UsersState>;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly random: RandomSource;
+  readonly secrets: ClusterSecrets;
+  /** scrypt over bytes, off the event loop (the crypto actor). */
+  readonly slowHash: (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) => Promise<Uint8Array>;
+  readonly sessionTtlMs: number;
+  readonly logger: Logger;
+}
+
+const hash32 = bytes({ lengthMin: 32, lengthMax: 32 });
+const token = string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ });
+const code = string({ lengthMin: 1, lengthMax: 16 });
+const authenticated = { user: username, token };
+const clientCredentials = {
+  passwordSalt: bytes({ lengthMin: 16, lengthMax: 64 }),
+  passwordKdf: scryptParameters,
+  authHash: hash32,
+  accountKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
+  privateKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
+};
+const email = string({ lengthMin: 3, lengthMax: limits.emailLengthMax, pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ });
+
+const requests = {
+  prelogin: object({ user: username }),
+  register: object({ user: username, ...clientCredentials, publicKey: hash32, email: optional(email) }),
+  login: object({
+    user: username,
+    authHash: hash32,
+    otp: optional(code),
+    deviceId: hash32,
+    deviceName: string({ lengthMax: limits.deviceNameLengthMax }),
+    address: optional(clientAddress),
+  }),
+  session: object(authenticated),
+  logout: object({ ...authenticated, all: optional(boolean()) }),
+  revoke: object({ ...authenticated, session: string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ }) }),
+  passwd: object({ ...authenticated, authHash: hash32, next: object(clientCredentials) }),
+  delete: object({ ...authenticated, authHash: hash32 }),
+  otpEnable: object({ ...authenticated, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
+  otpDisable: object({ ...authenticated, otp: code }),
+};
+
+/** Failures for names nobody holds, kept only in memory: so unknown names are slowed down exactly like real ones. */
+class UnknownNameThrottle {
+  readonly #failures = new Map<string, { failures: number; lastFailureAt: number }>();
+
+  check(user: string, now: number): void {
+    const seen = this.#failures.get(user);
+    if (seen) checkThrottle(seen.failures, seen.lastFailureAt, now);
+  }
+
+  fail(user: string, now: number): void {
+    const failures = (this.#failures.get(user)?.failures ?? 0) + 1;
+    this.#failures.delete(user);
+    this.#failures.set(user, { failures, lastFailureAt: now });
+    // A Map iterates in insertion order: the first key is the stalest.
+    if (this.#failures.size > limits.loginAddressesTrackedMax) this.#failures.delete(this.#failures.keys().next().value!);
+  }
+}
+
+export function accountCommands(deps: AccountDeps): Record<string, CommandHandler> {
+  const { nodeId, log, users, clock, ids, random, secrets, slowHash, sessionTtlMs, logger } = deps;
+  const unknownNames = new UnknownNameThrottle();
+  // A verifier for names nobody holds, so a login for one costs the same slow hash as a real one.
+  const decoy = { salt: random.bytes(16), verifier: random.bytes(32) };
+
+  const make: EventMaker = (type, data) =>
+    veilEvent(type, data as never, { id: ids.next(), at: clock.now(), by: nodeId }) as ReturnType<EventMaker>;
+
+  /** The user's state as of its last event in the log, and that event's sequence. */
+  async function current(user: string): Promise<{ state: UserState | undefined; seq: number }> {
+    const last = await log.readLast(userSubject(user));
+    const seq = last?.seq ?? 0;
+    await users.waitFor(seq, limits.commandTimeoutMs);
+    return { state: users.state.users[user], seq };
+  }
+
+  /** Decides against the latest state and appends under its sequence; reloads and decides again on a conflict. */
+  async function decideAndAppend(
+    user: string,
+    build: (state: UserState | undefined) => AccountCommand | Promise<AccountCommand>,
+  ): Promise<{ state: UserState | undefined; seq: number }> {
+    for (let attempt = 0; attempt < limits.decisionRetriesMax; attempt++) {
+      const { state, seq } = await current(user);
+      const decision = decide(await build(state), state, clock.now(), make);
+      try {
+        const [appended] = await log.append(userSubject(user), decision.events, { expectedSubjectSeq: seq });
+        if (decision.rejection) throw decision.rejection;
+        await users.waitFor(appended!, limits.commandTimeoutMs);
+        return { state: users.state.users[user], seq: appended! };
+      } catch (error) {
+        if (error instanceof ConcurrencyError) continue;
+        throw error;
+      }
+    }
+    throw new BusyError(`too many concurrent changes to ${user}; retry`);
+  }
+
+  async function passwordMatches(state: UserState | undefined, authHash: Uint8Array): Promise<boolean> {
+    const credentials = state?.status === "active" ? state.credentials : undefined;
+    const computed = await slowHash(
+      authHash,
+      credentials?.verifierSalt ?? decoy.salt,
+      credentials?.verifierKdf ?? passwordKdf,
+    );
+    return constantTimeEqual(bytesToHex(computed), bytesToHex(credentials?.verifier ?? decoy.verifier)) &&
+      credentials !== undefined;
+  }
+
+  function secondFactorEvidence(state: UserState, otp: string | undefined): SecondFactorEvidence {
+    if (otp === undefined) return { kind: "none" };
+    const now = clock.now();
+    if (state.totp) {
+      if (numericCodePattern.test(otp)) {
+        const secret = secrets.open("totp", state.user, state.totp.secretSealed);
+        return { kind: "totp", step: matchTotp(secret, otp, now) };
+      }
+      if (backupCodePattern.test(otp)) {
+        const hash = bytesToHex(secrets.mac("backup-code", state.user, normaliseBackupCode(otp)));
+        const index = state.totp.backupCodeHashes.findIndex((known) => known !== null && bytesToHex(known) === hash);
+        return { kind: "backup-code", index: index < 0 ? null : index };
+      }
+      return { kind: "totp", step: null };
+    }
+    if (state.emailSealed) {
+      const expected = state.emailCode ? bytesToHex(state.emailCode.codeHash) : "";
+      return { kind: "email", matches: constantTimeEqual(bytesToHex(secrets.mac("email-code", state.user, otp)), expected) };
+    }
+    return { kind: "totp", step: null };
+  }
+
+  /** The caller's open session, checked against the latest state of the log. */
+  async function session(request: { user: string; token: string }) {
+    const { state, seq } = await current(request.user);
+    const open = requireSession(state, bytesToHex(tokenHash(request.token)), clock.now());
+    return { state: state!, seq, session: open };
+  }
+
+  const describeSessions = (state: UserState, mine: string) =>
+    Object.values(state.sessions)
+      .sort((a, b) => a.startedAt - b.startedAt)
+      .map((open) => ({
+        session: open.session,
+        current: open.session === mine,
+        device: open.deviceName,
+        address: open.address ?? null,
+        startedAt: open.startedAt,
+        expiresAt: open.expiresAt,
+        expired: open.expiresAt <= clock.now(),
+        secondFactor: open.secondFactor,
+      }));
+
+  return {
+    /** The salt and KDF of a user's password; a made-up but stable one for names nobody holds. */
+    "user.prelogin": async (data) => {
+      const { user } = requests.prelogin.parse(data);
+      const { state } = await current(user);
+      if (state?.status === "active") {
+        return { passwordSalt: state.credentials.passwordSalt, passwordKdf: state.credentials.passwordKdf };
+      }
+      return { passwordSalt: secrets.mac("decoy-salt", user, "").slice(0, 16), passwordKdf };
+    },
+
+    "user.register": async (data) => {
+      const request = requests.register.parse(data);
+      const verifierSalt = random.bytes(16);
+      const verifier = await slowHash(request.authHash, verifierSalt, passwordKdf);
+      await decideAndAppend(request.user, () => ({
+        type: "Register",
+        data: {
+          user: request.user,
+          passwordSalt: request.passwordSalt,
+          passwordKdf: request.passwordKdf,
+          verifier,
+          verifierSalt,
+          verifierKdf: passwordKdf,
+          accountKeyWrapped: request.accountKeyWrapped,
+          privateKeyWrapped: request.privateKeyWrapped,
+          publicKey: request.publicKey,
+          ...(request.email ? { emailSealed: secrets.seal("email", request.user, utf8(request.email)) } : {}),
+        },
+      }));
+      logger.info("user registered", { user: request.user });
+      return { user: request.user };
+    },
+
+    "user.login": async (data) => {
+      const request = requests.login.parse(data);
+      const now = clock.now();
+      const address = request.address ? users.state.addresses[request.address] : undefined;
+      if (address) checkThrottle(address.failures, address.lastFailureAt, now);
+      const token = newToken(random);
+      const session = ids.next();
+      const expiresAt = now + sessionTtlMs;
+      const deviceHash = sha256(request.deviceId);
+      const { state } = await decideAndAppend(request.user, async (state) => {
+        if (state?.status !== "active") {
+          // Slowed down and answered exactly like a wrong password, so nobody learns the name is free.
+          unknownNames.check(request.user, now);
+          await passwordMatches(undefined, request.authHash);
+          unknownNames.fail(request.user, now);
+          throw wrongCredentials();
+        }
+        const code = newNumericCode(random);
+        return {
+          type: "LogIn",
+          user: request.user,
+          passwordMatches: await passwordMatches(state, request.authHash),
+          secondFactor: secondFactorEvidence(state, request.otp),
+          grant: {
+            session,
+            tokenHash: tokenHash(token),
+            expiresAt,
+            deviceHash,
+            deviceName: request.deviceName,
+            ...(request.address ? { address: request.address } : {}),
+          },
+          deviceHashHex: bytesToHex(deviceHash),
+          emailCode: {
+            codeHash: secrets.mac("email-code", request.user, code),
+            codeSealed: secrets.seal("email-code", request.user, utf8(code)),
+            expiresAt: now + limits.emailCodeTtlMs,
+          },
+        };
+      });
+      logger.info("user logged in", { user: request.user, session });
+      return {
+        user: request.user,
+        token,
+        session,
+        expiresAt,
+        accountKeyWrapped: state!.credentials.accountKeyWrapped,
+        privateKeyWrapped: state!.credentials.privateKeyWrapped,
+        publicKey: state!.publicKey,
+      };
+    },
+
+    "user.whoami": async (data) => {
+      const { state, session: mine } = await session(requests.session.parse(data));
+      return {
+        user: state.user,
+        session: mine.session,
+        expiresAt: mine.expiresAt,
+        lastLoginAt: state.lastLoginAt,
+        registeredAt: state.registeredAt,
+        totp: state.totp !== null,
+        email: state.emailSealed !== undefined,
+        sessions: Object.keys(state.sessions).length,
+      };
+    },
+
+    "user.sessions": async (data) => {
+      const { state, session: mine } = await session(requests.session.parse(data));
+      return { sessions: describeSessions(state, mine.session) };
+    },
+
+    "user.logout": async (data) => {
+      const request = requests.logout.parse(data);
+      const { session: mine } = await session(request);
+      await decideAndAppend(request.user, () => ({
+        type: "LogOut",
+        user: request.user,
+        session: mine.session,
+        all: request.all === true,
+      }));
+      return { ended: request.all ? "all" : mine.session };
+    },
+
+    "user.revoke": async (data) => {
+      const request = requests.revoke.parse(data);
+      await session(request);
+      await decideAndAppend(request.user, () => ({ type: "RevokeSession", user: request.user, session: request.session }));
+      return { revoked: request.session };
+    },
+
+    "user.passwd": async (data) => {
+      const request = requests.passwd.parse(data);
+      const { session: mine } = await session(request);
+      const verifierSalt = random.bytes(16);
+      const verifier = await slowHash(request.next.authHash, verifierSalt, passwordKdf);
+      await decideAndAppend(request.user, async (state) => ({
+        type: "ChangePassword",
+        user: request.user,
+        session: mine.session,
+        passwordMatches: await passwordMatches(state, request.authHash),
+        credentials: {
+          passwordSalt: request.next.passwordSalt,
+          passwordKdf: request.next.passwordKdf,
+          verifier,
+          verifierSalt,
+          verifierKdf: passwordKdf,
+          accountKeyWrapped: request.next.accountKeyWrapped,
+          privateKeyWrapped: request.next.privateKeyWrapped,
+        },
+      }));
+      return { changed: true };
+    },
+
+    "user.delete": async (data) => {
+      const request = requests.delete.parse(data);
+      await session(request);
+      await decideAndAppend(request.user, async (state) => ({
+        type: "DeleteUser",
+        user: request.user,
+        passwordMatches: await passwordMatches(state, request.authHash),
+      }));
+      logger.info("user deleted", { user: request.user });
+      return { deleted: request.user };
+    },
+
+    "user.otp.enable": async (data) => {
+      const request = requests.otpEnable.parse(data);
+      await session(request);
+      if (!numericCodePattern.test(request.code)) throw new ValidationError("a TOTP code is 6 digits");
+      const backupCodes = newBackupCodes(random);
+      await decideAndAppend(request.user, () => ({
+        type: "EnableTotp",
+        user: request.user,
+        step: matchTotp(request.secret, request.code, clock.now()),
+        secretSealed: secrets.seal("totp", request.user, request.secret),
+        backupCodeHashes: backupCodes.map((backup) => secrets.mac("backup-code", request.user, normaliseBackupCode(backup))),
+      }));
+      return { backupCodes };
+    },
+
+    "user.otp.disable": async (data) => {
+      const request = requests.otpDisable.parse(data);
+      await session(request);
+      await decideAndAppend(request.user, (state) => ({
+        type: "DisableTotp",
+        user: request.user,
+        secondFactor: state ? secondFactorEvidence(state, request.otp) : { kind: "none" },
+      }));
+      return { totp: false };
+    },
+
+    "user.otp.status": async (data) => {
+      const { state } = await session(requests.session.parse(data));
+      return {
+        totp: state.totp !== null,
+        backupCodesLeft: state.totp?.backupCodeHashes.filter((hash) => hash !== null).length ?? 0,
+        emailCodes: state.totp === null && state.emailSealed !== undefined,
+      };
+    },
+  };
+}
+
+/** The email address of a user, opened for the mailer. */
+export function userEmail(secrets: ClusterSecrets, state: UserState): string | undefined {
+  return state.emailSealed ? fromUtf8(secrets.open("email", state.user, state.emailSealed)) : undefined;
+}

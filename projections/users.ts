@@ -1,0 +1,215 @@
+/**
+ * Accounts as the log records them: one state per user (credentials, open sessions, known
+ * devices, second factors, failed logins) and, across users, failed logins per client
+ * address. The per-user state is also the account decider's state, so what a server
+ * decides against is exactly what `veil state users --at` shows.
+ */
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { limits, type SecondFactor, type UserEvent, userEvents, type VeilEvent } from "../events/mod.ts";
+import type { Projection } from "./projection.ts";
+
+export interface Credentials {
+  readonly passwordSalt: Uint8Array;
+  readonly passwordKdf: { readonly N: number; readonly r: number; readonly p: number };
+  readonly verifier: Uint8Array;
+  readonly verifierSalt: Uint8Array;
+  readonly verifierKdf: { readonly N: number; readonly r: number; readonly p: number };
+  readonly accountKeyWrapped: Uint8Array;
+  readonly privateKeyWrapped: Uint8Array;
+}
+
+export interface SessionRecord {
+  readonly session: string;
+  /** Hex SHA-256 of the token. */
+  readonly tokenHash: string;
+  readonly startedAt: number;
+  readonly expiresAt: number;
+  readonly deviceName: string;
+  readonly address?: string;
+  readonly secondFactor: SecondFactor;
+}
+
+export interface UserState {
+  readonly user: string;
+  readonly status: "active" | "deleted";
+  readonly registeredAt: number;
+  readonly credentials: Credentials;
+  readonly publicKey: Uint8Array;
+  readonly emailSealed?: Uint8Array;
+  /** Open sessions by id (an expired one stays until it is pushed out or ended). */
+  readonly sessions: Readonly<Record<string, SessionRecord>>;
+  /** Hex hashes of the devices this user logged in from, oldest first. */
+  readonly devices: readonly string[];
+  readonly lastLoginAt: number | null;
+  /** Failed logins since the last success. */
+  readonly failures: number;
+  readonly lastFailureAt: number | null;
+  readonly lockedUntil: number | null;
+  readonly totp: {
+    readonly secretSealed: Uint8Array;
+    /** The last step accepted: no code of this step or an earlier one is accepted again. */
+    readonly lastStep: number;
+    /** Keyed hashes of the backup codes; a spent one is null. */
+    readonly backupCodeHashes: readonly (Uint8Array | null)[];
+  } | null;
+  readonly emailCode: { readonly codeHash: Uint8Array; readonly expiresAt: number } | null;
+}
+
+export interface AddressFailures {
+  readonly failures: number;
+  readonly lastFailureAt: number;
+}
+
+export interface UsersState {
+  readonly users: Readonly<Record<string, UserState>>;
+  readonly addresses: Readonly<Record<string, AddressFailures>>;
+}
+
+export function isUserEvent(event: VeilEvent): event is UserEvent {
+  return Object.hasOwn(userEvents, event.type);
+}
+
+/** One user's state after one of its events; `undefined` before it registered. */
+export function evolveUser(state: UserState | undefined, event: UserEvent): UserState | undefined {
+  if (event.type === "UserRegistered") {
+    if (state) return state;
+    const { user, publicKey, emailSealed, ...credentials } = event.data;
+    return {
+      user,
+      status: "active",
+      registeredAt: event.at,
+      credentials,
+      publicKey,
+      ...(emailSealed ? { emailSealed } : {}),
+      sessions: {},
+      devices: [],
+      lastLoginAt: null,
+      failures: 0,
+      lastFailureAt: null,
+      lockedUntil: null,
+      totp: null,
+      emailCode: null,
+    };
+  }
+  if (!state) return state;
+  switch (event.type) {
+    case "PasswordChanged": {
+      const { user: _user, keptSession, ...credentials } = event.data;
+      const kept = state.sessions[keptSession];
+      return { ...state, credentials, sessions: kept ? { [keptSession]: kept } : {} };
+    }
+    case "UserDeleted":
+      return { ...state, status: "deleted", sessions: {}, totp: null, emailCode: null };
+    case "SessionStarted": {
+      const data = event.data;
+      const session: SessionRecord = {
+        session: data.session,
+        tokenHash: bytesToHex(data.tokenHash),
+        startedAt: event.at,
+        expiresAt: data.expiresAt,
+        deviceName: data.deviceName,
+        ...(data.address ? { address: data.address } : {}),
+        secondFactor: data.secondFactor,
+      };
+      const device = bytesToHex(data.deviceHash);
+      const devices = [...state.devices.filter((known) => known !== device), device].slice(-limits.devicesPerUserMax);
+      const totp = state.totp && {
+        ...state.totp,
+        lastStep: data.totpStep ?? state.totp.lastStep,
+        backupCodeHashes: state.totp.backupCodeHashes.map((hash, index) => (index === data.backupCode ? null : hash)),
+      };
+      return {
+        ...state,
+        sessions: withinSessionBound({ ...state.sessions, [data.session]: session }),
+        devices,
+        lastLoginAt: event.at,
+        failures: 0,
+        lastFailureAt: null,
+        lockedUntil: null,
+        totp,
+        emailCode: data.secondFactor === "email" ? null : state.emailCode,
+      };
+    }
+    case "SessionEnded": {
+      const { [event.data.session]: _ended, ...sessions } = state.sessions;
+      return { ...state, sessions };
+    }
+    case "SessionsEnded": {
+      const except = event.data.except;
+      const kept = except === undefined ? undefined : state.sessions[except];
+      return { ...state, sessions: kept && except ? { [except]: kept } : {} };
+    }
+    case "LoginFailed":
+      return { ...state, failures: state.failures + 1, lastFailureAt: event.at };
+    case "AccountLocked":
+      // The failure that reached the bound is recorded by the lock itself (one event per decision).
+      return { ...state, failures: event.data.failures, lastFailureAt: event.at, lockedUntil: event.data.until };
+    case "TotpEnabled":
+      return {
+        ...state,
+        totp: {
+          secretSealed: event.data.secretSealed,
+          lastStep: event.data.step,
+          backupCodeHashes: event.data.backupCodeHashes,
+        },
+        emailCode: null,
+      };
+    case "TotpDisabled":
+      return { ...state, totp: null };
+    case "EmailCodeIssued":
+      return { ...state, emailCode: { codeHash: event.data.codeHash, expiresAt: event.data.expiresAt } };
+    case "NotificationSent":
+      return state;
+    default:
+      return assertNever(event);
+  }
+}
+
+/** Beyond the bound, the session that started first goes. */
+function withinSessionBound(sessions: Record<string, SessionRecord>): Record<string, SessionRecord> {
+  const all = Object.values(sessions);
+  if (all.length <= limits.sessionsPerUserMax) return sessions;
+  const oldest = all.reduce((first, session) => (session.startedAt < first.startedAt ? session : first));
+  const { [oldest.session]: _dropped, ...rest } = sessions;
+  return rest;
+}
+
+/** Failures per client address, across users; a success from the address clears it. */
+function evolveAddresses(
+  addresses: UsersState["addresses"],
+  event: UserEvent,
+): UsersState["addresses"] {
+  const address = "address" in event.data ? event.data.address : undefined;
+  if (!address) return addresses;
+  if (event.type === "SessionStarted") {
+    if (!(address in addresses)) return addresses;
+    const { [address]: _cleared, ...rest } = addresses;
+    return rest;
+  }
+  if (event.type !== "LoginFailed") return addresses;
+  const failures = (addresses[address]?.failures ?? 0) + 1;
+  const next = { ...addresses, [address]: { failures, lastFailureAt: event.at } };
+  const tracked = Object.keys(next);
+  if (tracked.length <= limits.loginAddressesTrackedMax) return next;
+  const stalest = tracked.reduce((a, b) => (next[b]!.lastFailureAt < next[a]!.lastFailureAt ? b : a));
+  const { [stalest]: _forgotten, ...rest } = next;
+  return rest;
+}
+
+export const usersProjection: Projection<UsersState> = {
+  name: "users",
+  description: "accounts: credentials (hashes and wrapped keys only), sessions, second factors, failed logins",
+  version: 1,
+  initial: () => ({ users: {}, addresses: {} }),
+  evolve(state, event) {
+    if (!isUserEvent(event)) return state;
+    const user = evolveUser(state.users[event.data.user], event);
+    const addresses = evolveAddresses(state.addresses, event);
+    if (user === state.users[event.data.user] && addresses === state.addresses) return state;
+    return { users: user ? { ...state.users, [event.data.user]: user } : state.users, addresses };
+  },
+};
+
+function assertNever(event: never): never {
+  throw new Error(`programmer error: unhandled user event ${(event as UserEvent).type}`);
+}
