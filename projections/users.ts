@@ -41,6 +41,8 @@ export interface UserState {
   /** Hex hashes of the devices this user logged in from, oldest first. */
   readonly devices: readonly string[];
   readonly lastLoginAt: number | null;
+  /** The login before the last one: what "last login" means to the person who just logged in. */
+  readonly previousLoginAt: number | null;
   /** Failed logins since the last success. */
   readonly failures: number;
   readonly lastFailureAt: number | null;
@@ -84,6 +86,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
       sessions: {},
       devices: [],
       lastLoginAt: null,
+      previousLoginAt: null,
       failures: 0,
       lastFailureAt: null,
       lockedUntil: null,
@@ -123,6 +126,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
         sessions: withinSessionBound({ ...state.sessions, [data.session]: session }),
         devices,
         lastLoginAt: event.at,
+        previousLoginAt: state.lastLoginAt,
         failures: 0,
         lastFailureAt: null,
         lockedUntil: null,

@@ -10,12 +10,12 @@ import { ValidationError } from "../../events/mod.ts";
 export function toJson(value: unknown, indent?: number): string {
   return JSON.stringify(
     value,
-    (_, field) =>
-      field instanceof Uint8Array
-        ? { $base64: Buffer.from(field).toString("base64") }
-        : typeof field === "bigint"
-        ? field.toString()
-        : field,
+    function (this: Record<string, unknown>, key, field) {
+      // The holder's own value: Node's Buffer would already have been turned into {type, data} by its toJSON.
+      const raw = key === "" ? field : this[key];
+      if (raw instanceof Uint8Array) return { $base64: Buffer.from(raw).toString("base64") };
+      return typeof field === "bigint" ? field.toString() : field;
+    },
     indent,
   );
 }

@@ -6,6 +6,7 @@
 import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { type ErrorCode, VeilError } from "../../events/mod.ts";
+import { registerAccount } from "./commands/account.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerState } from "./commands/state.ts";
@@ -39,6 +40,7 @@ export function buildProgram(): Command {
   registerUp(program);
   registerNode(program);
   registerCluster(program);
+  registerAccount(program);
   registerEvents(program);
   registerState(program);
   registerDecode(program);

@@ -2,13 +2,20 @@
 import process from "node:process";
 import { ValidationError } from "../../events/mod.ts";
 
-async function firstLineOfStdin(): Promise<string> {
-  let text = "";
-  for await (const chunk of process.stdin) {
-    text += new TextDecoder().decode(chunk as Uint8Array);
-    if (text.includes("\n") || text.length > 4_096) break;
-  }
-  return text.split(/\r?\n/)[0]!;
+const stdinBytesMax = 16_384;
+let stdinLines: Promise<string[]> | undefined;
+
+/** Stdin read once, as lines: secrets asked for one after another take the next line. */
+async function nextLineOfStdin(): Promise<string> {
+  stdinLines ??= (async () => {
+    let text = "";
+    for await (const chunk of process.stdin) {
+      text += new TextDecoder().decode(chunk as Uint8Array);
+      if (text.length > stdinBytesMax) break;
+    }
+    return text.split(/\r?\n/);
+  })();
+  return (await stdinLines).shift() ?? "";
 }
 
 function promptHidden(question: string): Promise<string> {
@@ -38,16 +45,26 @@ function promptHidden(question: string): Promise<string> {
   });
 }
 
-/** The passphrase: never an argument (it would sit in shell history and `ps`). */
-export async function readPassphrase(options: { fromStdin?: boolean; confirm?: boolean }): Promise<string> {
+/**
+ * A passphrase or password: never an argument (it would sit in shell history and `ps`).
+ * From a no-echo prompt on a terminal, or the next line of stdin when asked.
+ */
+export async function readPassphrase(
+  options: { fromStdin?: boolean; confirm?: boolean; label?: string; stdinFlag?: string },
+): Promise<string> {
+  const label = options.label ?? "passphrase";
   let passphrase: string;
-  if (options.fromStdin) passphrase = await firstLineOfStdin();
+  if (options.fromStdin) passphrase = await nextLineOfStdin();
   else if (process.stdin.isTTY) {
-    passphrase = await promptHidden("passphrase: ");
+    passphrase = await promptHidden(`${label}: `);
     if (options.confirm && (await promptHidden("again: ")) !== passphrase) {
-      throw new ValidationError("the passphrases do not match");
+      throw new ValidationError(`the ${label}s do not match`);
     }
-  } else throw new ValidationError("no passphrase: run in a terminal, or pipe it with --passphrase-stdin");
-  if (passphrase.length === 0) throw new ValidationError("the passphrase is empty");
+  } else {
+    throw new ValidationError(
+      `no ${label}: run in a terminal, or pipe it with ${options.stdinFlag ?? "--passphrase-stdin"}`,
+    );
+  }
+  if (passphrase.length === 0) throw new ValidationError(`the ${label} is empty`);
   return passphrase;
 }

@@ -252,6 +252,8 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       const session = ids.next();
       const expiresAt = now + sessionTtlMs;
       const deviceHash = sha256(request.deviceId);
+      // Retries after a conflict decide again, but the slow hash is worked out once per set of credentials.
+      let checked: { verifier: Uint8Array; matches: boolean } | undefined;
       const { state } = await decideAndAppend(request.user, async (state) => {
         if (state?.status !== "active") {
           // Slowed down and answered exactly like a wrong password, so nobody learns the name is free.
@@ -260,11 +262,14 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
           unknownNames.fail(request.user, now);
           throw wrongCredentials();
         }
+        if (checked?.verifier !== state.credentials.verifier) {
+          checked = { verifier: state.credentials.verifier, matches: await passwordMatches(state, request.authHash) };
+        }
         const code = newNumericCode(random);
         return {
           type: "LogIn",
           user: request.user,
-          passwordMatches: await passwordMatches(state, request.authHash),
+          passwordMatches: checked.matches,
           secondFactor: secondFactorEvidence(state, request.otp),
           grant: {
             session,
@@ -300,11 +305,23 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         user: state.user,
         session: mine.session,
         expiresAt: mine.expiresAt,
-        lastLoginAt: state.lastLoginAt,
+        previousLoginAt: state.previousLoginAt,
         registeredAt: state.registeredAt,
         totp: state.totp !== null,
         email: state.emailSealed !== undefined,
         sessions: Object.keys(state.sessions).length,
+      };
+    },
+
+    /** The wrapped account keys, for a client that must re-wrap them (a password change). */
+    "user.keys": async (data) => {
+      const { state } = await session(requests.session.parse(data));
+      return {
+        passwordSalt: state.credentials.passwordSalt,
+        passwordKdf: state.credentials.passwordKdf,
+        accountKeyWrapped: state.credentials.accountKeyWrapped,
+        privateKeyWrapped: state.credentials.privateKeyWrapped,
+        publicKey: state.publicKey,
       };
     },
 
