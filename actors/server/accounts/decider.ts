@@ -157,7 +157,8 @@ export function decide(command: AccountCommand, state: UserState | undefined, no
     case "DisableTotp": {
       const user = active(state, command.user);
       if (!user.totp) throw new ConflictError("TOTP is not on");
-      secondFactorProblem(user, command.secondFactor, now, "needed");
+      const problem = secondFactorProblem(user, command.secondFactor, now, "needed");
+      if (problem) throw problem === "email-code-needed" ? new Error("programmer error: no emailed codes here") : problem;
       return { events: [make("TotpDisabled", { user: user.user })] };
     }
     case "RecordNotificationSent":

@@ -1,0 +1,297 @@
+/** The account decider, given events / when a command / then events (or a typed refusal). */
+import { describe, expect, it } from "vitest";
+import {
+  type AccountCommand,
+  decide,
+  type EventMaker,
+  loginDelayMs,
+  requireSession,
+} from "../../actors/server/accounts/decider.ts";
+import { limits, type UserEvent, veilEvent, type VeilError } from "../../events/mod.ts";
+import { evolveUser, type UserState } from "../../projections/users.ts";
+import { origin } from "../support/events.ts";
+
+const t0 = 1_800_000_000_000;
+const bytes = (fill: number, length = 32) => new Uint8Array(length).fill(fill);
+const make: EventMaker = (type, data) => veilEvent(type, data as never, origin(t0)) as UserEvent;
+const kdf = { N: 2 ** 17, r: 8, p: 1 };
+
+const registered = (user = "alice", extra: { emailSealed?: Uint8Array } = {}) =>
+  make("UserRegistered", {
+    user,
+    passwordSalt: bytes(1, 16),
+    passwordKdf: kdf,
+    verifier: bytes(2),
+    verifierSalt: bytes(3, 16),
+    verifierKdf: kdf,
+    accountKeyWrapped: bytes(4, 73),
+    privateKeyWrapped: bytes(5, 73),
+    publicKey: bytes(6),
+    ...extra,
+  });
+
+const sessionStarted = (session: string, options: { device?: number; totpStep?: number; at?: number } = {}) =>
+  veilEvent("SessionStarted", {
+    user: "alice",
+    session,
+    tokenHash: bytes(session.length),
+    expiresAt: (options.at ?? t0) + 60_000,
+    deviceHash: bytes(options.device ?? 9),
+    deviceName: "laptop",
+    newDevice: false,
+    secondFactor: options.totpStep === undefined ? "none" : "totp",
+    ...(options.totpStep === undefined ? {} : { totpStep: options.totpStep }),
+  }, origin(options.at ?? t0)) as UserEvent;
+
+const failed = (at = t0) => veilEvent("LoginFailed", { user: "alice", reason: "password" }, origin(at)) as UserEvent;
+const totpEnabled = (step: number) =>
+  make("TotpEnabled", {
+    user: "alice",
+    secretSealed: bytes(7, 60),
+    backupCodeHashes: Array.from({ length: limits.backupCodes }, (_, index) => bytes(100 + index)),
+    step,
+  });
+
+function login(overrides: Partial<Extract<AccountCommand, { type: "LogIn" }>> = {}): AccountCommand {
+  return {
+    type: "LogIn",
+    user: "alice",
+    passwordMatches: true,
+    secondFactor: { kind: "none" },
+    grant: {
+      session: "s-new",
+      tokenHash: bytes(42),
+      expiresAt: t0 + 86_400_000,
+      deviceHash: bytes(9),
+      deviceName: "laptop",
+    },
+    deviceHashHex: "09".repeat(32),
+    emailCode: { codeHash: bytes(11), codeSealed: bytes(12, 40), expiresAt: t0 + 600_000 },
+    ...overrides,
+  };
+}
+
+function given(...events: UserEvent[]) {
+  const state = events.reduce<UserState | undefined>(evolveUser, undefined);
+  return {
+    state,
+    when(command: AccountCommand, now = t0) {
+      const run = () => decide(command, state, now, make);
+      return {
+        then(types: UserEvent["type"][], check: (events: readonly UserEvent[]) => void = () => {}) {
+          const decision = run();
+          expect(decision.events.map((event) => event.type)).toEqual(types);
+          expect(decision.rejection).toBeUndefined();
+          check(decision.events);
+        },
+        thenRecordsAndRefuses(types: UserEvent["type"][], code: string, message: RegExp) {
+          const decision = run();
+          expect(decision.events.map((event) => event.type)).toEqual(types);
+          expect(decision.rejection?.code).toBe(code);
+          expect(decision.rejection?.message).toMatch(message);
+        },
+        thenRefuses(code: string, message: RegExp) {
+          let error: VeilError | undefined;
+          try {
+            run();
+          } catch (caught) {
+            error = caught as VeilError;
+          }
+          expect(error?.code).toBe(code);
+          expect(error?.message).toMatch(message);
+        },
+      };
+    },
+  };
+}
+
+describe("registering", () => {
+  it("registers a free name", () => {
+    given().when({ type: "Register", data: registered().data as never }).then(["UserRegistered"]);
+  });
+
+  it("refuses a taken name, also a deleted one", () => {
+    given(registered()).when({ type: "Register", data: registered().data as never })
+      .thenRefuses("conflict", /alice is taken/);
+    given(registered(), make("UserDeleted", { user: "alice" }))
+      .when({ type: "Register", data: registered().data as never })
+      .thenRefuses("conflict", /taken/);
+  });
+});
+
+describe("logging in", () => {
+  it("starts a session on the right password; the first device is not called new", () => {
+    given(registered()).when(login()).then(["SessionStarted"], ([event]) => {
+      expect(event!.data).toMatchObject({ session: "s-new", newDevice: false, secondFactor: "none" });
+    });
+  });
+
+  it("calls a device new once the user has logged in from another one", () => {
+    given(registered(), sessionStarted("s1", { device: 8 })).when(login()).then(["SessionStarted"], ([event]) => {
+      expect(event!.data).toMatchObject({ newDevice: true });
+    });
+  });
+
+  it("records a wrong password and answers without saying whether the user exists", () => {
+    given(registered()).when(login({ passwordMatches: false }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /^wrong username or password$/);
+    given().when(login()).thenRefuses("unauthenticated", /^wrong username or password$/);
+  });
+
+  it("slows down after the free failures, doubling the wait", () => {
+    expect([0, 1, 2, 3, 4, 5].map(loginDelayMs)).toEqual([0, 0, 0, 1_000, 2_000, 4_000]);
+    expect(loginDelayMs(50)).toBe(limits.loginDelayMaxMs);
+    const threeFailures = [registered(), failed(), failed(), failed()];
+    given(...threeFailures).when(login(), t0 + 500).thenRefuses("busy", /try again in 1 s/);
+    given(...threeFailures).when(login(), t0 + 1_000).then(["SessionStarted"]);
+  });
+
+  it("locks the account at the bound, and a success after the lock period clears it", () => {
+    const failures = Array.from({ length: limits.loginFailuresLock - 1 }, () => failed());
+    const nearlyLocked = [registered(), ...failures];
+    const lockAt = t0 + limits.loginDelayMaxMs;
+    given(...nearlyLocked).when(login({ passwordMatches: false }), lockAt)
+      .thenRecordsAndRefuses(["AccountLocked"], "unauthenticated", /wrong username or password/);
+    const locked = [
+      ...nearlyLocked,
+      veilEvent("AccountLocked", {
+        user: "alice",
+        until: lockAt + limits.accountLockMs,
+        failures: limits.loginFailuresLock,
+      }, origin(lockAt)) as UserEvent,
+    ];
+    given(...locked).when(login(), lockAt + limits.accountLockMs - 1).thenRefuses("busy", /try again/);
+    const after = given(...locked, sessionStarted("s2", { at: lockAt + limits.accountLockMs }));
+    expect(after.state).toMatchObject({ failures: 0, lockedUntil: null, lastFailureAt: null });
+  });
+
+  it("needs a TOTP code once TOTP is on, accepts a fresh one once, and refuses reuse", () => {
+    const withTotp = [registered(), totpEnabled(100)];
+    given(...withTotp).when(login()).thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /needs a TOTP code/);
+    given(...withTotp).when(login({ secondFactor: { kind: "totp", step: null } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /^wrong TOTP code$/);
+    given(...withTotp).when(login({ secondFactor: { kind: "totp", step: 100 } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /already used/);
+    given(...withTotp).when(login({ secondFactor: { kind: "totp", step: 101 } })).then(["SessionStarted"], ([e]) => {
+      expect(e!.data).toMatchObject({ secondFactor: "totp", totpStep: 101 });
+    });
+    given(...withTotp, sessionStarted("s1", { totpStep: 101 }))
+      .when(login({ secondFactor: { kind: "totp", step: 101 } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /already used/);
+  });
+
+  it("takes each backup code once", () => {
+    const withTotp = [registered(), totpEnabled(100)];
+    given(...withTotp).when(login({ secondFactor: { kind: "backup-code", index: 3 } })).then(["SessionStarted"]);
+    const spent = veilEvent("SessionStarted", {
+      ...(sessionStarted("s1").data as object),
+      secondFactor: "backup-code",
+      backupCode: 3,
+    } as never, origin()) as UserEvent;
+    const state = given(...withTotp, spent).state!;
+    expect(state.totp!.backupCodeHashes.filter((hash) => hash === null)).toHaveLength(1);
+    given(...withTotp, spent).when(login({ secondFactor: { kind: "backup-code", index: 3 } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /already used backup code/);
+  });
+
+  it("emails a code to a user with an email and no TOTP, then takes it until it expires", () => {
+    const withEmail = [registered("alice", { emailSealed: bytes(13, 40) })];
+    given(...withEmail).when(login())
+      .thenRecordsAndRefuses(["EmailCodeIssued"], "unauthenticated", /emailed to you/);
+    const issued = make("EmailCodeIssued", {
+      user: "alice",
+      codeHash: bytes(11),
+      codeSealed: bytes(12, 40),
+      expiresAt: t0 + 600_000,
+    });
+    given(...withEmail, issued).when(login({ secondFactor: { kind: "email", matches: true } }))
+      .then(["SessionStarted"], ([event]) => expect(event!.data).toMatchObject({ secondFactor: "email" }));
+    given(...withEmail, issued).when(login({ secondFactor: { kind: "email", matches: false } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong emailed code/);
+    given(...withEmail, issued).when(login({ secondFactor: { kind: "email", matches: true } }), t0 + 600_000)
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /expired/);
+  });
+});
+
+describe("sessions", () => {
+  it("tells an expired session from an ended one", () => {
+    const state = given(registered(), sessionStarted("s1")).state;
+    const hash = "02".repeat(32);
+    expect(requireSession(state, hash, t0).session).toBe("s1");
+    expect(() => requireSession(state, hash, t0 + 60_000)).toThrow(/expired/);
+    const ended = given(registered(), sessionStarted("s1"), make("SessionEnded", {
+      user: "alice",
+      session: "s1",
+      reason: "logout",
+    })).state;
+    expect(() => requireSession(ended, hash, t0)).toThrow(/not logged in/);
+  });
+
+  it("logs out one session or all, and revokes only sessions that exist", () => {
+    const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
+    given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: false }).then(["SessionEnded"]);
+    given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: true }).then(["SessionsEnded"]);
+    expect(Object.keys(given(...two, make("SessionsEnded", { user: "alice" })).state!.sessions)).toEqual([]);
+    given(...two).when({ type: "RevokeSession", user: "alice", session: "nope" }).thenRefuses("not-found", /no session/);
+  });
+
+  it("keeps at most the bound of sessions, dropping the oldest", () => {
+    const many = Array.from(
+      { length: limits.sessionsPerUserMax + 1 },
+      (_, index) => sessionStarted(`s${index}`, { at: t0 + index }),
+    );
+    const state = given(registered(), ...many).state!;
+    expect(Object.keys(state.sessions)).toHaveLength(limits.sessionsPerUserMax);
+    expect(state.sessions.s0).toBeUndefined();
+  });
+});
+
+describe("credentials and factors", () => {
+  it("a password change needs the current password and ends every other session", () => {
+    const credentials = {
+      passwordSalt: bytes(21, 16),
+      passwordKdf: kdf,
+      verifier: bytes(22),
+      verifierSalt: bytes(23, 16),
+      verifierKdf: kdf,
+      accountKeyWrapped: bytes(24, 73),
+      privateKeyWrapped: bytes(25, 73),
+    };
+    const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
+    given(...two).when({ type: "ChangePassword", user: "alice", session: "s1", passwordMatches: false, credentials })
+      .thenRefuses("unauthenticated", /current password is wrong/);
+    given(...two).when({ type: "ChangePassword", user: "alice", session: "s1", passwordMatches: true, credentials })
+      .then(["PasswordChanged"]);
+    const changed = given(...two, make("PasswordChanged", { user: "alice", ...credentials, keptSession: "s1" })).state!;
+    expect(Object.keys(changed.sessions)).toEqual(["s1"]);
+    expect(changed.credentials.verifier).toEqual(bytes(22));
+  });
+
+  it("TOTP is enabled with a matching code, once, and disabled with a fresh code", () => {
+    const enable = (step: number | null): AccountCommand => ({
+      type: "EnableTotp",
+      user: "alice",
+      step,
+      secretSealed: bytes(7, 60),
+      backupCodeHashes: Array.from({ length: limits.backupCodes }, () => bytes(1)),
+    });
+    given(registered()).when(enable(null)).thenRefuses("validation", /does not match/);
+    given(registered()).when(enable(5)).then(["TotpEnabled"]);
+    given(registered(), totpEnabled(5)).when(enable(6)).thenRefuses("conflict", /already on/);
+    given(registered(), totpEnabled(5))
+      .when({ type: "DisableTotp", user: "alice", secondFactor: { kind: "totp", step: 5 } })
+      .thenRefuses("unauthenticated", /already used/);
+    given(registered(), totpEnabled(5))
+      .when({ type: "DisableTotp", user: "alice", secondFactor: { kind: "totp", step: 6 } })
+      .then(["TotpDisabled"]);
+  });
+
+  it("a deleted user can do nothing", () => {
+    const deleted = [registered(), sessionStarted("s1"), make("UserDeleted", { user: "alice" })];
+    given(...deleted).when(login()).thenRefuses("unauthenticated", /wrong username or password/);
+    given(...deleted).when({ type: "LogOut", user: "alice", session: "s1", all: false })
+      .thenRefuses("unauthenticated", /not logged in/);
+    given(registered()).when({ type: "DeleteUser", user: "alice", passwordMatches: false })
+      .thenRefuses("unauthenticated", /password is wrong/);
+  });
+});
