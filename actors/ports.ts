@@ -119,3 +119,15 @@ export interface WorkerPool {
   run(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]): Promise<unknown>;
   close(): Promise<void>;
 }
+
+export interface MailMessage {
+  readonly to: string;
+  readonly subject: string;
+  readonly text: string;
+}
+
+/** Where notifications go: SMTP, or files when no mail server is configured. */
+export interface MailTransport {
+  readonly kind: "smtp" | "file";
+  send(message: MailMessage): Promise<void>;
+}

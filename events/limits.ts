@@ -93,6 +93,14 @@ export const limits = {
   /** Failures in a row that lock an account (NIST SP 800-63B allows at most 100), and for how long. */
   loginFailuresLock: 20,
   accountLockMs: 15 * 60 * 1_000,
+  /**
+   * Slow hashes one server runs at once for logins and registrations, and per user and per
+   * client address: beyond them a login is refused at once as busy, so a flood costs its
+   * sender a retry, not everyone else a queue of memory-hard hashes.
+   */
+  slowHashesInFlightMax: 16,
+  loginsInFlightPerUserMax: 4,
+  loginsInFlightPerAddressMax: 8,
   /** Client addresses whose failures are tracked at once; the stalest is forgotten first. */
   loginAddressesTrackedMax: 10_000,
   /** Identity commands run a memory-hard hash on the server, so they get longer than other commands. */
@@ -109,6 +117,10 @@ export const limits = {
   emailCodeTtlMs: 10 * 60 * 1_000,
   /** Sealed secrets in events (a TOTP seed, an email address): small by nature. */
   sealedSecretBytesMax: 1_024,
-  /** Notifications the mailer sends in one round. */
+  /** Notifications the mailer sends in one round, how often it looks, and how long it waits after a failure. */
   mailerBatchMax: 32,
+  mailerIntervalMs: 1_000,
+  mailerRetryDelayMs: 10_000,
+  /** How long the mailer waits for an SMTP server. */
+  smtpTimeoutMs: 10_000,
 } as const;

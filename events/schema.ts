@@ -124,7 +124,10 @@ export function bytes(options: { lengthMin?: number; lengthMax: number }): Schem
     parse(value) {
       if (!(value instanceof Uint8Array)) fail("bytes", value);
       if (value.byteLength < lengthMin || value.byteLength > options.lengthMax) {
-        fail(lengthMin === options.lengthMax ? `${lengthMin} bytes` : `${lengthMin}..${options.lengthMax} bytes`, value);
+        fail(
+          lengthMin === options.lengthMax ? `${lengthMin} bytes` : `${lengthMin}..${options.lengthMax} bytes`,
+          value,
+        );
       }
       return value;
     },

@@ -1,16 +1,19 @@
 import { clusterProjection } from "./cluster.ts";
 import type { Projection } from "./projection.ts";
+import { outboxProjection } from "./outbox.ts";
 import { usersProjection } from "./users.ts";
 
 export * from "./cluster.ts";
 export * from "./health.ts";
 export * from "./projection.ts";
+export * from "./outbox.ts";
 export * from "./users.ts";
 
 /** Every projection `veil state` can show and a server keeps, by name. */
 export const projections: readonly Projection<unknown>[] = [
   clusterProjection as Projection<unknown>,
   usersProjection as Projection<unknown>,
+  outboxProjection as Projection<unknown>,
 ];
 
 export function findProjection(name: string): Projection<unknown> | undefined {

@@ -122,7 +122,9 @@ export function normaliseUsername(input: string): string {
   ) {
     throw new ValidationError(
       `a username is ${limits.usernameLengthMin} to ${limits.usernameLengthMax} characters of a-z, 0-9, _ and -, ` +
-        `starting with a letter (no spaces, dots, slashes or look-alike letters); got ${JSON.stringify(input.slice(0, 40))}`,
+        `starting with a letter (no spaces, dots, slashes or look-alike letters); got ${
+          JSON.stringify(input.slice(0, 40))
+        }`,
     );
   }
   return user;

@@ -9,15 +9,7 @@ import { chmod, mkdir, readFile, rm } from "node:fs/promises";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import {
-  AuthenticationError,
-  integer,
-  object,
-  optional,
-  string,
-  username,
-  ValidationError,
-} from "../../events/mod.ts";
+import { AuthenticationError, integer, object, optional, string, username, ValidationError } from "../../events/mod.ts";
 import { writeFileAtomic } from "../files.ts";
 import { cryptoRandom } from "../random.ts";
 

@@ -20,6 +20,7 @@ import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/strea
 import { hostServer } from "../server/host.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { loadClusterKey } from "../cluster-key.ts";
+import { mailTransport } from "../mail/transport.ts";
 import { cryptoRandom } from "../random.ts";
 import { startCryptoActor } from "../workers/actors.ts";
 import { type Broker, reachBroker } from "./broker.ts";
@@ -73,7 +74,8 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   const secrets = clusterSecrets(await loadClusterKey(config, logger), cryptoRandom);
   // One crypto actor for the process: its pool already uses every core.
   const crypto = startCryptoActor();
-  const identity = { secrets, slowHash: crypto.slowHash, sessionTtlMs: config.sessionTtlMs };
+  const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
+  const identity = { secrets, slowHash: crypto.slowHash, sessionTtlMs: config.sessionTtlMs, mail };
   const servers = serverIds.map((nodeId) => {
     const nodeLogger = childLogger(logger, { node: nodeId });
     return hostServer({

@@ -38,13 +38,14 @@ import {
   bytes,
   clientAddress,
   ConcurrencyError,
+  type Infer,
   limits,
   object,
   optional,
   scryptParameters,
   string,
-  userSubject,
   username,
+  userSubject,
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
@@ -99,27 +100,57 @@ const requests = {
   otpDisable: object({ ...authenticated, otp: code }),
 };
 
-/** Failures for names nobody holds, kept only in memory: so unknown names are slowed down exactly like real ones. */
-class UnknownNameThrottle {
+/**
+ * Failures for names nobody holds, kept only in memory (they have no aggregate to record
+ * them in), by name and by client address: so unknown names are slowed down exactly like
+ * real ones, and an address guessing names is slowed down like one guessing passwords.
+ */
+class MemoryThrottle {
   readonly #failures = new Map<string, { failures: number; lastFailureAt: number }>();
 
-  check(user: string, now: number): void {
-    const seen = this.#failures.get(user);
-    if (seen) checkThrottle(seen.failures, seen.lastFailureAt, now);
+  get(key: string): { failures: number; lastFailureAt: number } | undefined {
+    return this.#failures.get(key);
   }
 
-  fail(user: string, now: number): void {
-    const failures = (this.#failures.get(user)?.failures ?? 0) + 1;
-    this.#failures.delete(user);
-    this.#failures.set(user, { failures, lastFailureAt: now });
+  fail(key: string, now: number): void {
+    const failures = (this.#failures.get(key)?.failures ?? 0) + 1;
+    this.#failures.delete(key);
+    this.#failures.set(key, { failures, lastFailureAt: now });
     // A Map iterates in insertion order: the first key is the stalest.
-    if (this.#failures.size > limits.loginAddressesTrackedMax) this.#failures.delete(this.#failures.keys().next().value!);
+    if (this.#failures.size > limits.loginAddressesTrackedMax) {
+      this.#failures.delete(this.#failures.keys().next().value!);
+    }
+  }
+}
+
+/** Counts work in flight per key and refuses, at once, work beyond a key's bound. */
+class InFlightGate {
+  readonly #counts = new Map<string, number>();
+
+  /** Runs `work` once every key has room, or throws BusyError without running it. */
+  async run<T>(keys: readonly [string, number][], work: () => Promise<T>): Promise<T> {
+    const full = keys.find(([key, max]) => (this.#counts.get(key) ?? 0) >= max);
+    if (full) throw new BusyError("too many logins in progress for this account, address or server; retry shortly");
+    for (const [key] of keys) this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+    try {
+      return await work();
+    } finally {
+      for (const [key] of keys) {
+        const left = this.#counts.get(key)! - 1;
+        if (left === 0) this.#counts.delete(key);
+        else this.#counts.set(key, left);
+      }
+    }
   }
 }
 
 export function accountCommands(deps: AccountDeps): Record<string, CommandHandler> {
-  const { nodeId, log, users, clock, ids, random, secrets, slowHash, sessionTtlMs, logger } = deps;
-  const unknownNames = new UnknownNameThrottle();
+  const { nodeId, log, users, clock, ids, random, secrets, sessionTtlMs, logger } = deps;
+  const unknownNames = new MemoryThrottle();
+  const gate = new InFlightGate();
+  const server: [string, number] = ["server", limits.slowHashesInFlightMax];
+  const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
+    gate.run([server], () => deps.slowHash(input, salt, parameters));
   // A verifier for names nobody holds, so a login for one costs the same slow hash as a real one.
   const decoy = { salt: random.bytes(16), verifier: random.bytes(32) };
 
@@ -183,7 +214,10 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     }
     if (state.emailSealed) {
       const expected = state.emailCode ? bytesToHex(state.emailCode.codeHash) : "";
-      return { kind: "email", matches: constantTimeEqual(bytesToHex(secrets.mac("email-code", state.user, otp)), expected) };
+      return {
+        kind: "email",
+        matches: constantTimeEqual(bytesToHex(secrets.mac("email-code", state.user, otp)), expected),
+      };
     }
     return { kind: "totp", step: null };
   }
@@ -208,6 +242,71 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         expired: open.expiresAt <= clock.now(),
         secondFactor: open.secondFactor,
       }));
+
+  async function logIn(request: Infer<typeof requests.login>) {
+    const now = clock.now();
+    if (request.address) {
+      // Failures from this address: those the log recorded (known names) and those only memory holds (unknown ones).
+      const logged = users.state.addresses[request.address];
+      const remembered = unknownNames.get(`address:${request.address}`);
+      checkThrottle(
+        (logged?.failures ?? 0) + (remembered?.failures ?? 0),
+        Math.max(logged?.lastFailureAt ?? 0, remembered?.lastFailureAt ?? 0) || null,
+        now,
+      );
+    }
+    const token = newToken(random);
+    const session = ids.next();
+    const expiresAt = now + sessionTtlMs;
+    const deviceHash = sha256(request.deviceId);
+    // Retries after a conflict decide again, but the slow hash is worked out once per set of credentials.
+    let checked: { verifier: Uint8Array; matches: boolean } | undefined;
+    const { state } = await decideAndAppend(request.user, async (state) => {
+      if (state?.status !== "active") {
+        // Slowed down and answered exactly like a wrong password, so nobody learns the name is free.
+        const seen = unknownNames.get(`user:${request.user}`);
+        if (seen) checkThrottle(seen.failures, seen.lastFailureAt, now);
+        await passwordMatches(undefined, request.authHash);
+        unknownNames.fail(`user:${request.user}`, now);
+        if (request.address) unknownNames.fail(`address:${request.address}`, now);
+        throw wrongCredentials();
+      }
+      if (checked?.verifier !== state.credentials.verifier) {
+        checked = { verifier: state.credentials.verifier, matches: await passwordMatches(state, request.authHash) };
+      }
+      const code = newNumericCode(random);
+      return {
+        type: "LogIn",
+        user: request.user,
+        passwordMatches: checked.matches,
+        secondFactor: secondFactorEvidence(state, request.otp),
+        grant: {
+          session,
+          tokenHash: tokenHash(token),
+          expiresAt,
+          deviceHash,
+          deviceName: request.deviceName,
+          ...(request.address ? { address: request.address } : {}),
+        },
+        deviceHashHex: bytesToHex(deviceHash),
+        emailCode: {
+          codeHash: secrets.mac("email-code", request.user, code),
+          codeSealed: secrets.seal("email-code", request.user, utf8(code)),
+          expiresAt: now + limits.emailCodeTtlMs,
+        },
+      };
+    });
+    logger.info("user logged in", { user: request.user, session });
+    return {
+      user: request.user,
+      token,
+      session,
+      expiresAt,
+      accountKeyWrapped: state!.credentials.accountKeyWrapped,
+      privateKeyWrapped: state!.credentials.privateKeyWrapped,
+      publicKey: state!.publicKey,
+    };
+  }
 
   return {
     /** The salt and KDF of a user's password; a made-up but stable one for names nobody holds. */
@@ -243,62 +342,15 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       return { user: request.user };
     },
 
-    "user.login": async (data) => {
+    "user.login": (data) => {
       const request = requests.login.parse(data);
-      const now = clock.now();
-      const address = request.address ? users.state.addresses[request.address] : undefined;
-      if (address) checkThrottle(address.failures, address.lastFailureAt, now);
-      const token = newToken(random);
-      const session = ids.next();
-      const expiresAt = now + sessionTtlMs;
-      const deviceHash = sha256(request.deviceId);
-      // Retries after a conflict decide again, but the slow hash is worked out once per set of credentials.
-      let checked: { verifier: Uint8Array; matches: boolean } | undefined;
-      const { state } = await decideAndAppend(request.user, async (state) => {
-        if (state?.status !== "active") {
-          // Slowed down and answered exactly like a wrong password, so nobody learns the name is free.
-          unknownNames.check(request.user, now);
-          await passwordMatches(undefined, request.authHash);
-          unknownNames.fail(request.user, now);
-          throw wrongCredentials();
-        }
-        if (checked?.verifier !== state.credentials.verifier) {
-          checked = { verifier: state.credentials.verifier, matches: await passwordMatches(state, request.authHash) };
-        }
-        const code = newNumericCode(random);
-        return {
-          type: "LogIn",
-          user: request.user,
-          passwordMatches: checked.matches,
-          secondFactor: secondFactorEvidence(state, request.otp),
-          grant: {
-            session,
-            tokenHash: tokenHash(token),
-            expiresAt,
-            deviceHash,
-            deviceName: request.deviceName,
-            ...(request.address ? { address: request.address } : {}),
-          },
-          deviceHashHex: bytesToHex(deviceHash),
-          emailCode: {
-            codeHash: secrets.mac("email-code", request.user, code),
-            codeSealed: secrets.seal("email-code", request.user, utf8(code)),
-            expiresAt: now + limits.emailCodeTtlMs,
-          },
-        };
-      });
-      logger.info("user logged in", { user: request.user, session });
-      return {
-        user: request.user,
-        token,
-        session,
-        expiresAt,
-        accountKeyWrapped: state!.credentials.accountKeyWrapped,
-        privateKeyWrapped: state!.credentials.privateKeyWrapped,
-        publicKey: state!.publicKey,
-      };
+      return gate.run([
+        [`user:${request.user}`, limits.loginsInFlightPerUserMax],
+        ...(request.address
+          ? [[`address:${request.address}`, limits.loginsInFlightPerAddressMax] as [string, number]]
+          : []),
+      ], () => logIn(request));
     },
-
     "user.whoami": async (data) => {
       const { state, session: mine } = await session(requests.session.parse(data));
       return {
@@ -345,7 +397,10 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     "user.revoke": async (data) => {
       const request = requests.revoke.parse(data);
       await session(request);
-      await decideAndAppend(request.user, () => ({ type: "RevokeSession", user: request.user, session: request.session }));
+      await decideAndAppend(
+        request.user,
+        () => ({ type: "RevokeSession", user: request.user, session: request.session }),
+      );
       return { revoked: request.session };
     },
 
@@ -394,7 +449,9 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         user: request.user,
         step: matchTotp(request.secret, request.code, clock.now()),
         secretSealed: secrets.seal("totp", request.user, request.secret),
-        backupCodeHashes: backupCodes.map((backup) => secrets.mac("backup-code", request.user, normaliseBackupCode(backup))),
+        backupCodeHashes: backupCodes.map((backup) =>
+          secrets.mac("backup-code", request.user, normaliseBackupCode(backup))
+        ),
       }));
       return { backupCodes };
     },

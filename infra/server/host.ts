@@ -6,7 +6,16 @@
  */
 import process from "node:process";
 import { type Actor, createActor, fromCallback, fromPromise, type SnapshotFrom, toPromise, waitFor } from "xstate";
-import type { Bus, Clock, EventLog, IdSource, Logger, RandomSource, SnapshotStore } from "../../actors/ports.ts";
+import type {
+  Bus,
+  Clock,
+  EventLog,
+  IdSource,
+  Logger,
+  MailTransport,
+  RandomSource,
+  SnapshotStore,
+} from "../../actors/ports.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { electionEffects } from "../../actors/server/effects.ts";
@@ -32,6 +41,8 @@ import {
   type HeartbeatTimeouts,
   isAlive,
   observeHeartbeat,
+  outboxProjection,
+  type OutboxState,
   projections,
   usersProjection,
   type UsersState,
@@ -39,6 +50,7 @@ import {
 import { Projector } from "../projector.ts";
 import { accountCommands } from "./accounts.ts";
 import { serveCommands, serveLeaderCommands } from "./commands.ts";
+import { startMailer } from "./mailer.ts";
 import { reconcileMembership } from "./membership.ts";
 
 export interface ServerHostDeps {
@@ -56,6 +68,8 @@ export interface ServerHostDeps {
     readonly secrets: ClusterSecrets;
     readonly slowHash: (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) => Promise<Uint8Array>;
     readonly sessionTtlMs: number;
+    /** Where the leader's mailer sends notifications. */
+    readonly mail: MailTransport;
   };
 }
 
@@ -107,6 +121,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   );
   const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
   const users = projectors.get(usersProjection.name) as Projector<UsersState>;
+  const outbox = projectors.get(outboxProjection.name) as Projector<OutboxState>;
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
 
   let inFlight = 0;
@@ -269,9 +284,21 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             .finally(() => (round = undefined));
         };
         const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
+        const mailer = startMailer({
+          nodeId,
+          log,
+          users,
+          outbox,
+          secrets: identity.secrets,
+          mail: identity.mail,
+          clock,
+          ids,
+          logger,
+        });
         return () => {
           active = false;
           clearInterval(timer);
+          mailer.stop();
           serving.unsubscribe();
         };
       }),

@@ -1,11 +1,17 @@
 /** What a hosted server needs for account commands, for tests: a fresh cluster key and a slow hash. */
 import { slowHash } from "../../actors/crypto/mod.ts";
+import type { MailMessage, MailTransport } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import type { ServerHostDeps } from "../../infra/server/host.ts";
 
 export function testIdentity(
-  options: { slowHash?: ServerHostDeps["identity"]["slowHash"]; sessionTtlMs?: number; clusterKey?: Uint8Array } = {},
+  options: {
+    slowHash?: ServerHostDeps["identity"]["slowHash"];
+    sessionTtlMs?: number;
+    clusterKey?: Uint8Array;
+    mail?: MailTransport;
+  } = {},
 ): Pick<ServerHostDeps, "identity" | "random"> {
   return {
     random: cryptoRandom,
@@ -13,6 +19,13 @@ export function testIdentity(
       secrets: clusterSecrets(options.clusterKey ?? cryptoRandom.bytes(32), cryptoRandom),
       slowHash: options.slowHash ?? slowHash,
       sessionTtlMs: options.sessionTtlMs ?? 24 * 60 * 60 * 1_000,
+      mail: options.mail ?? recordingMail().transport,
     },
   };
+}
+
+/** A mail transport that keeps what it was given, to assert on. */
+export function recordingMail(): { transport: MailTransport; sent: MailMessage[] } {
+  const sent: MailMessage[] = [];
+  return { sent, transport: { kind: "file", send: (message) => Promise.resolve(void sent.push(message)) } };
 }

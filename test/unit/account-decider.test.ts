@@ -7,7 +7,7 @@ import {
   loginDelayMs,
   requireSession,
 } from "../../actors/server/accounts/decider.ts";
-import { limits, type UserEvent, veilEvent, type VeilError } from "../../events/mod.ts";
+import { limits, type UserEvent, type VeilError, veilEvent } from "../../events/mod.ts";
 import { evolveUser, type UserState } from "../../projections/users.ts";
 import { origin } from "../support/events.ts";
 
@@ -219,11 +219,15 @@ describe("sessions", () => {
     const hash = "02".repeat(32);
     expect(requireSession(state, hash, t0).session).toBe("s1");
     expect(() => requireSession(state, hash, t0 + 60_000)).toThrow(/expired/);
-    const ended = given(registered(), sessionStarted("s1"), make("SessionEnded", {
-      user: "alice",
-      session: "s1",
-      reason: "logout",
-    })).state;
+    const ended = given(
+      registered(),
+      sessionStarted("s1"),
+      make("SessionEnded", {
+        user: "alice",
+        session: "s1",
+        reason: "logout",
+      }),
+    ).state;
     expect(() => requireSession(ended, hash, t0)).toThrow(/not logged in/);
   });
 
@@ -232,7 +236,10 @@ describe("sessions", () => {
     given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: false }).then(["SessionEnded"]);
     given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: true }).then(["SessionsEnded"]);
     expect(Object.keys(given(...two, make("SessionsEnded", { user: "alice" })).state!.sessions)).toEqual([]);
-    given(...two).when({ type: "RevokeSession", user: "alice", session: "nope" }).thenRefuses("not-found", /no session/);
+    given(...two).when({ type: "RevokeSession", user: "alice", session: "nope" }).thenRefuses(
+      "not-found",
+      /no session/,
+    );
   });
 
   it("keeps at most the bound of sessions, dropping the oldest", () => {

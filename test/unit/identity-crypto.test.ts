@@ -68,10 +68,14 @@ describe("the client's keys", () => {
     const opened = openAccountKeys({ user: "alice", master, ...sealed, publicKey: keys.publicKey });
     expect(opened.accountKey).toEqual(keys.accountKey);
     expect(opened.privateKey).toEqual(keys.privateKey);
-    expect(() => openAccountKeys({ user: "alice", master: cryptoRandom.bytes(32), ...sealed, publicKey: keys.publicKey }))
+    expect(() =>
+      openAccountKeys({ user: "alice", master: cryptoRandom.bytes(32), ...sealed, publicKey: keys.publicKey })
+    )
       .toThrow(/does not open/);
     // Bound to the user: the same wrapped keys do not open as another user's.
-    expect(() => openAccountKeys({ user: "mallory", master, ...sealed, publicKey: keys.publicKey })).toThrow(/does not open/);
+    expect(() => openAccountKeys({ user: "mallory", master, ...sealed, publicKey: keys.publicKey })).toThrow(
+      /does not open/,
+    );
     // What is sent to log in is neither the master key nor a key that unwraps anything.
     expect(sealed.authHash).toEqual(authHash(master));
     expect(sealed.authHash).not.toEqual(master);

@@ -158,7 +158,9 @@ export function decide(command: AccountCommand, state: UserState | undefined, no
       const user = active(state, command.user);
       if (!user.totp) throw new ConflictError("TOTP is not on");
       const problem = secondFactorProblem(user, command.secondFactor, now, "needed");
-      if (problem) throw problem === "email-code-needed" ? new Error("programmer error: no emailed codes here") : problem;
+      if (problem) {
+        throw problem === "email-code-needed" ? new Error("programmer error: no emailed codes here") : problem;
+      }
       return { events: [make("TotpDisabled", { user: user.user })] };
     }
     case "RecordNotificationSent":
@@ -264,7 +266,9 @@ function secondFactorProblem(
     if (!code || code.expiresAt <= now) return new AuthenticationError("the emailed code has expired; log in again");
     return evidence.matches ? undefined : new AuthenticationError("wrong emailed code");
   }
-  return evidence.kind === "none" ? undefined : new ValidationError("this account has no second factor; leave out --otp");
+  return evidence.kind === "none"
+    ? undefined
+    : new ValidationError("this account has no second factor; leave out --otp");
 }
 
 function assertNever(value: never): never {

@@ -74,7 +74,8 @@ function profileOf(options: { profile?: string }): Profile {
   return new Profile(loadConfig().veilHome, profileName(options.profile));
 }
 
-const profileOption = () => new Option("--profile <name>", "which stored session to use (default: $VEIL_PROFILE or default)");
+const profileOption = () =>
+  new Option("--profile <name>", "which stored session to use (default: $VEIL_PROFILE or default)");
 const passwordStdinOption = () =>
   new Option("--password-stdin", "read the password from the first line of stdin instead of a prompt");
 

@@ -1,0 +1,70 @@
+/**
+ * Hosts the mailer machine for a leader: every interval it delivers what the outbox holds
+ * (oldest first, a batch a round) and records each delivery as `NotificationSent`, then
+ * waits until the outbox has seen those records so nothing is sent twice by one leader.
+ */
+import { createActor, fromPromise } from "xstate";
+import { mailerMachine } from "../../actors/mailer/machine.ts";
+import { composeMail } from "../../actors/mailer/messages.ts";
+import type { Clock, EventLog, IdSource, Logger, MailTransport } from "../../actors/ports.ts";
+import { type ClusterSecrets, fromUtf8 } from "../../actors/server/accounts/secrets.ts";
+import { limits, userSubject, veilEvent } from "../../events/mod.ts";
+import type { OutboxState, UsersState } from "../../projections/mod.ts";
+import type { Projector } from "../projector.ts";
+import { userEmail } from "./accounts.ts";
+
+export interface MailerDeps {
+  readonly nodeId: string;
+  readonly log: EventLog;
+  readonly users: Projector<UsersState>;
+  readonly outbox: Projector<OutboxState>;
+  readonly secrets: ClusterSecrets;
+  readonly mail: MailTransport;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly logger: Logger;
+}
+
+export function startMailer(deps: MailerDeps): { stop(): void } {
+  const { nodeId, log, users, outbox, secrets, mail, clock, ids, logger } = deps;
+  const machine = mailerMachine.provide({
+    actors: {
+      deliverRound: fromPromise(async () => {
+        const pending = Object.values(outbox.state.pending).sort((a, b) => a.at - b.at);
+        let lastSeq = 0;
+        for (const notification of pending.slice(0, limits.mailerBatchMax)) {
+          const user = users.state.users[notification.user];
+          const to = user ? userEmail(secrets, user) : undefined;
+          if (to) {
+            const code = notification.codeSealed &&
+              fromUtf8(secrets.open("email-code", notification.user, notification.codeSealed));
+            await mail.send(composeMail(notification, to, code));
+            logger.info("notification sent", { user: notification.user, kind: notification.kind, via: mail.kind });
+          }
+          // Recorded even when there is nobody to send to any more, so it does not wait forever.
+          [lastSeq] = await log.append(userSubject(notification.user), [
+            veilEvent("NotificationSent", {
+              user: notification.user,
+              notification: notification.id,
+              transport: mail.kind,
+            }, { id: ids.next(), at: clock.now(), by: nodeId }),
+          ]) as [number];
+        }
+        if (lastSeq > 0) await outbox.waitFor(lastSeq, limits.commandTimeoutMs);
+        return Math.max(0, pending.length - limits.mailerBatchMax);
+      }),
+    },
+  });
+  const actor = createActor(machine);
+  actor.subscribe({
+    error: (error) => logger.warn("mailer stopped", { reason: (error as Error).message }),
+  });
+  actor.start();
+  const timer = setInterval(() => actor.send({ type: "TICK" }), limits.mailerIntervalMs);
+  return {
+    stop() {
+      clearInterval(timer);
+      actor.send({ type: "STOP" });
+    },
+  };
+}

@@ -1,0 +1,375 @@
+/**
+ * Accounts end to end on a real nats-server and a real SMTP server: the CLI registers and
+ * logs in with TOTP and leaves no secret anywhere on the broker; a stolen log logs nobody
+ * in; every refusal is its own clear error; concurrent and flooding logins stay correct;
+ * bad payloads change nothing; notifications reach the mail server. The server's clock is
+ * the real one plus a skew the tests move, so expiry, throttling and locks need no waiting.
+ */
+import { readFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { derivePasswordKey, deriveSubkey, unwrapKey } from "../../actors/crypto/mod.ts";
+import { fromBase32, totp } from "../../actors/server/accounts/totp.ts";
+import { limits, type UserEvent, userSubject, type VeilError } from "../../events/mod.ts";
+import { randomIds } from "../../infra/clock.ts";
+import { smtpTransport } from "../../infra/mail/transport.ts";
+import { natsBus } from "../../infra/nats/bus.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { sendCommand } from "../../infra/server/commands.ts";
+import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import { type CryptoActor, startCryptoActor } from "../../infra/workers/actors.ts";
+import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { accountClient } from "../support/accounts.ts";
+import { runVeil } from "../support/cli.ts";
+import { waitForEvent } from "../support/events.ts";
+import { testIdentity } from "../support/identity.ts";
+import { silentLogger } from "../support/logger.ts";
+import { useNatsServer } from "../support/nats.ts";
+import { startSmtpServer, type TestSmtp } from "../support/smtp.ts";
+
+const nats = useNatsServer();
+let skewMs = 0;
+const clock = { now: () => Date.now() + skewMs };
+const sessionTtlMs = 60 * 60 * 1_000;
+const logLines: string[] = [];
+const logger = Object.fromEntries(
+  (["debug", "info", "warn", "error"] as const).map((level) => [
+    level,
+    (message: string, fields?: object) => void logLines.push(`${level} ${message} ${JSON.stringify(fields ?? {})}`),
+  ]),
+) as unknown as typeof silentLogger;
+let server: HostedServer;
+let crypto: CryptoActor;
+let smtp: TestSmtp;
+let client: ReturnType<typeof accountClient>;
+let home: string;
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  crypto = startCryptoActor({ size: 2 });
+  home = await mkdtemp(join(tmpdir(), "veil-test-home-"));
+  server = hostServer({
+    nodeId: "accounts-1",
+    bus: natsBus(nats.nc, silentLogger),
+    log: nats.log,
+    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
+    clock,
+    ids: randomIds,
+    logger,
+    heartbeatTimeouts: defaultHeartbeatTimeouts,
+    ...testIdentity({ slowHash: crypto.slowHash, sessionTtlMs, mail: smtpTransport(smtp.url, "veil <veil@test>") }),
+  });
+  await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
+  expect(await server.live).toBe(true);
+  client = accountClient(natsBus(nats.nc, silentLogger), crypto);
+}, 30_000);
+
+afterAll(async () => {
+  server?.actor.send({ type: "STOP" });
+  await server?.done;
+  await crypto?.stop();
+  await smtp?.stop();
+  if (home) await rm(home, { recursive: true, force: true });
+});
+
+const refusal = (work: Promise<unknown>) =>
+  work.then(() => {
+    throw new Error("expected a refusal");
+  }, (error: VeilError) => error);
+
+async function userEvents(user: string): Promise<UserEvent[]> {
+  const { records } = await nats.log.readAggregate(userSubject(user));
+  return records.flatMap((record) => (record.ok ? [record.event as UserEvent] : []));
+}
+
+/** Every stored message of every stream on the broker (events, cluster traffic, KV snapshots), headers included. */
+async function everyStoredMessage(): Promise<{ stream: string; seq: number; bytes: Uint8Array }[]> {
+  const all: { stream: string; seq: number; bytes: Uint8Array }[] = [];
+  for await (const info of nats.jsm.streams.list()) {
+    for (let seq = info.state.first_seq; seq <= info.state.last_seq && info.state.messages > 0; seq++) {
+      const message = await nats.jsm.streams.getMessage(info.config.name, { seq }).catch(() => null);
+      if (!message) continue;
+      const headers = new TextEncoder().encode(message.header?.toString() ?? "");
+      all.push({ stream: info.config.name, seq, bytes: new Uint8Array([...headers, ...message.data]) });
+    }
+  }
+  return all;
+}
+
+function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
+  outer: for (let index = 0; index + needle.length <= haystack.length; index++) {
+    for (let offset = 0; offset < needle.length; offset++) {
+      if (haystack[index + offset] !== needle[offset]) continue outer;
+    }
+    return true;
+  }
+  return false;
+}
+
+describe("the CLI", () => {
+  const env = () => ({ NATS_URL: nats.url, VEIL_HOME: home });
+  const password = "a long and quiet river";
+
+  it("registers, turns on TOTP, logs in with it, and no secret reaches the broker or the logs", async () => {
+    const registered = await runVeil(["register", "Carol", "--password-stdin"], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(registered.stderr).toBe("");
+    expect(registered.stdout).toMatch(/registered carol\nlogged in as carol/);
+
+    const setup = await runVeil(["otp", "enable", "--json"], { env: env() });
+    const { secret, uri } = JSON.parse(setup.stdout) as { secret: string; uri: string };
+    expect(uri).toMatch(/^otpauth:\/\/totp\/veil%3Acarol\?secret=/);
+    const confirmed = await runVeil(["otp", "enable", "--json", "--code", totp(fromBase32(secret), clock.now())], {
+      env: env(),
+    });
+    const { backupCodes } = JSON.parse(confirmed.stdout) as { backupCodes: string[] };
+    expect(backupCodes).toHaveLength(limits.backupCodes);
+
+    expect((await runVeil(["logout"], { env: env() })).stdout).toMatch(/logged out carol/);
+    const noCode = await runVeil(["login", "carol", "--password-stdin"], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(noCode.code).toBe(10);
+    expect(noCode.stderr).toMatch(/needs a TOTP code/);
+
+    skewMs += limits.totpStepMs; // The next step: the enabling code's step is spent.
+    const code = totp(fromBase32(secret), clock.now());
+    const loggedIn = await runVeil(["login", "carol", "--password-stdin", "--otp", code], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(loggedIn.stdout).toMatch(/logged in as carol/);
+    const whoami = JSON.parse((await runVeil(["whoami", "--json"], { env: env() })).stdout);
+    expect(whoami).toMatchObject({ user: "carol", totp: true });
+    const sessions = JSON.parse((await runVeil(["sessions", "--json"], { env: env() })).stdout) as unknown[];
+    expect(sessions).toHaveLength(1);
+
+    // Everything secret, in every form it could take, is looked for in every stored message.
+    const stored = JSON.parse(await readFile(join(home, "profiles", "default.json"), "utf8")) as { token: string };
+    const registration = (await userEvents("carol")).find((event) => event.type === "UserRegistered")!;
+    if (registration.type !== "UserRegistered") throw new Error("unreachable");
+    const master = await derivePasswordKey(password, registration.data.passwordSalt, registration.data.passwordKdf);
+    const accountKey = unwrapKey(
+      deriveSubkey(master, "account-key"),
+      registration.data.accountKeyWrapped,
+      "account-key:carol",
+    );
+    const privateKey = unwrapKey(
+      deriveSubkey(master, "private-key"),
+      registration.data.privateKeyWrapped,
+      "private-key:carol",
+    );
+    const text = (value: string) => new TextEncoder().encode(value);
+    const secrets: Record<string, Uint8Array> = {
+      password: text(password),
+      master,
+      authHash: deriveSubkey(master, "auth"),
+      accountKey,
+      privateKey,
+      token: text(stored.token),
+      totpSecret: fromBase32(secret),
+      totpSecretBase32: text(secret),
+      ...Object.fromEntries(backupCodes.map((backup, index) => [`backup code ${index}`, text(backup)])),
+    };
+    const messages = await everyStoredMessage();
+    expect(messages.filter((message) => message.stream === "VEIL_EVENTS").length).toBeGreaterThan(5);
+    for (const [name, bytes] of Object.entries(secrets)) {
+      const where = messages.filter((message) => contains(message.bytes, bytes));
+      expect(where.map((message) => `${message.stream}#${message.seq}`), name).toEqual([]);
+      expect(logLines.filter((line) => contains(text(line), bytes)), `${name} in a log line`).toEqual([]);
+    }
+  }, 60_000);
+
+  it("answers bad usernames and weak passwords clearly, before anything is sent", async () => {
+    for (const name of ["../etc", "аlice", "a b", ""]) {
+      const ran = await runVeil(["register", name, "--password-stdin"], {
+        env: env(),
+        stdin: new TextEncoder().encode(password + "\n"),
+      });
+      expect(ran.code, name).toBe(2);
+      expect(ran.stderr).toMatch(/a username is 3 to 32 characters/);
+    }
+    const weak = await runVeil(["register", "dave", "--password-stdin"], {
+      env: env(),
+      stdin: new TextEncoder().encode("short\n"),
+    });
+    expect(weak.code).toBe(2);
+    expect(weak.stderr).toMatch(/at least 10 characters/);
+    expect(await userEvents("dave")).toEqual([]);
+  }, 30_000);
+});
+
+describe("logging in", () => {
+  const password = "seven silver spoons";
+
+  it("a stolen log logs nobody in: the stored verifier is not the login hash", async () => {
+    await client.register("erin", password);
+    const registration = (await userEvents("erin"))[0]!;
+    if (registration.type !== "UserRegistered") throw new Error("unreachable");
+    // Replaying what the log holds, in place of the hash only the password gives:
+    for (const candidate of [registration.data.verifier, registration.data.publicKey]) {
+      const error = await refusal(client.login("erin", "wrong but irrelevant", { authHash: candidate }));
+      expect(error.code).toBe("unauthenticated");
+    }
+    // The wrapped account key does not open with anything the log holds either.
+    for (
+      const candidate of [registration.data.verifier, registration.data.verifierSalt, registration.data.passwordSalt]
+    ) {
+      const kek = deriveSubkey(new Uint8Array([...candidate, ...candidate]).subarray(0, 32), "account-key");
+      expect(() => unwrapKey(kek, registration.data.accountKeyWrapped, "account-key:erin")).toThrow(/does not open/);
+    }
+    expect((await client.login("erin", password)).token).toMatch(/^[A-Za-z0-9_-]{43}$/);
+  }, 30_000);
+
+  it("gives each failure its own clear error", async () => {
+    await client.register("frank", password);
+    expect((await refusal(client.login("frank", "not the password at all"))).message).toBe(
+      "wrong username or password",
+    );
+    expect((await refusal(client.login("nobody-here", password))).message).toBe("wrong username or password");
+
+    const session = await client.login("frank", password);
+    const auth = { user: "frank", token: session.token };
+    skewMs += sessionTtlMs;
+    expect((await refusal(client.call("user.whoami", auth))).message).toMatch(/session has expired/);
+    skewMs += limits.loginDelayMaxMs;
+
+    const second = await client.login("frank", password);
+    const other = await client.login("frank", password);
+    await client.call("user.revoke", { user: "frank", token: other.token, session: second.session });
+    expect((await refusal(client.call("user.whoami", { user: "frank", token: second.token }))).message).toMatch(
+      /not logged in/,
+    );
+    // Another user's session cannot be named, let alone revoked.
+    await client.register("grace", password);
+    const grace = await client.login("grace", password);
+    expect(
+      (await refusal(client.call("user.revoke", { user: "grace", token: grace.token, session: other.session })))
+        .code,
+    ).toBe("not-found");
+    expect(await client.call("user.whoami", { user: "frank", token: other.token })).toMatchObject({ user: "frank" });
+  }, 60_000);
+
+  it("runs concurrent logins of one user as separate sessions, none lost", async () => {
+    await client.register("heidi", password);
+    await client.authHashFor("heidi", password);
+    const sessions = await Promise.all(Array.from({ length: 4 }, () => client.login("heidi", password)));
+    expect(new Set(sessions.map((session) => session.session)).size).toBe(4);
+    const started = (await userEvents("heidi")).filter((event) => event.type === "SessionStarted");
+    expect(started.map((event) => event.data.user === "heidi" && (event.data as { session: string }).session).sort())
+      .toEqual(sessions.map((session) => session.session).sort());
+  }, 60_000);
+
+  it("withstands a flood of wrong logins: typed refusals, few recorded, the server still answers", async () => {
+    await client.register("ivan", password);
+    const wrong = await client.authHashFor("ivan", "not ivan's password");
+    const attempt = (user: string) =>
+      refusal(client.call("user.login", {
+        user,
+        authHash: wrong,
+        deviceId: new Uint8Array(32),
+        deviceName: "flood",
+        address: "10.9.8.7",
+      }));
+    const errors = await Promise.all([
+      ...Array.from({ length: 60 }, () => attempt("ivan")),
+      ...Array.from({ length: 20 }, (_, index) => attempt(`ghost-${index}`)),
+    ]);
+    for (const error of errors) expect(["unauthenticated", "busy"]).toContain(error.code);
+    expect(errors.filter((error) => error.code === "busy").length).toBeGreaterThan(0);
+    const failures = (await userEvents("ivan")).filter((event) => event.type === "LoginFailed");
+    expect(failures.length).toBeGreaterThan(0);
+    expect(failures.length).toBeLessThan(limits.loginFailuresLock);
+    // The address is throttled too, whichever name it tries next.
+    expect((await attempt("grace")).code).toBe("busy");
+    expect(await sendCommand(natsBus(nats.nc, silentLogger), "cluster.nodes")).toMatchObject({
+      answeredBy: "accounts-1",
+    });
+    skewMs += limits.loginDelayMaxMs;
+  }, 60_000);
+
+  it("refuses malformed and oversized payloads and writes nothing", async () => {
+    const before = await nats.log.lastSeq();
+    const bad: [string, unknown][] = [
+      ["user.register", "not a map"],
+      ["user.register", { user: "../../etc", authHash: new Uint8Array(32) }],
+      ["user.register", {
+        user: "mallory",
+        passwordSalt: new Uint8Array(16),
+        passwordKdf: { N: 2 ** 30, r: 8, p: 1 },
+        authHash: new Uint8Array(32),
+        accountKeyWrapped: new Uint8Array(73),
+        privateKeyWrapped: new Uint8Array(73),
+        publicKey: new Uint8Array(32),
+      }],
+      ["user.register", {
+        user: "mallory",
+        passwordSalt: new Uint8Array(16),
+        passwordKdf: { N: 2 ** 17, r: 8, p: 1 },
+        authHash: new Uint8Array(32),
+        accountKeyWrapped: new Uint8Array(100_000),
+        privateKeyWrapped: new Uint8Array(73),
+        publicKey: new Uint8Array(32),
+      }],
+      ["user.login", { user: "a\u0000b", authHash: new Uint8Array(32), deviceId: new Uint8Array(32), deviceName: "" }],
+      ["user.login", { user: "erin", authHash: "x".repeat(10_000), deviceId: new Uint8Array(32), deviceName: "" }],
+      ["user.login", { user: "x".repeat(300), authHash: new Uint8Array(32), deviceId: new Uint8Array(32) }],
+      ["user.whoami", { user: "erin", token: "short" }],
+      ["user.prelogin", { user: "Erin" }],
+      ["user.otp.enable", [1, 2, 3]],
+    ];
+    for (const [name, data] of bad) {
+      const error = await refusal(client.call(name, data));
+      expect(error.code, `${name} ${JSON.stringify(data).slice(0, 60)}`).toBe("validation");
+    }
+    expect(await nats.log.lastSeq()).toBe(before);
+  }, 30_000);
+});
+
+describe("notifications", () => {
+  const password = "nine quiet harbours";
+
+  it("mails a code to a user with an email, alerts a new device, and says when the account locks", async () => {
+    await client.register("judy", password, "judy@example.test");
+    // A user with an email and no TOTP logs in with a code sent to it.
+    expect((await refusal(client.login("judy", password))).message).toMatch(/emailed to you/);
+    const codeMail = await smtp.waitFor((mail) => /your login code/.test(mail.raw), 10_000);
+    expect(codeMail.to).toEqual(["judy@example.test"]);
+    const code = /login code is (\d{6})/.exec(codeMail.raw)![1]!;
+    expect((await refusal(client.login("judy", password, { otp: "000000" }))).message).toMatch(/wrong emailed code/);
+    await client.login("judy", password, { otp: code });
+    expect((await refusal(client.login("judy", password, { otp: code }))).message).toMatch(/emailed to you|expired/);
+
+    // A second device: the login needs a fresh code, and raises an alert.
+    skewMs += limits.loginDelayMaxMs;
+    expect((await refusal(client.login("judy", password, { device: new Uint8Array(32).fill(7) }))).message).toMatch(
+      /emailed/,
+    );
+    const second = await smtp.waitFor((mail) => /your login code/.test(mail.raw) && !mail.raw.includes(code), 10_000);
+    const secondCode = /login code is (\d{6})/.exec(second.raw)![1]!;
+    await client.login("judy", password, { otp: secondCode, device: new Uint8Array(32).fill(7) });
+    const alert = await smtp.waitFor((mail) => /new device/.test(mail.raw), 10_000);
+    expect(alert.raw).toMatch(/test device/);
+
+    // Failures until the lock, each after its delay: then a lock notice.
+    const wrong = await client.authHashFor("judy", "certainly not judy's");
+    for (let failure = 0; failure < limits.loginFailuresLock; failure++) {
+      skewMs += limits.loginDelayMaxMs;
+      await refusal(client.login("judy", "certainly not judy's", { authHash: wrong }));
+    }
+    expect((await userEvents("judy")).some((event) => event.type === "AccountLocked")).toBe(true);
+    skewMs += limits.loginDelayMaxMs;
+    expect((await refusal(client.login("judy", password, { otp: "123456" }))).message).toMatch(/try again in/);
+    const locked = await smtp.waitFor((mail) => /locked/.test(mail.raw), 10_000);
+    expect(locked.to).toEqual(["judy@example.test"]);
+    // Nothing secret in the mails' record in the log: only which notification went out.
+    const sent = (await userEvents("judy")).filter((event) => event.type === "NotificationSent");
+    expect(sent.length).toBeGreaterThanOrEqual(3);
+    skewMs += limits.accountLockMs;
+  }, 90_000);
+});
