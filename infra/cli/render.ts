@@ -1,5 +1,5 @@
 /** Human renderings of projection states for `veil state`; any projection without one is shown as JSON. */
-import type { ClusterState } from "../../projections/mod.ts";
+import type { ClusterState, OutboxState, UsersState } from "../../projections/mod.ts";
 import { toJson } from "./format.ts";
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -10,6 +10,8 @@ export function table(rows: readonly (readonly string[])[]): string[] {
 }
 
 const renderers: Record<string, (state: never) => string[]> = {
+  users: renderUsers,
+  outbox: renderOutbox,
   cluster: (state: ClusterState) => {
     const leader = state.leader
       ? `leader: ${state.leader.node} (term ${state.leader.term}, since ${iso(state.leader.since)})`
@@ -30,6 +32,34 @@ const renderers: Record<string, (state: never) => string[]> = {
     ];
   },
 };
+
+/** Accounts without their hashes and wrapped keys: who exists, their sessions and factors, their failures. */
+function renderUsers(state: UsersState): string[] {
+  const users = Object.values(state.users).sort((a, b) => a.user.localeCompare(b.user));
+  if (users.length === 0) return ["users: none"];
+  return table([
+    ["USER", "STATUS", "REGISTERED", "SESSIONS", "LAST LOGIN", "SECOND FACTOR", "FAILURES", "LOCKED UNTIL"],
+    ...users.map((user) => [
+      user.user,
+      user.status,
+      iso(user.registeredAt),
+      String(Object.keys(user.sessions).length),
+      user.lastLoginAt === null ? "never" : iso(user.lastLoginAt),
+      user.totp ? "totp" : user.emailSealed ? "email" : "none",
+      String(user.failures),
+      user.lockedUntil === null ? "" : iso(user.lockedUntil),
+    ]),
+  ]);
+}
+
+function renderOutbox(state: OutboxState): string[] {
+  const pending = Object.values(state.pending).sort((a, b) => a.at - b.at);
+  if (pending.length === 0) return ["outbox: empty"];
+  return table([
+    ["RAISED", "USER", "KIND", "BY EVENT"],
+    ...pending.map((item) => [iso(item.at), item.user, item.kind, item.id]),
+  ]);
+}
 
 export function renderState(name: string, state: unknown): string[] {
   const render = renderers[name] as ((state: unknown) => string[]) | undefined;

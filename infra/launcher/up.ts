@@ -146,6 +146,8 @@ function printSummary(
   print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);
   print(`  servers    ${serverIds.join(", ")}`);
-  print(`  inspect    veil nodes   |   veil events --follow   |   veil state cluster`);
+  print(`  mail       ${config.smtpUrl ? "SMTP (VEIL_SMTP_URL)" : `.eml files in ${config.dataFolder}/mail`}`);
+  print(`  start      veil register <name>   then   veil whoami`);
+  print(`  inspect    veil nodes   |   veil events --follow   |   veil state cluster   |   veil state users`);
   print(`Press Ctrl-C to stop.`);
 }

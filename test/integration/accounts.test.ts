@@ -20,7 +20,8 @@ import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { type CryptoActor, startCryptoActor } from "../../infra/workers/actors.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { defaultHeartbeatTimeouts, usersProjection } from "../../projections/mod.ts";
+import { projectUntil } from "../../infra/projector.ts";
 import { accountClient } from "../support/accounts.ts";
 import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
@@ -144,6 +145,12 @@ describe("the CLI", () => {
       stdin: new TextEncoder().encode(password + "\n"),
     });
     expect(loggedIn.stdout).toMatch(/logged in as carol/);
+    const reused = await runVeil(["login", "carol", "--password-stdin", "--otp", code], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(reused.code).toBe(10);
+    expect(reused.stderr).toMatch(/this TOTP code was already used/);
     const whoami = JSON.parse((await runVeil(["whoami", "--json"], { env: env() })).stdout);
     expect(whoami).toMatchObject({ user: "carol", totp: true });
     const sessions = JSON.parse((await runVeil(["sessions", "--json"], { env: env() })).stdout) as unknown[];
@@ -184,6 +191,19 @@ describe("the CLI", () => {
       expect(logLines.filter((line) => contains(text(line), bytes)), `${name} in a log line`).toEqual([]);
     }
   }, 60_000);
+
+  it("logs in the same way on Deno", async () => {
+    await client.register("oscar", password);
+    const ran = await runVeil(["login", "oscar", "--password-stdin", "--profile", "deno"], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+      runtime: "deno",
+      timeoutMs: 30_000,
+    });
+    expect(ran.stderr).toBe("");
+    expect(ran.stdout).toMatch(/logged in as oscar/);
+    expect((await runVeil(["whoami", "--profile", "deno"], { env: env() })).stdout).toMatch(/^oscar /);
+  }, 40_000);
 
   it("answers bad usernames and weak passwords clearly, before anything is sent", async () => {
     for (const name of ["../etc", "аlice", "a b", ""]) {
@@ -226,6 +246,16 @@ describe("logging in", () => {
     expect((await client.login("erin", password)).token).toMatch(/^[A-Za-z0-9_-]{43}$/);
   }, 30_000);
 
+  it("answers the first step of a login for a name nobody holds like for a real one", async () => {
+    type Salt = { passwordSalt: Uint8Array; passwordKdf: object };
+    const real = await client.call<Salt>("user.prelogin", { user: "erin" });
+    const ghost = await client.call<Salt>("user.prelogin", { user: "nobody-at-all" });
+    expect(ghost.passwordSalt.byteLength).toBe(real.passwordSalt.byteLength);
+    expect(ghost.passwordKdf).toEqual(real.passwordKdf);
+    // Stable, so asking twice does not tell a made-up salt from a stored one.
+    expect(await client.call<Salt>("user.prelogin", { user: "nobody-at-all" })).toEqual(ghost);
+  });
+
   it("gives each failure its own clear error", async () => {
     await client.register("frank", password);
     expect((await refusal(client.login("frank", "not the password at all"))).message).toBe(
@@ -243,6 +273,10 @@ describe("logging in", () => {
     const other = await client.login("frank", password);
     await client.call("user.revoke", { user: "frank", token: other.token, session: second.session });
     expect((await refusal(client.call("user.whoami", { user: "frank", token: second.token }))).message).toMatch(
+      /not logged in/,
+    );
+    // A token is good for its own user only.
+    expect((await refusal(client.call("user.whoami", { user: "erin", token: other.token }))).message).toMatch(
       /not logged in/,
     );
     // Another user's session cannot be named, let alone revoked.
@@ -372,4 +406,14 @@ describe("notifications", () => {
     expect(sent.length).toBeGreaterThanOrEqual(3);
     skewMs += limits.accountLockMs;
   }, 90_000);
+});
+
+describe("the users projection", () => {
+  it("rebuilt from sequence 1 equals the live state", async () => {
+    const users = server.projectors.get("users")!;
+    await users.waitFor(await nats.log.lastSeq(), 5_000);
+    const rebuilt = await projectUntil({ log: nats.log, projection: usersProjection, logger: silentLogger });
+    expect(rebuilt.state).toEqual(users.state);
+    expect(Object.keys((rebuilt.state as { users: object }).users)).toContain("judy");
+  });
 });

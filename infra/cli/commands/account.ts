@@ -228,40 +228,40 @@ export function registerAccount(program: Command): void {
       });
     });
 
-  const sessions = program
+  program
     .command("sessions")
     .description("list your open sessions, or revoke one")
     .option("--json", "print the list as JSON")
     .option("--revoke <session>", "end that session (on whichever device holds it)")
-    .addOption(profileOption());
-  sessions.action(async (options: { json?: boolean; revoke?: string; profile?: string }) => {
-    await withSession(options, async ({ bus, session }) => {
-      if (options.revoke) {
-        await call(bus, "user.revoke", { ...session, session: options.revoke });
-        return print(`revoked session ${options.revoke}`);
-      }
-      const reply = await call<{
-        sessions: {
-          session: string;
-          current: boolean;
-          device: string;
-          address: string | null;
-          startedAt: number;
-          expiresAt: number;
-          expired: boolean;
-        }[];
-      }>(bus, "user.sessions", session);
-      if (options.json) return print(toJson(reply.sessions));
-      const rows = reply.sessions.map((open) => [
-        open.session + (open.current ? " *" : ""),
-        open.device,
-        open.address ?? "",
-        iso(open.startedAt),
-        open.expired ? "expired" : iso(open.expiresAt),
-      ]);
-      for (const line of table([["SESSION", "DEVICE", "ADDRESS", "STARTED", "EXPIRES"], ...rows])) print(line);
+    .addOption(profileOption())
+    .action(async (options: { json?: boolean; revoke?: string; profile?: string }) => {
+      await withSession(options, async ({ bus, session }) => {
+        if (options.revoke) {
+          await call(bus, "user.revoke", { ...session, session: options.revoke });
+          return print(`revoked session ${options.revoke}`);
+        }
+        const reply = await call<{
+          sessions: {
+            session: string;
+            current: boolean;
+            device: string;
+            address: string | null;
+            startedAt: number;
+            expiresAt: number;
+            expired: boolean;
+          }[];
+        }>(bus, "user.sessions", session);
+        if (options.json) return print(toJson(reply.sessions));
+        const rows = reply.sessions.map((open) => [
+          open.session + (open.current ? " *" : ""),
+          open.device,
+          open.address ?? "",
+          iso(open.startedAt),
+          open.expired ? "expired" : iso(open.expiresAt),
+        ]);
+        for (const line of table([["SESSION", "DEVICE", "ADDRESS", "STARTED", "EXPIRES"], ...rows])) print(line);
+      });
     });
-  });
 
   program
     .command("passwd")

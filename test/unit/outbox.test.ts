@@ -1,0 +1,82 @@
+/** The outbox projection, given events / then the notifications waiting; and what the mails say. */
+import { describe, expect, it } from "vitest";
+import { composeMail } from "../../actors/mailer/messages.ts";
+import { type VeilEvent, veilEvent } from "../../events/mod.ts";
+import { fold, outboxProjection } from "../../projections/mod.ts";
+import { origin } from "../support/events.ts";
+
+const bytes = (fill: number, length = 32) => new Uint8Array(length).fill(fill);
+const kdf = { N: 2 ** 17, r: 8, p: 1 };
+const registered = (user: string, email: boolean) =>
+  veilEvent("UserRegistered", {
+    user,
+    passwordSalt: bytes(1, 16),
+    passwordKdf: kdf,
+    verifier: bytes(2),
+    verifierSalt: bytes(3, 16),
+    verifierKdf: kdf,
+    accountKeyWrapped: bytes(4, 73),
+    privateKeyWrapped: bytes(5, 73),
+    publicKey: bytes(6),
+    ...(email ? { emailSealed: bytes(7, 40) } : {}),
+  }, origin());
+const login = (user: string, newDevice: boolean) =>
+  veilEvent("SessionStarted", {
+    user,
+    session: `s-${user}`,
+    tokenHash: bytes(8),
+    expiresAt: 2e12,
+    deviceHash: bytes(9),
+    deviceName: "phone",
+    newDevice,
+    address: "192.0.2.1",
+    secondFactor: "none",
+  }, origin());
+const given = (...events: VeilEvent[]) => fold(outboxProjection, events);
+
+describe("the outbox", () => {
+  it("raises a notification for a new device and a lock, only for users with an email", () => {
+    const lock = veilEvent("AccountLocked", { user: "alice", until: 1_800_000_900_000, failures: 20 }, origin());
+    const newDevice = login("alice", true);
+    const state = given(
+      registered("alice", true),
+      registered("bob", false),
+      login("alice", false),
+      newDevice,
+      lock,
+      login("bob", true),
+    );
+    expect(Object.values(state.pending).map((item) => [item.user, item.kind])).toEqual([
+      ["alice", "new-device"],
+      ["alice", "account-locked"],
+    ]);
+    expect(state.pending[newDevice.id]).toMatchObject({ deviceName: "phone", address: "192.0.2.1" });
+  });
+
+  it("takes a notification out once sent, and forgets a deleted user's", () => {
+    const code = veilEvent("EmailCodeIssued", {
+      user: "alice",
+      codeHash: bytes(10),
+      codeSealed: bytes(11, 40),
+      expiresAt: 2e12,
+    }, origin());
+    const sent = veilEvent("NotificationSent", { user: "alice", notification: code.id, transport: "smtp" }, origin());
+    expect(given(registered("alice", true), code).pending[code.id]?.codeSealed).toEqual(bytes(11, 40));
+    expect(given(registered("alice", true), code, sent).pending).toEqual({});
+    const deleted = veilEvent("UserDeleted", { user: "alice" }, origin());
+    expect(given(registered("alice", true), login("alice", false), login("alice", true), deleted)).toEqual({
+      reachable: {},
+      pending: {},
+    });
+  });
+
+  it("writes plain mails that say what happened and what to do", () => {
+    const base = { id: "e1", user: "alice", at: 1_800_000_000_000 };
+    expect(composeMail({ ...base, kind: "email-code" }, "a@example.test", "123456").text).toMatch(/code is 123456/);
+    const alert = composeMail({ ...base, kind: "new-device", deviceName: "phone", address: "192.0.2.1" }, "a@x.test");
+    expect(alert.subject).toMatch(/new device/);
+    expect(alert.text).toMatch(/phone \(address 192\.0\.2\.1\)[\s\S]*veil passwd/);
+    expect(composeMail({ ...base, kind: "account-locked", lockedUntil: 1_800_000_900_000 }, "a@x.test").text)
+      .toMatch(/refused until 2027-01-15T08:15:00.000Z/);
+  });
+});
