@@ -1,4 +1,6 @@
+import type { Command } from "commander";
 import { describe, expect, it } from "vitest";
+import { buildProgram } from "../../infra/cli/main.ts";
 import { encodeEvent, encodeMessage, nodeSubject } from "../../events/mod.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { type Runtime, runVeil } from "../support/cli.ts";
@@ -113,12 +115,17 @@ describe("veil CLI with bad input", () => {
   });
 
   it("has --help on every command", async () => {
-    for (const command of ["up", "node", "nodes", "health", "topology", "events", "state", "decode"]) {
-      const ran = await runVeil([command, "--help"]);
-      expect(ran.code).toBe(0);
-      expect(ran.stdout).toMatch(new RegExp(`^Usage: veil ${command}`));
+    // Every command the program defines, subcommands included, so a new one cannot be left out.
+    const paths = (command: Command, prefix: string[]): string[][] =>
+      command.commands.flatMap((sub) => [[...prefix, sub.name()], ...paths(sub, [...prefix, sub.name()])]);
+    const all = paths(buildProgram(), []);
+    expect(all.map((path) => path.join(" "))).toEqual(expect.arrayContaining(["register", "login", "otp enable"]));
+    for (const path of all) {
+      const ran = await runVeil([...path, "--help"]);
+      expect(ran.code, path.join(" ")).toBe(0);
+      expect(ran.stdout).toMatch(new RegExp(`^Usage: veil ${path.join(" ")}`));
     }
-  });
+  }, 60_000);
 });
 
 describe("time travel from the CLI", () => {
