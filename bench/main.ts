@@ -7,10 +7,11 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { eventstoreSuite } from "./suites/eventstore.ts";
 import { failoverSuite } from "./suites/failover.ts";
+import { identitySuite } from "./suites/identity.ts";
 import { stegoCryptoSuite } from "./suites/stego-crypto.ts";
 import type { Suite } from "./suite.ts";
 
-const suites: readonly Suite[] = [eventstoreSuite, failoverSuite, stegoCryptoSuite];
+const suites: readonly Suite[] = [eventstoreSuite, failoverSuite, stegoCryptoSuite, identitySuite];
 
 const usage = `usage: npm run bench -- [suite...] [--json]\nsuites:\n${
   suites.map((suite) => `  ${suite.name.padEnd(12)} ${suite.description}`).join("\n")
