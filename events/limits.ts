@@ -115,6 +115,8 @@ export const limits = {
   backupCodes: 10,
   /** Email one-time codes are valid this long. */
   emailCodeTtlMs: 10 * 60 * 1_000,
+  /** A new emailed code is sent at most this often per user, so logins cannot be used to flood a mailbox. */
+  emailCodeResendMs: 60 * 1_000,
   /** Sealed secrets in events (a TOTP seed, an email address): small by nature. */
   sealedSecretBytesMax: 1_024,
   /** Notifications the mailer sends in one round, how often it looks, and how long it waits after a failure. */

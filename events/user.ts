@@ -31,6 +31,8 @@ export const scryptParameters = object({
   r: integer({ min: 1, max: 32 }),
   p: integer({ min: 1, max: 16 }),
 });
+/** A device's name as people see it: printable characters only, so no terminal escape reaches a listing or a mail. */
+export const deviceName = string({ lengthMax: limits.deviceNameLengthMax, pattern: /^[^\p{C}]*$/u });
 /** A client's address as its connection reports it (an IP), for per-address throttling. */
 export const clientAddress = string({ lengthMin: 1, lengthMax: 64, pattern: /^[0-9A-Fa-f.:]+$/ });
 
@@ -76,7 +78,7 @@ export const userEvents = defineEvents({
       expiresAt: time,
       /** SHA-256 of the client's device id, to notice logins from new devices. */
       deviceHash: hash,
-      deviceName: string({ lengthMax: limits.deviceNameLengthMax }),
+      deviceName,
       newDevice: boolean(),
       address: optional(clientAddress),
       secondFactor: oneOf(secondFactors),
@@ -92,7 +94,10 @@ export const userEvents = defineEvents({
     version: 1,
     data: object({ user: username, reason: oneOf(loginFailureReasons), address: optional(clientAddress) }),
   },
-  AccountLocked: { version: 1, data: object({ user: username, until: time, failures: integer({ min: 1 }) }) },
+  AccountLocked: {
+    version: 1,
+    data: object({ user: username, until: time, failures: integer({ min: 1 }), address: optional(clientAddress) }),
+  },
   TotpEnabled: {
     version: 1,
     data: object({

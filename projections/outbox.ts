@@ -38,7 +38,7 @@ export const outboxProjection: Projection<OutboxState> = {
     if (!isUserEvent(event)) return state;
     const user = event.data.user;
     const raise = (notification: Omit<Notification, "id" | "user" | "at">): OutboxState =>
-      state.reachable[user]
+      Object.hasOwn(state.reachable, user)
         ? { ...state, pending: { ...state.pending, [event.id]: { id: event.id, user, at: event.at, ...notification } } }
         : state;
     switch (event.type) {
@@ -62,7 +62,7 @@ export const outboxProjection: Projection<OutboxState> = {
       case "EmailCodeIssued":
         return raise({ kind: "email-code", codeSealed: event.data.codeSealed });
       case "NotificationSent": {
-        if (!(event.data.notification in state.pending)) return state;
+        if (!Object.hasOwn(state.pending, event.data.notification)) return state;
         const { [event.data.notification]: _sent, ...pending } = state.pending;
         return { ...state, pending };
       }

@@ -98,7 +98,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
   switch (event.type) {
     case "PasswordChanged": {
       const { user: _user, keptSession, ...credentials } = event.data;
-      const kept = state.sessions[keptSession];
+      const kept = Object.hasOwn(state.sessions, keptSession) ? state.sessions[keptSession] : undefined;
       return { ...state, credentials, sessions: kept ? { [keptSession]: kept } : {} };
     }
     case "UserDeleted":
@@ -140,11 +140,19 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
     }
     case "SessionsEnded": {
       const except = event.data.except;
-      const kept = except === undefined ? undefined : state.sessions[except];
+      const kept = except !== undefined && Object.hasOwn(state.sessions, except) ? state.sessions[except] : undefined;
       return { ...state, sessions: kept && except ? { [except]: kept } : {} };
     }
-    case "LoginFailed":
-      return { ...state, failures: state.failures + 1, lastFailureAt: event.at };
+    case "LoginFailed": {
+      // A lock that has run out starts the count afresh (as the decider counts, from event time).
+      const lapsed = state.lockedUntil !== null && state.lockedUntil <= event.at;
+      return {
+        ...state,
+        failures: (lapsed ? 0 : state.failures) + 1,
+        lastFailureAt: event.at,
+        lockedUntil: lapsed ? null : state.lockedUntil,
+      };
+    }
     case "AccountLocked":
       // The failure that reached the bound is recorded by the lock itself (one event per decision).
       return { ...state, failures: event.data.failures, lastFailureAt: event.at, lockedUntil: event.data.until };
@@ -178,26 +186,31 @@ function withinSessionBound(sessions: Record<string, SessionRecord>): Record<str
   return rest;
 }
 
-/** Failures per client address, across users; a success from the address clears it. */
+/**
+ * Failures per client address, across users. A success does not clear them (an attacker
+ * could log into an account of their own to reset the count); they lapse once the address
+ * has been quiet for a lock period.
+ */
 function evolveAddresses(
   addresses: UsersState["addresses"],
   event: UserEvent,
 ): UsersState["addresses"] {
-  const address = "address" in event.data ? event.data.address : undefined;
+  if (event.type !== "LoginFailed" && event.type !== "AccountLocked") return addresses;
+  const address = event.data.address;
   if (!address) return addresses;
-  if (event.type === "SessionStarted") {
-    if (!(address in addresses)) return addresses;
-    const { [address]: _cleared, ...rest } = addresses;
-    return rest;
-  }
-  if (event.type !== "LoginFailed") return addresses;
-  const failures = (addresses[address]?.failures ?? 0) + 1;
-  const next = { ...addresses, [address]: { failures, lastFailureAt: event.at } };
+  const previous = Object.hasOwn(addresses, address) ? addresses[address] : undefined;
+  const recent = previous && event.at - previous.lastFailureAt < limits.accountLockMs;
+  const next = { ...addresses, [address]: { failures: (recent ? previous.failures : 0) + 1, lastFailureAt: event.at } };
   const tracked = Object.keys(next);
   if (tracked.length <= limits.loginAddressesTrackedMax) return next;
   const stalest = tracked.reduce((a, b) => (next[b]!.lastFailureAt < next[a]!.lastFailureAt ? b : a));
   const { [stalest]: _forgotten, ...rest } = next;
   return rest;
+}
+
+/** A user's state; own keys only, so a name like "constructor" is a name and nothing else. */
+export function userOf(state: UsersState, user: string): UserState | undefined {
+  return Object.hasOwn(state.users, user) ? state.users[user] : undefined;
 }
 
 export const usersProjection: Projection<UsersState> = {
@@ -207,9 +220,10 @@ export const usersProjection: Projection<UsersState> = {
   initial: () => ({ users: {}, addresses: {} }),
   evolve(state, event) {
     if (!isUserEvent(event)) return state;
-    const user = evolveUser(state.users[event.data.user], event);
+    const before = userOf(state, event.data.user);
+    const user = evolveUser(before, event);
     const addresses = evolveAddresses(state.addresses, event);
-    if (user === state.users[event.data.user] && addresses === state.addresses) return state;
+    if (user === before && addresses === state.addresses) return state;
     return { users: user ? { ...state.users, [event.data.user]: user } : state.users, addresses };
   },
 };

@@ -9,8 +9,10 @@ let stdinLines: Promise<string[]> | undefined;
 async function nextLineOfStdin(): Promise<string> {
   stdinLines ??= (async () => {
     let text = "";
+    // One streaming decoder, so a character split across two chunks stays one character.
+    const decoder = new TextDecoder();
     for await (const chunk of process.stdin) {
-      text += new TextDecoder().decode(chunk as Uint8Array);
+      text += decoder.decode(chunk as Uint8Array, { stream: true });
       if (text.length > stdinBytesMax) break;
     }
     return text.split(/\r?\n/);
@@ -33,10 +35,14 @@ function promptHidden(question: string): Promise<string> {
       if (error) reject(error);
       else resolve(answer);
     };
+    const decoder = new TextDecoder();
     const onData = (data: Uint8Array) => {
-      for (const character of new TextDecoder().decode(data)) {
+      // Escape sequences (arrow keys and the like) are not part of a secret: drop them whole.
+      // deno-lint-ignore no-control-regex
+      const typed = decoder.decode(data, { stream: true }).replace(/\u001b(\[[0-9;]*[A-Za-z~]|.)?/g, "");
+      for (const character of typed) {
         if (character === "\r" || character === "\n") return done();
-        if (character === "\u0003") return done(new ValidationError("cancelled"));
+        if (character === "\u0003" || character === "\u0004") return done(new ValidationError("cancelled"));
         if (character === "\u007f" || character === "\b") answer = answer.slice(0, -1);
         else answer += character;
       }

@@ -11,9 +11,13 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Clock, EventLog, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
 import {
   type AccountCommand,
+  checkAttemptAllowed,
   checkThrottle,
+  countFailure,
   decide,
   type EventMaker,
+  type FailureCount,
+  failuresNow,
   requireSession,
   type SecondFactorEvidence,
   wrongCredentials,
@@ -38,6 +42,8 @@ import {
   bytes,
   clientAddress,
   ConcurrencyError,
+  ConflictError,
+  deviceName,
   type Infer,
   limits,
   object,
@@ -49,7 +55,7 @@ import {
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
-import type { UsersState, UserState } from "../../projections/users.ts";
+import { userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandHandler } from "./commands.ts";
 
@@ -78,17 +84,28 @@ const clientCredentials = {
   accountKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
   privateKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
 };
-const email = string({ lengthMin: 3, lengthMax: limits.emailLengthMax, pattern: /^[^\s@]+@[^\s@]+\.[^\s@]+$/ });
+/** A plain addr-spec: no display names, commas or brackets that a mailer could read as more recipients. */
+const email = string({
+  lengthMin: 3,
+  lengthMax: limits.emailLengthMax,
+  pattern: /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/,
+});
 
 const requests = {
   prelogin: object({ user: username }),
-  register: object({ user: username, ...clientCredentials, publicKey: hash32, email: optional(email) }),
+  register: object({
+    user: username,
+    ...clientCredentials,
+    publicKey: hash32,
+    email: optional(email),
+    address: optional(clientAddress),
+  }),
   login: object({
     user: username,
     authHash: hash32,
     otp: optional(code),
     deviceId: hash32,
-    deviceName: string({ lengthMax: limits.deviceNameLengthMax }),
+    deviceName,
     address: optional(clientAddress),
   }),
   session: object(authenticated),
@@ -96,7 +113,7 @@ const requests = {
   revoke: object({ ...authenticated, session: string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ }) }),
   passwd: object({ ...authenticated, authHash: hash32, next: object(clientCredentials) }),
   delete: object({ ...authenticated, authHash: hash32 }),
-  otpEnable: object({ ...authenticated, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
+  otpEnable: object({ ...authenticated, authHash: hash32, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
   otpDisable: object({ ...authenticated, otp: code }),
 };
 
@@ -106,20 +123,23 @@ const requests = {
  * real ones, and an address guessing names is slowed down like one guessing passwords.
  */
 class MemoryThrottle {
-  readonly #failures = new Map<string, { failures: number; lastFailureAt: number }>();
+  readonly #counts = new Map<string, FailureCount>();
 
-  get(key: string): { failures: number; lastFailureAt: number } | undefined {
-    return this.#failures.get(key);
+  check(key: string, now: number): void {
+    const count = this.#counts.get(key);
+    if (count) checkAttemptAllowed(count, now);
+  }
+
+  get(key: string): FailureCount | undefined {
+    return this.#counts.get(key);
   }
 
   fail(key: string, now: number): void {
-    const failures = (this.#failures.get(key)?.failures ?? 0) + 1;
-    this.#failures.delete(key);
-    this.#failures.set(key, { failures, lastFailureAt: now });
+    const next = countFailure(this.#counts.get(key) ?? { failures: 0, lastFailureAt: null, lockedUntil: null }, now);
+    this.#counts.delete(key);
+    this.#counts.set(key, next);
     // A Map iterates in insertion order: the first key is the stalest.
-    if (this.#failures.size > limits.loginAddressesTrackedMax) {
-      this.#failures.delete(this.#failures.keys().next().value!);
-    }
+    if (this.#counts.size > limits.loginAddressesTrackedMax) this.#counts.delete(this.#counts.keys().next().value!);
   }
 }
 
@@ -162,7 +182,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     const last = await log.readLast(userSubject(user));
     const seq = last?.seq ?? 0;
     await users.waitFor(seq, limits.commandTimeoutMs);
-    return { state: users.state.users[user], seq };
+    return { state: userOf(users.state, user), seq };
   }
 
   /** Decides against the latest state and appends under its sequence; reloads and decides again on a conflict. */
@@ -177,7 +197,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         const [appended] = await log.append(userSubject(user), decision.events, { expectedSubjectSeq: seq });
         if (decision.rejection) throw decision.rejection;
         await users.waitFor(appended!, limits.commandTimeoutMs);
-        return { state: users.state.users[user], seq: appended! };
+        return { state: userOf(users.state, user), seq: appended! };
       } catch (error) {
         if (error instanceof ConcurrencyError) continue;
         throw error;
@@ -219,10 +239,17 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         matches: constantTimeEqual(bytesToHex(secrets.mac("email-code", state.user, otp)), expected),
       };
     }
-    return { kind: "totp", step: null };
+    // No second factor: a code given anyway is ignored rather than held against the user.
+    return { kind: "none" };
   }
 
-  /** The caller's open session, checked against the latest state of the log. */
+  /** A password tried by a logged-in user: refused before the slow hash while its failures throttle it. */
+  async function guess(state: UserState | undefined, authHash: Uint8Array): Promise<boolean> {
+    if (state) checkAttemptAllowed(state, clock.now());
+    return await passwordMatches(state, authHash);
+  }
+
+  /** The caller's open session, checked against the latest state of the log (and again in the decision). */
   async function session(request: { user: string; token: string }) {
     const { state, seq } = await current(request.user);
     const open = requireSession(state, bytesToHex(tokenHash(request.token)), clock.now());
@@ -243,18 +270,29 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         secondFactor: open.secondFactor,
       }));
 
+  /**
+   * Addresses the client states (the servers cannot see who sent a NATS message); one that
+   * states none shares a bucket with every other that does not, so leaving it out is no way
+   * around the limit.
+   */
+  const addressKey = (address: string | undefined) => `address:${address ?? "unstated"}`;
+
+  function checkAddress(address: string | undefined, now: number): void {
+    // Failures from this address: those the log recorded (known names) and those only memory holds (unknown ones).
+    const logged = address && Object.hasOwn(users.state.addresses, address)
+      ? users.state.addresses[address]
+      : undefined;
+    const remembered = unknownNames.get(addressKey(address));
+    checkThrottle(
+      (logged?.failures ?? 0) + (remembered ? failuresNow(remembered, now) : 0),
+      Math.max(logged?.lastFailureAt ?? 0, remembered?.lastFailureAt ?? 0) || null,
+      now,
+    );
+  }
+
   async function logIn(request: Infer<typeof requests.login>) {
     const now = clock.now();
-    if (request.address) {
-      // Failures from this address: those the log recorded (known names) and those only memory holds (unknown ones).
-      const logged = users.state.addresses[request.address];
-      const remembered = unknownNames.get(`address:${request.address}`);
-      checkThrottle(
-        (logged?.failures ?? 0) + (remembered?.failures ?? 0),
-        Math.max(logged?.lastFailureAt ?? 0, remembered?.lastFailureAt ?? 0) || null,
-        now,
-      );
-    }
+    checkAddress(request.address, now);
     const token = newToken(random);
     const session = ids.next();
     const expiresAt = now + sessionTtlMs;
@@ -263,14 +301,15 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     let checked: { verifier: Uint8Array; matches: boolean } | undefined;
     const { state } = await decideAndAppend(request.user, async (state) => {
       if (state?.status !== "active") {
-        // Slowed down and answered exactly like a wrong password, so nobody learns the name is free.
-        const seen = unknownNames.get(`user:${request.user}`);
-        if (seen) checkThrottle(seen.failures, seen.lastFailureAt, now);
+        // Throttled, locked, hashed and answered exactly like a real name with a wrong password.
+        unknownNames.check(`user:${request.user}`, now);
         await passwordMatches(undefined, request.authHash);
         unknownNames.fail(`user:${request.user}`, now);
-        if (request.address) unknownNames.fail(`address:${request.address}`, now);
+        unknownNames.fail(addressKey(request.address), now);
         throw wrongCredentials();
       }
+      // Before the slow hash: a throttled or locked account costs nothing to refuse.
+      checkAttemptAllowed(state, now);
       if (checked?.verifier !== state.credentials.verifier) {
         checked = { verifier: state.credentials.verifier, matches: await passwordMatches(state, request.authHash) };
       }
@@ -308,6 +347,13 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     };
   }
 
+  const perUser = (user: string): [string, number] => [`user:${user}`, limits.loginsInFlightPerUserMax];
+  const perAddress = (address: string | undefined): [string, number] => [
+    addressKey(address),
+    limits.loginsInFlightPerAddressMax,
+  ];
+  const tokenHashOf = (request: { token: string }) => bytesToHex(tokenHash(request.token));
+
   return {
     /** The salt and KDF of a user's password; a made-up but stable one for names nobody holds. */
     "user.prelogin": async (data) => {
@@ -319,38 +365,40 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       return { passwordSalt: secrets.mac("decoy-salt", user, "").slice(0, 16), passwordKdf };
     },
 
-    "user.register": async (data) => {
+    "user.register": (data) => {
       const request = requests.register.parse(data);
-      const verifierSalt = random.bytes(16);
-      const verifier = await slowHash(request.authHash, verifierSalt, passwordKdf);
-      await decideAndAppend(request.user, () => ({
-        type: "Register",
-        data: {
-          user: request.user,
-          passwordSalt: request.passwordSalt,
-          passwordKdf: request.passwordKdf,
-          verifier,
-          verifierSalt,
-          verifierKdf: passwordKdf,
-          accountKeyWrapped: request.accountKeyWrapped,
-          privateKeyWrapped: request.privateKeyWrapped,
-          publicKey: request.publicKey,
-          ...(request.email ? { emailSealed: secrets.seal("email", request.user, utf8(request.email)) } : {}),
-        },
-      }));
-      logger.info("user registered", { user: request.user });
-      return { user: request.user };
+      return gate.run([perAddress(request.address)], async () => {
+        // A taken name is refused before the slow hash, so probing names costs the server nothing.
+        if ((await current(request.user)).state) {
+          throw new ConflictError(`the name ${request.user} is taken; choose another`);
+        }
+        const verifierSalt = random.bytes(16);
+        const verifier = await slowHash(request.authHash, verifierSalt, passwordKdf);
+        await decideAndAppend(request.user, () => ({
+          type: "Register",
+          data: {
+            user: request.user,
+            passwordSalt: request.passwordSalt,
+            passwordKdf: request.passwordKdf,
+            verifier,
+            verifierSalt,
+            verifierKdf: passwordKdf,
+            accountKeyWrapped: request.accountKeyWrapped,
+            privateKeyWrapped: request.privateKeyWrapped,
+            publicKey: request.publicKey,
+            ...(request.email ? { emailSealed: secrets.seal("email", request.user, utf8(request.email)) } : {}),
+          },
+        }));
+        logger.info("user registered", { user: request.user });
+        return { user: request.user };
+      });
     },
 
     "user.login": (data) => {
       const request = requests.login.parse(data);
-      return gate.run([
-        [`user:${request.user}`, limits.loginsInFlightPerUserMax],
-        ...(request.address
-          ? [[`address:${request.address}`, limits.loginsInFlightPerAddressMax] as [string, number]]
-          : []),
-      ], () => logIn(request));
+      return gate.run([perUser(request.user), perAddress(request.address)], () => logIn(request));
     },
+
     "user.whoami": async (data) => {
       const { state, session: mine } = await session(requests.session.parse(data));
       return {
@@ -385,56 +433,61 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     "user.logout": async (data) => {
       const request = requests.logout.parse(data);
       const { session: mine } = await session(request);
-      await decideAndAppend(request.user, () => ({
-        type: "LogOut",
-        user: request.user,
-        session: mine.session,
-        all: request.all === true,
-      }));
-      return { ended: request.all ? "all" : mine.session };
+      const all = request.all === true;
+      await decideAndAppend(
+        request.user,
+        () => ({ type: "LogOut", user: request.user, tokenHash: tokenHashOf(request), all }),
+      );
+      return { ended: all ? "all" : mine.session };
     },
 
     "user.revoke": async (data) => {
       const request = requests.revoke.parse(data);
       await session(request);
-      await decideAndAppend(
-        request.user,
-        () => ({ type: "RevokeSession", user: request.user, session: request.session }),
-      );
+      await decideAndAppend(request.user, () => ({
+        type: "RevokeSession",
+        user: request.user,
+        tokenHash: tokenHashOf(request),
+        session: request.session,
+      }));
       return { revoked: request.session };
     },
 
     "user.passwd": async (data) => {
       const request = requests.passwd.parse(data);
-      const { session: mine } = await session(request);
-      const verifierSalt = random.bytes(16);
-      const verifier = await slowHash(request.next.authHash, verifierSalt, passwordKdf);
-      await decideAndAppend(request.user, async (state) => ({
-        type: "ChangePassword",
-        user: request.user,
-        session: mine.session,
-        passwordMatches: await passwordMatches(state, request.authHash),
-        credentials: {
-          passwordSalt: request.next.passwordSalt,
-          passwordKdf: request.next.passwordKdf,
-          verifier,
-          verifierSalt,
-          verifierKdf: passwordKdf,
-          accountKeyWrapped: request.next.accountKeyWrapped,
-          privateKeyWrapped: request.next.privateKeyWrapped,
-        },
-      }));
-      return { changed: true };
+      await session(request);
+      return await gate.run([perUser(request.user)], async () => {
+        const verifierSalt = random.bytes(16);
+        const verifier = await slowHash(request.next.authHash, verifierSalt, passwordKdf);
+        await decideAndAppend(request.user, async (state) => ({
+          type: "ChangePassword",
+          user: request.user,
+          tokenHash: tokenHashOf(request),
+          passwordMatches: await guess(state, request.authHash),
+          credentials: {
+            passwordSalt: request.next.passwordSalt,
+            passwordKdf: request.next.passwordKdf,
+            verifier,
+            verifierSalt,
+            verifierKdf: passwordKdf,
+            accountKeyWrapped: request.next.accountKeyWrapped,
+            privateKeyWrapped: request.next.privateKeyWrapped,
+          },
+        }));
+        return { changed: true };
+      });
     },
 
     "user.delete": async (data) => {
       const request = requests.delete.parse(data);
       await session(request);
-      await decideAndAppend(request.user, async (state) => ({
-        type: "DeleteUser",
-        user: request.user,
-        passwordMatches: await passwordMatches(state, request.authHash),
-      }));
+      await gate.run([perUser(request.user)], () =>
+        decideAndAppend(request.user, async (state) => ({
+          type: "DeleteUser",
+          user: request.user,
+          tokenHash: tokenHashOf(request),
+          passwordMatches: await guess(state, request.authHash),
+        })));
       logger.info("user deleted", { user: request.user });
       return { deleted: request.user };
     },
@@ -444,15 +497,18 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       await session(request);
       if (!numericCodePattern.test(request.code)) throw new ValidationError("a TOTP code is 6 digits");
       const backupCodes = newBackupCodes(random);
-      await decideAndAppend(request.user, () => ({
-        type: "EnableTotp",
-        user: request.user,
-        step: matchTotp(request.secret, request.code, clock.now()),
-        secretSealed: secrets.seal("totp", request.user, request.secret),
-        backupCodeHashes: backupCodes.map((backup) =>
-          secrets.mac("backup-code", request.user, normaliseBackupCode(backup))
-        ),
-      }));
+      await gate.run([perUser(request.user)], () =>
+        decideAndAppend(request.user, async (state) => ({
+          type: "EnableTotp",
+          user: request.user,
+          tokenHash: tokenHashOf(request),
+          passwordMatches: await guess(state, request.authHash),
+          step: matchTotp(request.secret, request.code, clock.now()),
+          secretSealed: secrets.seal("totp", request.user, request.secret),
+          backupCodeHashes: backupCodes.map((backup) =>
+            secrets.mac("backup-code", request.user, normaliseBackupCode(backup))
+          ),
+        })));
       return { backupCodes };
     },
 
@@ -462,6 +518,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       await decideAndAppend(request.user, (state) => ({
         type: "DisableTotp",
         user: request.user,
+        tokenHash: tokenHashOf(request),
         secondFactor: state ? secondFactorEvidence(state, request.otp) : { kind: "none" },
       }));
       return { totp: false };

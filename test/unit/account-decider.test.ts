@@ -7,6 +7,7 @@ import {
   loginDelayMs,
   requireSession,
 } from "../../actors/server/accounts/decider.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { limits, type UserEvent, type VeilError, veilEvent } from "../../events/mod.ts";
 import { evolveUser, type UserState } from "../../projections/users.ts";
 import { origin } from "../support/events.ts";
@@ -42,6 +43,10 @@ const sessionStarted = (session: string, options: { device?: number; totpStep?: 
     secondFactor: options.totpStep === undefined ? "none" : "totp",
     ...(options.totpStep === undefined ? {} : { totpStep: options.totpStep }),
   }, origin(options.at ?? t0)) as UserEvent;
+
+/** The token hash `sessionStarted(session)` records, as commands carry it. */
+const tokenOf = (session: string) => bytesToHex(bytes(session.length));
+const as = (session: string) => ({ user: "alice", tokenHash: tokenOf(session) });
 
 const failed = (at = t0) => veilEvent("LoginFailed", { user: "alice", reason: "password" }, origin(at)) as UserEvent;
 const totpEnabled = (step: number) =>
@@ -182,7 +187,13 @@ describe("logging in", () => {
 
   it("takes each backup code once", () => {
     const withTotp = [registered(), totpEnabled(100)];
-    given(...withTotp).when(login({ secondFactor: { kind: "backup-code", index: 3 } })).then(["SessionStarted"]);
+    given(...withTotp).when(login({ secondFactor: { kind: "backup-code", index: 3 } })).then(
+      ["SessionStarted"],
+      ([e]) => {
+        expect(e!.data).toMatchObject({ secondFactor: "backup-code", backupCode: 3 });
+        expect(evolveUser(given(...withTotp).state, e!)!.totp!.backupCodeHashes[3]).toBeNull();
+      },
+    );
     const spent = veilEvent("SessionStarted", {
       ...(sessionStarted("s1").data as object),
       secondFactor: "backup-code",
@@ -210,6 +221,38 @@ describe("logging in", () => {
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong emailed code/);
     given(...withEmail, issued).when(login({ secondFactor: { kind: "email", matches: true } }), t0 + 600_000)
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /expired/);
+    // Spent by the login it let in: the same code does not work twice.
+    const usedBy = veilEvent("SessionStarted", {
+      ...(sessionStarted("s1").data as object),
+      secondFactor: "email",
+    } as never, origin()) as UserEvent;
+    given(...withEmail, issued, usedBy).when(login({ secondFactor: { kind: "email", matches: true } }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /expired/);
+  });
+
+  it("sends a new emailed code at most once a minute", () => {
+    const withEmail = [registered("alice", { emailSealed: bytes(13, 40) })];
+    const issued = make("EmailCodeIssued", {
+      user: "alice",
+      codeHash: bytes(11),
+      codeSealed: bytes(12, 40),
+      expiresAt: t0 + limits.emailCodeTtlMs,
+    });
+    given(...withEmail, issued).when(login(), t0 + 1_000).thenRefuses("busy", /emailed less than a minute ago/);
+    given(...withEmail, issued).when(login(), t0 + limits.emailCodeResendMs)
+      .thenRecordsAndRefuses(["EmailCodeIssued"], "unauthenticated", /emailed to you/);
+  });
+
+  it("starts the count afresh once a lock has run out", () => {
+    const until = t0 + limits.accountLockMs;
+    const locked = [
+      registered(),
+      veilEvent("AccountLocked", { user: "alice", until, failures: limits.loginFailuresLock }, origin(t0)) as UserEvent,
+    ];
+    given(...locked).when(login({ passwordMatches: false }), until)
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong username or password/);
+    const after = given(...locked, failed(until)).state!;
+    expect(after).toMatchObject({ failures: 1, lockedUntil: null });
   });
 });
 
@@ -233,13 +276,31 @@ describe("sessions", () => {
 
   it("logs out one session or all, and revokes only sessions that exist", () => {
     const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
-    given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: false }).then(["SessionEnded"]);
-    given(...two).when({ type: "LogOut", user: "alice", session: "s1", all: true }).then(["SessionsEnded"]);
+    given(...two).when({ type: "LogOut", ...as("s1"), all: false }).then(["SessionEnded"], ([event]) => {
+      expect(event!.data).toMatchObject({ session: "s1", reason: "logout" });
+    });
+    given(...two).when({ type: "LogOut", ...as("s1"), all: true }).then(["SessionsEnded"]);
     expect(Object.keys(given(...two, make("SessionsEnded", { user: "alice" })).state!.sessions)).toEqual([]);
-    given(...two).when({ type: "RevokeSession", user: "alice", session: "nope" }).thenRefuses(
-      "not-found",
-      /no session/,
-    );
+    given(...two).when({ type: "RevokeSession", ...as("s1"), session: "nope" }).thenRefuses("not-found", /no session/);
+    // Names an object already has are not sessions either.
+    given(...two).when({ type: "RevokeSession", ...as("s1"), session: "constructor" })
+      .thenRefuses("not-found", /no session/);
+    given(...two).when({ type: "RevokeSession", ...as("s1"), session: "s22" }).then(["SessionEnded"]);
+  });
+
+  it("checks the session in the decision, so one ended meanwhile does not act", () => {
+    const ended = [
+      registered(),
+      sessionStarted("s1"),
+      make("SessionEnded", {
+        user: "alice",
+        session: "s1",
+        reason: "revoked",
+      }),
+    ];
+    given(...ended).when({ type: "LogOut", ...as("s1"), all: true }).thenRefuses("unauthenticated", /not logged in/);
+    given(registered(), sessionStarted("s1")).when({ type: "LogOut", ...as("s1"), all: false }, t0 + 60_000)
+      .thenRefuses("unauthenticated", /expired/);
   });
 
   it("keeps at most the bound of sessions, dropping the oldest", () => {
@@ -265,40 +326,71 @@ describe("credentials and factors", () => {
       privateKeyWrapped: bytes(25, 73),
     };
     const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
-    given(...two).when({ type: "ChangePassword", user: "alice", session: "s1", passwordMatches: false, credentials })
-      .thenRefuses("unauthenticated", /current password is wrong/);
-    given(...two).when({ type: "ChangePassword", user: "alice", session: "s1", passwordMatches: true, credentials })
-      .then(["PasswordChanged"]);
+    // A wrong guess through a stolen session counts like a failed login.
+    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: false, credentials })
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /current password is wrong/);
+    given(...two, failed(), failed(), failed()).when({
+      type: "ChangePassword",
+      ...as("s1"),
+      passwordMatches: true,
+      credentials,
+    }).thenRefuses("busy", /try again/);
+    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials })
+      .then(["PasswordChanged"], ([event]) => expect(event!.data).toMatchObject({ keptSession: "s1" }));
     const changed = given(...two, make("PasswordChanged", { user: "alice", ...credentials, keptSession: "s1" })).state!;
     expect(Object.keys(changed.sessions)).toEqual(["s1"]);
     expect(changed.credentials.verifier).toEqual(bytes(22));
   });
 
   it("TOTP is enabled with a matching code, once, and disabled with a fresh code", () => {
-    const enable = (step: number | null): AccountCommand => ({
+    const enable = (step: number | null, passwordMatches = true): AccountCommand => ({
       type: "EnableTotp",
-      user: "alice",
+      ...as("s1"),
+      passwordMatches,
       step,
       secretSealed: bytes(7, 60),
       backupCodeHashes: Array.from({ length: limits.backupCodes }, () => bytes(1)),
     });
-    given(registered()).when(enable(null)).thenRefuses("validation", /does not match/);
-    given(registered()).when(enable(5)).then(["TotpEnabled"]);
-    given(registered(), totpEnabled(5)).when(enable(6)).thenRefuses("conflict", /already on/);
-    given(registered(), totpEnabled(5))
-      .when({ type: "DisableTotp", user: "alice", secondFactor: { kind: "totp", step: 5 } })
-      .thenRefuses("unauthenticated", /already used/);
-    given(registered(), totpEnabled(5))
-      .when({ type: "DisableTotp", user: "alice", secondFactor: { kind: "totp", step: 6 } })
+    const open = [registered(), sessionStarted("s1")];
+    given(...open).when(enable(null)).thenRefuses("validation", /does not match/);
+    // A stolen session without the password cannot put a second factor between the owner and the account.
+    given(...open).when(enable(5, false)).thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /password/);
+    given(...open).when(enable(5)).then(["TotpEnabled"]);
+    given(...open, totpEnabled(5)).when(enable(6)).thenRefuses("conflict", /already on/);
+    given(...open, totpEnabled(5))
+      .when({ type: "DisableTotp", ...as("s1"), secondFactor: { kind: "totp", step: 5 } })
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /already used/);
+    given(...open, totpEnabled(5))
+      .when({ type: "DisableTotp", ...as("s1"), secondFactor: { kind: "totp", step: null } })
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong TOTP code/);
+    given(...open, totpEnabled(5))
+      .when({ type: "DisableTotp", ...as("s1"), secondFactor: { kind: "totp", step: 6 } })
       .then(["TotpDisabled"]);
   });
 
-  it("a deleted user can do nothing", () => {
-    const deleted = [registered(), sessionStarted("s1"), make("UserDeleted", { user: "alice" })];
-    given(...deleted).when(login()).thenRefuses("unauthenticated", /wrong username or password/);
-    given(...deleted).when({ type: "LogOut", user: "alice", session: "s1", all: false })
-      .thenRefuses("unauthenticated", /not logged in/);
-    given(registered()).when({ type: "DeleteUser", user: "alice", passwordMatches: false })
-      .thenRefuses("unauthenticated", /password is wrong/);
+  it("deletes only with the password, and a deleted user can do nothing", () => {
+    const open = [registered(), sessionStarted("s1")];
+    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: false })
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /password is wrong/);
+    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: true }).then(["UserDeleted"]);
+    const deleted = [...open, make("UserDeleted", { user: "alice" })];
+    const credentials = registered().data as never;
+    const commands: AccountCommand[] = [
+      { type: "LogOut", ...as("s1"), all: false },
+      { type: "RevokeSession", ...as("s1"), session: "s1" },
+      { type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials },
+      { type: "DeleteUser", ...as("s1"), passwordMatches: true },
+      {
+        type: "EnableTotp",
+        ...as("s1"),
+        passwordMatches: true,
+        step: 9,
+        secretSealed: bytes(1, 40),
+        backupCodeHashes: [],
+      },
+      { type: "DisableTotp", ...as("s1"), secondFactor: { kind: "totp", step: 9 } },
+    ];
+    for (const command of commands) given(...deleted).when(command).thenRefuses("unauthenticated", /not logged in/);
+    given(...deleted).when(login()).thenRefuses("unauthenticated", /^wrong username or password$/);
   });
 });

@@ -17,7 +17,7 @@ import {
   ValidationError,
   type VeilError,
 } from "../../../events/mod.ts";
-import { type SessionRecord, type UserState } from "../../../projections/users.ts";
+import type { SessionRecord, UserState } from "../../../projections/users.ts";
 
 type Data<Type extends UserEvent["type"]> = Infer<(typeof userEvents)[Type]["data"]>;
 
@@ -39,6 +39,13 @@ export interface SessionGrant {
   readonly address?: string;
 }
 
+/** Commands on behalf of a logged-in user carry the hash of their token: the session is checked in the decision. */
+interface Authenticated {
+  readonly user: string;
+  /** Hex SHA-256 of the session token. */
+  readonly tokenHash: string;
+}
+
 export type AccountCommand =
   | { readonly type: "Register"; readonly data: Data<"UserRegistered"> }
   | {
@@ -51,25 +58,24 @@ export type AccountCommand =
     /** An email code ready to issue, should this login need one. */
     readonly emailCode: Omit<Data<"EmailCodeIssued">, "user">;
   }
-  | { readonly type: "LogOut"; readonly user: string; readonly session: string; readonly all: boolean }
-  | { readonly type: "RevokeSession"; readonly user: string; readonly session: string }
-  | {
+  | Authenticated & { readonly type: "LogOut"; readonly all: boolean }
+  | Authenticated & { readonly type: "RevokeSession"; readonly session: string }
+  | Authenticated & {
     readonly type: "ChangePassword";
-    readonly user: string;
-    readonly session: string;
     readonly passwordMatches: boolean;
     readonly credentials: Omit<Data<"PasswordChanged">, "user" | "keptSession">;
   }
-  | { readonly type: "DeleteUser"; readonly user: string; readonly passwordMatches: boolean }
-  | {
+  | Authenticated & { readonly type: "DeleteUser"; readonly passwordMatches: boolean }
+  | Authenticated & {
     readonly type: "EnableTotp";
-    readonly user: string;
+    /** Turning a second factor on needs the password too, so a stolen session cannot lock its owner out. */
+    readonly passwordMatches: boolean;
     /** The step the confirming code matched under the new secret, or null. */
     readonly step: number | null;
     readonly secretSealed: Uint8Array;
     readonly backupCodeHashes: readonly Uint8Array[];
   }
-  | { readonly type: "DisableTotp"; readonly user: string; readonly secondFactor: SecondFactorEvidence }
+  | Authenticated & { readonly type: "DisableTotp"; readonly secondFactor: SecondFactorEvidence }
   | { readonly type: "RecordNotificationSent"; readonly data: Data<"NotificationSent"> };
 
 export interface Decision {
@@ -94,12 +100,45 @@ export function loginDelayMs(failures: number): number {
 export function checkThrottle(failures: number, lastFailureAt: number | null, now: number): void {
   if (lastFailureAt === null) return;
   const waitMs = lastFailureAt + loginDelayMs(failures) - now;
-  if (waitMs > 0) {
-    throw new BusyError(`too many failed logins; try again in ${Math.ceil(waitMs / 1_000)} s`);
-  }
+  if (waitMs > 0) throw tooManyFailures(waitMs);
 }
 
-/** The open, unexpired session `session` of an active user, or the clear reason there is none. */
+const tooManyFailures = (waitMs: number) =>
+  new BusyError(`too many failed logins; try again in ${Math.ceil(waitMs / 1_000)} s`);
+
+/** Failed attempts in a row, as an account (or a name nobody holds) has them. */
+export interface FailureCount {
+  readonly failures: number;
+  readonly lastFailureAt: number | null;
+  readonly lockedUntil: number | null;
+}
+
+/** Failures that still count: a lock that has run out starts the count afresh. */
+export function failuresNow(count: FailureCount, now: number): number {
+  return count.lockedUntil !== null && count.lockedUntil <= now ? 0 : count.failures;
+}
+
+/**
+ * Whether a password may be tried now: not while locked, not before the delay the failures
+ * earned. Checked before the slow hash runs, so a throttled attempt costs nothing and
+ * answers as fast for a real name as for a made-up one.
+ */
+export function checkAttemptAllowed(count: FailureCount, now: number): void {
+  if (count.lockedUntil !== null && count.lockedUntil > now) throw tooManyFailures(count.lockedUntil - now);
+  checkThrottle(failuresNow(count, now), count.lastFailureAt, now);
+}
+
+/** The count after one more failure: locked when it reaches the bound. */
+export function countFailure(count: FailureCount, now: number): FailureCount {
+  const failures = failuresNow(count, now) + 1;
+  return {
+    failures,
+    lastFailureAt: now,
+    lockedUntil: failures >= limits.loginFailuresLock ? now + limits.accountLockMs : null,
+  };
+}
+
+/** The open, unexpired session of an active user holding this token hash, or the clear reason there is none. */
 export function requireSession(state: UserState | undefined, tokenHashHex: string, now: number): SessionRecord {
   const session = state?.status === "active"
     ? Object.values(state.sessions).find((open) => open.tokenHash === tokenHashHex)
@@ -116,64 +155,103 @@ export function decide(command: AccountCommand, state: UserState | undefined, no
       return { events: [make("UserRegistered", command.data)] };
     case "LogIn":
       return decideLogin(command, state, now, make);
-    case "LogOut": {
-      const user = active(state, command.user);
-      if (command.all) return { events: [make("SessionsEnded", { user: user.user })] };
-      return { events: [make("SessionEnded", { user: user.user, session: command.session, reason: "logout" })] };
-    }
-    case "RevokeSession": {
-      const user = active(state, command.user);
+    case "RecordNotificationSent":
+      return { events: [make("NotificationSent", command.data)] };
+    default:
+      return decideAuthenticated(command, state, now, make);
+  }
+}
+
+function decideAuthenticated(
+  command: Exclude<AccountCommand, { type: "Register" | "LogIn" | "RecordNotificationSent" }>,
+  state: UserState | undefined,
+  now: number,
+  make: EventMaker,
+): Decision {
+  // Checked here, in the decision, so a session ended while the evidence was worked out counts as ended.
+  const session = requireSession(state, command.tokenHash, now);
+  const user = state!;
+  if (user.user !== command.user) throw new Error("programmer error: decided against another user's state");
+  const name = user.user;
+  switch (command.type) {
+    case "LogOut":
+      if (command.all) return { events: [make("SessionsEnded", { user: name })] };
+      return { events: [make("SessionEnded", { user: name, session: session.session, reason: "logout" })] };
+    case "RevokeSession":
       // Another user's session is "not found", exactly like one that never was.
-      if (!user.sessions[command.session]) throw new NotFoundError(`no session ${command.session}`);
-      return { events: [make("SessionEnded", { user: user.user, session: command.session, reason: "revoked" })] };
-    }
-    case "ChangePassword": {
-      const user = active(state, command.user);
-      if (!command.passwordMatches) throw new AuthenticationError("the current password is wrong");
+      if (!Object.hasOwn(user.sessions, command.session)) throw new NotFoundError(`no session ${command.session}`);
+      return { events: [make("SessionEnded", { user: name, session: command.session, reason: "revoked" })] };
+    case "ChangePassword":
+      checkAttemptAllowed(user, now);
+      if (!command.passwordMatches) {
+        return recordFailure(
+          user,
+          "password",
+          undefined,
+          new AuthenticationError("the current password is wrong"),
+          now,
+          make,
+        );
+      }
       return {
-        events: [make("PasswordChanged", { user: user.user, ...command.credentials, keptSession: command.session })],
+        events: [make("PasswordChanged", { user: name, ...command.credentials, keptSession: session.session })],
       };
-    }
-    case "DeleteUser": {
-      const user = active(state, command.user);
-      if (!command.passwordMatches) throw new AuthenticationError("the password is wrong");
-      return { events: [make("UserDeleted", { user: user.user })] };
-    }
-    case "EnableTotp": {
-      const user = active(state, command.user);
+    case "DeleteUser":
+      checkAttemptAllowed(user, now);
+      if (!command.passwordMatches) {
+        return recordFailure(user, "password", undefined, new AuthenticationError("the password is wrong"), now, make);
+      }
+      return { events: [make("UserDeleted", { user: name })] };
+    case "EnableTotp":
       if (user.totp) throw new ConflictError("TOTP is already on; turn it off first to change it");
+      checkAttemptAllowed(user, now);
+      if (!command.passwordMatches) {
+        return recordFailure(user, "password", undefined, new AuthenticationError("the password is wrong"), now, make);
+      }
       if (command.step === null) {
         throw new ValidationError("the code does not match the new secret; check the authenticator's clock and retry");
       }
       return {
         events: [make("TotpEnabled", {
-          user: user.user,
+          user: name,
           secretSealed: command.secretSealed,
           backupCodeHashes: [...command.backupCodeHashes],
           step: command.step,
         })],
       };
-    }
     case "DisableTotp": {
-      const user = active(state, command.user);
       if (!user.totp) throw new ConflictError("TOTP is not on");
+      checkAttemptAllowed(user, now);
       const problem = secondFactorProblem(user, command.secondFactor, now, "needed");
-      if (problem) {
-        throw problem === "email-code-needed" ? new Error("programmer error: no emailed codes here") : problem;
-      }
-      return { events: [make("TotpDisabled", { user: user.user })] };
+      if (problem === "email-code-needed") throw new Error("programmer error: no emailed codes here");
+      // A wrong code counts like a failed login: a stolen session cannot guess its way past TOTP.
+      if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
+      return { events: [make("TotpDisabled", { user: name })] };
     }
-    case "RecordNotificationSent":
-      return { events: [make("NotificationSent", command.data)] };
     default:
       return assertNever(command);
   }
 }
 
-function active(state: UserState | undefined, user: string): UserState {
-  if (state?.status !== "active") throw new AuthenticationError("not logged in; run `veil login`");
-  if (state.user !== user) throw new Error("programmer error: decided against another user's state");
-  return state;
+/** Records a failed attempt (locking the account when it reaches the bound) and answers with `rejection`. */
+function recordFailure(
+  state: UserState,
+  reason: "password" | "second-factor",
+  address: string | undefined,
+  rejection: VeilError,
+  now: number,
+  make: EventMaker,
+): Decision {
+  const user = state.user;
+  const next = countFailure(state, now);
+  const where = address ? { address } : {};
+  if (next.lockedUntil !== null) {
+    return {
+      events: [make("AccountLocked", { user, until: next.lockedUntil, failures: next.failures, ...where })],
+      rejection,
+    };
+  }
+  return { events: [make("LoginFailed", { user, reason, ...where })], rejection };
 }
 
 function decideLogin(
@@ -184,22 +262,21 @@ function decideLogin(
 ): Decision {
   if (state?.status !== "active") throw wrongCredentials();
   const user = state.user;
-  if (state.lockedUntil !== null && state.lockedUntil > now) {
-    throw new BusyError(`too many failed logins; try again in ${Math.ceil((state.lockedUntil - now) / 1_000)} s`);
-  }
-  checkThrottle(state.failures, state.lastFailureAt, now);
+  checkAttemptAllowed(state, now);
   const address = command.grant.address;
-  const failed = (reason: "password" | "second-factor", rejection: VeilError): Decision => {
-    const failures = state.failures + 1;
-    if (failures >= limits.loginFailuresLock) {
-      return { events: [make("AccountLocked", { user, until: now + limits.accountLockMs, failures })], rejection };
-    }
-    return { events: [make("LoginFailed", { user, reason, ...(address ? { address } : {}) })], rejection };
-  };
-  if (!command.passwordMatches) return failed("password", wrongCredentials());
+  if (!command.passwordMatches) return recordFailure(state, "password", address, wrongCredentials(), now, make);
 
   const problem = secondFactorProblem(state, command.secondFactor, now, "login");
   if (problem === "email-code-needed") {
+    const code = state.emailCode;
+    const resendAt = code ? code.expiresAt - limits.emailCodeTtlMs + limits.emailCodeResendMs : 0;
+    if (code && code.expiresAt > now && resendAt > now) {
+      throw new BusyError(
+        `a code was emailed less than a minute ago; log in with --otp CODE, or ask for a new one in ${
+          Math.ceil((resendAt - now) / 1_000)
+        } s`,
+      );
+    }
     return {
       events: [make("EmailCodeIssued", { user, ...command.emailCode })],
       rejection: new AuthenticationError(
@@ -207,7 +284,7 @@ function decideLogin(
       ),
     };
   }
-  if (problem) return failed("second-factor", problem);
+  if (problem) return recordFailure(state, "second-factor", address, problem, now, make);
 
   const evidence = command.secondFactor;
   const grant = command.grant;
@@ -232,7 +309,7 @@ function decideLogin(
 /**
  * What is wrong with a second factor, if anything: an error to answer with, or the need to
  * email a code first. A user with TOTP needs a code or a backup code; a user with an email
- * and no TOTP gets an emailed code; everybody else needs nothing.
+ * and no TOTP gets an emailed code; everybody else needs nothing (a code given anyway is ignored).
  */
 function secondFactorProblem(
   state: UserState,
@@ -266,9 +343,7 @@ function secondFactorProblem(
     if (!code || code.expiresAt <= now) return new AuthenticationError("the emailed code has expired; log in again");
     return evidence.matches ? undefined : new AuthenticationError("wrong emailed code");
   }
-  return evidence.kind === "none"
-    ? undefined
-    : new ValidationError("this account has no second factor; leave out --otp");
+  return undefined;
 }
 
 function assertNever(value: never): never {

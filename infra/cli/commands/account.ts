@@ -52,8 +52,17 @@ async function call<T>(bus: Bus, name: string, data: unknown): Promise<T> {
   }
 }
 
-/** The password's master key, from scrypt in a worker (memory-hard on purpose, so it takes a moment). */
+/**
+ * The password's master key, from scrypt in a worker (memory-hard on purpose, so it takes a
+ * moment). Parameters from the cluster weaker than veil's own are refused: a server that
+ * lowered them could then guess the password from the hash it receives.
+ */
 async function masterKey(password: string, salt: Uint8Array, kdf: ScryptParameters): Promise<Uint8Array> {
+  if (kdf.N < passwordKdf.N || kdf.r < passwordKdf.r || kdf.p < passwordKdf.p) {
+    throw new ValidationError(
+      `the cluster asked for a weaker password hash (scrypt N=${kdf.N}, r=${kdf.r}, p=${kdf.p}) than veil allows; not sending anything`,
+    );
+  }
   step("deriving keys from the password (scrypt, memory-hard on purpose)...");
   const crypto = startCryptoActor({ size: 1 });
   try {
@@ -152,6 +161,7 @@ export function registerAccount(program: Command): void {
           ...credentials,
           publicKey: keys.publicKey,
           ...(options.email ? { email: options.email } : {}),
+          ...(nc.info?.client_ip ? { address: nc.info.client_ip } : {}),
         });
         print(`registered ${user}`);
         try {
@@ -311,10 +321,11 @@ export function registerAccount(program: Command): void {
   otp
     .command("enable")
     .description("step 1: show a new secret to add to your app; step 2: confirm with --code")
-    .option("--code <code>", "the app's current 6-digit code for the secret shown in step 1")
+    .option("--code <code>", "the app's current 6-digit code for the secret shown in step 1 (asks for your password)")
     .option("--json", "print {secret, uri} (step 1) or {backupCodes} (step 2) as JSON")
+    .addOption(passwordStdinOption())
     .addOption(profileOption())
-    .action(async (options: { code?: string; json?: boolean; profile?: string }) => {
+    .action(async (options: { code?: string; json?: boolean; passwordStdin?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session, profile }) => {
         const stored = await profile.session();
         if (!options.code) {
@@ -329,8 +340,17 @@ export function registerAccount(program: Command): void {
           return;
         }
         if (!stored.pendingTotpSecret) throw new ValidationError("run `veil otp enable` first to get a secret");
+        // A second factor is turned on only by someone who knows the password, not by a stolen session.
+        const password = await readPassphrase({
+          fromStdin: options.passwordStdin,
+          label: "password",
+          stdinFlag: "--password-stdin",
+        });
+        const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(bus, "user.keys", session);
+        const master = await masterKey(password, salt.passwordSalt, salt.passwordKdf);
         const reply = await call<{ backupCodes: string[] }>(bus, "user.otp.enable", {
           ...session,
+          authHash: authHash(master),
           secret: fromBase32(stored.pendingTotpSecret),
           code: options.code,
         });
