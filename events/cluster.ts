@@ -4,7 +4,7 @@
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { limits } from "./limits.ts";
-import { integer, object, oneOf, string } from "./schema.ts";
+import { bytes, integer, object, oneOf, string } from "./schema.ts";
 
 export const nodeRoles = ["server", "storage", "peer"] as const;
 export type NodeRole = (typeof nodeRoles)[number];
@@ -19,6 +19,12 @@ export const clusterEvents = defineEvents({
   NodeLeft: { version: 1, data: object({ node: nodeId, role, reason: oneOf(nodeLeftReasons) }) },
   /** Appended with an expected subject sequence: two nodes can never win the same term. */
   LeaderElected: { version: 1, data: object({ term: integer({ min: 1 }), node: nodeId }) },
+  /**
+   * A keyed fingerprint of the cluster key (it reveals nothing of the key), recorded by the
+   * first server: a server started with another key refuses to run instead of sealing
+   * secrets no other server can open.
+   */
+  ClusterKeyRecorded: { version: 1, data: object({ fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }) }) },
 });
 
 export type ClusterEvent = EventsOf<typeof clusterEvents>;

@@ -31,6 +31,7 @@ export function eventSubject(aggregate: Aggregate, id: string): string {
 }
 
 export const leaderSubject = eventSubject("cluster", "leader");
+export const clusterKeySubject = eventSubject("cluster", "key");
 
 export function nodeSubject(nodeId: string): string {
   return eventSubject("node", nodeId);

@@ -5,13 +5,24 @@
  * `<data>/cluster.key`, which the first server to start creates with mode 0600.
  */
 import { Buffer } from "node:buffer";
-import { mkdir, readFile, stat } from "node:fs/promises";
+import process from "node:process";
+import { link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { ValidationError } from "../events/mod.ts";
-import { writeFileAtomic } from "./files.ts";
+import { hmac } from "@noble/hashes/hmac.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import {
+  clusterKeySubject,
+  ConcurrencyError,
+  type EventOrigin,
+  limits,
+  UnavailableError,
+  ValidationError,
+  veilEvent,
+} from "../events/mod.ts";
 import { cryptoRandom } from "./random.ts";
 import type { Config } from "./config.ts";
-import type { Logger } from "../actors/ports.ts";
+import type { EventLog, Logger } from "../actors/ports.ts";
 
 export const clusterKeyFileName = "cluster.key";
 
@@ -39,14 +50,53 @@ export async function loadClusterKey(config: Config, logger: Logger): Promise<Ui
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
   await mkdir(config.dataFolder, { recursive: true });
-  const key = cryptoRandom.bytes(32);
+  // Written whole to a temp file, then linked into place: link fails if the name exists, so two
+  // servers starting at once cannot both create a key; the loser reads the winner's.
+  const temporary = `${path}.${process.pid}.${bytesToHex(cryptoRandom.bytes(4))}.partial`;
+  const file = await open(temporary, "wx", 0o600);
   try {
-    await writeFileAtomic(path, new TextEncoder().encode(Buffer.from(key).toString("hex") + "\n"));
-    logger.info("created the cluster key (mode 0600); every server of this cluster needs the same one", { path });
-    return key;
-  } catch (error) {
-    // Another server in this data folder created it first: use that one.
-    if (error instanceof ValidationError) return parseClusterKey(await readFile(path, "utf8"), path);
-    throw error;
+    await file.writeFile(bytesToHex(cryptoRandom.bytes(32)) + "\n");
+    await file.sync();
+    await file.close();
+    await link(temporary, path).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== "EEXIST") throw error;
+    });
+  } finally {
+    await rm(temporary, { force: true });
   }
+  logger.info("using the cluster key file (mode 0600); every server of this cluster needs the same key", { path });
+  return parseClusterKey(await readFile(path, "utf8"), path);
+}
+
+/** A keyed hash of a constant: it names the key without telling anything about it. */
+export function clusterKeyFingerprint(key: Uint8Array): Uint8Array {
+  return hmac(sha256, key, new TextEncoder().encode("veil/v1/cluster-key-fingerprint")).slice(0, 16);
+}
+
+/**
+ * Records the key's fingerprint if the cluster has none yet, and otherwise checks this key
+ * is the cluster's: servers with different keys would each seal secrets the others cannot open.
+ */
+export async function checkClusterKey(log: EventLog, key: Uint8Array, origin: () => EventOrigin): Promise<void> {
+  const fingerprint = clusterKeyFingerprint(key);
+  for (let attempt = 0; attempt < limits.decisionRetriesMax; attempt++) {
+    const last = await log.readLast(clusterKeySubject);
+    if (last?.ok && last.event.type === "ClusterKeyRecorded") {
+      if (bytesToHex(last.event.data.fingerprint) === bytesToHex(fingerprint)) return;
+      throw new ValidationError(
+        "this server's cluster key is not the one the cluster uses; give every server the same key " +
+          "(VEIL_CLUSTER_KEY, or the same cluster.key file in VEIL_DATA)",
+      );
+    }
+    try {
+      await log.append(clusterKeySubject, [veilEvent("ClusterKeyRecorded", { fingerprint }, origin())], {
+        expectedSubjectSeq: last?.seq ?? 0,
+      });
+      return;
+    } catch (error) {
+      // Another server recorded one first: check against it.
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
+  throw new UnavailableError("could not record or check the cluster key's fingerprint; retry");
 }

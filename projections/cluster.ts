@@ -65,6 +65,8 @@ export const clusterProjection: Projection<ClusterState> = {
           term: event.data.term,
           elected: { node: event.data.node, term: event.data.term },
         };
+      case "ClusterKeyRecorded":
+        return state;
       default:
         return assertNever(event);
     }

@@ -15,6 +15,10 @@ export const mailerMachine = setup({
     /** Delivers up to a batch of pending notifications; resolves with how many are left. */
     deliverRound: fromPromise<number>(() => Promise.reject(new Error("programmer error: deliverRound not provided"))),
   },
+  actions: {
+    /** Says why a round failed (provided: it needs a logger). */
+    reportFailure: () => {},
+  },
   guards: {
     hasMore: ({ event }) => (event as unknown as { output: number }).output > 0,
   },
@@ -28,7 +32,7 @@ export const mailerMachine = setup({
       invoke: {
         src: "deliverRound",
         onDone: [{ guard: "hasMore", target: "delivering", reenter: true }, { target: "idle" }],
-        onError: "waiting",
+        onError: { target: "waiting", actions: "reportFailure" },
       },
       on: { STOP: "stopped" },
     },

@@ -17,7 +17,12 @@ const bin = fileURLToPath(new URL("../../infra/cli/bin.js", import.meta.url));
 
 function startNode(id: string, natsUrl: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, [bin, "node", "--role", "server", "--id", id], {
-    env: { ...process.env, NATS_URL: natsUrl, VEIL_LOG: process.env.VEIL_BENCH_LOG ?? "warn" },
+    env: {
+      ...process.env,
+      NATS_URL: natsUrl,
+      VEIL_LOG: process.env.VEIL_BENCH_LOG ?? "warn",
+      VEIL_CLUSTER_KEY: "5e".repeat(32),
+    },
     stdio: ["ignore", "pipe", "inherit"],
   });
   return new Promise((resolve, reject) => {

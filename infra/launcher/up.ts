@@ -19,7 +19,7 @@ import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
 import { hostServer } from "../server/host.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
-import { loadClusterKey } from "../cluster-key.ts";
+import { checkClusterKey, loadClusterKey } from "../cluster-key.ts";
 import { mailTransport } from "../mail/transport.ts";
 import { cryptoRandom } from "../random.ts";
 import { startCryptoActor } from "../workers/actors.ts";
@@ -71,7 +71,9 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
   const log = new NatsEventLog(js, jsm);
   const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
-  const secrets = clusterSecrets(await loadClusterKey(config, logger), cryptoRandom);
+  const clusterKey = await loadClusterKey(config, logger);
+  await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
+  const secrets = clusterSecrets(clusterKey, cryptoRandom);
   // One crypto actor for the process: its pool already uses every core.
   const crypto = startCryptoActor();
   const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });

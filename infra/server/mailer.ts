@@ -9,7 +9,7 @@ import { composeMail } from "../../actors/mailer/messages.ts";
 import type { Clock, EventLog, IdSource, Logger, MailTransport } from "../../actors/ports.ts";
 import { type ClusterSecrets, fromUtf8 } from "../../actors/server/accounts/secrets.ts";
 import { limits, userSubject, veilEvent } from "../../events/mod.ts";
-import type { OutboxState, UsersState } from "../../projections/mod.ts";
+import { type OutboxState, userOf, type UsersState } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { userEmail } from "./accounts.ts";
 
@@ -28,20 +28,38 @@ export interface MailerDeps {
 export function startMailer(deps: MailerDeps): { stop(): void } {
   const { nodeId, log, users, outbox, secrets, mail, clock, ids, logger } = deps;
   const machine = mailerMachine.provide({
+    actions: {
+      reportFailure: ({ event }) =>
+        logger.warn("mail round failed; retrying later", {
+          reason: (event as { error?: Error }).error?.message ?? "unknown",
+        }),
+    },
     actors: {
       deliverRound: fromPromise(async () => {
+        // The users projection must have seen what the outbox has, or a new address would be missed.
+        await users.waitFor(outbox.seq, limits.commandTimeoutMs);
         const pending = Object.values(outbox.state.pending).sort((a, b) => a.at - b.at);
         let lastSeq = 0;
         for (const notification of pending.slice(0, limits.mailerBatchMax)) {
-          const user = users.state.users[notification.user];
-          const to = user ? userEmail(secrets, user) : undefined;
-          if (to) {
-            const code = notification.codeSealed &&
-              fromUtf8(secrets.open("email-code", notification.user, notification.codeSealed));
-            await mail.send(composeMail(notification, to, code));
-            logger.info("notification sent", { user: notification.user, kind: notification.kind, via: mail.kind });
+          const kind = notification.kind;
+          try {
+            const user = userOf(users.state, notification.user);
+            const to = user ? userEmail(secrets, user) : undefined;
+            // A code already spent, or past its ten minutes, is not worth a mail.
+            const expired = kind === "email-code" &&
+              (!user?.emailCode || notification.at + limits.emailCodeTtlMs <= clock.now());
+            if (to && !expired) {
+              const code = notification.codeSealed &&
+                fromUtf8(secrets.open("email-code", notification.user, notification.codeSealed));
+              await mail.send(composeMail(notification, to, code));
+              logger.info("notification sent", { user: notification.user, kind, via: mail.kind });
+            }
+          } catch (error) {
+            // One notification that cannot be sent must not hold up the rest: it stays in the outbox for the next round.
+            logger.warn("notification not sent", { user: notification.user, kind, reason: (error as Error).message });
+            continue;
           }
-          // Recorded even when there is nobody to send to any more, so it does not wait forever.
+          // Recorded also when there is nothing to send any more (no address, a code already spent), so it does not wait forever.
           [lastSeq] = await log.append(userSubject(notification.user), [
             veilEvent("NotificationSent", {
               user: notification.user,

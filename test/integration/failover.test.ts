@@ -9,6 +9,7 @@ import { waitForEvent } from "../support/events.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
+const clusterKey = "5e".repeat(32);
 const running = new Map<string, RunningVeil>();
 
 afterAll(async () => {
@@ -19,7 +20,10 @@ afterAll(async () => {
 });
 
 async function startNode(id: string): Promise<void> {
-  const node = startVeil(["node", "--role", "server", "--id", id], { env: { NATS_URL: nats.url, VEIL_LOG: "warn" } });
+  const node = startVeil(["node", "--role", "server", "--id", id], {
+    // One key for the whole cluster, as a real deployment gives every server.
+    env: { NATS_URL: nats.url, VEIL_LOG: "warn", VEIL_CLUSTER_KEY: clusterKey },
+  });
   running.set(id, node);
   await node.waitForOutput(/Press Ctrl-C to stop/);
 }
