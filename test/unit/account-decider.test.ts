@@ -11,25 +11,12 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { limits, type UserEvent, type VeilError, veilEvent } from "../../events/mod.ts";
 import { evolveUser, type UserState } from "../../projections/users.ts";
 import { origin } from "../support/events.ts";
+import { bytes, kdf, registered as registeredEvent } from "../support/users.ts";
 
 const t0 = 1_800_000_000_000;
-const bytes = (fill: number, length = 32) => new Uint8Array(length).fill(fill);
 const make: EventMaker = (type, data) => veilEvent(type, data as never, origin(t0)) as UserEvent;
-const kdf = { N: 2 ** 17, r: 8, p: 1 };
-
 const registered = (user = "alice", extra: { emailSealed?: Uint8Array } = {}) =>
-  make("UserRegistered", {
-    user,
-    passwordSalt: bytes(1, 16),
-    passwordKdf: kdf,
-    verifier: bytes(2),
-    verifierSalt: bytes(3, 16),
-    verifierKdf: kdf,
-    accountKeyWrapped: bytes(4, 73),
-    privateKeyWrapped: bytes(5, 73),
-    publicKey: bytes(6),
-    ...extra,
-  });
+  registeredEvent(user, { ...extra, at: t0 });
 
 const sessionStarted = (session: string, options: { device?: number; totpStep?: number; at?: number } = {}) =>
   veilEvent("SessionStarted", {

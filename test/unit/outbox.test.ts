@@ -4,22 +4,9 @@ import { composeMail } from "../../actors/mailer/messages.ts";
 import { type VeilEvent, veilEvent } from "../../events/mod.ts";
 import { fold, outboxProjection } from "../../projections/mod.ts";
 import { origin } from "../support/events.ts";
+import { bytes, registered as registeredEvent } from "../support/users.ts";
 
-const bytes = (fill: number, length = 32) => new Uint8Array(length).fill(fill);
-const kdf = { N: 2 ** 17, r: 8, p: 1 };
-const registered = (user: string, email: boolean) =>
-  veilEvent("UserRegistered", {
-    user,
-    passwordSalt: bytes(1, 16),
-    passwordKdf: kdf,
-    verifier: bytes(2),
-    verifierSalt: bytes(3, 16),
-    verifierKdf: kdf,
-    accountKeyWrapped: bytes(4, 73),
-    privateKeyWrapped: bytes(5, 73),
-    publicKey: bytes(6),
-    ...(email ? { emailSealed: bytes(7, 40) } : {}),
-  }, origin());
+const registered = (user: string, email: boolean) => registeredEvent(user, email ? { emailSealed: bytes(7, 40) } : {});
 const login = (user: string, newDevice: boolean) =>
   veilEvent("SessionStarted", {
     user,

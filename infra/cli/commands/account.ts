@@ -72,8 +72,12 @@ async function masterKey(password: string, salt: Uint8Array, kdf: ScryptParamete
   }
 }
 
+/** The password (or another one, by `label`), from a no-echo prompt or the next line of stdin. */
+const readPassword = (fromStdin: boolean | undefined, label = "password", confirm = false) =>
+  readPassphrase({ fromStdin, confirm, label, stdinFlag: "--password-stdin" });
+
 async function newPassword(user: string, fromStdin: boolean | undefined, label = "password"): Promise<string> {
-  const password = await readPassphrase({ fromStdin, confirm: true, label, stdinFlag: "--password-stdin" });
+  const password = await readPassword(fromStdin, label, true);
   const problem = passwordProblem(password, user);
   if (problem) throw new ValidationError(problem);
   return password;
@@ -184,11 +188,7 @@ export function registerAccount(program: Command): void {
     .action(async (name: string, options: { otp?: string; passwordStdin?: boolean; profile?: string }) => {
       const user = normaliseUsername(name);
       const profile = profileOf(options);
-      const password = await readPassphrase({
-        fromStdin: options.passwordStdin,
-        label: "password",
-        stdinFlag: "--password-stdin",
-      });
+      const password = await readPassword(options.passwordStdin);
       await withConnection(async ({ nc, logger }) => {
         const bus = natsBus(nc, logger);
         const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
@@ -281,11 +281,7 @@ export function registerAccount(program: Command): void {
     )
     .addOption(profileOption())
     .action(async (options: { passwordStdin?: boolean; profile?: string }) => {
-      const current = await readPassphrase({
-        fromStdin: options.passwordStdin,
-        label: "current password",
-        stdinFlag: "--password-stdin",
-      });
+      const current = await readPassword(options.passwordStdin, "current password");
       await withSession(options, async ({ bus, session }) => {
         const next = await newPassword(session.user, options.passwordStdin, "new password");
         const wrapped = await call<{
@@ -341,11 +337,7 @@ export function registerAccount(program: Command): void {
         }
         if (!stored.pendingTotpSecret) throw new ValidationError("run `veil otp enable` first to get a secret");
         // A second factor is turned on only by someone who knows the password, not by a stolen session.
-        const password = await readPassphrase({
-          fromStdin: options.passwordStdin,
-          label: "password",
-          stdinFlag: "--password-stdin",
-        });
+        const password = await readPassword(options.passwordStdin);
         const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(bus, "user.keys", session);
         const master = await masterKey(password, salt.passwordSalt, salt.passwordKdf);
         const reply = await call<{ backupCodes: string[] }>(bus, "user.otp.enable", {
@@ -397,11 +389,7 @@ export function registerAccount(program: Command): void {
     .addOption(passwordStdinOption())
     .addOption(profileOption())
     .action(async (options: { passwordStdin?: boolean; profile?: string }) => {
-      const password = await readPassphrase({
-        fromStdin: options.passwordStdin,
-        label: "password",
-        stdinFlag: "--password-stdin",
-      });
+      const password = await readPassword(options.passwordStdin);
       await withSession(options, async ({ bus, session, profile }) => {
         const wrapped = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
           bus,
