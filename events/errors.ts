@@ -119,3 +119,32 @@ export class EventDecodeError extends VeilError {
     this.name = "EventDecodeError";
   }
 }
+
+/**
+ * The typed error for a code that came over the wire (a command's reply), so callers can
+ * tell refusals apart with `instanceof` wherever the error was first thrown.
+ */
+export function errorFromCode(code: ErrorCode, message: string): VeilError {
+  switch (code) {
+    case "validation":
+      return new ValidationError(message);
+    case "not-found":
+      return new NotFoundError(message);
+    case "conflict":
+      return new ConflictError(message);
+    case "forbidden":
+      return new ForbiddenError(message);
+    case "unavailable":
+      return new UnavailableError(message);
+    case "timeout":
+      return new TimeoutError(message);
+    case "integrity":
+      return new IntegrityError(message);
+    case "busy":
+      return new BusyError(message);
+    case "unauthenticated":
+      return new AuthenticationError(message);
+    default:
+      return new VeilError(code, message);
+  }
+}

@@ -5,7 +5,15 @@
  * `{ok: true, value}` or `{ok: false, error: {code, message}}`.
  */
 import type { Bus, Logger, Subscription } from "../../actors/ports.ts";
-import { type ErrorCode, limits, object, string, UnavailableError, VeilError } from "../../events/mod.ts";
+import {
+  type ErrorCode,
+  errorFromCode,
+  limits,
+  object,
+  string,
+  UnavailableError,
+  VeilError,
+} from "../../events/mod.ts";
 
 export type CommandReply =
   | { readonly ok: true; readonly value: unknown }
@@ -79,7 +87,7 @@ function readReply(reply: unknown, subject: string): unknown {
   } catch {
     // Falls through to the malformed-reply error below.
   }
-  if (error) throw new VeilError(error.code as ErrorCode, error.message);
+  if (error) throw errorFromCode(error.code as ErrorCode, error.message);
   throw new UnavailableError(`${subject} answered with a malformed reply`);
 }
 

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivePasswordKey, deriveSubkey, unwrapKey } from "../../actors/crypto/mod.ts";
 import { fromBase32, totp } from "../../actors/server/accounts/totp.ts";
-import { limits, type UserEvent, userSubject, type VeilError } from "../../events/mod.ts";
+import { AuthenticationError, limits, type UserEvent, userSubject, type VeilError } from "../../events/mod.ts";
 import { randomIds } from "../../infra/clock.ts";
 import { checkClusterKey } from "../../infra/cluster-key.ts";
 import { cryptoRandom } from "../../infra/random.ts";
@@ -215,6 +215,32 @@ describe("the CLI", () => {
     expect((await runVeil(["whoami", "--profile", "deno"], { env: env() })).stdout).toMatch(/^oscar /);
   }, 40_000);
 
+  it("registers with an email and says to log in with the code mailed there", async () => {
+    const ran = await runVeil([
+      "register",
+      "pat",
+      "--email",
+      "pat@example.test",
+      "--password-stdin",
+      "--profile",
+      "pat",
+    ], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(ran.code).toBe(0);
+    expect(ran.stdout).toMatch(
+      /registered pat\na one-time code was emailed to you; log in with: veil login pat --otp CODE/,
+    );
+    const mail = await smtp.waitFor((received) => received.to.includes("pat@example.test"), 10_000);
+    const code = /login code is (\d{6})/.exec(mail.raw)![1]!;
+    const loggedIn = await runVeil(["login", "pat", "--password-stdin", "--otp", code, "--profile", "pat"], {
+      env: env(),
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(loggedIn.stdout).toMatch(/logged in as pat/);
+  }, 40_000);
+
   it("answers bad usernames and weak passwords clearly, before anything is sent", async () => {
     for (const name of ["../etc", "аlice", "a b", ""]) {
       const ran = await runVeil(["register", name, "--password-stdin"], {
@@ -268,9 +294,10 @@ describe("logging in", () => {
 
   it("gives each failure its own clear error", async () => {
     await client.register("frank", password);
-    expect((await refusal(client.login("frank", "not the password at all"))).message).toBe(
-      "wrong username or password",
-    );
+    const wrong = await refusal(client.login("frank", "not the password at all"));
+    expect(wrong.message).toBe("wrong username or password");
+    // The reply's code comes back as the typed error, so clients can tell refusals apart.
+    expect(wrong).toBeInstanceOf(AuthenticationError);
     expect((await refusal(client.login("nobody-here", password))).message).toBe("wrong username or password");
 
     const session = await client.login("frank", password);
@@ -380,9 +407,10 @@ describe("notifications", () => {
 
   it("mails a code to a user with an email, alerts a new device, and says when the account locks", async () => {
     await client.register("judy", password, "judy@example.test");
+    const toJudy = (mail: { to: string[] }) => mail.to.includes("judy@example.test");
     // A user with an email and no TOTP logs in with a code sent to it.
     expect((await refusal(client.login("judy", password))).message).toMatch(/emailed to you/);
-    const codeMail = await smtp.waitFor((mail) => /your login code/.test(mail.raw), 10_000);
+    const codeMail = await smtp.waitFor((mail) => toJudy(mail) && /your login code/.test(mail.raw), 10_000);
     expect(codeMail.to).toEqual(["judy@example.test"]);
     const code = /login code is (\d{6})/.exec(codeMail.raw)![1]!;
     Object.assign(secretsToFind, { email: text("judy@example.test"), emailCode: text(`code is ${code}`) });
@@ -395,11 +423,14 @@ describe("notifications", () => {
     expect((await refusal(client.login("judy", password, { device: new Uint8Array(32).fill(7) }))).message).toMatch(
       /emailed/,
     );
-    const second = await smtp.waitFor((mail) => /your login code/.test(mail.raw) && !mail.raw.includes(code), 10_000);
+    const second = await smtp.waitFor(
+      (mail) => toJudy(mail) && /your login code/.test(mail.raw) && !mail.raw.includes(code),
+      10_000,
+    );
     const secondCode = /login code is (\d{6})/.exec(second.raw)![1]!;
     secretsToFind.secondEmailCode = text(`code is ${secondCode}`);
     await client.login("judy", password, { otp: secondCode, device: new Uint8Array(32).fill(7) });
-    const alert = await smtp.waitFor((mail) => /new device/.test(mail.raw), 10_000);
+    const alert = await smtp.waitFor((mail) => toJudy(mail) && /new device/.test(mail.raw), 10_000);
     expect(alert.raw).toMatch(/test device/);
 
     // Failures until the lock, each after its delay: then a lock notice.
@@ -413,7 +444,7 @@ describe("notifications", () => {
     // Locked: the wait is the lock's (minutes), not a throttle's (at most a minute).
     const lockedOut = await refusal(client.login("judy", password, { otp: "123456" }));
     expect(Number(/try again in (\d+) s/.exec(lockedOut.message)?.[1])).toBeGreaterThan(limits.loginDelayMaxMs / 1_000);
-    const locked = await smtp.waitFor((mail) => /locked/.test(mail.raw), 10_000);
+    const locked = await smtp.waitFor((mail) => toJudy(mail) && /locked/.test(mail.raw), 10_000);
     expect(locked.to).toEqual(["judy@example.test"]);
     // Nothing secret in the mails' record in the log: only which notification went out.
     const sent = (await userEvents("judy")).filter((event) => event.type === "NotificationSent");

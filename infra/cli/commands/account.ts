@@ -172,8 +172,9 @@ export function registerAccount(program: Command): void {
           const session = await logIn({ bus, address: nc.info?.client_ip, user, master, profile });
           print(`logged in as ${user} (session ${session.session}, until ${iso(session.expiresAt)})`);
         } catch (error) {
-          if (!(error instanceof AuthenticationError)) throw error;
-          print(`${error.message.replace("log in again", `run \`veil login ${user}\``)}`);
+          // An account with an email logs in with a code sent to it: say how, this is not a failure.
+          if (!(error instanceof AuthenticationError) || !/emailed/.test(error.message)) throw error;
+          print(`a one-time code was emailed to you; log in with: veil login ${user} --otp CODE`);
         }
       });
     });
