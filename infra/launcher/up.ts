@@ -22,7 +22,8 @@ import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { checkClusterKey, loadClusterKey } from "../cluster-key.ts";
 import { mailTransport } from "../mail/transport.ts";
 import { cryptoRandom } from "../random.ts";
-import { startCryptoActor } from "../workers/actors.ts";
+import { type CryptoActor, startCryptoActor } from "../workers/actors.ts";
+import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { type Broker, reachBroker } from "./broker.ts";
 
 export interface RunOptions {
@@ -74,10 +75,13 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   const clusterKey = await loadClusterKey(config, logger);
   await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
   const secrets = clusterSecrets(clusterKey, cryptoRandom);
-  // One crypto actor for the process: its pool already uses every core.
-  const crypto = startCryptoActor();
+  // One crypto actor for the process (its pool already uses every core), started at the first
+  // login or registration: a server that never sees one spends nothing on worker threads.
+  let crypto: CryptoActor | undefined;
+  const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
+    (crypto ??= startCryptoActor()).slowHash(input, salt, parameters);
   const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
-  const identity = { secrets, slowHash: crypto.slowHash, sessionTtlMs: config.sessionTtlMs, mail };
+  const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail };
   const servers = serverIds.map((nodeId) => {
     const nodeLogger = childLogger(logger, { node: nodeId });
     return hostServer({
@@ -111,7 +115,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   for (const server of servers) {
     if (server.actor.getSnapshot().status === "active") server.actor.send({ type: "STOP" });
   }
-  const outputs = await withinShutdownBound(allDone, "actors did not stop").finally(() => crypto.stop());
+  const outputs = await withinShutdownBound(allDone, "actors did not stop").finally(() => crypto?.stop());
   const problems = outputs.flatMap((
     output,
     index,
