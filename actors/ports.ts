@@ -131,3 +131,19 @@ export interface MailTransport {
   readonly kind: "smtp" | "file";
   send(message: MailMessage): Promise<void>;
 }
+
+/**
+ * A storage node's content-addressed chunk store: each chunk is named by its SHA-256 (64
+ * lowercase hex digits), which the caller has validated and the store checks again.
+ */
+export interface ChunkStore {
+  /** Counts what is held, and clears what interrupted writes left behind. */
+  scan(): Promise<{ readonly chunks: number; readonly bytes: number }>;
+  /** Stores `bytes` under `hash`, durably before it resolves; `stored` is false when it was already held. */
+  put(hash: string, bytes: Uint8Array): Promise<{ readonly stored: boolean }>;
+  /** The chunk, checked against its hash (an IntegrityError when it no longer matches), or undefined. */
+  get(hash: string): Promise<Uint8Array | undefined>;
+  has(hash: string): Promise<boolean>;
+  /** Removes the chunk; resolves with the bytes freed (0 when it was not held). */
+  delete(hash: string): Promise<number>;
+}

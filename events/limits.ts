@@ -70,6 +70,15 @@ export const limits = {
   /** Replicas a placement may ask for. */
   replicasMax: 5,
 
+  // Storage nodes (DESIGN §5, §6).
+  /** Operations a storage node runs at once; beyond them it is "waiting" and answers busy. */
+  storageInFlightMax: 32,
+  /** A storage node's capacity unless told otherwise (`--capacity`). */
+  storageCapacityDefaultBytes: 10 * 1024 ** 3,
+  storageCapacityMaxBytes: 1024 ** 5,
+  /** How long a store request may take before the caller gives up on that node. */
+  storeRequestTimeoutMs: 5_000,
+
   // Identity (DESIGN §7).
   /** Usernames: 3 to 32 characters of a-z 0-9 _ -, starting with a letter. */
   usernameLengthMin: 3,

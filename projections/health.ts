@@ -14,6 +14,8 @@ export interface NodeHealth {
   readonly memoryBytes: number;
   readonly bytesUsed?: number;
   readonly capacityBytes?: number;
+  /** Storage nodes: chunks held. */
+  readonly chunks?: number;
   /** The sender's clock when it sent its last heartbeat. */
   readonly sentAt: number;
   /** When its last heartbeat arrived, epoch ms (the receiver's clock: liveness is judged by it). */

@@ -46,6 +46,7 @@ export const heartbeat = object({
   /** Storage nodes only. */
   bytesUsed: optional(integer({ min: 0 })),
   capacityBytes: optional(integer({ min: 0 })),
+  chunks: optional(integer({ min: 0 })),
 });
 export type Heartbeat = Infer<typeof heartbeat>;
 

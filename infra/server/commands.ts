@@ -25,12 +25,17 @@ export const commandQueue = "veil-servers";
 export const commandSubject = (name: string) => `veil.cmd.${name}`;
 export const leaderCommandSubject = (name: string) => `veil.lead.${name}`;
 
+/** The reply for a failure: a typed error keeps its code; anything else is the server's own failure. */
+export function failureReply(error: unknown): CommandReply {
+  if (error instanceof VeilError) return { ok: false, error: { code: error.code, message: error.message } };
+  return { ok: false, error: { code: "unavailable", message: `the server failed: ${(error as Error).message}` } };
+}
+
 async function answer(handler: CommandHandler, data: unknown): Promise<CommandReply> {
   try {
     return { ok: true, value: await handler(data) };
   } catch (error) {
-    if (error instanceof VeilError) return { ok: false, error: { code: error.code, message: error.message } };
-    return { ok: false, error: { code: "unavailable", message: `the server failed: ${(error as Error).message}` } };
+    return failureReply(error);
   }
 }
 
@@ -78,7 +83,7 @@ export function serveLeaderCommands(options: {
 const failure = object({ code: string({ lengthMin: 1, lengthMax: 64 }), message: string({ lengthMax: 4_096 }) });
 
 /** A reply as it came off the wire: checked before anything trusts it. */
-function readReply(reply: unknown, subject: string): unknown {
+export function readReply(reply: unknown, subject: string): unknown {
   const typed = reply as Partial<CommandReply> | null;
   if (typed?.ok === true) return typed.value;
   let error: { code: string; message: string } | undefined;

@@ -96,6 +96,7 @@ export interface NodeView {
   readonly memoryBytes: number;
   readonly bytesUsed?: number;
   readonly capacityBytes?: number;
+  readonly chunks?: number;
 }
 
 const placeRequest = object({
@@ -170,6 +171,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         memoryBytes: seen?.memoryBytes ?? 0,
         bytesUsed: seen?.bytesUsed,
         capacityBytes: seen?.capacityBytes,
+        chunks: seen?.chunks,
       };
     });
     return { answeredBy: nodeId, leader: state.leader, term: state.term, nodes };

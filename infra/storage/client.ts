@@ -1,0 +1,16 @@
+/** The caller's side of a storage node: one request, its reply checked and turned into a value or a typed error. */
+import type { Bus } from "../../actors/ports.ts";
+import type { StoreOperation } from "../../actors/storage-node/machine.ts";
+import { limits } from "../../events/mod.ts";
+import { readReply } from "../server/commands.ts";
+import { storeSubject } from "./host.ts";
+
+export async function storeRequest(
+  bus: Bus,
+  node: string,
+  operation: StoreOperation,
+  data: Record<string, unknown> = {},
+): Promise<unknown> {
+  const subject = storeSubject(node, operation);
+  return readReply(await bus.request(subject, data, { timeoutMs: limits.storeRequestTimeoutMs }), subject);
+}

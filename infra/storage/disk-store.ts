@@ -1,0 +1,117 @@
+/**
+ * A content-addressed chunk store in one folder (`<data>/storage/<node>/`). A chunk lives at
+ * `<first two hex digits>/<hash>`; the name is validated as 64 lowercase hex digits before it
+ * is used, so nothing from the network ever becomes a path. Writes go to `tmp/`, are synced,
+ * renamed into place and the folder synced: a chunk is either whole or absent, also after a
+ * crash, and a put resolves only once it is durable. Reads are checked against the hash.
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { ChunkStore, Logger } from "../../actors/ports.ts";
+import { IntegrityError, ValidationError } from "../../events/mod.ts";
+
+export const chunkHashPattern = /^[0-9a-f]{64}$/;
+
+function checkHash(hash: string): string {
+  if (!chunkHashPattern.test(hash)) {
+    throw new ValidationError(`a chunk is named by 64 lowercase hex digits, got ${JSON.stringify(hash.slice(0, 80))}`);
+  }
+  return hash;
+}
+
+const missing = (error: unknown) => (error as NodeJS.ErrnoException).code === "ENOENT";
+
+/** fsync a folder, so a rename in it survives a power cut. */
+async function syncFolder(path: string): Promise<void> {
+  const folder = await open(path, "r");
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
+export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
+  const temporary = join(folder, "tmp");
+  const pathOf = (hash: string) => join(folder, checkHash(hash).slice(0, 2), hash);
+
+  return {
+    async scan() {
+      await mkdir(folder, { recursive: true, mode: 0o700 });
+      // Whatever is in tmp/ was never acknowledged: an interrupted write.
+      await rm(temporary, { recursive: true, force: true });
+      await mkdir(temporary, { mode: 0o700 });
+      let chunks = 0;
+      let bytes = 0;
+      for (const shard of await readdir(folder)) {
+        if (shard === "tmp") continue;
+        if (!/^[0-9a-f]{2}$/.test(shard)) {
+          logger.warn("ignored a stray entry in the chunk store", { entry: shard });
+          continue;
+        }
+        for (const name of await readdir(join(folder, shard))) {
+          if (!chunkHashPattern.test(name) || !name.startsWith(shard)) {
+            logger.warn("ignored a stray file in the chunk store", { file: `${shard}/${name}` });
+            continue;
+          }
+          chunks++;
+          bytes += (await stat(join(folder, shard, name))).size;
+        }
+      }
+      return { chunks, bytes };
+    },
+
+    async put(hash, data) {
+      const path = pathOf(hash);
+      if (await stat(path).then(() => true, (error) => (missing(error) ? false : Promise.reject(error)))) {
+        return { stored: false };
+      }
+      const partial = join(temporary, `${hash}.${randomBytes(6).toString("hex")}.partial`);
+      const file = await open(partial, "wx", 0o600);
+      try {
+        await file.writeFile(data);
+        await file.sync();
+      } catch (error) {
+        await file.close();
+        await rm(partial, { force: true });
+        throw error;
+      }
+      await file.close();
+      await mkdir(join(folder, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
+      await rename(partial, path);
+      await syncFolder(join(folder, hash.slice(0, 2)));
+      return { stored: true };
+    },
+
+    async get(hash) {
+      let data: Uint8Array;
+      try {
+        data = new Uint8Array(await readFile(pathOf(hash)));
+      } catch (error) {
+        if (missing(error)) return undefined;
+        throw error;
+      }
+      if (bytesToHex(sha256(data)) !== hash) throw new IntegrityError(`chunk ${hash} no longer matches its hash`);
+      return data;
+    },
+
+    async has(hash) {
+      return await stat(pathOf(hash)).then(() => true, (error) => (missing(error) ? false : Promise.reject(error)));
+    },
+
+    async delete(hash) {
+      const path = pathOf(hash);
+      try {
+        const { size } = await stat(path);
+        await rm(path);
+        return size;
+      } catch (error) {
+        if (missing(error)) return 0;
+        throw error;
+      }
+    },
+  };
+}

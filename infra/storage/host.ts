@@ -1,0 +1,119 @@
+/**
+ * Hosts a storage node: its machine over a chunk store, request-reply on
+ * `veil.store.<node>.put|get|has|delete|stat`, and a heartbeat on `veil.hb.storage.<node>`
+ * with its state, bytes used, capacity, chunk count and operations in flight. Every request
+ * is validated before the machine sees it; replies have the shape of command replies.
+ */
+import process from "node:process";
+import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
+import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
+import { heartbeatSubject } from "../../actors/server/messages.ts";
+import { storageEffects } from "../../actors/storage-node/effects.ts";
+import { storageNodeMachine, type StoreOperation, storeOperations } from "../../actors/storage-node/machine.ts";
+import { bytes, limits, object, string, ValidationError } from "../../events/mod.ts";
+import { failureReply } from "../server/commands.ts";
+import { chunkHashPattern } from "./disk-store.ts";
+
+export const storeSubject = (node: string, operation: StoreOperation) => `veil.store.${node}.${operation}`;
+
+const hash = string({ lengthMin: 64, lengthMax: 64, pattern: chunkHashPattern });
+const requests: Record<StoreOperation, { parse(value: unknown): { hash?: string; bytes?: Uint8Array } }> = {
+  put: object({ hash, bytes: bytes({ lengthMax: limits.chunkBytes }) }),
+  get: object({ hash }),
+  has: object({ hash }),
+  delete: object({ hash }),
+  stat: object({}),
+};
+
+export interface HostedStorageNode {
+  readonly actor: Actor<typeof storageNodeMachine>;
+  /** Resolves once the node has scanned its store and serves (false if it stopped first). */
+  readonly ready: Promise<boolean>;
+  readonly done: Promise<{ problem?: string }>;
+}
+
+function describeState(snapshot: SnapshotFrom<typeof storageNodeMachine>): string {
+  if (snapshot.status !== "active") return "stopped";
+  const value = snapshot.value;
+  return typeof value === "string" ? value : value.serving;
+}
+
+export function hostStorageNode(deps: {
+  nodeId: string;
+  bus: Bus;
+  store: ChunkStore;
+  clock: Clock;
+  logger: Logger;
+  capacityBytes: number;
+}): HostedStorageNode {
+  const { nodeId, bus, store, clock, logger, capacityBytes } = deps;
+  const actor = createActor(storageNodeMachine.provide(storageEffects(store)), { input: { nodeId, capacityBytes } });
+
+  const subscription = bus.subscribe(`veil.store.${nodeId}.*`, (message) => {
+    const operation = message.subject.slice(`veil.store.${nodeId}.`.length) as StoreOperation;
+    if (!storeOperations.includes(operation)) {
+      return message.respond(failureReply(new ValidationError(`unknown store operation ${operation}`)));
+    }
+    let request: { hash?: string; bytes?: Uint8Array };
+    try {
+      request = requests[operation].parse(message.data);
+    } catch (error) {
+      return message.respond(failureReply(error));
+    }
+    if (actor.getSnapshot().status !== "active") {
+      return message.respond(failureReply(new ValidationError(`storage node ${nodeId} has stopped`)));
+    }
+    actor.send({
+      type: "REQUEST",
+      operation,
+      ...request,
+      reply: (result) => message.respond(result.ok ? { ok: true, value: result.value } : failureReply(result.error)),
+    });
+  });
+
+  const beat = () => {
+    const snapshot = actor.getSnapshot();
+    const context = snapshot.context;
+    bus.publish(heartbeatSubject("storage", nodeId), {
+      node: nodeId,
+      role: "storage",
+      state: describeState(snapshot),
+      term: 0,
+      inFlight: context.inFlight,
+      memoryBytes: process.memoryUsage().rss,
+      sentAt: clock.now(),
+      bytesUsed: context.bytesUsed,
+      capacityBytes: context.capacityBytes,
+      chunks: context.chunks,
+    });
+  };
+  const beating = setInterval(beat, limits.serverHeartbeatIntervalMs);
+  // Beat at once when the state changes, so placement sees a node that is waiting or back.
+  let lastState = "";
+  actor.subscribe((snapshot) => {
+    const state = describeState(snapshot);
+    if (state === lastState || snapshot.status !== "active") return;
+    if (lastState === "starting") {
+      logger.info("storage node serving", { chunks: snapshot.context.chunks, bytes: snapshot.context.bytesUsed });
+    }
+    lastState = state;
+    beat();
+  });
+  actor.start();
+
+  const done = toPromise(actor).finally(() => {
+    clearInterval(beating);
+    subscription.unsubscribe();
+    try {
+      beat(); // The last word: stopped.
+    } catch (error) {
+      logger.debug("last heartbeat not sent", { reason: (error as Error).message });
+    }
+  });
+  const ready = waitFor(
+    actor,
+    (snapshot) => snapshot.matches("serving") || snapshot.status === "done",
+    { timeout: Infinity },
+  ).then((snapshot) => snapshot.status !== "done");
+  return { actor, ready, done };
+}
