@@ -90,3 +90,39 @@ export function fullSubject(text: string): string {
   }
   return subject;
 }
+
+const byteUnits: Record<string, number> = {
+  b: 1,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
+  kib: 1024,
+  mib: 1024 ** 2,
+  gib: 1024 ** 3,
+  tib: 1024 ** 4,
+};
+
+/** A size such as `10GB`, `512MiB` or `1000000` (bytes), as whole bytes from 1 to `max`. */
+export function parseBytes(text: string, option: string, max: number): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(text.trim());
+  const value = match ? Math.floor(Number(match[1]) * byteUnits[(match[2] ?? "b").toLowerCase()]!) : NaN;
+  if (!(value >= 1 && value <= max)) {
+    throw new ValidationError(
+      `${option} must be a size like 500MB, 10GB or 2TiB (at most ${formatBytes(max)}), got ${JSON.stringify(text)}`,
+    );
+  }
+  return value;
+}
+
+/** Bytes for people: 1.5 GB, 300 kB, 12 B (powers of 1000, as disks are sold). */
+export function formatBytes(bytes: number): string {
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(value < 10 ? 1 : 0)} ${units[unit]}`;
+}

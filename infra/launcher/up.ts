@@ -1,10 +1,10 @@
 /**
- * Running server actors. `veil up` brings a group up on one machine: it reaches (or starts)
- * the broker and runs N servers in one process. `veil node` runs one actor in its own
- * process against a broker that must already run (several machines, the failover test).
- * Both create the streams, print where things are once the servers are live, and on a stop
- * signal shut down in order: actors resign, persist and leave, the connection drains, and a
- * private broker stops last.
+ * Running actors. `veil up` brings a group up on one machine: it reaches (or starts) the
+ * broker and runs N servers and M storage nodes in one process. `veil node` runs one actor
+ * in its own process against a broker that must already run (several machines, the
+ * failover test). Both create the streams, print where things are once every actor is live,
+ * and on a stop signal shut down in order: actors finish, resign, persist and leave, the
+ * connection drains, and a private broker stops last.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
@@ -25,10 +25,15 @@ import { cryptoRandom } from "../random.ts";
 import { type CryptoActor, startCryptoActor } from "../workers/actors.ts";
 import type { ScryptParameters } from "../../actors/crypto/mod.ts";
 import { type Broker, reachBroker } from "./broker.ts";
+import { diskChunkStore } from "../storage/disk-store.ts";
+import { hostStorageNode } from "../storage/host.ts";
+import { join } from "node:path";
 
 export interface RunOptions {
   readonly config: Config;
   readonly serverIds: readonly string[];
+  /** Storage nodes to run, each with its own folder `<data>/storage/<id>/`. */
+  readonly storage?: { readonly ids: readonly string[]; readonly capacityBytes: number };
   readonly logger: Logger;
   /** Where the summary goes (stdout). */
   readonly print: (line: string) => void;
@@ -58,7 +63,8 @@ export async function up(options: RunOptions): Promise<number> {
 
 /** `veil node`: one actor in this process, on the broker at NATS_URL. */
 export async function runNode(options: RunOptions): Promise<number> {
-  const nc = await connectNats(options.config.natsUrl, { name: `veil-node-${options.serverIds.join(",")}` });
+  const ids = [...options.serverIds, ...(options.storage?.ids ?? [])];
+  const nc = await connectNats(options.config.natsUrl, { name: `veil-node-${ids.join(",")}` });
   try {
     return await runServers(nc, options, { nc, url: displayUrl(options.config.natsUrl) });
   } finally {
@@ -66,62 +72,98 @@ export async function runNode(options: RunOptions): Promise<number> {
   }
 }
 
+/** A hosted actor as the launcher sees it. */
+interface Running {
+  readonly id: string;
+  readonly live: Promise<boolean>;
+  readonly done: Promise<{ problem?: string }>;
+  stop(): void;
+}
+
 async function runServers(nc: NatsConnection, options: RunOptions, broker: Broker): Promise<number> {
   const { config, serverIds, logger, print, signal } = options;
   const { js, jsm } = await openJetStream(nc, broker.url);
   await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
   const log = new NatsEventLog(js, jsm);
-  const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
-  const clusterKey = await loadClusterKey(config, logger);
-  await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
-  const secrets = clusterSecrets(clusterKey, cryptoRandom);
-  // One crypto actor for the process (its pool already uses every core), started at the first
-  // login or registration: a server that never sees one spends nothing on worker threads.
   let crypto: CryptoActor | undefined;
-  const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
-    (crypto ??= startCryptoActor()).slowHash(input, salt, parameters);
-  const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
-  const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail };
-  const servers = serverIds.map((nodeId) => {
+  const running: Running[] = [];
+  if (serverIds.length > 0) {
+    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+    const clusterKey = await loadClusterKey(config, logger);
+    await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
+    const secrets = clusterSecrets(clusterKey, cryptoRandom);
+    // One crypto actor for the process (its pool already uses every core), started at the first
+    // login or registration: a server that never sees one spends nothing on worker threads.
+    const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
+      (crypto ??= startCryptoActor()).slowHash(input, salt, parameters);
+    const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
+    const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail };
+    for (const nodeId of serverIds) {
+      const nodeLogger = childLogger(logger, { node: nodeId });
+      const server = hostServer({
+        nodeId,
+        bus: natsBus(nc, nodeLogger),
+        log,
+        snapshots,
+        clock: systemClock,
+        ids: randomIds,
+        logger: nodeLogger,
+        heartbeatTimeouts: config.heartbeatTimeouts,
+        random: cryptoRandom,
+        identity,
+      });
+      running.push({
+        id: nodeId,
+        live: server.live,
+        done: server.done,
+        stop: () => server.actor.getSnapshot().status === "active" && server.actor.send({ type: "STOP" }),
+      });
+    }
+  }
+  for (const nodeId of options.storage?.ids ?? []) {
     const nodeLogger = childLogger(logger, { node: nodeId });
-    return hostServer({
+    const node = hostStorageNode({
       nodeId,
       bus: natsBus(nc, nodeLogger),
-      log,
-      snapshots,
+      store: diskChunkStore(storageFolder(config.dataFolder, nodeId), nodeLogger),
       clock: systemClock,
-      ids: randomIds,
       logger: nodeLogger,
-      heartbeatTimeouts: config.heartbeatTimeouts,
-      random: cryptoRandom,
-      identity,
+      capacityBytes: options.storage!.capacityBytes,
     });
-  });
-  const allDone = Promise.all(servers.map((server) => server.done));
+    running.push({
+      id: nodeId,
+      live: node.ready,
+      done: node.done,
+      stop: () => node.actor.getSnapshot().status === "active" && node.actor.send({ type: "STOP" }),
+    });
+  }
+  const allDone = Promise.all(running.map((actor) => actor.done));
 
   const stopRequested = new Promise<"stop">((resolve) => {
     if (signal.aborted) resolve("stop");
     signal.addEventListener("abort", () => resolve("stop"), { once: true });
   });
-  // Say "up" only once it is true: every server joined and its projections caught up.
-  const live = Promise.all(servers.map((server) => server.live)).then((all) => all.every(Boolean));
+  // Say "up" only once it is true: every server joined and caught up, every storage node scanned its store.
+  const live = Promise.all(running.map((actor) => actor.live)).then((all) => all.every(Boolean));
   if (await Promise.race([live, stopRequested.then(() => false)])) {
-    printSummary(print, { broker, config, serverIds });
+    printSummary(print, { broker, config, serverIds, storageIds: options.storage?.ids ?? [] });
   }
-  // Run until asked to stop, or until any server ends on its own (a failure).
-  const anyDone = Promise.race(servers.map((server) => server.done.then(() => "done" as const)));
+  // Run until asked to stop, or until any actor ends on its own (a failure).
+  const anyDone = Promise.race(running.map((actor) => actor.done.then(() => "done" as const)));
   const outcome = await Promise.race([stopRequested, anyDone]);
   if (outcome === "stop") logger.info("stopping");
-  for (const server of servers) {
-    if (server.actor.getSnapshot().status === "active") server.actor.send({ type: "STOP" });
-  }
+  for (const actor of running) actor.stop();
   const outputs = await withinShutdownBound(allDone, "actors did not stop").finally(() => crypto?.stop());
-  const problems = outputs.flatMap((
-    output,
-    index,
-  ) => (output.problem ? [`${serverIds[index]}: ${output.problem}`] : []));
+  const problems = outputs.flatMap((output, index) =>
+    output.problem ? [`${running[index]!.id}: ${output.problem}`] : []
+  );
   for (const problem of problems) logger.error("stopped with a problem", { reason: problem });
   return problems.length > 0 || outcome === "done" ? 1 : 0;
+}
+
+/** Where a storage node keeps its chunks. */
+export function storageFolder(dataFolder: string, nodeId: string): string {
+  return join(dataFolder, "storage", nodeId);
 }
 
 async function drain(nc: NatsConnection, logger: Logger): Promise<void> {
@@ -143,7 +185,12 @@ function withinShutdownBound<T>(work: Promise<T>, what: string): Promise<T> {
 
 function printSummary(
   print: (line: string) => void,
-  { broker, config, serverIds }: { broker: Broker; config: Config; serverIds: readonly string[] },
+  { broker, config, serverIds, storageIds }: {
+    broker: Broker;
+    config: Config;
+    serverIds: readonly string[];
+    storageIds: readonly string[];
+  },
 ): void {
   const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeFolder})` : "";
   print(`veil is up`);
@@ -151,9 +198,14 @@ function printSummary(
   print(`  data       ${config.dataFolder}`);
   print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);
-  print(`  servers    ${serverIds.join(", ")}`);
-  print(`  mail       ${config.smtpUrl ? "SMTP (VEIL_SMTP_URL)" : `.eml files in ${config.dataFolder}/mail`}`);
-  print(`  start      veil register <name>   then   veil whoami`);
-  print(`  inspect    veil nodes   |   veil events --follow   |   veil state cluster   |   veil state users`);
+  if (serverIds.length > 0) print(`  servers    ${serverIds.join(", ")}`);
+  if (storageIds.length > 0) {
+    print(`  storage    ${storageIds.join(", ")} (chunks in ${join(config.dataFolder, "storage")})`);
+  }
+  if (serverIds.length > 0) {
+    print(`  mail       ${config.smtpUrl ? "SMTP (VEIL_SMTP_URL)" : `.eml files in ${config.dataFolder}/mail`}`);
+    print(`  start      veil register <name>   then   veil whoami`);
+  }
+  print(`  inspect    veil nodes   |   veil storage   |   veil events --follow   |   veil state users`);
   print(`Press Ctrl-C to stop.`);
 }

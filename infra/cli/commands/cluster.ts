@@ -5,7 +5,7 @@ import { natsBus } from "../../nats/bus.ts";
 import { sendCommand } from "../../server/commands.ts";
 import type { NodeView } from "../../server/host.ts";
 import { withConnection } from "../client.ts";
-import { toJson } from "../format.ts";
+import { formatBytes, toJson } from "../format.ts";
 import { table } from "../render.ts";
 
 interface NodesReply {
@@ -54,6 +54,36 @@ export function registerCluster(program: Command): void {
         (node.capacityBytes ? `, ${mebibytes(node.bytesUsed ?? 0)}/${mebibytes(node.capacityBytes)}` : ""),
       ]);
       for (const line of table([["ID", "ROLE", "STATE", "LEADER", "TERM", "HEARTBEAT", "LOAD"], ...rows])) print(line);
+    });
+
+  program
+    .command("storage")
+    .description("the storage nodes: state, bytes used of capacity, chunks held, operations in flight")
+    .option("--json", "print the list as JSON")
+    .action(async (options: { json?: boolean }) => {
+      const reply = await askNodes();
+      const nodes = reply.nodes.filter((node) => node.role === "storage").map((node) => ({
+        id: node.id,
+        state: node.state,
+        alive: node.alive,
+        bytesUsed: node.bytesUsed ?? 0,
+        capacityBytes: node.capacityBytes ?? 0,
+        chunks: node.chunks ?? 0,
+        inFlight: node.inFlight,
+      }));
+      if (options.json) return void print(toJson(nodes));
+      if (nodes.length === 0) return void print("no storage nodes; start some with `veil up --storage N`");
+      const rows = nodes.map((node) => [
+        node.id,
+        node.state,
+        `${formatBytes(node.bytesUsed)} / ${formatBytes(node.capacityBytes)}`,
+        node.capacityBytes > 0 ? `${((100 * node.bytesUsed) / node.capacityBytes).toFixed(1)}%` : "",
+        String(node.chunks),
+        String(node.inFlight),
+      ]);
+      for (const line of table([["NODE", "STATE", "USED / CAPACITY", "USED", "CHUNKS", "IN FLIGHT"], ...rows])) {
+        print(line);
+      }
     });
 
   program

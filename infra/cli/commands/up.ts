@@ -1,6 +1,7 @@
 import process from "node:process";
 import { type Command, Option } from "commander";
-import { subjectToken, ValidationError } from "../../../events/mod.ts";
+import { limits, subjectToken, ValidationError } from "../../../events/mod.ts";
+import { parseBytes } from "../format.ts";
 import { systemClock } from "../../clock.ts";
 import { loadConfig } from "../../config.ts";
 import { runNode, up } from "../../launcher/up.ts";
@@ -11,15 +12,28 @@ const environmentHelp = "\nEnvironment:\n  NATS_URL              broker to use (
   "  VEIL_DATA             data folder (default ./.veil)\n  VEIL_STREAM_REPLICAS  JetStream replicas (default 1)\n" +
   "  VEIL_LOG              debug, info, warn, error, silent (default info)";
 
-/** Servers one `veil up` may run in its process. */
+/** Servers (and storage nodes) one `veil up` may run in its process. */
 const serversPerProcessMax = 16;
 
-function run(serverIds: string[], runner: typeof up) {
+function wholeNumber(text: string, option: string, min: number): number {
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < min || count > serversPerProcessMax) {
+    throw new ValidationError(`${option} must be a whole number from ${min} to ${serversPerProcessMax}, got ${text}`);
+  }
+  return count;
+}
+
+function run(
+  serverIds: string[],
+  runner: typeof up,
+  storage?: { ids: string[]; capacityBytes: number },
+) {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, clock: systemClock });
   return runner({
     config,
     serverIds,
+    storage,
     logger,
     print: (line) => process.stdout.write(line + "\n"),
     signal: stopSignal(),
@@ -32,19 +46,19 @@ export function registerUp(program: Command): void {
     .description("run veil on this machine: the broker (a private nats-server if none listens) and N server actors")
     .option("--servers <n>", `how many server actors to run in this process (1..${serversPerProcessMax})`, "3")
     .option("--prefix <name>", "server ids are <name>-1 .. <name>-N", "server")
+    .option("--storage <n>", `how many storage nodes to run in this process (0..${serversPerProcessMax})`, "3")
+    .option("--capacity <size>", "each storage node's capacity, e.g. 500MB, 10GB", "10GB")
     .addHelpText("after", environmentHelp)
-    .action(async (options: { servers: string; prefix: string }) => {
-      const count = Number(options.servers);
-      if (!Number.isInteger(count) || count < 1 || count > serversPerProcessMax) {
-        throw new ValidationError(
-          `--servers must be a whole number from 1 to ${serversPerProcessMax}, got ${options.servers}`,
-        );
-      }
+    .action(async (options: { servers: string; prefix: string; storage: string; capacity: string }) => {
+      const count = wholeNumber(options.servers, "--servers", 1);
+      const storageCount = wholeNumber(options.storage, "--storage", 0);
+      const capacityBytes = parseBytes(options.capacity, "--capacity", limits.storageCapacityMaxBytes);
       const ids = Array.from(
         { length: count },
         (_, index) => subjectToken(`${options.prefix}-${index + 1}`, "--prefix"),
       );
-      process.exitCode = await run(ids, up);
+      const storageIds = Array.from({ length: storageCount }, (_, index) => `storage-${index + 1}`);
+      process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes });
     });
 }
 
@@ -52,10 +66,16 @@ export function registerNode(program: Command): void {
   program
     .command("node")
     .description("run one actor in this process, on the broker at NATS_URL (for several machines)")
-    .addOption(new Option("--role <role>", "what the node is").choices(["server"]).makeOptionMandatory())
-    .requiredOption("--id <id>", "its id: letters, digits, - and _ (higher ids win elections)")
+    .addOption(new Option("--role <role>", "what the node is").choices(["server", "storage"]).makeOptionMandatory())
+    .requiredOption("--id <id>", "its id: letters, digits, - and _ (higher server ids win elections)")
+    .option("--capacity <size>", "storage nodes: how much they may hold, e.g. 500MB, 10GB", "10GB")
     .addHelpText("after", environmentHelp)
-    .action(async (options: { role: "server"; id: string }) => {
-      process.exitCode = await run([subjectToken(options.id, "--id")], runNode);
+    .action(async (options: { role: "server" | "storage"; id: string; capacity: string }) => {
+      const id = subjectToken(options.id, "--id");
+      if (options.role === "server") process.exitCode = await run([id], runNode);
+      else {
+        const capacityBytes = parseBytes(options.capacity, "--capacity", limits.storageCapacityMaxBytes);
+        process.exitCode = await run([], runNode, { ids: [id], capacityBytes });
+      }
     });
 }
