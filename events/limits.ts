@@ -76,6 +76,15 @@ export const limits = {
   /** A storage node's capacity unless told otherwise (`--capacity`). */
   storageCapacityDefaultBytes: 10 * 1024 ** 3,
   storageCapacityMaxBytes: 1024 ** 5,
+  /** The vault seals and hides an object in parts of this much plaintext: memory stays bounded by a part. */
+  vaultPartBytes: 4 * 1024 * 1024,
+  /** A manifest's bounds: parts per object, chunks per part (a part's PNG at 1 bit is about 9x its plaintext). */
+  partsPerObjectMax: 1_024,
+  chunksPerPartMax: 256,
+  /** Chunk puts and gets one transfer keeps in flight. */
+  transferConcurrency: 8,
+  /** Tries of one chunk's put on other nodes before the upload gives up. */
+  putAttemptsMax: 3,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
 

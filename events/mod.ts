@@ -1,6 +1,7 @@
 export * from "./cluster.ts";
 export * from "./codec.ts";
 export * from "./envelope.ts";
+export * from "./image.ts";
 export * from "./errors.ts";
 export * from "./limits.ts";
 export * from "./schema.ts";

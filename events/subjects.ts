@@ -10,8 +10,8 @@ export const eventSubjectsAll = "veil.evt.>";
 export const electionSubjectsAll = "veil.election.>";
 export const heartbeatSubjectsAll = "veil.hb.>";
 
-/** The aggregates that own events. Later issues add image, request, grant. */
-export const aggregates = ["cluster", "node", "user"] as const;
+/** The aggregates that own events. Later issues add request, grant. */
+export const aggregates = ["cluster", "node", "user", "image"] as const;
 export type Aggregate = (typeof aggregates)[number];
 
 const tokenPattern = /^[A-Za-z0-9_-]+$/;
@@ -39,6 +39,10 @@ export function nodeSubject(nodeId: string): string {
 
 export function userSubject(user: string): string {
   return eventSubject("user", user);
+}
+
+export function imageSubject(image: string): string {
+  return eventSubject("image", image);
 }
 
 /** NATS subject matching: `*` stands for one token, a final `>` for one or more. */

@@ -1,10 +1,12 @@
 import { clusterProjection } from "./cluster.ts";
 import type { Projection } from "./projection.ts";
+import { imagesProjection } from "./images.ts";
 import { outboxProjection } from "./outbox.ts";
 import { usersProjection } from "./users.ts";
 
 export * from "./cluster.ts";
 export * from "./health.ts";
+export * from "./images.ts";
 export * from "./projection.ts";
 export * from "./outbox.ts";
 export * from "./users.ts";
@@ -14,6 +16,7 @@ export const projections: readonly Projection<unknown>[] = [
   clusterProjection as Projection<unknown>,
   usersProjection as Projection<unknown>,
   outboxProjection as Projection<unknown>,
+  imagesProjection as Projection<unknown>,
 ];
 
 export function findProjection(name: string): Projection<unknown> | undefined {

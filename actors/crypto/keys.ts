@@ -26,6 +26,7 @@ export const keyPurposes = [
   "local-object",
   "cluster-seal",
   "cluster-mac",
+  "object-part",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 

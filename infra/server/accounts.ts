@@ -18,7 +18,6 @@ import {
   type EventMaker,
   type FailureCount,
   failuresNow,
-  requireSession,
   type SecondFactorEvidence,
   wrongCredentials,
 } from "../../actors/server/accounts/decider.ts";
@@ -58,6 +57,7 @@ import {
 import { userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandHandler } from "./commands.ts";
+import { authenticated, userSessions } from "./sessions.ts";
 
 export interface AccountDeps {
   readonly nodeId: string;
@@ -74,9 +74,7 @@ export interface AccountDeps {
 }
 
 const hash32 = bytes({ lengthMin: 32, lengthMax: 32 });
-const token = string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ });
 const code = string({ lengthMin: 1, lengthMax: 16 });
-const authenticated = { user: username, token };
 const clientCredentials = {
   passwordSalt: bytes({ lengthMin: 16, lengthMax: 64 }),
   passwordKdf: scryptParameters,
@@ -177,13 +175,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
   const make: EventMaker = (type, data) =>
     veilEvent(type, data as never, { id: ids.next(), at: clock.now(), by: nodeId }) as ReturnType<EventMaker>;
 
-  /** The user's state as of its last event in the log, and that event's sequence. */
-  async function current(user: string): Promise<{ state: UserState | undefined; seq: number }> {
-    const last = await log.readLast(userSubject(user));
-    const seq = last?.seq ?? 0;
-    await users.waitFor(seq, limits.commandTimeoutMs);
-    return { state: userOf(users.state, user), seq };
-  }
+  const { current, session } = userSessions({ log, users, clock });
 
   /** Decides against the latest state and appends under its sequence; reloads and decides again on a conflict. */
   async function decideAndAppend(
@@ -247,13 +239,6 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
   async function guess(state: UserState | undefined, authHash: Uint8Array): Promise<boolean> {
     if (state) checkAttemptAllowed(state, clock.now());
     return await passwordMatches(state, authHash);
-  }
-
-  /** The caller's open session, checked against the latest state of the log (and again in the decision). */
-  async function session(request: { user: string; token: string }) {
-    const { state, seq } = await current(request.user);
-    const open = requireSession(state, bytesToHex(tokenHash(request.token)), clock.now());
-    return { state: state!, seq, session: open };
   }
 
   const describeSessions = (state: UserState, mine: string) =>

@@ -39,6 +39,8 @@ import {
   forgetLongGone,
   type HealthState,
   type HeartbeatTimeouts,
+  imagesProjection,
+  type ImagesState,
   isAlive,
   observeHeartbeat,
   outboxProjection,
@@ -49,6 +51,7 @@ import {
 } from "../../projections/mod.ts";
 import { Projector } from "../projector.ts";
 import { accountCommands } from "./accounts.ts";
+import { vaultCommands } from "./vault.ts";
 import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { startMailer } from "./mailer.ts";
 import { reconcileMembership } from "./membership.ts";
@@ -123,6 +126,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
   const users = projectors.get(usersProjection.name) as Projector<UsersState>;
   const outbox = projectors.get(outboxProjection.name) as Projector<OutboxState>;
+  const images = projectors.get(imagesProjection.name) as Projector<ImagesState>;
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
 
   let inFlight = 0;
@@ -217,6 +221,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     commands: {
       "cluster.nodes": () => nodesView(),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
+      ...vaultCommands({ nodeId, log, users, images, clock, ids }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
     track,

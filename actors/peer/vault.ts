@@ -1,0 +1,85 @@
+/**
+ * The owner's side of the vault, pure: keys and layout. Each object has a random data key,
+ * kept in the log only wrapped by the owner's account key. An object is sealed in parts of
+ * bounded size; each part has its own key and its own stego order key, both derived from
+ * the data key with the part's index as salt, so no key ever seals two things. A part's
+ * sealed bytes are hidden in one cover PNG, which is cut into chunks named by their SHA-256.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { limits, ValidationError } from "../../events/mod.ts";
+import { deriveSubkey, keyBytes, unwrapKey, wrapKey } from "../crypto/mod.ts";
+import type { RandomSource } from "../ports.ts";
+
+export interface ObjectKeys {
+  readonly image: string;
+  /** The sealed envelope's object id: the image id's 16 bytes, so a part opens only as part of its object. */
+  readonly objectId: Uint8Array;
+  readonly dataKey: Uint8Array;
+}
+
+export function newObjectKeys(random: RandomSource): ObjectKeys {
+  const objectId = random.bytes(16);
+  return { image: bytesToHex(objectId), objectId, dataKey: random.bytes(keyBytes) };
+}
+
+export function wrapDataKey(accountKey: Uint8Array, keys: ObjectKeys, random: RandomSource): Uint8Array {
+  return wrapKey(accountKey, keys.dataKey, `image:${keys.image}`, random);
+}
+
+export function openObjectKeys(accountKey: Uint8Array, image: string, keyWrapped: Uint8Array): ObjectKeys {
+  const objectId = new Uint8Array(image.match(/../g)!.map((pair) => parseInt(pair, 16)));
+  return { image, objectId, dataKey: unwrapKey(accountKey, keyWrapped, `image:${image}`) };
+}
+
+const indexSalt = (index: number) => {
+  const salt = new Uint8Array(16);
+  new DataView(salt.buffer).setUint32(12, index);
+  return salt;
+};
+
+/** The keys of part `index`: one seals it, one orders its bits in the cover. */
+export function partKeys(keys: ObjectKeys, index: number): { sealKey: Uint8Array; orderKey: Uint8Array } {
+  return {
+    sealKey: deriveSubkey(keys.dataKey, "object-part", indexSalt(index)),
+    orderKey: deriveSubkey(keys.dataKey, "stego-order", indexSalt(index)),
+  };
+}
+
+export interface Chunk {
+  readonly hash: string;
+  readonly bytes: Uint8Array;
+}
+
+/** A part's PNG cut into chunks of at most `limits.chunkBytes`, each named by its SHA-256. */
+export function cutIntoChunks(png: Uint8Array): Chunk[] {
+  const chunks: Chunk[] = [];
+  for (let offset = 0; offset < png.byteLength; offset += limits.chunkBytes) {
+    const bytes = png.subarray(offset, Math.min(png.byteLength, offset + limits.chunkBytes));
+    chunks.push({ hash: bytesToHex(sha256(bytes)), bytes });
+  }
+  if (chunks.length > limits.chunksPerPartMax) {
+    throw new ValidationError(
+      `a part's cover needs ${chunks.length} chunks, over the ${limits.chunksPerPartMax} limit`,
+    );
+  }
+  return chunks;
+}
+
+/** How many parts an object of `bytes` is sealed in (an empty object still has one). */
+export function partCount(bytes: number): number {
+  const parts = Math.max(1, Math.ceil(bytes / limits.vaultPartBytes));
+  if (parts > limits.partsPerObjectMax) {
+    throw new ValidationError(
+      `a file of ${bytes} bytes needs ${parts} parts, over the ${limits.partsPerObjectMax}-part limit`,
+    );
+  }
+  return parts;
+}
+
+/** A name safe to write: its last path component, without control characters; never empty, never `..`. */
+export function safeFileName(name: string): string {
+  // deno-lint-ignore no-control-regex
+  const base = (name.split(/[/\\]/).pop() ?? "").replace(/[\u0000-\u001f\u007f]/g, "").trim();
+  return base === "" || base === "." || base === ".." ? "download" : base.slice(0, 255);
+}

@@ -1,0 +1,50 @@
+/**
+ * The vault: objects (files of any kind; images get previews) stored by their owner, on
+ * `veil.evt.image.<id>`. `ImageStored` carries the manifest, appended only once every
+ * replica of every chunk acknowledged its put: where the chunks are, their hashes, and the
+ * object's data key wrapped by the owner's account key. Nothing in it opens the object
+ * without the owner's password.
+ */
+import { defineEvents, type EventsOf } from "./envelope.ts";
+import { limits } from "./limits.ts";
+import { array, bytes, integer, object, string } from "./schema.ts";
+import { username } from "./user.ts";
+
+export const imageIdPattern = /^[0-9a-f]{32}$/;
+export const imageId = string({ lengthMin: 32, lengthMax: 32, pattern: imageIdPattern });
+const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ });
+
+/** A name as it was uploaded: printable, no path separators (it is a name, not a path). */
+export const objectName = string({ lengthMin: 1, lengthMax: 255, pattern: /^[^/\\\p{C}]+$/u });
+
+const chunk = object({
+  hash: chunkHash,
+  bytes: integer({ min: 1, max: limits.chunkBytes }),
+  nodes: array(nodeId, { lengthMin: 1, lengthMax: limits.replicasMax }),
+});
+
+/** One part of an object: its sealed bytes hidden in one cover PNG, cut into chunks. */
+const part = object({ chunks: array(chunk, { lengthMin: 1, lengthMax: limits.chunksPerPartMax }) });
+
+export const imageEvents = defineEvents({
+  ImageStored: {
+    version: 1,
+    data: object({
+      owner: username,
+      image: imageId,
+      name: objectName,
+      bytes: integer({ min: 0, max: limits.objectBytesMax }),
+      type: string({ lengthMin: 1, lengthMax: 128, pattern: /^[\x20-\x7e]+$/ }),
+      /** SHA-256 of the plaintext, checked after a download. */
+      contentHash: bytes({ lengthMin: 32, lengthMax: 32 }),
+      /** The object's data key, wrapped by the owner's account key. */
+      keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
+      replicas: integer({ min: 1, max: limits.replicasMax }),
+      parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
+    }),
+  },
+  ImageRemoved: { version: 1, data: object({ owner: username, image: imageId }) },
+});
+
+export type ImageEvent = EventsOf<typeof imageEvents>;

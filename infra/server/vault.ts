@@ -1,0 +1,109 @@
+/**
+ * The vault's commands on `veil.cmd.vault.*`, for a logged-in owner: record an uploaded
+ * object's manifest (its chunks already on their nodes), list, look up and remove one's own
+ * objects. Anyone else's object is "not found", exactly like one that does not exist.
+ */
+import type { Clock, EventLog, IdSource } from "../../actors/ports.ts";
+import {
+  ConcurrencyError,
+  ConflictError,
+  imageEvents,
+  imageSubject,
+  limits,
+  NotFoundError,
+  object,
+  string,
+  ValidationError,
+  veilEvent,
+} from "../../events/mod.ts";
+import { findImage, type ImageManifest, type ImagesState, type UsersState } from "../../projections/mod.ts";
+import type { Projector } from "../projector.ts";
+import type { CommandHandler } from "./commands.ts";
+import { authenticated, userSessions } from "./sessions.ts";
+
+const reference = string({ lengthMin: 1, lengthMax: 255 });
+const requests = {
+  list: object(authenticated),
+  get: object({ ...authenticated, image: reference }),
+};
+
+/** What a listing shows of an object: everything but where its chunks are and its wrapped key. */
+export function summary(image: ImageManifest) {
+  return {
+    image: image.image,
+    name: image.name,
+    bytes: image.bytes,
+    type: image.type,
+    storedAt: image.storedAt,
+    replicas: image.replicas,
+    chunks: image.parts.reduce((sum, part) => sum + part.chunks.length, 0),
+  };
+}
+
+export function vaultCommands(deps: {
+  nodeId: string;
+  log: EventLog;
+  users: Projector<UsersState>;
+  images: Projector<ImagesState>;
+  clock: Clock;
+  ids: IdSource;
+}): Record<string, CommandHandler> {
+  const { nodeId, log, users, images, clock, ids } = deps;
+  const { session } = userSessions({ log, users, clock });
+  const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
+  /** The images projection as of now: anything appended before this call is in it. */
+  const caughtUp = async () => await images.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
+  const own = async (request: { user: string; image: string }) => {
+    await caughtUp();
+    const image = findImage(images.state, request.user, request.image);
+    if (!image) throw new NotFoundError(`no object ${JSON.stringify(request.image)} in your vault`);
+    return image;
+  };
+
+  return {
+    "vault.store": async (data) => {
+      const { user, token } = requests.list.parse(data);
+      await session({ user, token });
+      const manifest = (data as { manifest?: unknown }).manifest;
+      if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
+      // Validated as the event it becomes: the owner is whoever is logged in, whatever the manifest says.
+      const stored = imageEvents.ImageStored.data.parse({ ...manifest, owner: user });
+      try {
+        const [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {
+          expectedSubjectSeq: 0,
+        });
+        await images.waitFor(seq!, limits.commandTimeoutMs);
+      } catch (error) {
+        if (error instanceof ConcurrencyError) throw new ConflictError(`object ${stored.image} exists already`);
+        throw error;
+      }
+      return summary(findImage(images.state, user, stored.image)!);
+    },
+
+    "vault.list": async (data) => {
+      const request = requests.list.parse(data);
+      await session(request);
+      await caughtUp();
+      return Object.values(images.state.images)
+        .filter((image) => image.owner === request.user)
+        .sort((a, b) => a.storedAt - b.storedAt)
+        .map(summary);
+    },
+
+    "vault.get": async (data) => {
+      const request = requests.get.parse(data);
+      await session(request);
+      return await own(request);
+    },
+
+    "vault.remove": async (data) => {
+      const request = requests.get.parse(data);
+      await session(request);
+      const image = await own(request);
+      await log.append(imageSubject(image.image), [
+        veilEvent("ImageRemoved", { owner: request.user, image: image.image }, origin()),
+      ]);
+      return summary(image);
+    },
+  };
+}

@@ -1,0 +1,270 @@
+/**
+ * Uploads and downloads on the owner's machine. An upload reads the file a part at a time
+ * (memory is bounded by a part, not by the file), seals each part in the crypto actor,
+ * hides it in a generated cover in the stego actor, cuts the PNG into chunks, asks the
+ * leader where each chunk goes and puts it on R distinct nodes in parallel, a put that fails
+ * going to another node. Only when every replica of every chunk has acknowledged is the
+ * manifest recorded; an upload that cannot finish removes what it stored and records nothing.
+ * A download reads each chunk from any replica that returns it intact, falling back to the
+ * next on a timeout, an error or a hash mismatch, and writes the file only once it is whole
+ * and matches its content hash.
+ */
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
+import {
+  type Chunk,
+  cutIntoChunks,
+  newObjectKeys,
+  type ObjectKeys,
+  openObjectKeys,
+  partCount,
+  partKeys,
+  wrapDataKey,
+} from "../../actors/peer/vault.ts";
+import { IntegrityError, limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
+import type { ImageManifest } from "../../projections/images.ts";
+import { exists } from "../files.ts";
+import { sendCommand } from "../server/commands.ts";
+import type { summary } from "../server/vault.ts";
+import { storeRequest } from "../storage/client.ts";
+import type { CryptoActor, StegoActor } from "../workers/actors.ts";
+
+export interface TransferDeps {
+  readonly bus: Bus;
+  readonly crypto: CryptoActor;
+  readonly stego: StegoActor;
+  readonly random: RandomSource;
+  readonly session: { readonly user: string; readonly token: string };
+  readonly accountKey: Uint8Array;
+  readonly logger: Logger;
+  /** Bytes of the file done so far, of all. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+type StoredChunk = { hash: string; bytes: number; nodes: string[] };
+
+/** Runs `work` over `items` with at most `limit` in flight; the first failure fails the whole. */
+async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>) {
+  let next = 0;
+  let failed = false;
+  const lane = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        await work(items[index]!, index);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+const command = (bus: Bus, name: string, data: unknown) =>
+  sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs });
+
+export async function upload(
+  deps: TransferDeps,
+  file: { path: string; name: string; type: string },
+  options: { replicas: number },
+) {
+  const { bus, crypto, stego, random, session, accountKey, logger } = deps;
+  const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
+    throw new ValidationError(`cannot read ${file.path}: ${cause.code === "ENOENT" ? "no such file" : cause.message}`, {
+      cause,
+    });
+  });
+  // Every chunk this upload newly stored, so a failed upload can take them back.
+  const stored: { hash: string; node: string }[] = [];
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new ValidationError(`${file.path} is not a file`);
+    if (info.size > limits.objectBytesMax) {
+      throw new ValidationError(`${file.path} is over the ${limits.objectBytesMax}-byte limit`);
+    }
+    const keys = newObjectKeys(random);
+    const parts = partCount(info.size);
+    const contentHash = sha256.create();
+    const manifestParts: { chunks: StoredChunk[] }[] = [];
+    let done = 0;
+    for (let index = 0; index < parts; index++) {
+      const length = Math.min(limits.vaultPartBytes, info.size - index * limits.vaultPartBytes);
+      const plaintext = new Uint8Array(length);
+      const { bytesRead } = await handle.read(plaintext, 0, length, index * limits.vaultPartBytes);
+      if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
+      contentHash.update(plaintext);
+      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext);
+      const placed: StoredChunk[] = new Array(chunks.length);
+      await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
+        placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
+      });
+      manifestParts.push({ chunks: placed });
+      done += length;
+      deps.onProgress?.(done, info.size);
+    }
+    const manifest = {
+      image: keys.image,
+      name: file.name,
+      bytes: info.size,
+      type: file.type,
+      contentHash: contentHash.digest(),
+      keyWrapped: wrapDataKey(accountKey, keys, random),
+      replicas: options.replicas,
+      parts: manifestParts,
+    };
+    return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
+  } catch (error) {
+    await takeBack(bus, stored, logger);
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+async function sealPart(
+  crypto: CryptoActor,
+  stego: StegoActor,
+  random: RandomSource,
+  keys: ObjectKeys,
+  index: number,
+  plaintext: Uint8Array,
+): Promise<Chunk[]> {
+  const { sealKey, orderKey } = partKeys(keys, index);
+  const sealed = await crypto.seal(sealKey, keys.objectId, plaintext);
+  const coverSeed = new DataView(random.bytes(4).buffer).getUint32(0);
+  const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed });
+  return cutIntoChunks(png);
+}
+
+/** Puts a chunk on `replicas` distinct nodes; a node that fails is replaced by another, a bounded number of times. */
+async function putReplicas(
+  bus: Bus,
+  chunk: Chunk,
+  replicas: number,
+  stored: { hash: string; node: string }[],
+  logger: Logger,
+): Promise<StoredChunk> {
+  const holding = new Set<string>();
+  const failed = new Set<string>();
+  let lastError: Error | undefined;
+  for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
+    const wanted = Math.min(limits.replicasMax, replicas + failed.size);
+    let candidates: string[];
+    try {
+      const placement = await sendCommand(bus, "cluster.place", { bytes: chunk.bytes.byteLength, replicas: wanted });
+      candidates = (placement as { nodes: string[] }).nodes.filter((node) => !holding.has(node) && !failed.has(node));
+    } catch (error) {
+      lastError = error as Error;
+      break;
+    }
+    const targets = candidates.slice(0, replicas - holding.size);
+    if (targets.length === 0) break;
+    await Promise.all(targets.map(async (node) => {
+      try {
+        const reply = await storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes }) as {
+          stored: boolean;
+        };
+        holding.add(node);
+        if (reply.stored) stored.push({ hash: chunk.hash, node });
+      } catch (error) {
+        failed.add(node);
+        lastError = error as Error;
+        logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
+      }
+    }));
+  }
+  if (holding.size < replicas) {
+    throw new UnavailableError(
+      `could not store a chunk on ${replicas} nodes (${holding.size} took it)${
+        lastError ? `: ${lastError.message}` : ""
+      }; nothing was recorded`,
+      { cause: lastError },
+    );
+  }
+  return { hash: chunk.hash, bytes: chunk.bytes.byteLength, nodes: [...holding] };
+}
+
+/** Best effort: what a failed upload stored is removed again (only chunks it newly stored, never shared ones). */
+async function takeBack(bus: Bus, stored: readonly { hash: string; node: string }[], logger: Logger): Promise<void> {
+  await eachLimited(stored, limits.transferConcurrency, async ({ hash, node }) => {
+    await storeRequest(bus, node, "delete", { hash }).catch((error: Error) =>
+      logger.warn("could not remove a chunk of a failed upload", { node, reason: error.message })
+    );
+  });
+}
+
+/** Reads one chunk from the first replica that returns it intact. */
+async function fetchChunk(bus: Bus, chunk: StoredChunk, logger: Logger): Promise<Uint8Array> {
+  const problems: string[] = [];
+  for (const node of chunk.nodes) {
+    try {
+      const bytes = new Uint8Array(await storeRequest(bus, node, "get", { hash: chunk.hash }) as Uint8Array);
+      if (bytesToHex(sha256(bytes)) === chunk.hash) return bytes;
+      problems.push(`${node}: returned bytes that do not match`);
+      logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
+    } catch (error) {
+      problems.push(`${node}: ${(error as Error).message}`);
+      if ((error as VeilError).code === "integrity") {
+        logger.warn("a replica holds a damaged chunk", { node, chunk: chunk.hash });
+      }
+    }
+  }
+  throw new IntegrityError(`the object is damaged: chunk ${chunk.hash} is on no node intact (${problems.join("; ")})`);
+}
+
+export async function download(
+  deps: TransferDeps,
+  reference: string,
+  options: { output: string; force?: boolean },
+): Promise<ImageManifest> {
+  const { bus, crypto, stego, session, accountKey, logger } = deps;
+  const manifest = await command(bus, "vault.get", { ...session, image: reference }) as ImageManifest;
+  if (!options.force && (await exists(options.output))) {
+    throw new ValidationError(`${options.output} exists; add --force to replace it`);
+  }
+  const keys = openObjectKeys(accountKey, manifest.image, manifest.keyWrapped);
+  const partial = join(
+    dirname(options.output),
+    `.${basename(options.output)}.${bytesToHex(deps.random.bytes(6))}.partial`,
+  );
+  const out = await open(partial, "wx", 0o600);
+  try {
+    const contentHash = sha256.create();
+    let done = 0;
+    for (const [index, part] of manifest.parts.entries()) {
+      const pieces: Uint8Array[] = new Array(part.chunks.length);
+      await eachLimited(part.chunks, limits.transferConcurrency, async (chunk, position) => {
+        pieces[position] = await fetchChunk(bus, chunk, logger);
+      });
+      const png = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
+      let offset = 0;
+      for (const piece of pieces) {
+        png.set(piece, offset);
+        offset += piece.byteLength;
+      }
+      const { sealKey, orderKey } = partKeys(keys, index);
+      const sealed = await stego.extract(png, orderKey);
+      const { objectId, plaintext } = await crypto.open(sealKey, sealed);
+      if (bytesToHex(objectId) !== manifest.image) throw new IntegrityError("a part of another object was found here");
+      contentHash.update(plaintext);
+      await out.write(plaintext);
+      done += plaintext.byteLength;
+      deps.onProgress?.(done, manifest.bytes);
+    }
+    if (done !== manifest.bytes || bytesToHex(contentHash.digest()) !== bytesToHex(manifest.contentHash)) {
+      throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);
+    }
+    await out.sync();
+    await out.close();
+    await rename(partial, options.output);
+    return manifest;
+  } catch (error) {
+    await out.close().catch(() => {});
+    await rm(partial, { force: true });
+    throw error;
+  }
+}

@@ -1,0 +1,48 @@
+/**
+ * The vault's objects as the log records them: each stored object's manifest, by id, until
+ * its owner removes it. Which chunks are still referenced (for garbage collection and
+ * repair) is a fold over this.
+ */
+import { type ImageEvent, imageEvents, type Infer, type VeilEvent } from "../events/mod.ts";
+import type { Projection } from "./projection.ts";
+
+export type ImageManifest = Infer<(typeof imageEvents)["ImageStored"]["data"]> & { readonly storedAt: number };
+
+export interface ImagesState {
+  readonly images: Readonly<Record<string, ImageManifest>>;
+}
+
+function isImageEvent(event: VeilEvent): event is ImageEvent {
+  return Object.hasOwn(imageEvents, event.type);
+}
+
+export const imagesProjection: Projection<ImagesState> = {
+  name: "images",
+  description: "the vault: every stored object's manifest (name, size, type, chunks and where they are)",
+  version: 1,
+  initial: () => ({ images: {} }),
+  evolve(state, event) {
+    if (!isImageEvent(event)) return state;
+    switch (event.type) {
+      case "ImageStored":
+        if (Object.hasOwn(state.images, event.data.image)) return state;
+        return { images: { ...state.images, [event.data.image]: { ...event.data, storedAt: event.at } } };
+      case "ImageRemoved": {
+        if (!Object.hasOwn(state.images, event.data.image)) return state;
+        const { [event.data.image]: _removed, ...images } = state.images;
+        return { images };
+      }
+      default:
+        return event satisfies never;
+    }
+  },
+};
+
+/** An owner's object by id, or by name (the latest stored under it). Someone else's is not found, like a missing one. */
+export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
+  const byId = Object.hasOwn(state.images, reference) ? state.images[reference] : undefined;
+  if (byId) return byId.owner === owner ? byId : undefined;
+  return Object.values(state.images)
+    .filter((image) => image.owner === owner && image.name === reference)
+    .sort((a, b) => b.storedAt - a.storedAt)[0];
+}

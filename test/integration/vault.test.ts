@@ -1,0 +1,201 @@
+/**
+ * The vault end to end on a real nats-server: a server, three storage nodes over real
+ * folders, the crypto and stego actors, and two users. Files go up sealed and hidden in
+ * covers, spread over the nodes with replicas, and come back byte for byte; a damaged
+ * replica or a stopped node does not lose a file; an upload that cannot reach its replicas
+ * records nothing and leaves nothing behind; nobody sees anyone else's files.
+ */
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limits, type VeilError } from "../../events/mod.ts";
+import { randomIds, systemClock } from "../../infra/clock.ts";
+import { natsBus } from "../../infra/nats/bus.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { cryptoRandom } from "../../infra/random.ts";
+import { sendCommand } from "../../infra/server/commands.ts";
+import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import { storeRequest } from "../../infra/storage/client.ts";
+import { diskChunkStore } from "../../infra/storage/disk-store.ts";
+import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
+import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
+import type { ImageManifest } from "../../projections/images.ts";
+import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { accountClient } from "../support/accounts.ts";
+import { waitForEvent } from "../support/events.ts";
+import { testIdentity } from "../support/identity.ts";
+import { silentLogger } from "../support/logger.ts";
+import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
+
+const nats = useNatsServer();
+const bus = () => natsBus(nats.nc, silentLogger);
+let folder: string;
+let server: HostedServer;
+let crypto: CryptoActor;
+let stego: StegoActor;
+const nodes = new Map<string, HostedStorageNode>();
+const users: Record<string, TransferDeps> = {};
+
+const refusal = (work: Promise<unknown>) =>
+  work.then(() => {
+    throw new Error("expected a refusal");
+  }, (error: VeilError) => error);
+
+function startNode(nodeId: string) {
+  const node = hostStorageNode({
+    nodeId,
+    bus: bus(),
+    store: diskChunkStore(join(folder, "storage", nodeId), silentLogger),
+    clock: systemClock,
+    logger: silentLogger,
+    capacityBytes: 1024 ** 3,
+  });
+  nodes.set(nodeId, node);
+  return node.ready;
+}
+
+async function signUp(user: string): Promise<TransferDeps> {
+  const client = accountClient(bus(), crypto);
+  const password = `the password of ${user}, long enough`;
+  const { keys } = await client.register(user, password);
+  const session = await client.login(user, password);
+  return {
+    bus: bus(),
+    crypto,
+    stego,
+    random: cryptoRandom,
+    session: { user, token: session.token },
+    accountKey: keys.accountKey,
+    logger: silentLogger,
+  };
+}
+
+beforeAll(async () => {
+  folder = await mkdtemp(join(tmpdir(), "veil-test-vault-"));
+  crypto = startCryptoActor({ size: 2 });
+  stego = startStegoActor({ size: 2 });
+  server = hostServer({
+    nodeId: "vault-server",
+    bus: bus(),
+    log: nats.log,
+    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
+    clock: systemClock,
+    ids: randomIds,
+    logger: silentLogger,
+    heartbeatTimeouts: defaultHeartbeatTimeouts,
+    ...testIdentity({ slowHash: crypto.slowHash }),
+  });
+  await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
+  await Promise.all(["store-1", "store-2", "store-3"].map(startNode));
+  for (const node of nodes.keys()) await waitForHeartbeat(nats.nc, node, (beat) => beat.state === "ready", 5_000);
+  users.olga = await signUp("olga");
+  users.pete = await signUp("pete");
+}, 60_000);
+
+afterAll(async () => {
+  for (const node of nodes.values()) {
+    if (node.actor.getSnapshot().status === "active") node.actor.send({ type: "STOP" });
+  }
+  await Promise.all([...nodes.values()].map((node) => node.done));
+  server?.actor.send({ type: "STOP" });
+  await server?.done;
+  await Promise.all([crypto?.stop(), stego?.stop()]);
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+async function put(user: string, name: string, bytes: Uint8Array, replicas = 2) {
+  const path = join(folder, `${user}-${name}`);
+  await writeFile(path, bytes);
+  return await upload(users[user]!, { path, name, type: "application/octet-stream" }, { replicas });
+}
+
+async function get(user: string, reference: string): Promise<Uint8Array> {
+  const output = join(folder, `out-${cryptoRandom.bytes(4).join("")}`);
+  await download(users[user]!, reference, { output });
+  return new Uint8Array(await readFile(output));
+}
+
+describe("the vault", () => {
+  it("gives back every file byte for byte, from empty to several parts, each chunk on two nodes", async () => {
+    const sizes = [0, 1, 1_000, limits.vaultPartBytes, 2 * limits.vaultPartBytes + 12_345];
+    for (const size of sizes) {
+      const bytes = cryptoRandom.bytes(size);
+      const stored = await put("olga", `file-${size}.bin`, bytes);
+      expect(stored).toMatchObject({ name: `file-${size}.bin`, bytes: size, replicas: 2 });
+      expect(await get("olga", stored.image)).toEqual(bytes);
+    }
+    const manifest = await sendCommand(bus(), "vault.get", {
+      ...users.olga!.session,
+      image: "file-1000.bin",
+    }) as ImageManifest;
+    for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
+      expect(new Set(chunk.nodes).size).toBe(2);
+    }
+    const listing = await sendCommand(bus(), "vault.list", users.olga!.session) as { name: string }[];
+    expect(listing.map((item) => item.name)).toEqual(sizes.map((size) => `file-${size}.bin`));
+  }, 120_000);
+
+  it("shows nobody anyone else's files: another user's object is not found, like a missing one", async () => {
+    const stored = await put("olga", "diary.txt", new TextEncoder().encode("dear diary"));
+    expect(await sendCommand(bus(), "vault.list", users.pete!.session)).toEqual([]);
+    for (const reference of [stored.image, "diary.txt", "f".repeat(32)]) {
+      const error = await refusal(download(users.pete!, reference, { output: join(folder, "stolen") }));
+      expect(error.code).toBe("not-found");
+      expect(error.message).toBe(`no object ${JSON.stringify(reference)} in your vault`);
+    }
+    expect((await refusal(sendCommand(bus(), "vault.remove", { ...users.pete!.session, image: stored.image }))).code)
+      .toBe("not-found");
+  }, 60_000);
+
+  it("reads around a damaged replica, and the damaged copy is removed for repair", async () => {
+    const bytes = cryptoRandom.bytes(300_000);
+    const stored = await put("olga", "photo.raw", bytes);
+    const manifest = await sendCommand(bus(), "vault.get", {
+      ...users.olga!.session,
+      image: stored.image,
+    }) as ImageManifest;
+    const chunk = manifest.parts[0]!.chunks[0]!;
+    const [damagedNode] = chunk.nodes;
+    await writeFile(join(folder, "storage", damagedNode!, chunk.hash.slice(0, 2), chunk.hash), "not the chunk");
+    expect(await get("olga", stored.image)).toEqual(bytes);
+    expect(await storeRequest(bus(), damagedNode!, "has", { hash: chunk.hash })).toBe(false);
+  }, 60_000);
+
+  it("still gives a file back with one of its nodes stopped", async () => {
+    const bytes = cryptoRandom.bytes(200_000);
+    const stored = await put("olga", "kept.bin", bytes);
+    const manifest = await sendCommand(bus(), "vault.get", {
+      ...users.olga!.session,
+      image: stored.image,
+    }) as ImageManifest;
+    const victim = manifest.parts[0]!.chunks[0]!.nodes[0]!;
+    nodes.get(victim)!.actor.send({ type: "STOP" });
+    await nodes.get(victim)!.done;
+    expect(await get("olga", stored.image)).toEqual(bytes);
+    expect(await startNode(victim)).toBe(true);
+    await waitForHeartbeat(nats.nc, victim, (beat) => beat.state === "ready", 5_000);
+  }, 60_000);
+
+  it("records nothing and leaves nothing behind when the replicas cannot be reached", async () => {
+    const totals = async () =>
+      await Promise.all([...nodes.keys()].map((node) => storeRequest(bus(), node, "stat"))) as { chunks: number }[];
+    const before = await totals();
+    const listed = (await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length;
+    const error = await refusal(put("olga", "too-many.bin", cryptoRandom.bytes(10_000), 4));
+    expect(error.message).toMatch(/needs 4 healthy storage nodes|could not store a chunk on 4 nodes/);
+    expect((await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length).toBe(listed);
+    expect((await totals()).map((stat) => stat.chunks)).toEqual(before.map((stat) => stat.chunks));
+  }, 60_000);
+
+  it("refuses a missing file and a folder clearly", async () => {
+    const deps = users.olga!;
+    const missing = await refusal(
+      upload(deps, { path: join(folder, "nope"), name: "nope", type: "x" }, { replicas: 2 }),
+    );
+    expect(missing.message).toMatch(/cannot read .*nope: no such file/);
+    const folderError = await refusal(upload(deps, { path: folder, name: "dir", type: "x" }, { replicas: 2 }));
+    expect(folderError.message).toMatch(/is not a file/);
+  });
+});
