@@ -13,6 +13,7 @@ import { registerState } from "./commands/state.ts";
 import { registerCluster } from "./commands/cluster.ts";
 import { registerPreview, registerStego } from "./commands/stego.ts";
 import { registerNode, registerUp } from "./commands/up.ts";
+import { registerVault } from "./commands/vault.ts";
 
 /** Exit statuses by error code; documented in the README. */
 const exitStatus: Record<ErrorCode, number> = {
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
   registerNode(program);
   registerCluster(program);
   registerAccount(program);
+  registerVault(program);
   registerEvents(program);
   registerState(program);
   registerDecode(program);

@@ -1,8 +1,10 @@
 /**
  * What the client keeps between commands, in VEIL_HOME (default ~/.config/veil): one file
- * per profile with the session (user, token, expiry), a device id (random, so the cluster
- * can tell a new device), and a TOTP secret waiting to be confirmed. Every file is mode
- * 0600 in a 0700 folder. Several users on one machine use several profiles or VEIL_HOMEs.
+ * per profile with the session (user, token, expiry) and the account key unwrapped at login
+ * (so uploads and downloads need no password until the session ends), a device id (random,
+ * so the cluster can tell a new device), and a TOTP secret waiting to be confirmed. Every
+ * file is mode 0600 in a 0700 folder, and the file goes at logout. Several users on one
+ * machine use several profiles or VEIL_HOMEs.
  */
 import { Buffer } from "node:buffer";
 import { chmod, mkdir, readFile, rm } from "node:fs/promises";
@@ -18,6 +20,8 @@ export interface StoredSession {
   readonly token: string;
   readonly session: string;
   readonly expiresAt: number;
+  /** base64url of the account key, which wraps every object's data key. */
+  readonly accountKey?: string;
 }
 
 const storedSession = object({
@@ -26,6 +30,7 @@ const storedSession = object({
   session: string({ lengthMin: 1, lengthMax: 64 }),
   expiresAt: integer({ min: 0 }),
   pendingTotpSecret: optional(string({ lengthMax: 128 })),
+  accountKey: optional(string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ })),
 });
 
 const profilePattern = /^[A-Za-z0-9_-]{1,32}$/;

@@ -204,7 +204,7 @@ function printSummary(
   }
   if (serverIds.length > 0) {
     print(`  mail       ${config.smtpUrl ? "SMTP (VEIL_SMTP_URL)" : `.eml files in ${config.dataFolder}/mail`}`);
-    print(`  start      veil register <name>   then   veil whoami`);
+    print(`  start      veil register <name>   then   veil upload <file>   veil ls   veil download <name>`);
   }
   print(`  inspect    veil nodes   |   veil storage   |   veil events --follow   |   veil state users`);
   print(`Press Ctrl-C to stop.`);

@@ -219,18 +219,17 @@ async function fetchChunk(bus: Bus, chunk: StoredChunk, logger: Logger): Promise
 export async function download(
   deps: TransferDeps,
   reference: string,
-  options: { output: string; force?: boolean },
-): Promise<ImageManifest> {
+  /** `output` names the file to write, given the manifest (a default can come from the stored name). */
+  options: { output: (manifest: ImageManifest) => string; force?: boolean },
+): Promise<{ manifest: ImageManifest; output: string }> {
   const { bus, crypto, stego, session, accountKey, logger } = deps;
   const manifest = await command(bus, "vault.get", { ...session, image: reference }) as ImageManifest;
-  if (!options.force && (await exists(options.output))) {
-    throw new ValidationError(`${options.output} exists; add --force to replace it`);
+  const output = options.output(manifest);
+  if (!options.force && (await exists(output))) {
+    throw new ValidationError(`${output} exists; add --force to replace it`);
   }
   const keys = openObjectKeys(accountKey, manifest.image, manifest.keyWrapped);
-  const partial = join(
-    dirname(options.output),
-    `.${basename(options.output)}.${bytesToHex(deps.random.bytes(6))}.partial`,
-  );
+  const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
   const out = await open(partial, "wx", 0o600);
   try {
     const contentHash = sha256.create();
@@ -260,8 +259,8 @@ export async function download(
     }
     await out.sync();
     await out.close();
-    await rename(partial, options.output);
-    return manifest;
+    await rename(partial, output);
+    return { manifest, output };
   } catch (error) {
     await out.close().catch(() => {});
     await rm(partial, { force: true });

@@ -17,40 +17,23 @@ import {
 } from "../../../actors/peer/account.ts";
 import { passwordKdf, type ScryptParameters } from "../../../actors/crypto/mod.ts";
 import { fromBase32, otpauthUri, toBase32 } from "../../../actors/server/accounts/totp.ts";
+import { toBase64Url } from "../../../actors/server/accounts/secrets.ts";
 import type { Bus } from "../../../actors/ports.ts";
-import { AuthenticationError, limits, UnavailableError, ValidationError } from "../../../events/mod.ts";
+import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
 import { natsBus } from "../../nats/bus.ts";
 import { cryptoRandom } from "../../random.ts";
-import { sendCommand } from "../../server/commands.ts";
 import { startCryptoActor } from "../../workers/actors.ts";
 import { withConnection } from "../client.ts";
 import { toJson } from "../format.ts";
-import { Profile, profileName } from "../profile.ts";
+import type { Profile } from "../profile.ts";
 import { readPassphrase } from "../prompt.ts";
+import { call, profileOf, profileOption, withSession } from "../session.ts";
 import { table } from "../render.ts";
-import { loadConfig } from "../../config.ts";
 
 const print = (line: string) => process.stdout.write(line + "\n");
 /** Steps of slow work, on stderr and only for a person at a terminal. */
 const step = (line: string) => process.stderr.isTTY && process.stderr.write(`${line}\n`);
 const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
-
-interface Session {
-  readonly user: string;
-  readonly token: string;
-}
-
-/** Sends an account command; "nobody serves it" becomes "start veil". */
-async function call<T>(bus: Bus, name: string, data: unknown): Promise<T> {
-  try {
-    return await sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs }) as T;
-  } catch (error) {
-    if (error instanceof UnavailableError && /nobody serves/.test(error.message)) {
-      throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
-    }
-    throw error;
-  }
-}
 
 /**
  * The password's master key, from scrypt in a worker (memory-hard on purpose, so it takes a
@@ -83,12 +66,6 @@ async function newPassword(user: string, fromStdin: boolean | undefined, label =
   return password;
 }
 
-function profileOf(options: { profile?: string }): Profile {
-  return new Profile(loadConfig().veilHome, profileName(options.profile));
-}
-
-const profileOption = () =>
-  new Option("--profile <name>", "which stored session to use (default: $VEIL_PROFILE or default)");
 const passwordStdinOption = () =>
   new Option("--password-stdin", "read the password from the first line of stdin instead of a prompt");
 
@@ -119,27 +96,15 @@ async function logIn(options: {
     ...(options.address ? { address: options.address } : {}),
   });
   // The account keys must open with this password: a cluster handing out someone else's would show here.
-  openAccountKeys({ user, master, ...reply });
-  await profile.save({ user, token: reply.token, session: reply.session, expiresAt: reply.expiresAt });
-  return reply;
-}
-
-/** Runs work with a bus, the session of the profile, and this client's address as its connection reports it. */
-function withSession<T>(
-  options: { profile?: string },
-  work: (context: { bus: Bus; session: Session; profile: Profile }) => Promise<T>,
-): Promise<T> {
-  const profile = profileOf(options);
-  return withConnection(async ({ nc, logger }) => {
-    const stored = await profile.session();
-    try {
-      return await work({ bus: natsBus(nc, logger), session: { user: stored.user, token: stored.token }, profile });
-    } catch (error) {
-      // A session the cluster no longer knows is of no use to keep.
-      if (error instanceof AuthenticationError && /not logged in|expired/.test(error.message)) await profile.forget();
-      throw error;
-    }
+  const keys = openAccountKeys({ user, master, ...reply });
+  await profile.save({
+    user,
+    token: reply.token,
+    session: reply.session,
+    expiresAt: reply.expiresAt,
+    accountKey: toBase64Url(keys.accountKey),
   });
+  return reply;
 }
 
 export function registerAccount(program: Command): void {

@@ -1,0 +1,193 @@
+/**
+ * The vault from the command line: upload, download, ls, stat, rm. Files are sealed and
+ * hidden on this machine with the account key unlocked at login; the cluster sees only
+ * cover PNGs cut into chunks. Progress goes to stderr, only for a person at a terminal.
+ */
+import { Buffer } from "node:buffer";
+import { basename, extname, join, resolve } from "node:path";
+import process from "node:process";
+import type { Command } from "commander";
+import { safeFileName } from "../../../actors/peer/vault.ts";
+import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
+import type { ImageManifest } from "../../../projections/images.ts";
+import { cryptoRandom } from "../../random.ts";
+import type { summary } from "../../server/vault.ts";
+import { download, type TransferDeps, upload } from "../../vault/transfer.ts";
+import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
+import { cliLogger } from "../client.ts";
+import { formatBytes, toJson } from "../format.ts";
+import { table } from "../render.ts";
+import { call, profileOption, withSession } from "../session.ts";
+import { loadConfig } from "../../config.ts";
+
+const print = (line: string) => process.stdout.write(line + "\n");
+const iso = (ms: number) => new Date(ms).toISOString();
+type Summary = ReturnType<typeof summary>;
+
+const types: Record<string, string> = {
+  ".png": "image/png",
+  ".jpg": "image/jpeg",
+  ".jpeg": "image/jpeg",
+  ".gif": "image/gif",
+  ".webp": "image/webp",
+  ".txt": "text/plain",
+  ".pdf": "application/pdf",
+};
+
+/** A progress line on a terminal, shown once a transfer has run for a second. */
+function progress(what: string) {
+  const started = Date.now();
+  if (!process.stderr.isTTY) return { update: () => {}, end: () => {} };
+  let shown = false;
+  return {
+    update(done: number, total: number) {
+      if (Date.now() - started < 1_000) return;
+      shown = true;
+      const percent = total === 0 ? 100 : Math.floor((100 * done) / total);
+      const bar = "#".repeat(Math.floor(percent / 5)).padEnd(20, ".");
+      process.stderr.write(`\r${what} [${bar}] ${percent}% of ${formatBytes(total)}`);
+    },
+    end: () => shown && process.stderr.write("\n"),
+  };
+}
+
+/** Runs work with the session, the unlocked account key and the crypto and stego actors. */
+function withVault<T>(options: { profile?: string }, work: (deps: TransferDeps) => Promise<T>): Promise<T> {
+  return withSession(options, async ({ bus, session, stored }) => {
+    if (!stored.accountKey) throw new AuthenticationError("log in again to unlock your vault on this machine");
+    const crypto = startCryptoActor();
+    const stego = startStegoActor();
+    try {
+      return await work({
+        bus,
+        crypto,
+        stego,
+        random: cryptoRandom,
+        session,
+        accountKey: new Uint8Array(Buffer.from(stored.accountKey, "base64url")),
+        logger: cliLogger(loadConfig()),
+      });
+    } finally {
+      await Promise.all([crypto.stop(), stego.stop()]);
+    }
+  });
+}
+
+function parseReplicas(text: string): number {
+  const replicas = Number(text);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > limits.replicasMax) {
+    throw new ValidationError(`--replicas must be a whole number from 1 to ${limits.replicasMax}, got ${text}`);
+  }
+  return replicas;
+}
+
+export function registerVault(program: Command): void {
+  program
+    .command("upload")
+    .description("encrypt files on this machine, hide them in cover PNGs and store them with replicas")
+    .argument("<file...>", "the files (any kind)")
+    .option("--replicas <n>", "copies of every chunk, on distinct storage nodes", "2")
+    .option("--json", "print what was stored as JSON, one object per file")
+    .addOption(profileOption())
+    .action(async (files: string[], options: { replicas: string; json?: boolean; profile?: string }) => {
+      const replicas = parseReplicas(options.replicas);
+      await withVault(options, async (deps) => {
+        for (const path of files) {
+          const name = basename(path);
+          const bar = progress(`uploading ${name}`);
+          const stored = await upload({ ...deps, onProgress: bar.update }, {
+            path,
+            name,
+            type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
+          }, { replicas }).finally(bar.end);
+          if (options.json) print(toJson(stored));
+          else {print(
+              `stored ${name} as ${stored.image} (${formatBytes(stored.bytes)}, ${stored.chunks} chunks x ${replicas})`,
+            );}
+        }
+      });
+    });
+
+  program
+    .command("download")
+    .description("fetch a file from the vault, check it and write it here (or to -o)")
+    .argument("<id|name>", "the object's id, or its name")
+    .option("-o, --output <path>", "where to write it (default: its stored name, in this folder)")
+    .option("--force", "replace the file if it exists")
+    .addOption(profileOption())
+    .action(async (reference: string, options: { output?: string; force?: boolean; profile?: string }) => {
+      await withVault(options, async (deps) => {
+        const bar = progress(`downloading ${reference}`);
+        const { manifest, output } = await download({ ...deps, onProgress: bar.update }, reference, {
+          output: (manifest) => resolve(options.output ?? join(".", safeFileName(manifest.name))),
+          force: options.force,
+        }).finally(bar.end);
+        print(`wrote ${manifest.name} (${formatBytes(manifest.bytes)}) to ${output}`);
+      });
+    });
+
+  program
+    .command("ls")
+    .description("list your files")
+    .option("--json", "print the list as JSON")
+    .addOption(profileOption())
+    .action(async (options: { json?: boolean; profile?: string }) => {
+      await withSession(options, async ({ bus, session }) => {
+        const list = await call<Summary[]>(bus, "vault.list", session);
+        if (options.json) return void print(toJson(list));
+        if (list.length === 0) return void print("no files yet; add some with `veil upload <file>`");
+        const rows = list.map((
+          item,
+        ) => [item.image, item.name, formatBytes(item.bytes), item.type, iso(item.storedAt)]);
+        for (const line of table([["ID", "NAME", "SIZE", "TYPE", "STORED"], ...rows])) print(line);
+      });
+    });
+
+  program
+    .command("stat")
+    .description("one file: size, type, replicas and the nodes holding its chunks")
+    .argument("<id|name>", "the object's id, or its name")
+    .option("--json", "print it as JSON")
+    .addOption(profileOption())
+    .action(async (reference: string, options: { json?: boolean; profile?: string }) => {
+      await withSession(options, async ({ bus, session }) => {
+        const manifest = await call<ImageManifest>(bus, "vault.get", { ...session, image: reference });
+        const chunks = manifest.parts.flatMap((part) => part.chunks);
+        const perNode: Record<string, number> = {};
+        for (const chunk of chunks) for (const node of chunk.nodes) perNode[node] = (perNode[node] ?? 0) + 1;
+        const view = {
+          image: manifest.image,
+          name: manifest.name,
+          bytes: manifest.bytes,
+          type: manifest.type,
+          storedAt: manifest.storedAt,
+          replicas: manifest.replicas,
+          parts: manifest.parts.length,
+          chunks: chunks.length,
+          storedBytes: chunks.reduce((sum, chunk) => sum + chunk.bytes, 0) * manifest.replicas,
+          chunksPerNode: perNode,
+        };
+        if (options.json) return void print(toJson(view));
+        print(`${view.name} (${view.image})`);
+        print(`size ${formatBytes(view.bytes)}, ${view.type}, stored ${iso(view.storedAt)}`);
+        print(
+          `${view.parts} part(s), ${view.chunks} chunks, ${view.replicas} replicas: ${
+            formatBytes(view.storedBytes)
+          } on disk`,
+        );
+        for (const [node, count] of Object.entries(perNode).sort()) print(`  ${node}: ${count} chunks`);
+      });
+    });
+
+  program
+    .command("rm")
+    .description("remove a file from your vault")
+    .argument("<id|name>", "the object's id, or its name")
+    .addOption(profileOption())
+    .action(async (reference: string, options: { profile?: string }) => {
+      await withSession(options, async ({ bus, session }) => {
+        const removed = await call<Summary>(bus, "vault.remove", { ...session, image: reference });
+        print(`removed ${removed.name} (${removed.image})`);
+      });
+    });
+}
