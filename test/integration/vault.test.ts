@@ -25,6 +25,7 @@ import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } 
 import type { ImageManifest } from "../../projections/images.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { accountClient } from "../support/accounts.ts";
+import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { testIdentity } from "../support/identity.ts";
 import { silentLogger } from "../support/logger.ts";
@@ -193,6 +194,40 @@ describe("the vault", () => {
     expect((await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length).toBe(listed);
     expect((await totals()).map((stat) => stat.chunks)).toEqual(before.map((stat) => stat.chunks));
   }, 60_000);
+
+  it("works from the CLI: register, upload, ls, stat, download, rm", async () => {
+    const home = join(folder, "home");
+    const env = { NATS_URL: nats.url, VEIL_HOME: home };
+    const password = "a photographer's long password";
+    const registered = await runVeil(["register", "quinn", "--password-stdin"], {
+      env,
+      stdin: new TextEncoder().encode(password + "\n"),
+    });
+    expect(registered.stdout).toMatch(/logged in as quinn/);
+    const photo = join(folder, "holiday photo.png");
+    const bytes = cryptoRandom.bytes(700_000);
+    await writeFile(photo, bytes);
+    const uploaded = await runVeil(["upload", photo, "--json"], { env, timeoutMs: 60_000 });
+    expect(uploaded.stderr).toBe("");
+    const stored = JSON.parse(uploaded.stdout) as { image: string; type: string; bytes: number };
+    expect(stored).toMatchObject({ type: "image/png", bytes: 700_000 });
+    const listed = JSON.parse((await runVeil(["ls", "--json"], { env })).stdout) as { name: string }[];
+    expect(listed.map((item) => item.name)).toEqual(["holiday photo.png"]);
+    const stat = JSON.parse((await runVeil(["stat", "holiday photo.png", "--json"], { env })).stdout);
+    expect(stat).toMatchObject({ image: stored.image, replicas: 2 });
+    expect(Object.keys(stat.chunksPerNode).length).toBeGreaterThanOrEqual(2);
+    const output = join(folder, "back.png");
+    const fetched = await runVeil(["download", stored.image, "-o", output], { env, timeoutMs: 60_000 });
+    expect(fetched.stdout).toMatch(/wrote holiday photo\.png/);
+    expect(identical(new Uint8Array(await readFile(output)), bytes)).toBe(true);
+    const again = await runVeil(["download", stored.image, "-o", output], { env });
+    expect(again.code).toBe(2);
+    expect(again.stderr).toMatch(/exists; add --force/);
+    expect((await runVeil(["rm", "holiday photo.png"], { env })).stdout).toMatch(/removed holiday photo\.png/);
+    expect((await runVeil(["ls", "--json"], { env })).stdout.trim()).toBe("[]");
+    const gone = await runVeil(["download", stored.image, "-o", join(folder, "gone.png")], { env });
+    expect(gone.code).toBe(3);
+  }, 120_000);
 
   it("refuses a missing file and a folder clearly", async () => {
     const deps = users.olga!;
