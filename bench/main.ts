@@ -9,9 +9,10 @@ import { eventstoreSuite } from "./suites/eventstore.ts";
 import { failoverSuite } from "./suites/failover.ts";
 import { identitySuite } from "./suites/identity.ts";
 import { stegoCryptoSuite } from "./suites/stego-crypto.ts";
+import { vaultSuite } from "./suites/vault.ts";
 import type { Suite } from "./suite.ts";
 
-const suites: readonly Suite[] = [eventstoreSuite, failoverSuite, stegoCryptoSuite, identitySuite];
+const suites: readonly Suite[] = [eventstoreSuite, failoverSuite, stegoCryptoSuite, identitySuite, vaultSuite];
 
 const usage = `usage: npm run bench -- [suite...] [--json]\nsuites:\n${
   suites.map((suite) => `  ${suite.name.padEnd(12)} ${suite.description}`).join("\n")

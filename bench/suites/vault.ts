@@ -1,0 +1,170 @@
+/**
+ * The vault on a private nats-server: one server and three storage nodes in this process,
+ * over folders in a temp dir, and a registered user. Upload and download throughput for 1,
+ * 10 and 50 MB files (stego on, 2 replicas) against putting and getting the same bytes in a
+ * NATS Object Store bucket on the same server in the same run; peak memory during the 50 MB
+ * upload against the transfer's chunk window; stored bytes against original bytes.
+ */
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import process from "node:process";
+import { Objm } from "@nats-io/obj";
+import { authHash, newAccountKeys, passwordSaltBytes, sealCredentials } from "../../actors/peer/account.ts";
+import { passwordKdf } from "../../actors/crypto/mod.ts";
+import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import { limits } from "../../events/mod.ts";
+import { randomIds, systemClock } from "../../infra/clock.ts";
+import { natsBus } from "../../infra/nats/bus.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { cryptoRandom } from "../../infra/random.ts";
+import { sendCommand } from "../../infra/server/commands.ts";
+import { hostServer } from "../../infra/server/host.ts";
+import { diskChunkStore } from "../../infra/storage/disk-store.ts";
+import { hostStorageNode } from "../../infra/storage/host.ts";
+import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
+import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { bestSeconds, type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {} };
+const megabyte = 1_000_000;
+
+export const vaultSuite: Suite = {
+  name: "vault",
+  description: "upload and download (stego, 2 replicas) against the NATS Object Store; memory; stored bytes",
+  run: (report) =>
+    withPrivateNats("vault", async ({ nc, log }) => {
+      const folder = await mkdtemp(join(tmpdir(), "veil-bench-vault-"));
+      const crypto = startCryptoActor();
+      const stego = startStegoActor();
+      const bus = natsBus(nc, quiet);
+      const server = hostServer({
+        nodeId: "bench-server",
+        bus,
+        log,
+        snapshots: await openSnapshotStore(nc, { replicas: 1 }),
+        clock: systemClock,
+        ids: randomIds,
+        logger: quiet,
+        heartbeatTimeouts: defaultHeartbeatTimeouts,
+        random: cryptoRandom,
+        identity: {
+          secrets: clusterSecrets(cryptoRandom.bytes(32), cryptoRandom),
+          slowHash: crypto.slowHash,
+          sessionTtlMs: limits.sessionTtlDefaultMs,
+          mail: { kind: "file", send: () => Promise.resolve() },
+        },
+      });
+      const nodes = ["bench-store-1", "bench-store-2", "bench-store-3"].map((nodeId) =>
+        hostStorageNode({
+          nodeId,
+          bus,
+          store: diskChunkStore(join(folder, nodeId), quiet),
+          clock: systemClock,
+          logger: quiet,
+          capacityBytes: 100 * 1024 ** 3,
+        })
+      );
+      try {
+        await server.live;
+        await Promise.all(nodes.map((node) => node.ready));
+        // Placement needs the leader to have heard every node's heartbeat.
+        await new Promise<void>((resolve) => {
+          const check = setInterval(async () => {
+            const view = await sendCommand(bus, "cluster.nodes") as { nodes: { role: string; alive: boolean }[] };
+            if (view.nodes.filter((node) => node.role === "storage" && node.alive).length === 3) {
+              clearInterval(check);
+              resolve();
+            }
+          }, 200);
+        });
+        const call = (name: string, data: unknown) =>
+          sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs });
+        const user = "bench-owner";
+        const passwordSalt = cryptoRandom.bytes(passwordSaltBytes);
+        const master = await crypto.derivePasswordKey("a benchmark password", passwordSalt);
+        const keys = newAccountKeys(cryptoRandom);
+        const credentials = sealCredentials({ user, master, passwordSalt, passwordKdf, keys, random: cryptoRandom });
+        await call("user.register", { user, ...credentials, publicKey: keys.publicKey });
+        const { token } = await call("user.login", {
+          user,
+          authHash: authHash(master),
+          deviceId: new Uint8Array(32),
+          deviceName: "bench",
+        }) as { token: string };
+        const deps: TransferDeps = {
+          bus,
+          crypto,
+          stego,
+          random: cryptoRandom,
+          session: { user, token },
+          accountKey: keys.accountKey,
+          logger: quiet,
+        };
+        const objects = await new Objm(nc).create("bench", { storage: "file" } as never);
+
+        const figures: Figures = {};
+        for (const size of [1, 10, 50]) {
+          const bytes = cryptoRandom.bytes(size * megabyte);
+          const path = join(folder, `file-${size}`);
+          await writeFile(path, bytes);
+          const rounds = size === 1 ? 3 : 1;
+          let stored = { image: "" };
+          let peakBytes = 0;
+          const baseline = process.memoryUsage().rss;
+          const sampler = setInterval(
+            () => (peakBytes = Math.max(peakBytes, process.memoryUsage().rss - baseline)),
+            20,
+          );
+          const uploadSeconds = await bestSeconds(rounds, async () => {
+            stored = await upload(deps, { path, name: `file-${size}`, type: "application/octet-stream" }, {
+              replicas: 2,
+            });
+          });
+          clearInterval(sampler);
+          const downloadSeconds = await bestSeconds(
+            rounds,
+            () => download(deps, stored.image, { output: () => join(folder, `back-${size}`), force: true }),
+          );
+          const objectPut = await bestSeconds(rounds, () => objects.putBlob({ name: `file-${size}` }, bytes));
+          const objectGet = await bestSeconds(rounds, () => objects.getBlob(`file-${size}`));
+          const manifest = await call("vault.get", { user, token, image: stored.image }) as {
+            parts: { chunks: { bytes: number }[] }[];
+            replicas: number;
+          };
+          const storedBytes = manifest.parts.flatMap((part) =>
+            part.chunks
+          ).reduce((sum, chunk) => sum + chunk.bytes, 0) *
+            manifest.replicas;
+          figures[`upload_${size}mb_vs_object_store_ratio`] = round2(objectPut / uploadSeconds);
+          figures[`download_${size}mb_vs_object_store_ratio`] = round2(objectGet / downloadSeconds);
+          figures[`stored_${size}mb_vs_original_ratio`] = round2(storedBytes / bytes.byteLength);
+          report(
+            `${size} MB: upload ${(size / uploadSeconds).toFixed(1)} MB/s (object store ${
+              (size / objectPut).toFixed(1)
+            }), download ${(size / downloadSeconds).toFixed(1)} MB/s (object store ${
+              (size / objectGet).toFixed(1)
+            }), stored ${(storedBytes / bytes.byteLength).toFixed(2)}x`,
+          );
+          if (size === 50) {
+            const windowBytes = limits.transferConcurrency * limits.chunkBytes;
+            figures.upload_50mb_peak_memory_vs_chunk_window_ratio = round2(peakBytes / windowBytes);
+            report(
+              `50 MB upload: peak memory +${(peakBytes / megabyte).toFixed(0)} MB over the start (this process also ` +
+                `hosts the server and the storage nodes), ${(peakBytes / windowBytes).toFixed(1)}x the chunk window`,
+            );
+          }
+        }
+        report(`ratios: ${JSON.stringify(figures)}`);
+        return figures;
+      } finally {
+        for (const node of nodes) node.actor.send({ type: "STOP" });
+        await Promise.all(nodes.map((node) => node.done));
+        server.actor.send({ type: "STOP" });
+        await server.done;
+        await Promise.all([crypto.stop(), stego.stop()]);
+        await rm(folder, { recursive: true, force: true });
+      }
+    }),
+};
