@@ -81,7 +81,9 @@ export const limits = {
   /** A manifest's bounds: parts per object, chunks per part (a part's PNG at 1 bit is about 9x its plaintext). */
   partsPerObjectMax: 1_024,
   chunksPerPartMax: 256,
-  /** Chunk puts and gets one transfer keeps in flight. */
+  /** Parts one transfer works on at once (a part is sealed and hidden in one stego worker). */
+  partsInFlight: 2,
+  /** Chunk puts and gets one transfer keeps in flight (per part). */
   transferConcurrency: 8,
   /** Tries of one chunk's put on other nodes before the upload gives up. */
   putAttemptsMax: 3,

@@ -89,23 +89,31 @@ export async function upload(
     const keys = newObjectKeys(random);
     const parts = partCount(info.size);
     const contentHash = sha256.create();
-    const manifestParts: { chunks: StoredChunk[] }[] = [];
     let done = 0;
-    for (let index = 0; index < parts; index++) {
+    // Parts go through in parallel (one per stego worker), each read and hashed in file order:
+    // memory is bounded by the parts in flight, and the content hash is the file's.
+    const manifestParts: { chunks: StoredChunk[] }[] = new Array(parts);
+    let reading = Promise.resolve();
+    const partIndexes = Array.from({ length: parts }, (_, index) => index);
+    await eachLimited(partIndexes, limits.partsInFlight, async (index) => {
       const length = Math.min(limits.vaultPartBytes, info.size - index * limits.vaultPartBytes);
       const plaintext = new Uint8Array(length);
-      const { bytesRead } = await handle.read(plaintext, 0, length, index * limits.vaultPartBytes);
-      if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
-      contentHash.update(plaintext);
+      const read = reading.then(async () => {
+        const { bytesRead } = await handle.read(plaintext, 0, length, index * limits.vaultPartBytes);
+        if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
+        contentHash.update(plaintext);
+      });
+      reading = read.catch(() => {});
+      await read;
       const chunks = await sealPart(crypto, stego, random, keys, index, plaintext);
       const placed: StoredChunk[] = new Array(chunks.length);
       await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
         placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
       });
-      manifestParts.push({ chunks: placed });
+      manifestParts[index] = { chunks: placed };
       done += length;
       deps.onProgress?.(done, info.size);
-    }
+    });
     const manifest = {
       image: keys.image,
       name: file.name,
@@ -234,7 +242,14 @@ export async function download(
   try {
     const contentHash = sha256.create();
     let done = 0;
-    for (const [index, part] of manifest.parts.entries()) {
+    // Parts come back in parallel; each is written (and hashed) in file order: part i waits its turn.
+    const turns = manifest.parts.map(() => {
+      let resolve = () => {};
+      const promise = new Promise<void>((done) => (resolve = done));
+      return { promise, resolve };
+    });
+    turns[0]?.resolve();
+    await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
       const pieces: Uint8Array[] = new Array(part.chunks.length);
       await eachLimited(part.chunks, limits.transferConcurrency, async (chunk, position) => {
         pieces[position] = await fetchChunk(bus, chunk, logger);
@@ -249,11 +264,16 @@ export async function download(
       const sealed = await stego.extract(png, orderKey);
       const { objectId, plaintext } = await crypto.open(sealKey, sealed);
       if (bytesToHex(objectId) !== manifest.image) throw new IntegrityError("a part of another object was found here");
+      if (plaintext.byteLength !== Math.min(limits.vaultPartBytes, manifest.bytes - index * limits.vaultPartBytes)) {
+        throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
+      }
+      await turns[index]!.promise;
       contentHash.update(plaintext);
-      await out.write(plaintext);
+      await out.write(plaintext, 0, plaintext.byteLength, index * limits.vaultPartBytes);
       done += plaintext.byteLength;
       deps.onProgress?.(done, manifest.bytes);
-    }
+      turns[index + 1]?.resolve();
+    });
     if (done !== manifest.bytes || bytesToHex(contentHash.digest()) !== bytesToHex(manifest.contentHash)) {
       throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);
     }
