@@ -45,6 +45,10 @@ export const imageEvents = defineEvents({
     }),
   },
   ImageRemoved: { version: 1, data: object({ owner: username, image: imageId }) },
+  /** Repair: a verified copy of chunk `hash` of `image` now lives on `node` too. */
+  ChunkReplicated: { version: 1, data: object({ image: imageId, hash: chunkHash, node: nodeId }) },
+  /** `node` no longer holds chunk `hash` of `image` (it was found damaged or missing there). */
+  ChunkLost: { version: 1, data: object({ image: imageId, hash: chunkHash, node: nodeId }) },
 });
 
 export type ImageEvent = EventsOf<typeof imageEvents>;

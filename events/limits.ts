@@ -87,6 +87,11 @@ export const limits = {
   transferConcurrency: 8,
   /** Tries of one chunk's put on other nodes before the upload gives up. */
   putAttemptsMax: 3,
+  /** Repair: a storage node silent this long has lost its replicas (VEIL_REPAIR_GRACE_MS), how often the leader looks, and how much it copies a round. */
+  repairGraceMs: 30_000,
+  repairIntervalMs: 2_000,
+  repairCopiesPerRound: 64,
+  repairCopiesInFlight: 4,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
 

@@ -27,6 +27,8 @@ export interface Config {
   readonly mailFrom: string;
   /** VEIL_HOME: where the client keeps its sessions (default ~/.config/veil). */
   readonly veilHome: string;
+  /** VEIL_REPAIR_GRACE_MS: how long a silent storage node keeps its replicas before they are copied elsewhere. */
+  readonly repairGraceMs: number;
 }
 
 const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -89,5 +91,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     ...(env.VEIL_SMTP_URL ? { smtpUrl: env.VEIL_SMTP_URL } : {}),
     mailFrom: env.VEIL_MAIL_FROM || "veil <veil@localhost>",
     veilHome: resolve(env.VEIL_HOME || join(homedir(), ".config", "veil")),
+    repairGraceMs: milliseconds(env, "VEIL_REPAIR_GRACE_MS", limits.repairGraceMs),
   };
 }

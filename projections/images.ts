@@ -19,7 +19,7 @@ function isImageEvent(event: VeilEvent): event is ImageEvent {
 export const imagesProjection: Projection<ImagesState> = {
   name: "images",
   description: "the vault: every stored object's manifest (name, size, type, chunks and where they are)",
-  version: 1,
+  version: 2,
   initial: () => ({ images: {} }),
   evolve(state, event) {
     if (!isImageEvent(event)) return state;
@@ -27,6 +27,21 @@ export const imagesProjection: Projection<ImagesState> = {
       case "ImageStored":
         if (Object.hasOwn(state.images, event.data.image)) return state;
         return { images: { ...state.images, [event.data.image]: { ...event.data, storedAt: event.at } } };
+      case "ChunkReplicated":
+      case "ChunkLost": {
+        const image = Object.hasOwn(state.images, event.data.image) ? state.images[event.data.image] : undefined;
+        if (!image) return state;
+        const { hash, node } = event.data;
+        const replicated = event.type === "ChunkReplicated";
+        const parts = image.parts.map((part) => ({
+          chunks: part.chunks.map((chunk) => {
+            if (chunk.hash !== hash) return chunk;
+            const others = chunk.nodes.filter((holder) => holder !== node);
+            return { ...chunk, nodes: replicated ? [...others, node] : others };
+          }),
+        }));
+        return { images: { ...state.images, [image.image]: { ...image, parts } } };
+      }
       case "ImageRemoved": {
         if (!Object.hasOwn(state.images, event.data.image)) return state;
         const { [event.data.image]: _removed, ...images } = state.images;

@@ -111,6 +111,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
         heartbeatTimeouts: config.heartbeatTimeouts,
         random: cryptoRandom,
         identity,
+        repairGraceMs: config.repairGraceMs,
       });
       running.push({
         id: nodeId,

@@ -54,6 +54,7 @@ import { accountCommands } from "./accounts.ts";
 import { vaultCommands } from "./vault.ts";
 import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { startMailer } from "./mailer.ts";
+import { repairRound } from "./repair.ts";
 import { reconcileMembership } from "./membership.ts";
 
 export interface ServerHostDeps {
@@ -66,6 +67,8 @@ export interface ServerHostDeps {
   readonly logger: Logger;
   readonly heartbeatTimeouts: HeartbeatTimeouts;
   readonly random: RandomSource;
+  /** How long a silent storage node keeps its replicas before repair copies them elsewhere (VEIL_REPAIR_GRACE_MS). */
+  readonly repairGraceMs?: number;
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
@@ -221,7 +224,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     commands: {
       "cluster.nodes": () => nodesView(),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
-      ...vaultCommands({ nodeId, log, users, images, clock, ids }),
+      ...vaultCommands({ nodeId, bus, log, users, images, clock, ids }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
     track,
@@ -291,6 +294,27 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             .finally(() => (round = undefined));
         };
         const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
+        let repairing: Promise<void> | undefined;
+        const repair = () => {
+          if (repairing) return;
+          repairing = repairRound({
+            nodeId,
+            bus,
+            log,
+            clock,
+            ids,
+            logger,
+            images,
+            health: () => health,
+            heartbeatTimeouts,
+            graceMs: deps.repairGraceMs ?? limits.repairGraceMs,
+            leaderSince,
+            stillLeading,
+          })
+            .then(() => {}, (error: Error) => logger.warn("repair round failed", { reason: error.message }))
+            .finally(() => (repairing = undefined));
+        };
+        const repairTimer = setInterval(repair, limits.repairIntervalMs);
         const mailer = startMailer({
           nodeId,
           log,
@@ -305,6 +329,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         return () => {
           active = false;
           clearInterval(timer);
+          clearInterval(repairTimer);
           mailer.stop();
           serving.unsubscribe();
         };

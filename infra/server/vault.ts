@@ -3,11 +3,13 @@
  * object's manifest (its chunks already on their nodes), list, look up and remove one's own
  * objects. Anyone else's object is "not found", exactly like one that does not exist.
  */
-import type { Clock, EventLog, IdSource } from "../../actors/ports.ts";
+import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
+import { storeRequest } from "../storage/client.ts";
 import {
   ConcurrencyError,
   ConflictError,
   imageEvents,
+  imageId,
   imageSubject,
   limits,
   NotFoundError,
@@ -25,6 +27,12 @@ const reference = string({ lengthMin: 1, lengthMax: 255 });
 const requests = {
   list: object(authenticated),
   get: object({ ...authenticated, image: reference }),
+  damaged: object({
+    ...authenticated,
+    image: imageId,
+    hash: string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ }),
+    node: string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ }),
+  }),
 };
 
 /** What a listing shows of an object: everything but where its chunks are and its wrapped key. */
@@ -42,13 +50,14 @@ export function summary(image: ImageManifest) {
 
 export function vaultCommands(deps: {
   nodeId: string;
+  bus: Bus;
   log: EventLog;
   users: Projector<UsersState>;
   images: Projector<ImagesState>;
   clock: Clock;
   ids: IdSource;
 }): Record<string, CommandHandler> {
-  const { nodeId, log, users, images, clock, ids } = deps;
+  const { nodeId, bus, log, users, images, clock, ids } = deps;
   const { session } = userSessions({ log, users, clock });
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
   /** The images projection as of now: anything appended before this call is in it. */
@@ -94,6 +103,27 @@ export function vaultCommands(deps: {
       const request = requests.get.parse(data);
       await session(request);
       return await own(request);
+    },
+
+    /**
+     * A download found a replica damaged or missing. The node is asked; once it says it no
+     * longer holds the chunk, that is recorded (`ChunkLost`) and the leader's repair copies
+     * a good replica back.
+     */
+    "vault.damaged": async (data) => {
+      const request = requests.damaged.parse(data);
+      await session(request);
+      const image = await own(request);
+      const listed = image.parts.some((part) =>
+        part.chunks.some((chunk) => chunk.hash === request.hash && chunk.nodes.includes(request.node))
+      );
+      if (!listed) throw new NotFoundError(`chunk ${request.hash} is not recorded on ${request.node}`);
+      const held = await storeRequest(bus, request.node, "has", { hash: request.hash }).catch(() => undefined);
+      if (held !== false) return { recorded: false };
+      await log.append(imageSubject(image.image), [
+        veilEvent("ChunkLost", { image: image.image, hash: request.hash, node: request.node }, origin()),
+      ]);
+      return { recorded: true };
     },
 
     "vault.remove": async (data) => {

@@ -205,8 +205,13 @@ async function takeBack(bus: Bus, stored: readonly { hash: string; node: string 
   });
 }
 
-/** Reads one chunk from the first replica that returns it intact. */
-async function fetchChunk(bus: Bus, chunk: StoredChunk, logger: Logger): Promise<Uint8Array> {
+/** Reads one chunk from the first replica that returns it intact; replicas found damaged are reported. */
+async function fetchChunk(
+  bus: Bus,
+  chunk: StoredChunk,
+  logger: Logger,
+  reportDamaged: (node: string) => void,
+): Promise<Uint8Array> {
   const problems: string[] = [];
   for (const node of chunk.nodes) {
     try {
@@ -214,10 +219,13 @@ async function fetchChunk(bus: Bus, chunk: StoredChunk, logger: Logger): Promise
       if (bytesToHex(sha256(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
+      reportDamaged(node);
     } catch (error) {
       problems.push(`${node}: ${(error as Error).message}`);
-      if ((error as VeilError).code === "integrity") {
-        logger.warn("a replica holds a damaged chunk", { node, chunk: chunk.hash });
+      const code = (error as VeilError).code;
+      if (code === "integrity" || code === "not-found") {
+        logger.warn("a replica is damaged or missing", { node, chunk: chunk.hash });
+        reportDamaged(node);
       }
     }
   }
@@ -242,6 +250,8 @@ export async function download(
   try {
     const contentHash = sha256.create();
     let done = 0;
+    // Replicas found damaged or missing, reported once the file is safe, so repair can put them back.
+    const damaged: { hash: string; node: string }[] = [];
     // Parts come back in parallel; each is written (and hashed) in file order: part i waits its turn.
     const turns = manifest.parts.map(() => {
       let resolve = () => {};
@@ -252,7 +262,7 @@ export async function download(
     await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
       const pieces: Uint8Array[] = new Array(part.chunks.length);
       await eachLimited(part.chunks, limits.transferConcurrency, async (chunk, position) => {
-        pieces[position] = await fetchChunk(bus, chunk, logger);
+        pieces[position] = await fetchChunk(bus, chunk, logger, (node) => damaged.push({ hash: chunk.hash, node }));
       });
       const png = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
       let offset = 0;
@@ -280,6 +290,11 @@ export async function download(
     await out.sync();
     await out.close();
     await rename(partial, output);
+    for (const { hash, node } of damaged) {
+      await command(bus, "vault.damaged", { ...session, image: manifest.image, hash, node }).catch((error: Error) =>
+        logger.warn("could not report a damaged replica", { node, reason: error.message })
+      );
+    }
     return { manifest, output };
   } catch (error) {
     await out.close().catch(() => {});

@@ -88,6 +88,8 @@ beforeAll(async () => {
     logger: silentLogger,
     heartbeatTimeouts: defaultHeartbeatTimeouts,
     ...testIdentity({ slowHash: crypto.slowHash }),
+    // Short, so repair is seen within a test; the default is 30 s.
+    repairGraceMs: 1_500,
   });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   await Promise.all(["store-1", "store-2", "store-3"].map(startNode));
@@ -123,6 +125,19 @@ async function get(user: string, reference: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(output));
 }
 
+const getManifest = async (image: string) =>
+  await sendCommand(bus(), "vault.get", { ...users.olga!.session, image }) as ImageManifest;
+
+/** Every chunk of the object is on at least its replicas of live nodes (`except` aside), and each of them has it. */
+async function expectFullyReplicated(image: string, except?: string) {
+  const manifest = await getManifest(image);
+  for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
+    const holders = chunk.nodes.filter((node) => node !== except);
+    expect(holders.length, chunk.hash).toBeGreaterThanOrEqual(manifest.replicas);
+    for (const node of holders) expect(await storeRequest(bus(), node, "has", { hash: chunk.hash }), node).toBe(true);
+  }
+}
+
 describe("the vault", () => {
   it("gives back every file byte for byte, from empty to several parts, each chunk on two nodes", async () => {
     const sizes = [0, 1, 1_000, limits.vaultPartBytes, 2 * limits.vaultPartBytes + 12_345];
@@ -155,18 +170,50 @@ describe("the vault", () => {
       .toBe("not-found");
   }, 60_000);
 
-  it("reads around a damaged replica, and the damaged copy is removed for repair", async () => {
+  it("reads around a damaged replica, and repair puts a good copy back", async () => {
     const bytes = cryptoRandom.bytes(300_000);
     const stored = await put("olga", "photo.raw", bytes);
-    const manifest = await sendCommand(bus(), "vault.get", {
-      ...users.olga!.session,
-      image: stored.image,
-    }) as ImageManifest;
+    const manifest = await getManifest(stored.image);
     const chunk = manifest.parts[0]!.chunks[0]!;
     const [damagedNode] = chunk.nodes;
+    const fromSeq = await nats.log.lastSeq();
     await writeFile(join(folder, "storage", damagedNode!, chunk.hash.slice(0, 2), chunk.hash), "not the chunk");
     expect(identical(await get("olga", stored.image), bytes)).toBe(true);
     expect(await storeRequest(bus(), damagedNode!, "has", { hash: chunk.hash })).toBe(false);
+    await waitForEvent(nats.log, (event) => event.type === "ChunkLost" && event.data.hash === chunk.hash, {
+      fromSeq,
+      timeoutMs: 10_000,
+      what: "the damaged replica recorded",
+    });
+    await waitForEvent(nats.log, (event) => event.type === "ChunkReplicated" && event.data.hash === chunk.hash, {
+      fromSeq,
+      timeoutMs: 15_000,
+      what: "the chunk re-replicated",
+    });
+    await expectFullyReplicated(stored.image);
+  }, 60_000);
+
+  it("copies a gone node's chunks elsewhere after the grace period, and loses nothing when it returns", async () => {
+    const bytes = cryptoRandom.bytes(600_000);
+    const stored = await put("olga", "album.raw", bytes);
+    const manifest = await getManifest(stored.image);
+    const victim = manifest.parts[0]!.chunks[0]!.nodes[0]!;
+    const lost = manifest.parts.flatMap((part) => part.chunks).filter((chunk) => chunk.nodes.includes(victim));
+    const fromSeq = await nats.log.lastSeq();
+    nodes.get(victim)!.actor.send({ type: "STOP" });
+    await nodes.get(victim)!.done;
+    for (const chunk of lost) {
+      await waitForEvent(nats.log, (event) => event.type === "ChunkReplicated" && event.data.hash === chunk.hash, {
+        fromSeq,
+        timeoutMs: 20_000,
+        what: `chunk ${chunk.hash} re-replicated`,
+      });
+    }
+    await expectFullyReplicated(stored.image, victim);
+    expect(identical(await get("olga", stored.image), bytes)).toBe(true);
+    expect(await startNode(victim)).toBe(true);
+    await waitForHeartbeat(nats.nc, victim, (beat) => beat.state === "ready", 5_000);
+    expect(identical(await get("olga", stored.image), bytes)).toBe(true);
   }, 60_000);
 
   it("still gives a file back with one of its nodes stopped", async () => {

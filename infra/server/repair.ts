@@ -1,0 +1,129 @@
+/**
+ * The leader's repair duty. Each round it looks at every stored chunk and counts its live
+ * replicas: a holder counts unless it is a storage node silent for longer than the grace
+ * period. A chunk with fewer than its object's replicas is copied from a live holder (read,
+ * checked against its hash) to a healthy node with room that does not hold it yet, and the
+ * copy is recorded as `ChunkReplicated`. A round copies a bounded number of chunks, a few at
+ * a time, and runs only while this server leads. A node that comes back still holds its
+ * chunks: they are then over-replicated, never lost.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { Bus, Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
+import { place } from "../../actors/server/load-balancer.ts";
+import { imageSubject, limits, veilEvent } from "../../events/mod.ts";
+import { type HealthState, type HeartbeatTimeouts, type ImagesState, isAlive } from "../../projections/mod.ts";
+import type { Projector } from "../projector.ts";
+import { storeRequest } from "../storage/client.ts";
+
+export interface RepairDeps {
+  readonly nodeId: string;
+  readonly bus: Bus;
+  readonly log: EventLog;
+  readonly clock: Clock;
+  readonly ids: IdSource;
+  readonly logger: Logger;
+  readonly images: Projector<ImagesState>;
+  readonly health: () => HealthState;
+  readonly heartbeatTimeouts: HeartbeatTimeouts;
+  readonly graceMs: number;
+  /** When this server became leader: a node it never heard from is given the grace period from then. */
+  readonly leaderSince: number;
+  readonly stillLeading: () => boolean;
+}
+
+interface Repair {
+  readonly image: string;
+  readonly hash: string;
+  readonly bytes: number;
+  readonly from: readonly string[];
+  readonly holders: readonly string[];
+}
+
+export async function repairRound(deps: RepairDeps): Promise<number> {
+  const { nodeId, bus, log, clock, ids, logger, images, heartbeatTimeouts, graceMs } = deps;
+  const now = clock.now();
+  const health = deps.health().nodes;
+  const gone = (node: string) => {
+    const seen = Object.hasOwn(health, node) ? health[node] : undefined;
+    const silentSince = seen ? seen.lastSeenAt : deps.leaderSince;
+    return !(seen && isAlive(seen, now, heartbeatTimeouts)) && now - silentSince > graceMs;
+  };
+  const live = (node: string) => {
+    const seen = Object.hasOwn(health, node) ? health[node] : undefined;
+    return seen !== undefined && isAlive(seen, now, heartbeatTimeouts);
+  };
+
+  const wanted: Repair[] = [];
+  const seen = new Set<string>();
+  for (const image of Object.values(images.state.images)) {
+    for (const chunk of image.parts.flatMap((part) => part.chunks)) {
+      const key = `${image.image}/${chunk.hash}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      const holders = chunk.nodes.filter((node) => !gone(node));
+      if (holders.length >= image.replicas) continue;
+      const from = holders.filter(live);
+      if (from.length === 0) {
+        logger.warn("a chunk has no live replica to repair from", { image: image.image, chunk: chunk.hash });
+        continue;
+      }
+      wanted.push({ image: image.image, hash: chunk.hash, bytes: chunk.bytes, from, holders: chunk.nodes });
+      if (wanted.length >= limits.repairCopiesPerRound) break;
+    }
+    if (wanted.length >= limits.repairCopiesPerRound) break;
+  }
+
+  let copied = 0;
+  let next = 0;
+  const lane = async () => {
+    while (next < wanted.length && deps.stillLeading()) {
+      const repair = wanted[next++]!;
+      try {
+        if (await copy(repair)) copied++;
+      } catch (error) {
+        logger.warn("a chunk was not repaired this round", { chunk: repair.hash, reason: (error as Error).message });
+      }
+    }
+  };
+
+  async function copy(repair: Repair): Promise<boolean> {
+    const candidates = Object.entries(health)
+      .filter(([node, view]) => view.role === "storage" && !repair.holders.includes(node))
+      .map(([node, view]) => ({
+        node,
+        healthy: isAlive(view, now, heartbeatTimeouts),
+        bytesUsed: view.bytesUsed ?? 0,
+        capacityBytes: view.capacityBytes ?? 0,
+        inFlight: view.inFlight,
+      }));
+    const [target] = place(candidates, { bytes: repair.bytes, replicas: 1, policy: "least-loaded", cursor: 0 }).nodes;
+    let bytes: Uint8Array | undefined;
+    for (const source of repair.from) {
+      try {
+        const got = new Uint8Array(await storeRequest(bus, source, "get", { hash: repair.hash }) as Uint8Array);
+        if (bytesToHex(sha256(got)) === repair.hash) {
+          bytes = got;
+          break;
+        }
+      } catch (error) {
+        logger.warn("a repair source failed", { node: source, chunk: repair.hash, reason: (error as Error).message });
+      }
+    }
+    if (!bytes) return false;
+    await storeRequest(bus, target!, "put", { hash: repair.hash, bytes });
+    if (!deps.stillLeading()) return false;
+    await log.append(imageSubject(repair.image), [
+      veilEvent("ChunkReplicated", { image: repair.image, hash: repair.hash, node: target! }, {
+        id: ids.next(),
+        at: clock.now(),
+        by: nodeId,
+      }),
+    ]);
+    logger.info("chunk re-replicated", { chunk: repair.hash, to: target });
+    return true;
+  }
+
+  await Promise.all(Array.from({ length: Math.min(limits.repairCopiesInFlight, wanted.length) }, lane));
+  return copied;
+}
