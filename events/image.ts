@@ -7,7 +7,7 @@
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { limits } from "./limits.ts";
-import { array, bytes, integer, object, string } from "./schema.ts";
+import { array, bytes, integer, object, optional, string } from "./schema.ts";
 import { username } from "./user.ts";
 
 export const imageIdPattern = /^[0-9a-f]{32}$/;
@@ -42,6 +42,8 @@ export const imageEvents = defineEvents({
       keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
       replicas: integer({ min: 1, max: limits.replicasMax }),
       parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
+      /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
+      preview: optional(part),
     }),
   },
   ImageRemoved: { version: 1, data: object({ owner: username, image: imageId }) },

@@ -38,6 +38,9 @@ const indexSalt = (index: number) => {
   return salt;
 };
 
+/** The key index of an object's preview: past every content part, so no key seals two things. */
+export const previewPartIndex = limits.partsPerObjectMax;
+
 /** The keys of part `index`: one seals it, one orders its bits in the cover. */
 export function partKeys(keys: ObjectKeys, index: number): { sealKey: Uint8Array; orderKey: Uint8Array } {
   return {
@@ -75,6 +78,13 @@ export function partCount(bytes: number): number {
     );
   }
   return parts;
+}
+
+const pngSignature = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Whether these bytes start like a PNG (the type is judged by content, not by the name). */
+export function looksLikePng(head: Uint8Array): boolean {
+  return pngSignature.every((byte, index) => head[index] === byte);
 }
 
 /** A name safe to write: its last path component, without control characters; never empty, never `..`. */

@@ -11,7 +11,7 @@ import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerState } from "./commands/state.ts";
 import { registerCluster } from "./commands/cluster.ts";
-import { registerPreview, registerStego } from "./commands/stego.ts";
+import { registerStego } from "./commands/stego.ts";
 import { registerNode, registerUp } from "./commands/up.ts";
 import { registerVault } from "./commands/vault.ts";
 
@@ -47,7 +47,6 @@ export function buildProgram(): Command {
   registerState(program);
   registerDecode(program);
   registerStego(program);
-  registerPreview(program);
   return program;
 }
 

@@ -17,14 +17,23 @@ import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import {
   type Chunk,
   cutIntoChunks,
+  looksLikePng,
   newObjectKeys,
   type ObjectKeys,
   openObjectKeys,
   partCount,
   partKeys,
+  previewPartIndex,
   wrapDataKey,
 } from "../../actors/peer/vault.ts";
-import { IntegrityError, limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
+import {
+  IntegrityError,
+  limits,
+  NotFoundError,
+  UnavailableError,
+  ValidationError,
+  type VeilError,
+} from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
 import { sendCommand } from "../server/commands.ts";
@@ -114,15 +123,25 @@ export async function upload(
       done += length;
       deps.onProgress?.(done, info.size);
     });
+    const preview = await previewOf(deps, handle, info.size, file.path);
+    let previewPart: { chunks: StoredChunk[] } | undefined;
+    if (preview) {
+      const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview);
+      const placed: StoredChunk[] = [];
+      for (const chunk of chunks) placed.push(await putReplicas(bus, chunk, options.replicas, stored, logger));
+      previewPart = { chunks: placed };
+    }
     const manifest = {
       image: keys.image,
       name: file.name,
       bytes: info.size,
-      type: file.type,
+      // What the content is, not what the name says: a PNG is an image whatever it is called.
+      type: preview ? "image/png" : file.type,
       contentHash: contentHash.digest(),
       keyWrapped: wrapDataKey(accountKey, keys, random),
       replicas: options.replicas,
       parts: manifestParts,
+      ...(previewPart ? { preview: previewPart } : {}),
     };
     return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
   } catch (error) {
@@ -131,6 +150,53 @@ export async function upload(
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * A PNG's 128 x 128 preview, or nothing for any other file. A file that starts like a PNG
+ * but does not decode is stored all the same, without a preview.
+ */
+async function previewOf(
+  deps: TransferDeps,
+  handle: Awaited<ReturnType<typeof open>>,
+  size: number,
+  path: string,
+): Promise<Uint8Array | undefined> {
+  if (size < 8 || size > limits.pngBytesMax) return undefined;
+  const head = new Uint8Array(8);
+  await handle.read(head, 0, 8, 0);
+  if (!looksLikePng(head)) return undefined;
+  const png = new Uint8Array(size);
+  await handle.read(png, 0, size, 0);
+  try {
+    return await deps.stego.preview(png);
+  } catch (error) {
+    deps.logger.warn("the file looks like a PNG but does not decode; stored without a preview", {
+      file: basename(path),
+      reason: (error as Error).message,
+    });
+    return undefined;
+  }
+}
+
+/** Fetches and opens an object's preview (images only). */
+export async function downloadPreview(deps: TransferDeps, reference: string): Promise<Uint8Array> {
+  const { bus, crypto, stego, session, accountKey, logger } = deps;
+  const manifest = await command(bus, "vault.get", { ...session, image: reference }) as ImageManifest;
+  if (!manifest.preview) throw new NotFoundError(`${manifest.name} has no preview (only PNG images get one)`);
+  const keys = openObjectKeys(accountKey, manifest.image, manifest.keyWrapped);
+  const pieces: Uint8Array[] = [];
+  for (const chunk of manifest.preview.chunks) pieces.push(await fetchChunk(bus, chunk, logger, () => {}));
+  const png = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
+  let offset = 0;
+  for (const piece of pieces) {
+    png.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  const { sealKey, orderKey } = partKeys(keys, previewPartIndex);
+  const { objectId, plaintext } = await crypto.open(sealKey, await stego.extract(png, orderKey));
+  if (bytesToHex(objectId) !== manifest.image) throw new IntegrityError("the preview of another object was found here");
+  return plaintext;
 }
 
 async function sealPart(

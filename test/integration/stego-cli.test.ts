@@ -1,4 +1,4 @@
-/** `veil stego` and `veil preview` as a person uses them: real command, real files. */
+/** `veil stego` (with `veil stego preview`) as a person uses it: real command, real files. */
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,9 +159,9 @@ describe("veil stego", () => {
   });
 });
 
-describe("veil preview", () => {
+describe("veil stego preview", () => {
   it("writes a thumbnail that fits in 128 x 128 with the aspect kept", async () => {
-    const ran = await runVeil(["preview", at("cover.png"), "-o", at("thumb.png")]);
+    const ran = await runVeil(["stego", "preview", at("cover.png"), "-o", at("thumb.png")]);
     expect(ran.code).toBe(0);
     const thumb = decodePng(new Uint8Array(await readFile(at("thumb.png"))));
     expect([thumb.width, thumb.height]).toEqual([128, 96]);

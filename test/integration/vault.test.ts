@@ -20,7 +20,8 @@ import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
-import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import { download, downloadPreview, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
@@ -275,6 +276,21 @@ describe("the vault", () => {
     const gone = await runVeil(["download", stored.image, "-o", join(folder, "gone.png")], { env });
     expect(gone.code).toBe(3);
   }, 120_000);
+
+  it("gives a PNG image a preview, hidden and sealed like the rest, and other files none", async () => {
+    const photo = await encodePng(generateCover(42, 640, 480));
+    const stored = await put("olga", "sunset.png", photo);
+    expect(stored.type).toBe("image/png");
+    const preview = decodePng(await downloadPreview(users.olga!, stored.image));
+    expect([preview.width, preview.height]).toEqual([128, 96]);
+    const other = await put("olga", "notes.bin", cryptoRandom.bytes(5_000));
+    expect((await refusal(downloadPreview(users.olga!, other.image))).message).toMatch(/has no preview/);
+    expect((await refusal(downloadPreview(users.pete!, stored.image))).code).toBe("not-found");
+    // A file that only starts like a PNG is stored all the same, without a preview.
+    const broken = await put("olga", "broken.png", new Uint8Array([...photo.subarray(0, 40), 1, 2, 3]));
+    expect((await refusal(downloadPreview(users.olga!, broken.image))).message).toMatch(/has no preview/);
+    expect(identical(await get("olga", stored.image), photo)).toBe(true);
+  }, 60_000);
 
   it("refuses a missing file and a folder clearly", async () => {
     const deps = users.olga!;

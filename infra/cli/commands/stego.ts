@@ -59,6 +59,7 @@ export function registerStego(program: Command): void {
   const stego = program
     .command("stego")
     .description("hide files in PNG images and take them out again, on this machine (no cluster needed)");
+  registerLocalPreview(stego);
 
   stego
     .command("capacity")
@@ -170,8 +171,9 @@ export function registerStego(program: Command): void {
     });
 }
 
-export function registerPreview(program: Command): void {
-  program
+/** `veil stego preview`: a thumbnail of a local image (`veil preview` shows one of the vault's). */
+function registerLocalPreview(stego: Command): void {
+  stego
     .command("preview")
     .description(
       `write a thumbnail of an image, fitting in ${limits.previewPixels} x ${limits.previewPixels} (aspect kept)`,

@@ -12,7 +12,8 @@ import { AuthenticationError, limits, ValidationError } from "../../../events/mo
 import type { ImageManifest } from "../../../projections/images.ts";
 import { cryptoRandom } from "../../random.ts";
 import type { summary } from "../../server/vault.ts";
-import { download, type TransferDeps, upload } from "../../vault/transfer.ts";
+import { download, downloadPreview, type TransferDeps, upload } from "../../vault/transfer.ts";
+import { exists, writeFileAtomic } from "../../files.ts";
 import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
 import { cliLogger } from "../client.ts";
 import { formatBytes, toJson } from "../format.ts";
@@ -127,6 +128,24 @@ export function registerVault(program: Command): void {
     });
 
   program
+    .command("preview")
+    .description(`write the ${limits.previewPixels} x ${limits.previewPixels} preview of an image in your vault`)
+    .argument("<id|name>", "the object's id, or its name")
+    .requiredOption("-o, --output <thumb.png>", "where to write the preview")
+    .option("--force", "replace the file if it exists")
+    .addOption(profileOption())
+    .action(async (reference: string, options: { output: string; force?: boolean; profile?: string }) => {
+      if (!options.force && (await exists(options.output))) {
+        throw new ValidationError(`${options.output} exists; add --force to replace it`);
+      }
+      await withVault(options, async (deps) => {
+        const png = await downloadPreview(deps, reference);
+        await writeFileAtomic(options.output, png, { force: options.force });
+        print(`wrote the preview of ${reference} to ${options.output}`);
+      });
+    });
+
+  program
     .command("ls")
     .description("list your files")
     .option("--json", "print the list as JSON")
@@ -166,10 +185,15 @@ export function registerVault(program: Command): void {
           chunks: chunks.length,
           storedBytes: chunks.reduce((sum, chunk) => sum + chunk.bytes, 0) * manifest.replicas,
           chunksPerNode: perNode,
+          preview: manifest.preview !== undefined,
         };
         if (options.json) return void print(toJson(view));
         print(`${view.name} (${view.image})`);
-        print(`size ${formatBytes(view.bytes)}, ${view.type}, stored ${iso(view.storedAt)}`);
+        print(
+          `size ${formatBytes(view.bytes)}, ${view.type}, stored ${iso(view.storedAt)}${
+            view.preview ? ", preview" : ""
+          }`,
+        );
         print(
           `${view.parts} part(s), ${view.chunks} chunks, ${view.replicas} replicas: ${
             formatBytes(view.storedBytes)
