@@ -79,7 +79,8 @@ const command = (bus: Bus, name: string, data: unknown) =>
 export async function upload(
   deps: TransferDeps,
   file: { path: string; name: string; type: string },
-  options: { replicas: number },
+  /** `cover`: the user's own PNG to hide the file in (files of one part only), instead of a generated one. */
+  options: { replicas: number; cover?: Uint8Array },
 ) {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
   const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
@@ -97,6 +98,13 @@ export async function upload(
     }
     const keys = newObjectKeys(random);
     const parts = partCount(info.size);
+    // One cover for several parts would let anyone who compares them see where the data is.
+    if (options.cover && parts > 1) {
+      throw new ValidationError(
+        `a cover of your own takes files up to ${limits.vaultPartBytes} bytes (one part); ` +
+          `${file.name} is larger: leave out --cover and it gets generated covers`,
+      );
+    }
     const contentHash = sha256.create();
     let done = 0;
     // Parts go through in parallel (one per stego worker), each read and hashed in file order:
@@ -114,7 +122,7 @@ export async function upload(
       });
       reading = read.catch(() => {});
       await read;
-      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext);
+      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext, options.cover);
       const placed: StoredChunk[] = new Array(chunks.length);
       await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
         placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
@@ -206,11 +214,12 @@ async function sealPart(
   keys: ObjectKeys,
   index: number,
   plaintext: Uint8Array,
+  cover?: Uint8Array,
 ): Promise<Chunk[]> {
   const { sealKey, orderKey } = partKeys(keys, index);
   const sealed = await crypto.seal(sealKey, keys.objectId, plaintext);
   const coverSeed = new DataView(random.bytes(4).buffer).getUint32(0);
-  const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed });
+  const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed, cover });
   return cutIntoChunks(png);
 }
 

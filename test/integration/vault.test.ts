@@ -292,6 +292,44 @@ describe("the vault", () => {
     expect(identical(await get("olga", stored.image), photo)).toBe(true);
   }, 60_000);
 
+  it(
+    "hides a small file in the owner's own cover, and refuses a cover too small or a file too large for one",
+    async () => {
+      const cover = await encodePng(generateCover(7, 1_200, 900));
+      const bytes = cryptoRandom.bytes(100_000);
+      const path = join(folder, "letter.bin");
+      await writeFile(path, bytes);
+      const stored = await upload(users.olga!, { path, name: "letter.bin", type: "application/octet-stream" }, {
+        replicas: 2,
+        cover,
+      });
+      expect(identical(await get("olga", stored.image), bytes)).toBe(true);
+      const small = await encodePng(generateCover(8, 64, 64));
+      const tooSmall = await refusal(
+        upload(users.olga!, { path, name: "letter.bin", type: "x" }, { replicas: 2, cover: small }),
+      );
+      expect(tooSmall.code).toBe("validation");
+      const large = join(folder, "large.bin");
+      await writeFile(large, cryptoRandom.bytes(limits.vaultPartBytes + 1));
+      const tooLarge = await refusal(
+        upload(users.olga!, { path: large, name: "large.bin", type: "x" }, { replicas: 2, cover }),
+      );
+      expect(tooLarge.message).toMatch(/a cover of your own takes files up to/);
+    },
+    60_000,
+  );
+
+  it("says clearly which chunk is gone when no replica has it, and writes nothing", async () => {
+    const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(50_000));
+    const chunk = (await getManifest(stored.image)).parts[0]!.chunks[0]!;
+    for (const node of chunk.nodes) await storeRequest(bus(), node, "delete", { hash: chunk.hash });
+    const output = join(folder, "fragile-back.bin");
+    const error = await refusal(download(users.olga!, stored.image, { output: () => output }));
+    expect(error.code).toBe("integrity");
+    expect(error.message).toContain(`the object is damaged: chunk ${chunk.hash} is on no node intact`);
+    expect(await readFile(output).catch(() => "absent")).toBe("absent");
+  }, 60_000);
+
   it("refuses a missing file and a folder clearly", async () => {
     const deps = users.olga!;
     const missing = await refusal(

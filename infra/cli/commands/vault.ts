@@ -4,6 +4,7 @@
  * cover PNGs cut into chunks. Progress goes to stderr, only for a person at a terminal.
  */
 import { Buffer } from "node:buffer";
+import { readFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
@@ -74,6 +75,19 @@ function withVault<T>(options: { profile?: string }, work: (deps: TransferDeps) 
   });
 }
 
+async function readCover(path: string): Promise<Uint8Array> {
+  try {
+    const bytes = new Uint8Array(await readFile(path));
+    if (bytes.byteLength > limits.pngBytesMax) {
+      throw new ValidationError(`${path} is over the ${limits.pngBytesMax}-byte limit`);
+    }
+    return bytes;
+  } catch (cause) {
+    if (cause instanceof ValidationError) throw cause;
+    throw new ValidationError(`cannot read the cover ${path}: ${(cause as Error).message}`, { cause });
+  }
+}
+
 function parseReplicas(text: string): number {
   const replicas = Number(text);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > limits.replicasMax) {
@@ -88,26 +102,32 @@ export function registerVault(program: Command): void {
     .description("encrypt files on this machine, hide them in cover PNGs and store them with replicas")
     .argument("<file...>", "the files (any kind)")
     .option("--replicas <n>", "copies of every chunk, on distinct storage nodes", "2")
+    .option("--cover <cover.png>", "hide the file in this PNG of yours (files up to 4 MiB) instead of a generated one")
     .option("--json", "print what was stored as JSON, one object per file")
     .addOption(profileOption())
-    .action(async (files: string[], options: { replicas: string; json?: boolean; profile?: string }) => {
-      const replicas = parseReplicas(options.replicas);
-      await withVault(options, async (deps) => {
-        for (const path of files) {
-          const name = basename(path);
-          const bar = progress(`uploading ${name}`);
-          const stored = await upload({ ...deps, onProgress: bar.update }, {
-            path,
-            name,
-            type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
-          }, { replicas }).finally(bar.end);
-          if (options.json) print(toJson(stored));
-          else {print(
-              `stored ${name} as ${stored.image} (${formatBytes(stored.bytes)}, ${stored.chunks} chunks x ${replicas})`,
-            );}
-        }
-      });
-    });
+    .action(
+      async (files: string[], options: { replicas: string; cover?: string; json?: boolean; profile?: string }) => {
+        const replicas = parseReplicas(options.replicas);
+        const cover = options.cover ? await readCover(options.cover) : undefined;
+        await withVault(options, async (deps) => {
+          for (const path of files) {
+            const name = basename(path);
+            const bar = progress(`uploading ${name}`);
+            const stored = await upload({ ...deps, onProgress: bar.update }, {
+              path,
+              name,
+              type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
+            }, { replicas, cover }).finally(bar.end);
+            if (options.json) print(toJson(stored));
+            else {print(
+                `stored ${name} as ${stored.image} (${
+                  formatBytes(stored.bytes)
+                }, ${stored.chunks} chunks x ${replicas})`,
+              );}
+          }
+        });
+      },
+    );
 
   program
     .command("download")
