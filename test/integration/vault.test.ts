@@ -319,6 +319,37 @@ describe("the vault", () => {
     60_000,
   );
 
+  it("finishes an upload when a node stops in the middle of it, putting its share on another node", async () => {
+    const bytes = cryptoRandom.bytes(2 * limits.vaultPartBytes);
+    const path = join(folder, "moving.bin");
+    await writeFile(path, bytes);
+    const victim = "store-2";
+    const before = (await storeRequest(bus(), victim, "stat") as { chunks: number }).chunks;
+    const uploading = upload(users.olga!, { path, name: "moving.bin", type: "application/octet-stream" }, {
+      replicas: 2,
+    });
+    await waitForHeartbeat(nats.nc, victim, (beat) => (beat.chunks ?? 0) >= before + 3, 20_000);
+    nodes.get(victim)!.actor.send({ type: "STOP" });
+    const stored = await uploading;
+    await nodes.get(victim)!.done;
+    const manifest = await getManifest(stored.image);
+    const chunks = manifest.parts.flatMap((part) => part.chunks);
+    for (const chunk of chunks) expect(new Set(chunk.nodes).size).toBe(2);
+    // Some chunks went to the stopped node before it stopped; the rest were put elsewhere.
+    expect(chunks.some((chunk) => chunk.nodes.includes(victim))).toBe(true);
+    expect(chunks.some((chunk) => !chunk.nodes.includes(victim))).toBe(true);
+    expect(identical(await get("olga", stored.image), bytes)).toBe(true);
+    expect(await startNode(victim)).toBe(true);
+    await waitForHeartbeat(nats.nc, victim, (beat) => beat.state === "ready", 5_000);
+  }, 90_000);
+
+  it("gives back a 50 MB file byte for byte", async () => {
+    const bytes = cryptoRandom.bytes(50 * 1_000_000);
+    const stored = await put("olga", "film.bin", bytes);
+    expect(stored.bytes).toBe(50 * 1_000_000);
+    expect(identical(await get("olga", stored.image), bytes)).toBe(true);
+  }, 180_000);
+
   it("says clearly which chunk is gone when no replica has it, and writes nothing", async () => {
     const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(50_000));
     const chunk = (await getManifest(stored.image)).parts[0]!.chunks[0]!;
