@@ -85,6 +85,9 @@ export const limits = {
   partsInFlight: 2,
   /** Chunk puts and gets one transfer keeps in flight (per part). */
   transferConcurrency: 8,
+  /** A busy node (or a leader changing) is asked again this many times, after pauses growing by this much. */
+  busyRetriesMax: 4,
+  busyRetryPauseMs: 100,
   /** Tries of one chunk's put on other nodes before the upload gives up. */
   putAttemptsMax: 3,
   /** Repair: a storage node silent this long has lost its replicas (VEIL_REPAIR_GRACE_MS), how often the leader looks, and how much it copies a round. */

@@ -19,7 +19,7 @@ function isImageEvent(event: VeilEvent): event is ImageEvent {
 export const imagesProjection: Projection<ImagesState> = {
   name: "images",
   description: "the vault: every stored object's manifest (name, size, type, chunks and where they are)",
-  version: 2,
+  version: 3,
   initial: () => ({ images: {} }),
   evolve(state, event) {
     if (!isImageEvent(event)) return state;
@@ -33,14 +33,16 @@ export const imagesProjection: Projection<ImagesState> = {
         if (!image) return state;
         const { hash, node } = event.data;
         const replicated = event.type === "ChunkReplicated";
-        const parts = image.parts.map((part) => ({
+        const moved = (part: ImageManifest["parts"][number]) => ({
           chunks: part.chunks.map((chunk) => {
             if (chunk.hash !== hash) return chunk;
             const others = chunk.nodes.filter((holder) => holder !== node);
             return { ...chunk, nodes: replicated ? [...others, node] : others };
           }),
-        }));
-        return { images: { ...state.images, [image.image]: { ...image, parts } } };
+        });
+        const parts = image.parts.map(moved);
+        const preview = image.preview && moved(image.preview);
+        return { images: { ...state.images, [image.image]: { ...image, parts, ...(preview ? { preview } : {}) } } };
       }
       case "ImageRemoved": {
         if (!Object.hasOwn(state.images, event.data.image)) return state;
@@ -52,6 +54,11 @@ export const imagesProjection: Projection<ImagesState> = {
     }
   },
 };
+
+/** Every chunk of an object: its parts' and its preview's. */
+export function chunksOf(image: ImageManifest): ImageManifest["parts"][number]["chunks"] {
+  return [...image.parts, ...(image.preview ? [image.preview] : [])].flatMap((part) => part.chunks);
+}
 
 /** An owner's object by id, or by name (the latest stored under it). Someone else's is not found, like a missing one. */
 export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {

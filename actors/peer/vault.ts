@@ -54,11 +54,18 @@ export interface Chunk {
   readonly bytes: Uint8Array;
 }
 
-/** A part's PNG cut into chunks of at most `limits.chunkBytes`, each named by its SHA-256. */
+/**
+ * A part's PNG cut into equal chunks of at most `limits.chunkBytes`, each named by its
+ * SHA-256. Equal, not 256 KiB and a remainder: a tiny last chunk holding only the PNG's
+ * trailer would be the same bytes in every such PNG, and so one chunk shared by unrelated
+ * objects, which one of them might delete while the other still needs it.
+ */
 export function cutIntoChunks(png: Uint8Array): Chunk[] {
+  const count = Math.max(1, Math.ceil(png.byteLength / limits.chunkBytes));
+  const size = Math.ceil(png.byteLength / count);
   const chunks: Chunk[] = [];
-  for (let offset = 0; offset < png.byteLength; offset += limits.chunkBytes) {
-    const bytes = png.subarray(offset, Math.min(png.byteLength, offset + limits.chunkBytes));
+  for (let offset = 0; offset < png.byteLength; offset += size) {
+    const bytes = png.subarray(offset, Math.min(png.byteLength, offset + size));
     chunks.push({ hash: bytesToHex(sha256(bytes)), bytes });
   }
   if (chunks.length > limits.chunksPerPartMax) {

@@ -64,10 +64,16 @@ export function storageEffects(store: ChunkStore) {
       ) => {
         if (event.type !== "REQUEST") return;
         const reservedBytes = putBytes(event);
-        const reply = event.reply;
+        const reply = (result: StoreResult) => {
+          try {
+            event.reply(result);
+          } catch {
+            // The caller is gone (a closing connection): the work is done all the same.
+          }
+        };
         run(store, context.nodeId, event).then(
           ({ value, change }) => {
-            reply({ ok: true, value } satisfies StoreResult);
+            reply({ ok: true, value });
             return change;
           },
           (error: Error & { change?: StoreChange }) => {

@@ -31,7 +31,23 @@ export function natsBus(nc: NatsConnection, logger: Logger): Bus {
           handler({
             subject: message.subject,
             data,
-            respond: (reply) => void (message.reply && message.respond(encodeMessage(reply))),
+            respond: (reply) => {
+              if (!message.reply) return;
+              try {
+                message.respond(encodeMessage(reply));
+              } catch (respondError) {
+                // Too large for the broker, or the connection is closing: say so if possible, never throw at the caller.
+                logger.warn("a reply could not be sent", { subject, reason: (respondError as Error).message });
+                try {
+                  message.respond(encodeMessage({
+                    ok: false,
+                    error: { code: "unavailable", message: "the reply could not be sent (too large?)" },
+                  }));
+                } catch {
+                  // Nothing more can be said on this connection.
+                }
+              }
+            },
           });
         },
       });

@@ -23,12 +23,14 @@ import { place, placementPolicies, type PlacementPolicy } from "../../actors/ser
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
 import { heartbeat, heartbeatSubject } from "../../actors/server/messages.ts";
 import {
+  array,
   integer,
   limits,
   nodeSubject,
   object,
   oneOf,
   optional,
+  string,
   UnavailableError,
   veilEvent,
 } from "../../events/mod.ts";
@@ -105,10 +107,13 @@ export interface NodeView {
   readonly chunks?: number;
 }
 
+const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 const placeRequest = object({
   bytes: integer({ min: 0 }),
   replicas: integer({ min: 1, max: limits.replicasMax }),
   policy: optional(oneOf(placementPolicies)),
+  /** Nodes not to place on: those that hold the chunk already, or just failed to take it. */
+  exclude: optional(array(nodeIdToken, { lengthMax: 2 * limits.replicasMax })),
 });
 
 /** The election state a snapshot is in, as heartbeats and `veil nodes` show it. */
@@ -199,8 +204,9 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       requireLatestTerm();
       const request = placeRequest.parse(data);
       const now = clock.now();
+      const excluded = new Set(request.exclude ?? []);
       const candidates = Object.entries(health.nodes)
-        .filter(([, seen]) => seen.role === "storage")
+        .filter(([node, seen]) => seen.role === "storage" && !excluded.has(node))
         .map(([node, seen]) => ({
           node,
           healthy: isAlive(seen, now, heartbeatTimeouts),
@@ -295,6 +301,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         };
         const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
         let repairing: Promise<void> | undefined;
+        const repairCursor = { offset: 0 };
         const repair = () => {
           if (repairing) return;
           repairing = repairRound({
@@ -310,7 +317,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             graceMs: deps.repairGraceMs ?? limits.repairGraceMs,
             leaderSince,
             stillLeading,
-          })
+          }, repairCursor)
             .then(() => {}, (error: Error) => logger.warn("repair round failed", { reason: error.message }))
             .finally(() => (repairing = undefined));
         };

@@ -12,9 +12,15 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus, Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
 import { place } from "../../actors/server/load-balancer.ts";
 import { imageSubject, limits, veilEvent } from "../../events/mod.ts";
-import { type HealthState, type HeartbeatTimeouts, type ImagesState, isAlive } from "../../projections/mod.ts";
+import {
+  chunksOf,
+  type HealthState,
+  type HeartbeatTimeouts,
+  type ImagesState,
+  isAlive,
+} from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { storeRequest } from "../storage/client.ts";
+import { chunkReply, storeRequest } from "../storage/client.ts";
 
 export interface RepairDeps {
   readonly nodeId: string;
@@ -40,8 +46,15 @@ interface Repair {
   readonly holders: readonly string[];
 }
 
-export async function repairRound(deps: RepairDeps): Promise<number> {
+/** Where the next round starts looking, so chunks that keep failing do not starve the rest. */
+export interface RepairCursor {
+  offset: number;
+}
+
+export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { offset: 0 }): Promise<number> {
   const { nodeId, bus, log, clock, ids, logger, images, heartbeatTimeouts, graceMs } = deps;
+  // Decide on the log as it stands: a lagging projection would copy what was copied already.
+  await images.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
   const now = clock.now();
   const health = deps.health().nodes;
   const gone = (node: string) => {
@@ -54,25 +67,28 @@ export async function repairRound(deps: RepairDeps): Promise<number> {
     return seen !== undefined && isAlive(seen, now, heartbeatTimeouts);
   };
 
-  const wanted: Repair[] = [];
+  const short: Repair[] = [];
+  let unrepairable = 0;
   const seen = new Set<string>();
   for (const image of Object.values(images.state.images)) {
-    for (const chunk of image.parts.flatMap((part) => part.chunks)) {
+    for (const chunk of chunksOf(image)) {
       const key = `${image.image}/${chunk.hash}`;
       if (seen.has(key)) continue;
       seen.add(key);
       const holders = chunk.nodes.filter((node) => !gone(node));
       if (holders.length >= image.replicas) continue;
       const from = holders.filter(live);
-      if (from.length === 0) {
-        logger.warn("a chunk has no live replica to repair from", { image: image.image, chunk: chunk.hash });
-        continue;
-      }
-      wanted.push({ image: image.image, hash: chunk.hash, bytes: chunk.bytes, from, holders: chunk.nodes });
-      if (wanted.length >= limits.repairCopiesPerRound) break;
+      if (from.length === 0) unrepairable++;
+      else short.push({ image: image.image, hash: chunk.hash, bytes: chunk.bytes, from, holders: chunk.nodes });
     }
-    if (wanted.length >= limits.repairCopiesPerRound) break;
   }
+  if (unrepairable > 0) logger.warn("chunks with no live replica to repair from", { chunks: unrepairable });
+  // A bounded share a round, starting where the last round stopped.
+  const start = short.length === 0 ? 0 : cursor.offset % short.length;
+  const wanted = [...short.slice(start), ...short.slice(0, start)].slice(0, limits.repairCopiesPerRound);
+  cursor.offset = start + wanted.length;
+  // Copies placed this round count toward a node's load, so they do not all land on one node.
+  const placedBytes = new Map<string, number>();
 
   let copied = 0;
   let next = 0;
@@ -93,21 +109,33 @@ export async function repairRound(deps: RepairDeps): Promise<number> {
       .map(([node, view]) => ({
         node,
         healthy: isAlive(view, now, heartbeatTimeouts),
-        bytesUsed: view.bytesUsed ?? 0,
+        bytesUsed: (view.bytesUsed ?? 0) + (placedBytes.get(node) ?? 0),
         capacityBytes: view.capacityBytes ?? 0,
         inFlight: view.inFlight,
       }));
     const [target] = place(candidates, { bytes: repair.bytes, replicas: 1, policy: "least-loaded", cursor: 0 }).nodes;
+    placedBytes.set(target!, (placedBytes.get(target!) ?? 0) + repair.bytes);
     let bytes: Uint8Array | undefined;
     for (const source of repair.from) {
       try {
-        const got = new Uint8Array(await storeRequest(bus, source, "get", { hash: repair.hash }) as Uint8Array);
+        const got = chunkReply.parse(await storeRequest(bus, source, "get", { hash: repair.hash }));
         if (bytesToHex(sha256(got)) === repair.hash) {
           bytes = got;
           break;
         }
       } catch (error) {
         logger.warn("a repair source failed", { node: source, chunk: repair.hash, reason: (error as Error).message });
+        // The node said it has it no more (it removes a damaged copy when it finds one): record that.
+        const code = (error as { code?: string }).code;
+        if ((code === "integrity" || code === "not-found") && deps.stillLeading()) {
+          await log.append(imageSubject(repair.image), [
+            veilEvent("ChunkLost", { image: repair.image, hash: repair.hash, node: source }, {
+              id: ids.next(),
+              at: clock.now(),
+              by: nodeId,
+            }),
+          ]);
+        }
       }
     }
     if (!bytes) return false;

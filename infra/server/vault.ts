@@ -18,7 +18,7 @@ import {
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
-import { findImage, type ImageManifest, type ImagesState, type UsersState } from "../../projections/mod.ts";
+import { chunksOf, findImage, type ImageManifest, type ImagesState, type UsersState } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandHandler } from "./commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
@@ -44,7 +44,7 @@ export function summary(image: ImageManifest) {
     type: image.type,
     storedAt: image.storedAt,
     replicas: image.replicas,
-    chunks: image.parts.reduce((sum, part) => sum + part.chunks.length, 0),
+    chunks: chunksOf(image).length,
   };
 }
 
@@ -77,16 +77,18 @@ export function vaultCommands(deps: {
       if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
       // Validated as the event it becomes: the owner is whoever is logged in, whatever the manifest says.
       const stored = imageEvents.ImageStored.data.parse({ ...manifest, owner: user });
+      let seq: number;
       try {
-        const [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {
+        [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {
           expectedSubjectSeq: 0,
-        });
-        await images.waitFor(seq!, limits.commandTimeoutMs);
+        }) as [number];
       } catch (error) {
         if (error instanceof ConcurrencyError) throw new ConflictError(`object ${stored.image} exists already`);
         throw error;
       }
-      return summary(findImage(images.state, user, stored.image)!);
+      // Recorded: from here on the answer is success, even if this server's projection is slow to show it.
+      await images.waitFor(seq, limits.commandTimeoutMs).catch(() => {});
+      return summary({ ...stored, storedAt: clock.now() });
     },
 
     "vault.list": async (data) => {
@@ -114,9 +116,7 @@ export function vaultCommands(deps: {
       const request = requests.damaged.parse(data);
       await session(request);
       const image = await own(request);
-      const listed = image.parts.some((part) =>
-        part.chunks.some((chunk) => chunk.hash === request.hash && chunk.nodes.includes(request.node))
-      );
+      const listed = chunksOf(image).some((chunk) => chunk.hash === request.hash && chunk.nodes.includes(request.node));
       if (!listed) throw new NotFoundError(`chunk ${request.hash} is not recorded on ${request.node}`);
       const held = await storeRequest(bus, request.node, "has", { hash: request.hash }).catch(() => undefined);
       if (held !== false) return { recorded: false };

@@ -1,7 +1,7 @@
 /** The caller's side of a storage node: one request, its reply checked and turned into a value or a typed error. */
 import type { Bus } from "../../actors/ports.ts";
 import type { StoreOperation } from "../../actors/storage-node/machine.ts";
-import { limits } from "../../events/mod.ts";
+import { bytes, limits } from "../../events/mod.ts";
 import { readReply } from "../server/commands.ts";
 import { storeSubject } from "./host.ts";
 
@@ -14,3 +14,6 @@ export async function storeRequest(
   const subject = storeSubject(node, operation);
   return readReply(await bus.request(subject, data, { timeoutMs: limits.storeRequestTimeoutMs }), subject);
 }
+
+/** What a node answers to a get, checked before it is used: bytes, at most a chunk. */
+export const chunkReply = bytes({ lengthMin: 1, lengthMax: limits.chunkBytes });

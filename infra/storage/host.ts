@@ -10,7 +10,7 @@ import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
 import { storageEffects } from "../../actors/storage-node/effects.ts";
 import { storageNodeMachine, type StoreOperation, storeOperations } from "../../actors/storage-node/machine.ts";
-import { bytes, limits, object, string, ValidationError } from "../../events/mod.ts";
+import { bytes, limits, object, string, UnavailableError, ValidationError } from "../../events/mod.ts";
 import { failureReply } from "../server/commands.ts";
 import { chunkHashPattern } from "./disk-store.ts";
 
@@ -61,7 +61,7 @@ export function hostStorageNode(deps: {
       return message.respond(failureReply(error));
     }
     if (actor.getSnapshot().status !== "active") {
-      return message.respond(failureReply(new ValidationError(`storage node ${nodeId} has stopped`)));
+      return message.respond(failureReply(new UnavailableError(`storage node ${nodeId} has stopped`)));
     }
     actor.send({
       type: "REQUEST",

@@ -32,13 +32,13 @@ import {
   NotFoundError,
   UnavailableError,
   ValidationError,
-  type VeilError,
+  VeilError,
 } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
 import { sendCommand } from "../server/commands.ts";
-import type { summary } from "../server/vault.ts";
-import { storeRequest } from "../storage/client.ts";
+import { summary } from "../server/vault.ts";
+import { chunkReply, storeRequest } from "../storage/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
 
 export interface TransferDeps {
@@ -55,22 +55,26 @@ export interface TransferDeps {
 
 type StoredChunk = { hash: string; bytes: number; nodes: string[] };
 
-/** Runs `work` over `items` with at most `limit` in flight; the first failure fails the whole. */
+/**
+ * Runs `work` over `items` with at most `limit` in flight. The first failure fails the whole,
+ * but only once every lane has stopped: no put or write is still running when the caller
+ * cleans up after it.
+ */
 async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T, index: number) => Promise<void>) {
   let next = 0;
-  let failed = false;
+  let failure: { error: unknown } | undefined;
   const lane = async () => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       const index = next++;
       try {
         await work(items[index]!, index);
       } catch (error) {
-        failed = true;
-        throw error;
+        failure ??= { error };
       }
     }
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure) throw failure.error;
 }
 
 const command = (bus: Bus, name: string, data: unknown) =>
@@ -151,7 +155,18 @@ export async function upload(
       parts: manifestParts,
       ...(previewPart ? { preview: previewPart } : {}),
     };
-    return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
+    try {
+      return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
+    } catch (error) {
+      // A lost reply or a timeout does not say the manifest was not recorded: ask before taking anything back.
+      const definite = error instanceof VeilError &&
+        ["validation", "unauthenticated", "forbidden"].includes(error.code);
+      if (!definite) {
+        const recorded = await command(bus, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
+        if (recorded) return summary(recorded as ImageManifest);
+      }
+      throw error;
+    }
   } catch (error) {
     await takeBack(bus, stored, logger);
     throw error;
@@ -194,7 +209,10 @@ export async function downloadPreview(deps: TransferDeps, reference: string): Pr
   if (!manifest.preview) throw new NotFoundError(`${manifest.name} has no preview (only PNG images get one)`);
   const keys = openObjectKeys(accountKey, manifest.image, manifest.keyWrapped);
   const pieces: Uint8Array[] = [];
-  for (const chunk of manifest.preview.chunks) pieces.push(await fetchChunk(bus, chunk, logger, () => {}));
+  const damaged: string[] = [];
+  for (const chunk of manifest.preview.chunks) {
+    pieces.push(await fetchChunk(bus, chunk, logger, (node) => damaged.push(`${chunk.hash}/${node}`)));
+  }
   const png = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
   let offset = 0;
   for (const piece of pieces) {
@@ -204,6 +222,12 @@ export async function downloadPreview(deps: TransferDeps, reference: string): Pr
   const { sealKey, orderKey } = partKeys(keys, previewPartIndex);
   const { objectId, plaintext } = await crypto.open(sealKey, await stego.extract(png, orderKey));
   if (bytesToHex(objectId) !== manifest.image) throw new IntegrityError("the preview of another object was found here");
+  for (const entry of damaged) {
+    const [hash, node] = entry.split("/");
+    await command(bus, "vault.damaged", { ...session, image: manifest.image, hash, node }).catch((error: Error) =>
+      logger.warn("could not report a damaged replica", { node, reason: error.message })
+    );
+  }
   return plaintext;
 }
 
@@ -223,6 +247,24 @@ async function sealPart(
   return cutIntoChunks(png);
 }
 
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `attempt` again, after a growing pause, while it answers busy (a node at its bound)
+ * or unavailable (a leader in the middle of a change): both pass, neither means "give up".
+ */
+async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let round = 1;; round++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (round >= limits.busyRetriesMax || (code !== "busy" && code !== "unavailable")) throw error;
+      await pause(limits.busyRetryPauseMs * round);
+    }
+  }
+}
+
 /** Puts a chunk on `replicas` distinct nodes; a node that fails is replaced by another, a bounded number of times. */
 async function putReplicas(
   bus: Bus,
@@ -235,20 +277,25 @@ async function putReplicas(
   const failed = new Set<string>();
   let lastError: Error | undefined;
   for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
-    const wanted = Math.min(limits.replicasMax, replicas + failed.size);
-    let candidates: string[];
+    let targets: string[];
     try {
-      const placement = await sendCommand(bus, "cluster.place", { bytes: chunk.bytes.byteLength, replicas: wanted });
-      candidates = (placement as { nodes: string[] }).nodes.filter((node) => !holding.has(node) && !failed.has(node));
+      const placement = await patiently(() =>
+        sendCommand(bus, "cluster.place", {
+          bytes: chunk.bytes.byteLength,
+          replicas: replicas - holding.size,
+          exclude: [...holding, ...failed],
+        })
+      );
+      targets = (placement as { nodes: string[] }).nodes;
     } catch (error) {
       lastError = error as Error;
       break;
     }
-    const targets = candidates.slice(0, replicas - holding.size);
-    if (targets.length === 0) break;
     await Promise.all(targets.map(async (node) => {
       try {
-        const reply = await storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes }) as {
+        const reply = await patiently(() =>
+          storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes })
+        ) as {
           stored: boolean;
         };
         holding.add(node);
@@ -290,7 +337,7 @@ async function fetchChunk(
   const problems: string[] = [];
   for (const node of chunk.nodes) {
     try {
-      const bytes = new Uint8Array(await storeRequest(bus, node, "get", { hash: chunk.hash }) as Uint8Array);
+      const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash }));
       if (bytesToHex(sha256(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });

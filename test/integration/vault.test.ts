@@ -9,6 +9,8 @@ import { Buffer } from "node:buffer";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits, type VeilError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../../infra/clock.ts";
@@ -46,14 +48,14 @@ const refusal = (work: Promise<unknown>) =>
     throw new Error("expected a refusal");
   }, (error: VeilError) => error);
 
-function startNode(nodeId: string) {
+function startNode(nodeId: string, capacityBytes = 1024 ** 3) {
   const node = hostStorageNode({
     nodeId,
     bus: bus(),
     store: diskChunkStore(join(folder, "storage", nodeId), silentLogger),
     clock: systemClock,
     logger: silentLogger,
-    capacityBytes: 1024 ** 3,
+    capacityBytes,
   });
   nodes.set(nodeId, node);
   return node.ready;
@@ -93,7 +95,7 @@ beforeAll(async () => {
     repairGraceMs: 1_500,
   });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
-  await Promise.all(["store-1", "store-2", "store-3"].map(startNode));
+  await Promise.all(["store-1", "store-2", "store-3"].map((node) => startNode(node)));
   for (const node of nodes.keys()) await waitForHeartbeat(nats.nc, node, (beat) => beat.state === "ready", 5_000);
   users.olga = await signUp("olga");
   users.pete = await signUp("pete");
@@ -129,13 +131,16 @@ async function get(user: string, reference: string): Promise<Uint8Array> {
 const getManifest = async (image: string) =>
   await sendCommand(bus(), "vault.get", { ...users.olga!.session, image }) as ImageManifest;
 
-/** Every chunk of the object is on at least its replicas of live nodes (`except` aside), and each of them has it. */
+/** Every chunk of the object is on at least its replicas of live nodes (`except` aside), each copy intact. */
 async function expectFullyReplicated(image: string, except?: string) {
   const manifest = await getManifest(image);
   for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
     const holders = chunk.nodes.filter((node) => node !== except);
     expect(holders.length, chunk.hash).toBeGreaterThanOrEqual(manifest.replicas);
-    for (const node of holders) expect(await storeRequest(bus(), node, "has", { hash: chunk.hash }), node).toBe(true);
+    for (const node of holders) {
+      const held = new Uint8Array(await storeRequest(bus(), node, "get", { hash: chunk.hash }) as Uint8Array);
+      expect(bytesToHex(sha256(held)), node).toBe(chunk.hash);
+    }
   }
 }
 
@@ -360,6 +365,30 @@ describe("the vault", () => {
     expect(error.message).toContain(`the object is damaged: chunk ${chunk.hash} is on no node intact`);
     expect(await readFile(output).catch(() => "absent")).toBe("absent");
   }, 60_000);
+
+  it("takes back what it stored when an upload fails part-way, and records nothing", async () => {
+    // A fourth node with room for only a few chunks: an upload wanting every chunk on four nodes
+    // gets part-way, then cannot place the rest.
+    expect(await startNode("store-tiny", 3 * limits.chunkBytes)).toBe(true);
+    await waitForHeartbeat(nats.nc, "store-tiny", (beat) => beat.state === "ready", 5_000);
+    try {
+      const all = [...nodes.keys()];
+      const chunksOn = async (node: string) => (await storeRequest(bus(), node, "stat") as { chunks: number }).chunks;
+      const before = await Promise.all(all.map(chunksOn));
+      const listed = (await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length;
+      const path = join(folder, "doomed.bin");
+      await writeFile(path, cryptoRandom.bytes(limits.vaultPartBytes));
+      const error = await refusal(upload(users.olga!, { path, name: "doomed.bin", type: "x" }, { replicas: 4 }));
+      expect(error.message).toMatch(/could not store a chunk on 4 nodes/);
+      expect((await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length).toBe(listed);
+      const after = await Promise.all(all.map(chunksOn));
+      expect(after).toEqual(before);
+    } finally {
+      nodes.get("store-tiny")!.actor.send({ type: "STOP" });
+      await nodes.get("store-tiny")!.done;
+      nodes.delete("store-tiny");
+    }
+  }, 90_000);
 
   it("refuses a missing file and a folder clearly", async () => {
     const deps = users.olga!;
