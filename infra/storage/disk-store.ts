@@ -66,9 +66,9 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
 
     async put(hash, data) {
       const path = pathOf(hash);
-      if (await stat(path).then(() => true, (error) => (missing(error) ? false : Promise.reject(error)))) {
-        return { stored: false };
-      }
+      const existing = await stat(path).catch((error) => (missing(error) ? undefined : Promise.reject(error)));
+      // Held already, whole: nothing to write. A copy of another size is damaged, and is replaced.
+      if (existing && existing.size === data.byteLength) return { stored: false };
       const partial = join(temporary, `${hash}.${randomBytes(6).toString("hex")}.partial`);
       const file = await open(partial, "wx", 0o600);
       try {
@@ -80,10 +80,12 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
         throw error;
       }
       await file.close();
-      await mkdir(join(folder, hash.slice(0, 2)), { recursive: true, mode: 0o700 });
+      const shard = join(folder, hash.slice(0, 2));
+      // A new shard folder must itself survive a power cut: sync its parent too.
+      if (await mkdir(shard, { recursive: true, mode: 0o700 })) await syncFolder(folder);
       await rename(partial, path);
-      await syncFolder(join(folder, hash.slice(0, 2)));
-      return { stored: true };
+      await syncFolder(shard);
+      return { stored: !existing };
     },
 
     async get(hash) {
