@@ -78,8 +78,13 @@ export const limits = {
   storageCapacityMaxBytes: 1024 ** 5,
   /** The vault seals and hides an object in parts of this much plaintext: memory stays bounded by a part. */
   vaultPartBytes: 4 * 1024 * 1024,
-  /** A manifest's bounds: parts per object, chunks per part (a part's PNG at 1 bit is about 9x its plaintext). */
-  partsPerObjectMax: 1_024,
+  /**
+   * A manifest's bounds: parts per object, chunks per part (a part's PNG at 1 bit is about
+   * 3.5x its plaintext, so some 57 chunks). The manifest is one event (at most 512 KiB), and a
+   * part costs up to 9 KB of it at 5 replicas: 48 parts, so files up to 192 MiB, until
+   * manifests can span several events.
+   */
+  partsPerObjectMax: 48,
   chunksPerPartMax: 256,
   /** Parts one transfer works on at once (a part is sealed and hidden in one stego worker). */
   partsInFlight: 2,

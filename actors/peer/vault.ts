@@ -38,8 +38,8 @@ const indexSalt = (index: number) => {
   return salt;
 };
 
-/** The key index of an object's preview: past every content part, so no key seals two things. */
-export const previewPartIndex = limits.partsPerObjectMax;
+/** The key index of an object's preview: past any content part there can be, so no key seals two things. */
+export const previewPartIndex = 0x7fffffff;
 
 /** The keys of part `index`: one seals it, one orders its bits in the cover. */
 export function partKeys(keys: ObjectKeys, index: number): { sealKey: Uint8Array; orderKey: Uint8Array } {
@@ -80,8 +80,9 @@ export function cutIntoChunks(png: Uint8Array): Chunk[] {
 export function partCount(bytes: number): number {
   const parts = Math.max(1, Math.ceil(bytes / limits.vaultPartBytes));
   if (parts > limits.partsPerObjectMax) {
+    const mebibytes = (limits.partsPerObjectMax * limits.vaultPartBytes) / 1024 ** 2;
     throw new ValidationError(
-      `a file of ${bytes} bytes needs ${parts} parts, over the ${limits.partsPerObjectMax}-part limit`,
+      `veil stores files of up to ${mebibytes} MiB for now (a file's manifest is one event); this one has ${bytes} bytes`,
     );
   }
   return parts;

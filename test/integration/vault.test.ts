@@ -6,7 +6,7 @@
  * records nothing and leaves nothing behind; nobody sees anyone else's files.
  */
 import { Buffer } from "node:buffer";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
@@ -398,5 +398,11 @@ describe("the vault", () => {
     expect(missing.message).toMatch(/cannot read .*nope: no such file/);
     const folderError = await refusal(upload(deps, { path: folder, name: "dir", type: "x" }, { replicas: 2 }));
     expect(folderError.message).toMatch(/is not a file/);
+    // Too large for one manifest: refused before anything is read or sent (a sparse file costs no disk).
+    const huge = join(folder, "huge.bin");
+    await writeFile(huge, "");
+    await truncate(huge, limits.partsPerObjectMax * limits.vaultPartBytes + 1);
+    const tooLarge = await refusal(upload(deps, { path: huge, name: "huge.bin", type: "x" }, { replicas: 2 }));
+    expect(tooLarge.message).toMatch(/veil stores files of up to 192 MiB for now/);
   });
 });
