@@ -8,19 +8,14 @@
  */
 import { authHash, newAccountKeys, passwordSaltBytes, sealCredentials } from "../../actors/peer/account.ts";
 import { passwordKdf } from "../../actors/crypto/mod.ts";
-import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { decodeMessage, encodeMessage, limits } from "../../events/mod.ts";
-import { randomIds, systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { hostServer } from "../../infra/server/host.ts";
 import { startCryptoActor } from "../../infra/workers/actors.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { hostBenchServer, quietLogger as quiet } from "../server.ts";
 import { bestSeconds, type Figures, pipelined, round2, type Suite, withPrivateNats } from "../suite.ts";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const users = 4;
 
 export const identitySuite: Suite = {
@@ -29,23 +24,7 @@ export const identitySuite: Suite = {
   run: (report) =>
     withPrivateNats("identity", async ({ nc, log }) => {
       const crypto = startCryptoActor({ size: 2 });
-      const server = hostServer({
-        nodeId: "bench-1",
-        bus: natsBus(nc, quiet),
-        log,
-        snapshots: await openSnapshotStore(nc, { replicas: 1 }),
-        clock: systemClock,
-        ids: randomIds,
-        logger: quiet,
-        heartbeatTimeouts: defaultHeartbeatTimeouts,
-        random: cryptoRandom,
-        identity: {
-          secrets: clusterSecrets(cryptoRandom.bytes(32), cryptoRandom),
-          slowHash: crypto.slowHash,
-          sessionTtlMs: limits.sessionTtlDefaultMs,
-          mail: { kind: "file", send: () => Promise.resolve() },
-        },
-      });
+      const server = await hostBenchServer({ nodeId: "bench-1", nc, log, crypto });
       try {
         await server.live;
         const bus = natsBus(nc, quiet);

@@ -12,22 +12,18 @@ import process from "node:process";
 import { Objm } from "@nats-io/obj";
 import { authHash, newAccountKeys, passwordSaltBytes, sealCredentials } from "../../actors/peer/account.ts";
 import { passwordKdf } from "../../actors/crypto/mod.ts";
-import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { limits } from "../../events/mod.ts";
-import { randomIds, systemClock } from "../../infra/clock.ts";
+import { systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { hostServer } from "../../infra/server/host.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { hostStorageNode } from "../../infra/storage/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
 import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { hostBenchServer, quietLogger as quiet } from "../server.ts";
 import { bestSeconds, type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
 const megabyte = 1_000_000;
 
 export const vaultSuite: Suite = {
@@ -39,23 +35,7 @@ export const vaultSuite: Suite = {
       const crypto = startCryptoActor();
       const stego = startStegoActor();
       const bus = natsBus(nc, quiet);
-      const server = hostServer({
-        nodeId: "bench-server",
-        bus,
-        log,
-        snapshots: await openSnapshotStore(nc, { replicas: 1 }),
-        clock: systemClock,
-        ids: randomIds,
-        logger: quiet,
-        heartbeatTimeouts: defaultHeartbeatTimeouts,
-        random: cryptoRandom,
-        identity: {
-          secrets: clusterSecrets(cryptoRandom.bytes(32), cryptoRandom),
-          slowHash: crypto.slowHash,
-          sessionTtlMs: limits.sessionTtlDefaultMs,
-          mail: { kind: "file", send: () => Promise.resolve() },
-        },
-      });
+      const server = await hostBenchServer({ nodeId: "bench-server", nc, log, crypto });
       const nodes = ["bench-store-1", "bench-store-2", "bench-store-3"].map((nodeId) =>
         hostStorageNode({
           nodeId,
