@@ -19,7 +19,7 @@ import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { hostStorageNode } from "../../infra/storage/host.ts";
-import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
 import { hostBenchServer, quietLogger as quiet } from "../server.ts";
 import { bestSeconds, type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";

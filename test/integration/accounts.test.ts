@@ -18,17 +18,16 @@ import { checkClusterKey } from "../../infra/cluster-key.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { smtpTransport } from "../../infra/mail/transport.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import type { HostedServer } from "../../infra/server/host.ts";
 import { type CryptoActor, startCryptoActor } from "../../infra/workers/actors.ts";
-import { defaultHeartbeatTimeouts, usersProjection } from "../../projections/mod.ts";
+import { usersProjection } from "../../projections/mod.ts";
 import { projectUntil } from "../../infra/projector.ts";
 import { accountClient } from "../support/accounts.ts";
 import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
-import { testIdentity } from "../support/identity.ts";
 import { silentLogger } from "../support/logger.ts";
+import { hostTestServer } from "../support/servers.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { startSmtpServer, type TestSmtp } from "../support/smtp.ts";
 
@@ -53,26 +52,25 @@ const text = (value: string) => new TextEncoder().encode(value);
 /** Every secret the tests handle, looked for on the whole broker and in every log line at the end. */
 const secretsToFind: Record<string, Uint8Array> = { clusterKey };
 
-beforeAll(async () => {
-  smtp = await startSmtpServer();
-  crypto = startCryptoActor({ size: 2 });
-  home = await mkdtemp(join(tmpdir(), "veil-test-home-"));
-  server = hostServer({
-    nodeId: "accounts-1",
-    bus: natsBus(nats.nc, silentLogger),
-    log: nats.log,
-    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
+/** A server on the test's skewed clock and cluster key, mailing the test's SMTP server. */
+const startAccountsServer = (nodeId: string) =>
+  hostTestServer(nats, {
+    nodeId,
     clock,
-    ids: randomIds,
     logger,
-    heartbeatTimeouts: defaultHeartbeatTimeouts,
-    ...testIdentity({
+    identity: {
       slowHash: crypto.slowHash,
       sessionTtlMs,
       clusterKey,
       mail: smtpTransport(smtp.url, "veil <veil@test>"),
-    }),
+    },
   });
+
+beforeAll(async () => {
+  smtp = await startSmtpServer();
+  crypto = startCryptoActor({ size: 2 });
+  home = await mkdtemp(join(tmpdir(), "veil-test-home-"));
+  server = await startAccountsServer("accounts-1");
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   expect(await server.live).toBe(true);
   client = accountClient(natsBus(nats.nc, silentLogger), crypto);
@@ -486,17 +484,7 @@ describe("TOTP under concurrency", () => {
 
 describe("two servers", () => {
   it("share sessions: a login on one is good on the other, and a logout ends it on both at once", async () => {
-    const second = hostServer({
-      nodeId: "accounts-2",
-      bus: natsBus(nats.nc, silentLogger),
-      log: nats.log,
-      snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
-      clock,
-      ids: randomIds,
-      logger,
-      heartbeatTimeouts: defaultHeartbeatTimeouts,
-      ...testIdentity({ slowHash: crypto.slowHash, sessionTtlMs, clusterKey, mail: smtpTransport(smtp.url, "veil") }),
-    });
+    const second = await startAccountsServer("accounts-2");
     try {
       expect(await second.live).toBe(true);
       const password = "twelve paper lanterns";

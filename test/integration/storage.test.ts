@@ -11,20 +11,16 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMessage, limits, type VeilError } from "../../events/mod.ts";
-import { randomIds, systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
-import { diskChunkStore } from "../../infra/storage/disk-store.ts";
-import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
-import { testIdentity } from "../support/identity.ts";
 import { silentLogger } from "../support/logger.ts";
+import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
@@ -43,31 +39,14 @@ const refusal = (work: Promise<unknown>) =>
   }, (error: VeilError) => error);
 
 function startNode(nodeId: string, capacityBytes: number) {
-  const node = hostStorageNode({
-    nodeId,
-    bus: bus(),
-    store: diskChunkStore(join(folder, nodeId), silentLogger),
-    clock: systemClock,
-    logger: silentLogger,
-    capacityBytes,
-  });
+  const node = hostTestStorageNode(nats, { nodeId, folder, capacityBytes });
   nodes.push(node);
   return node;
 }
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-storage-"));
-  server = hostServer({
-    nodeId: "placer",
-    bus: bus(),
-    log: nats.log,
-    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
-    clock: systemClock,
-    ids: randomIds,
-    logger: silentLogger,
-    heartbeatTimeouts: defaultHeartbeatTimeouts,
-    ...testIdentity(),
-  });
+  server = await hostTestServer(nats, { nodeId: "placer" });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   expect(await startNode("disk-a", 10 * 1024 * 1024).ready).toBe(true);
   expect(await startNode("disk-small", 300 * 1024).ready).toBe(true);

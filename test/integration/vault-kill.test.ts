@@ -9,21 +9,18 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { randomIds, systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { type HostedServer, hostServer } from "../../infra/server/host.ts";
-import { download, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import type { HostedServer } from "../../infra/server/host.ts";
+import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { accountClient } from "../support/accounts.ts";
 import { type RunningVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
-import { testIdentity } from "../support/identity.ts";
 import { silentLogger } from "../support/logger.ts";
+import { hostTestServer } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
@@ -47,16 +44,9 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-vault-kill-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 2 });
-  server = hostServer({
+  server = await hostTestServer(nats, {
     nodeId: "kill-server",
-    bus: bus(),
-    log: nats.log,
-    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
-    clock: systemClock,
-    ids: randomIds,
-    logger: silentLogger,
-    heartbeatTimeouts: defaultHeartbeatTimeouts,
-    ...testIdentity({ slowHash: crypto.slowHash }),
+    identity: { slowHash: crypto.slowHash },
     repairGraceMs: 1_500,
   });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });

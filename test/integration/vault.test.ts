@@ -13,25 +13,21 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits, type VeilError } from "../../events/mod.ts";
-import { randomIds, systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
-import { diskChunkStore } from "../../infra/storage/disk-store.ts";
-import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
-import { download, downloadPreview, type TransferDeps, upload } from "../../infra/vault/transfer.ts";
+import type { HostedStorageNode } from "../../infra/storage/host.ts";
+import { download, downloadPreview, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { accountClient } from "../support/accounts.ts";
 import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
-import { testIdentity } from "../support/identity.ts";
 import { silentLogger } from "../support/logger.ts";
+import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
@@ -49,14 +45,7 @@ const refusal = (work: Promise<unknown>) =>
   }, (error: VeilError) => error);
 
 function startNode(nodeId: string, capacityBytes = 1024 ** 3) {
-  const node = hostStorageNode({
-    nodeId,
-    bus: bus(),
-    store: diskChunkStore(join(folder, "storage", nodeId), silentLogger),
-    clock: systemClock,
-    logger: silentLogger,
-    capacityBytes,
-  });
+  const node = hostTestStorageNode(nats, { nodeId, folder: join(folder, "storage"), capacityBytes });
   nodes.set(nodeId, node);
   return node.ready;
 }
@@ -81,16 +70,9 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-vault-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 2 });
-  server = hostServer({
+  server = await hostTestServer(nats, {
     nodeId: "vault-server",
-    bus: bus(),
-    log: nats.log,
-    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
-    clock: systemClock,
-    ids: randomIds,
-    logger: silentLogger,
-    heartbeatTimeouts: defaultHeartbeatTimeouts,
-    ...testIdentity({ slowHash: crypto.slowHash }),
+    identity: { slowHash: crypto.slowHash },
     // Short, so repair is seen within a test; the default is 30 s.
     repairGraceMs: 1_500,
   });

@@ -13,7 +13,7 @@ import { AuthenticationError, limits, ValidationError } from "../../../events/mo
 import type { ImageManifest } from "../../../projections/images.ts";
 import { cryptoRandom } from "../../random.ts";
 import type { summary } from "../../server/vault.ts";
-import { download, downloadPreview, type TransferDeps, upload } from "../../vault/transfer.ts";
+import { download, downloadPreview, type TransferDeps, upload } from "../../vault/mod.ts";
 import { exists, writeFileAtomic } from "../../files.ts";
 import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
 import { cliLogger } from "../client.ts";

@@ -1,0 +1,79 @@
+/**
+ * Downloads on the owner's machine. Each chunk comes from any replica that returns it
+ * intact, falling back to the next on a timeout, an error or a hash mismatch; parts come
+ * back in parallel and are written in file order; the file is renamed into place only once
+ * it is whole and matches its content hash. Replicas found damaged are reported for repair.
+ */
+import { open, rename, rm } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { openObjectKeys, previewPartIndex } from "../../actors/peer/vault.ts";
+import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
+import type { ImageManifest } from "../../projections/images.ts";
+import { exists } from "../files.ts";
+import { command, eachLimited, readPart, reportDamaged, type TransferDeps } from "./parts.ts";
+
+export async function download(
+  deps: TransferDeps,
+  reference: string,
+  /** `output` names the file to write, given the manifest (a default can come from the stored name). */
+  options: { output: (manifest: ImageManifest) => string; force?: boolean },
+): Promise<{ manifest: ImageManifest; output: string }> {
+  const manifest = await command(deps.bus, "vault.get", { ...deps.session, image: reference }) as ImageManifest;
+  const output = options.output(manifest);
+  if (!options.force && (await exists(output))) {
+    throw new ValidationError(`${output} exists; add --force to replace it`);
+  }
+  const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
+  const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
+  const out = await open(partial, "wx", 0o600);
+  try {
+    const contentHash = sha256.create();
+    let done = 0;
+    // Replicas found damaged or missing, reported once the file is safe, so repair can put them back.
+    const damaged: { hash: string; node: string }[] = [];
+    // Parts come back in parallel; each is written (and hashed) in file order: part i waits its turn.
+    const turns = manifest.parts.map(() => {
+      let resolve = () => {};
+      const promise = new Promise<void>((done) => (resolve = done));
+      return { promise, resolve };
+    });
+    turns[0]?.resolve();
+    await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
+      const plaintext = await readPart(deps, keys, part, index, damaged);
+      if (plaintext.byteLength !== Math.min(limits.vaultPartBytes, manifest.bytes - index * limits.vaultPartBytes)) {
+        throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
+      }
+      await turns[index]!.promise;
+      contentHash.update(plaintext);
+      await out.write(plaintext, 0, plaintext.byteLength, index * limits.vaultPartBytes);
+      done += plaintext.byteLength;
+      deps.onProgress?.(done, manifest.bytes);
+      turns[index + 1]?.resolve();
+    });
+    if (done !== manifest.bytes || bytesToHex(contentHash.digest()) !== bytesToHex(manifest.contentHash)) {
+      throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);
+    }
+    await out.sync();
+    await out.close();
+    await rename(partial, output);
+    await reportDamaged(deps, manifest.image, damaged);
+    return { manifest, output };
+  } catch (error) {
+    await out.close().catch(() => {});
+    await rm(partial, { force: true });
+    throw error;
+  }
+}
+
+/** Fetches and opens an object's preview (images only). */
+export async function downloadPreview(deps: TransferDeps, reference: string): Promise<Uint8Array> {
+  const manifest = await command(deps.bus, "vault.get", { ...deps.session, image: reference }) as ImageManifest;
+  if (!manifest.preview) throw new NotFoundError(`${manifest.name} has no preview (only PNG images get one)`);
+  const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
+  const damaged: { hash: string; node: string }[] = [];
+  const png = await readPart(deps, keys, manifest.preview, previewPartIndex, damaged);
+  await reportDamaged(deps, manifest.image, damaged);
+  return png;
+}

@@ -1,0 +1,163 @@
+/**
+ * What uploads and downloads share: the dependencies of a transfer, bounded parallel work,
+ * patient retries, and sealing a part into chunks and reading one back. A part's sealed
+ * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256.
+ */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
+import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
+import { IntegrityError, limits, type VeilError } from "../../events/mod.ts";
+import { sendCommand } from "../server/commands.ts";
+import { chunkReply, storeRequest } from "../storage/client.ts";
+import type { CryptoActor, StegoActor } from "../workers/actors.ts";
+
+export interface TransferDeps {
+  readonly bus: Bus;
+  readonly crypto: CryptoActor;
+  readonly stego: StegoActor;
+  readonly random: RandomSource;
+  readonly session: { readonly user: string; readonly token: string };
+  readonly accountKey: Uint8Array;
+  readonly logger: Logger;
+  /** Bytes of the file done so far, of all. */
+  readonly onProgress?: (done: number, total: number) => void;
+}
+
+export type StoredChunk = { hash: string; bytes: number; nodes: string[] };
+
+/**
+ * Runs `work` over `items` with at most `limit` in flight. The first failure fails the whole,
+ * but only once every lane has stopped: no put or write is still running when the caller
+ * cleans up after it.
+ */
+export async function eachLimited<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<void>,
+) {
+  let next = 0;
+  let failure: { error: unknown } | undefined;
+  const lane = async () => {
+    while (!failure && next < items.length) {
+      const index = next++;
+      try {
+        await work(items[index]!, index);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure) throw failure.error;
+}
+
+export const command = (bus: Bus, name: string, data: unknown) =>
+  sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs });
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Runs `attempt` again, after a growing pause, while it answers busy (a node at its bound)
+ * or unavailable (a leader in the middle of a change): both pass, neither means "give up".
+ */
+export async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
+  for (let round = 1;; round++) {
+    try {
+      return await attempt();
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      if (round >= limits.busyRetriesMax || (code !== "busy" && code !== "unavailable")) throw error;
+      await pause(limits.busyRetryPauseMs * round);
+    }
+  }
+}
+
+export async function sealPart(
+  crypto: CryptoActor,
+  stego: StegoActor,
+  random: RandomSource,
+  keys: ObjectKeys,
+  index: number,
+  plaintext: Uint8Array,
+  cover?: Uint8Array,
+): Promise<Chunk[]> {
+  const { sealKey, orderKey } = partKeys(keys, index);
+  const sealed = await crypto.seal(sealKey, keys.objectId, plaintext);
+  const coverSeed = new DataView(random.bytes(4).buffer).getUint32(0);
+  const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed, cover });
+  return cutIntoChunks(png);
+}
+
+/** Reads one chunk from the first replica that returns it intact; replicas found damaged are reported. */
+async function fetchChunk(
+  bus: Bus,
+  chunk: StoredChunk,
+  logger: Logger,
+  reportDamaged: (node: string) => void,
+): Promise<Uint8Array> {
+  const problems: string[] = [];
+  for (const node of chunk.nodes) {
+    try {
+      const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash }));
+      if (bytesToHex(sha256(bytes)) === chunk.hash) return bytes;
+      problems.push(`${node}: returned bytes that do not match`);
+      logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
+      reportDamaged(node);
+    } catch (error) {
+      problems.push(`${node}: ${(error as Error).message}`);
+      const code = (error as VeilError).code;
+      if (code === "integrity" || code === "not-found") {
+        logger.warn("a replica is damaged or missing", { node, chunk: chunk.hash });
+        reportDamaged(node);
+      }
+    }
+  }
+  throw new IntegrityError(`the object is damaged: chunk ${chunk.hash} is on no node intact (${problems.join("; ")})`);
+}
+
+/**
+ * Reads one part back: its chunks from intact replicas (a few at a time), the cover they
+ * make up, the sealed bytes hidden in it, and the plaintext they open to, checked to belong
+ * to this object. Replicas found damaged or missing are added to `damaged`.
+ */
+export async function readPart(
+  deps: TransferDeps,
+  keys: ObjectKeys,
+  part: { chunks: readonly StoredChunk[] },
+  index: number,
+  damaged: { hash: string; node: string }[],
+): Promise<Uint8Array> {
+  const pieces: Uint8Array[] = new Array(part.chunks.length);
+  await eachLimited(part.chunks, limits.transferConcurrency, async (chunk, position) => {
+    pieces[position] = await fetchChunk(
+      deps.bus,
+      chunk,
+      deps.logger,
+      (node) => damaged.push({ hash: chunk.hash, node }),
+    );
+  });
+  const png = new Uint8Array(pieces.reduce((sum, piece) => sum + piece.byteLength, 0));
+  let offset = 0;
+  for (const piece of pieces) {
+    png.set(piece, offset);
+    offset += piece.byteLength;
+  }
+  const { sealKey, orderKey } = partKeys(keys, index);
+  const { objectId, plaintext } = await deps.crypto.open(sealKey, await deps.stego.extract(png, orderKey));
+  if (bytesToHex(objectId) !== keys.image) throw new IntegrityError("a part of another object was found here");
+  return plaintext;
+}
+
+/** Reports replicas found damaged or missing, once the data is safe, so repair can put them back. */
+export async function reportDamaged(
+  deps: TransferDeps,
+  image: string,
+  damaged: readonly { hash: string; node: string }[],
+): Promise<void> {
+  for (const { hash, node } of damaged) {
+    await command(deps.bus, "vault.damaged", { ...deps.session, image, hash, node }).catch((error: Error) =>
+      deps.logger.warn("could not report a damaged replica", { node, reason: error.message })
+    );
+  }
+}

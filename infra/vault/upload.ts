@@ -1,0 +1,210 @@
+/**
+ * Uploads on the owner's machine. An upload reads the file a part at a time (memory is
+ * bounded by the parts in flight, not by the file), seals each part in the crypto actor,
+ * hides it in a cover in the stego actor, cuts the PNG into chunks, asks the leader where
+ * each chunk goes and puts it on R distinct nodes in parallel, a put that fails going to
+ * another node. Only when every replica of every chunk has acknowledged is the manifest
+ * recorded; an upload that cannot finish removes what it stored and records nothing.
+ */
+import { open } from "node:fs/promises";
+import { basename } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import type { Bus, Logger } from "../../actors/ports.ts";
+import {
+  type Chunk,
+  looksLikePng,
+  newObjectKeys,
+  partCount,
+  previewPartIndex,
+  wrapDataKey,
+} from "../../actors/peer/vault.ts";
+import { limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
+import type { ImageManifest } from "../../projections/images.ts";
+import { sendCommand } from "../server/commands.ts";
+import { summary } from "../server/vault.ts";
+import { storeRequest } from "../storage/client.ts";
+import { command, eachLimited, patiently, sealPart, type StoredChunk, type TransferDeps } from "./parts.ts";
+
+export async function upload(
+  deps: TransferDeps,
+  file: { path: string; name: string; type: string },
+  /** `cover`: the user's own PNG to hide the file in (files of one part only), instead of a generated one. */
+  options: { replicas: number; cover?: Uint8Array },
+) {
+  const { bus, crypto, stego, random, session, accountKey, logger } = deps;
+  const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
+    throw new ValidationError(`cannot read ${file.path}: ${cause.code === "ENOENT" ? "no such file" : cause.message}`, {
+      cause,
+    });
+  });
+  // Every chunk this upload newly stored, so a failed upload can take them back.
+  const stored: { hash: string; node: string }[] = [];
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new ValidationError(`${file.path} is not a file`);
+    if (info.size > limits.objectBytesMax) {
+      throw new ValidationError(`${file.path} is over the ${limits.objectBytesMax}-byte limit`);
+    }
+    const keys = newObjectKeys(random);
+    const parts = partCount(info.size);
+    // One cover for several parts would let anyone who compares them see where the data is.
+    if (options.cover && parts > 1) {
+      throw new ValidationError(
+        `a cover of your own takes files up to ${limits.vaultPartBytes} bytes (one part); ` +
+          `${file.name} is larger: leave out --cover and it gets generated covers`,
+      );
+    }
+    const contentHash = sha256.create();
+    let done = 0;
+    // Parts go through in parallel (one per stego worker), each read and hashed in file order:
+    // memory is bounded by the parts in flight, and the content hash is the file's.
+    const manifestParts: { chunks: StoredChunk[] }[] = new Array(parts);
+    let reading = Promise.resolve();
+    const partIndexes = Array.from({ length: parts }, (_, index) => index);
+    await eachLimited(partIndexes, limits.partsInFlight, async (index) => {
+      const length = Math.min(limits.vaultPartBytes, info.size - index * limits.vaultPartBytes);
+      const plaintext = new Uint8Array(length);
+      const read = reading.then(async () => {
+        const { bytesRead } = await handle.read(plaintext, 0, length, index * limits.vaultPartBytes);
+        if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
+        contentHash.update(plaintext);
+      });
+      reading = read.catch(() => {});
+      await read;
+      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext, options.cover);
+      const placed: StoredChunk[] = new Array(chunks.length);
+      await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
+        placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
+      });
+      manifestParts[index] = { chunks: placed };
+      done += length;
+      deps.onProgress?.(done, info.size);
+    });
+    const preview = await previewOf(deps, handle, info.size, file.path);
+    let previewPart: { chunks: StoredChunk[] } | undefined;
+    if (preview) {
+      const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview);
+      const placed: StoredChunk[] = [];
+      for (const chunk of chunks) placed.push(await putReplicas(bus, chunk, options.replicas, stored, logger));
+      previewPart = { chunks: placed };
+    }
+    const manifest = {
+      image: keys.image,
+      name: file.name,
+      bytes: info.size,
+      // What the content is, not what the name says: a PNG is an image whatever it is called.
+      type: preview ? "image/png" : file.type,
+      contentHash: contentHash.digest(),
+      keyWrapped: wrapDataKey(accountKey, keys, random),
+      replicas: options.replicas,
+      parts: manifestParts,
+      ...(previewPart ? { preview: previewPart } : {}),
+    };
+    try {
+      return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
+    } catch (error) {
+      // A lost reply or a timeout does not say the manifest was not recorded: ask before taking anything back.
+      const definite = error instanceof VeilError &&
+        ["validation", "unauthenticated", "forbidden"].includes(error.code);
+      if (!definite) {
+        const recorded = await command(bus, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
+        if (recorded) return summary(recorded as ImageManifest);
+      }
+      throw error;
+    }
+  } catch (error) {
+    await takeBack(bus, stored, logger);
+    throw error;
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A PNG's 128 x 128 preview, or nothing for any other file. A file that starts like a PNG
+ * but does not decode is stored all the same, without a preview.
+ */
+async function previewOf(
+  deps: TransferDeps,
+  handle: Awaited<ReturnType<typeof open>>,
+  size: number,
+  path: string,
+): Promise<Uint8Array | undefined> {
+  if (size < 8 || size > limits.pngBytesMax) return undefined;
+  const head = new Uint8Array(8);
+  await handle.read(head, 0, 8, 0);
+  if (!looksLikePng(head)) return undefined;
+  const png = new Uint8Array(size);
+  await handle.read(png, 0, size, 0);
+  try {
+    return await deps.stego.preview(png);
+  } catch (error) {
+    deps.logger.warn("the file looks like a PNG but does not decode; stored without a preview", {
+      file: basename(path),
+      reason: (error as Error).message,
+    });
+    return undefined;
+  }
+}
+
+/** Puts a chunk on `replicas` distinct nodes; a node that fails is replaced by another, a bounded number of times. */
+async function putReplicas(
+  bus: Bus,
+  chunk: Chunk,
+  replicas: number,
+  stored: { hash: string; node: string }[],
+  logger: Logger,
+): Promise<StoredChunk> {
+  const holding = new Set<string>();
+  const failed = new Set<string>();
+  let lastError: Error | undefined;
+  for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
+    let targets: string[];
+    try {
+      const placement = await patiently(() =>
+        sendCommand(bus, "cluster.place", {
+          bytes: chunk.bytes.byteLength,
+          replicas: replicas - holding.size,
+          exclude: [...holding, ...failed],
+        })
+      );
+      targets = (placement as { nodes: string[] }).nodes;
+    } catch (error) {
+      lastError = error as Error;
+      break;
+    }
+    await Promise.all(targets.map(async (node) => {
+      try {
+        const reply = await patiently(() =>
+          storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes })
+        ) as {
+          stored: boolean;
+        };
+        holding.add(node);
+        if (reply.stored) stored.push({ hash: chunk.hash, node });
+      } catch (error) {
+        failed.add(node);
+        lastError = error as Error;
+        logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
+      }
+    }));
+  }
+  if (holding.size < replicas) {
+    throw new UnavailableError(
+      `could not store a chunk on ${replicas} nodes (${holding.size} took it)${
+        lastError ? `: ${lastError.message}` : ""
+      }; nothing was recorded`,
+      { cause: lastError },
+    );
+  }
+  return { hash: chunk.hash, bytes: chunk.bytes.byteLength, nodes: [...holding] };
+}
+
+/** Best effort: what a failed upload stored is removed again (only chunks it newly stored, never shared ones). */
+async function takeBack(bus: Bus, stored: readonly { hash: string; node: string }[], logger: Logger): Promise<void> {
+  await eachLimited(stored, limits.transferConcurrency, async ({ hash, node }) => {
+    await storeRequest(bus, node, "delete", { hash }).catch((error: Error) =>
+      logger.warn("could not remove a chunk of a failed upload", { node, reason: error.message })
+    );
+  });
+}

@@ -1,0 +1,55 @@
+/**
+ * Actors hosted in the test's own process on its real nats-server: a server with test
+ * identity settings, and a storage node over a real folder. Each test says only what it
+ * needs to differ.
+ */
+import { join } from "node:path";
+import type { Clock, Logger } from "../../actors/ports.ts";
+import { randomIds, systemClock } from "../../infra/clock.ts";
+import { natsBus } from "../../infra/nats/bus.ts";
+import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
+import { type HostedServer, hostServer } from "../../infra/server/host.ts";
+import { diskChunkStore } from "../../infra/storage/disk-store.ts";
+import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
+import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
+import { testIdentity } from "./identity.ts";
+import { silentLogger } from "./logger.ts";
+import type { TestNats } from "./nats.ts";
+
+export async function hostTestServer(
+  nats: TestNats,
+  options: {
+    nodeId: string;
+    clock?: Clock;
+    logger?: Logger;
+    identity?: Parameters<typeof testIdentity>[0];
+    repairGraceMs?: number;
+  },
+): Promise<HostedServer> {
+  return hostServer({
+    nodeId: options.nodeId,
+    bus: natsBus(nats.nc, silentLogger),
+    log: nats.log,
+    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
+    clock: options.clock ?? systemClock,
+    ids: randomIds,
+    logger: options.logger ?? silentLogger,
+    heartbeatTimeouts: defaultHeartbeatTimeouts,
+    ...testIdentity(options.identity),
+    ...(options.repairGraceMs === undefined ? {} : { repairGraceMs: options.repairGraceMs }),
+  });
+}
+
+export function hostTestStorageNode(
+  nats: TestNats,
+  options: { nodeId: string; folder: string; capacityBytes: number },
+): HostedStorageNode {
+  return hostStorageNode({
+    nodeId: options.nodeId,
+    bus: natsBus(nats.nc, silentLogger),
+    store: diskChunkStore(join(options.folder, options.nodeId), silentLogger),
+    clock: systemClock,
+    logger: silentLogger,
+    capacityBytes: options.capacityBytes,
+  });
+}
