@@ -307,17 +307,26 @@ describe("the vault", () => {
   );
 
   it("finishes an upload when a node stops in the middle of it, putting its share on another node", async () => {
-    const bytes = cryptoRandom.bytes(2 * limits.vaultPartBytes);
+    // Three parts, two at a time: the node stops as the first part is done, before the third starts.
+    const bytes = cryptoRandom.bytes(3 * limits.vaultPartBytes);
     const path = join(folder, "moving.bin");
     await writeFile(path, bytes);
     const victim = "store-2";
-    const before = (await storeRequest(bus(), victim, "stat") as { chunks: number }).chunks;
-    const uploading = upload(users.olga!, { path, name: "moving.bin", type: "application/octet-stream" }, {
-      replicas: 2,
-    });
-    await waitForHeartbeat(nats.nc, victim, (beat) => (beat.chunks ?? 0) >= before + 3, 20_000);
-    nodes.get(victim)!.actor.send({ type: "STOP" });
+    let stopped = false;
+    const uploading = upload(
+      {
+        ...users.olga!,
+        onProgress: () => {
+          if (stopped) return;
+          stopped = true;
+          nodes.get(victim)!.actor.send({ type: "STOP" });
+        },
+      },
+      { path, name: "moving.bin", type: "application/octet-stream" },
+      { replicas: 2 },
+    );
     const stored = await uploading;
+    expect(stopped).toBe(true);
     await nodes.get(victim)!.done;
     const manifest = await getManifest(stored.image);
     const chunks = manifest.parts.flatMap((part) => part.chunks);
