@@ -139,11 +139,27 @@ export interface MailTransport {
 export interface ChunkStore {
   /** Counts what is held, and clears what interrupted writes left behind. */
   scan(): Promise<{ readonly chunks: number; readonly bytes: number }>;
-  /** Stores `bytes` under `hash`, durably before it resolves; `stored` is false when it was already held. */
-  put(hash: string, bytes: Uint8Array): Promise<{ readonly stored: boolean }>;
+  /**
+   * Stores `bytes` under `hash`, durably before it resolves; `stored` is false when it was
+   * already held. Either way the chunk is marked as touched at `atMs`: garbage collection
+   * leaves recently touched chunks alone, so an upload that found a chunk already held
+   * does not lose it before its manifest is recorded.
+   */
+  put(hash: string, bytes: Uint8Array, atMs: number): Promise<{ readonly stored: boolean }>;
   /** The chunk, checked against its hash (an IntegrityError when it no longer matches), or undefined. */
   get(hash: string): Promise<Uint8Array | undefined>;
   has(hash: string): Promise<boolean>;
-  /** Removes the chunk; resolves with the bytes freed (0 when it was not held). */
-  delete(hash: string): Promise<number>;
+  /** Up to `limit` chunks held, in hash order, after `after` (from the first when absent). */
+  list(after: string | undefined, limit: number): Promise<readonly ChunkEntry[]>;
+  /**
+   * Removes the chunk; resolves with the bytes freed (0 when it was not held, or, given
+   * `untouchedSinceMs`, when it was touched since then and is kept).
+   */
+  delete(hash: string, options?: { readonly untouchedSinceMs?: number }): Promise<number>;
+}
+
+export interface ChunkEntry {
+  readonly hash: string;
+  readonly bytes: number;
+  readonly touchedAtMs: number;
 }

@@ -100,6 +100,19 @@ export const limits = {
   repairIntervalMs: 2_000,
   repairCopiesPerRound: 64,
   repairCopiesInFlight: 4,
+  /**
+   * Garbage collection (leader duty): every interval the leader pages through each live
+   * storage node's chunks and deletes those no manifest references and nobody has put for
+   * the grace period (VEIL_GC_GRACE_MS). The grace must outlast an upload, which puts its
+   * chunks before its manifest is recorded; a put of a chunk already held renews it.
+   */
+  gcGraceMs: 60 * 60_000,
+  gcIntervalMs: 30_000,
+  gcDeletesPerRound: 4096,
+  /** Chunks one list page of a storage node holds (64 hex digits and a little each). */
+  chunkListPageMax: 1000,
+  /** The longest duration any request may name (a year), so arithmetic on it stays exact. */
+  durationMsMax: 366 * 24 * 3600_000,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
 

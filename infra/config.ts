@@ -29,6 +29,10 @@ export interface Config {
   readonly veilHome: string;
   /** VEIL_REPAIR_GRACE_MS: how long a silent storage node keeps its replicas before they are copied elsewhere. */
   readonly repairGraceMs: number;
+  /** VEIL_GC_GRACE_MS: how long a stored chunk no manifest references is kept (it may belong to an upload still running). */
+  readonly gcGraceMs: number;
+  /** VEIL_GC_INTERVAL_MS: how often the leader looks for unreferenced chunks. */
+  readonly gcIntervalMs: number;
 }
 
 const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -92,5 +96,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     mailFrom: env.VEIL_MAIL_FROM || "veil <veil@localhost>",
     veilHome: resolve(env.VEIL_HOME || join(homedir(), ".config", "veil")),
     repairGraceMs: milliseconds(env, "VEIL_REPAIR_GRACE_MS", limits.repairGraceMs),
+    gcGraceMs: milliseconds(env, "VEIL_GC_GRACE_MS", limits.gcGraceMs),
+    gcIntervalMs: milliseconds(env, "VEIL_GC_INTERVAL_MS", limits.gcIntervalMs),
   };
 }

@@ -60,6 +60,13 @@ export function chunksOf(image: ImageManifest): ImageManifest["parts"][number]["
   return [...image.parts, ...(image.preview ? [image.preview] : [])].flatMap((part) => part.chunks);
 }
 
+/** Every chunk hash some live manifest references: what garbage collection must keep. */
+export function referencedChunks(state: ImagesState): Set<string> {
+  const hashes = new Set<string>();
+  for (const image of Object.values(state.images)) for (const chunk of chunksOf(image)) hashes.add(chunk.hash);
+  return hashes;
+}
+
 /** An owner's object by id, or by name (the latest stored under it). Someone else's is not found, like a missing one. */
 export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
   const byId = Object.hasOwn(state.images, reference) ? state.images[reference] : undefined;

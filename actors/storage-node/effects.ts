@@ -24,7 +24,7 @@ async function run(
       if (bytesToHex(sha256(bytes)) !== hash) {
         throw new IntegrityError(`the chunk sent as ${hash} does not match that hash; nothing stored`);
       }
-      const { stored } = await store.put(hash, bytes);
+      const { stored } = await store.put(hash, bytes, request.atMs!);
       return { value: { stored }, change: stored ? { bytes: bytes.byteLength, chunks: 1 } : unchanged };
     }
     case "get": {
@@ -43,8 +43,13 @@ async function run(
     }
     case "has":
       return { value: await store.has(hash), change: unchanged };
+    case "list":
+      return { value: await store.list(request.after, request.limit!), change: unchanged };
     case "delete": {
-      const freed = await store.delete(hash);
+      const freed = await store.delete(
+        hash,
+        request.untouchedSinceMs === undefined ? {} : { untouchedSinceMs: request.untouchedSinceMs },
+      );
       return { value: { freed }, change: { bytes: -freed, chunks: freed > 0 ? -1 : 0 } };
     }
     case "stat":

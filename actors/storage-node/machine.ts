@@ -9,7 +9,7 @@
 import { assign, fromPromise, setup } from "xstate";
 import { BusyError, limits, VeilError } from "../../events/mod.ts";
 
-export const storeOperations = ["put", "get", "has", "delete", "stat"] as const;
+export const storeOperations = ["put", "get", "has", "list", "delete", "stat"] as const;
 export type StoreOperation = (typeof storeOperations)[number];
 
 export type StoreResult = { readonly ok: true; readonly value: unknown } | {
@@ -29,6 +29,13 @@ export type StorageEvent =
     readonly operation: StoreOperation;
     readonly hash?: string;
     readonly bytes?: Uint8Array;
+    /** A put's touch time, from the host's clock. */
+    readonly atMs?: number;
+    /** A delete that keeps the chunk if it was touched at or after this time (garbage collection's guard). */
+    readonly untouchedSinceMs?: number;
+    /** A list's page: the chunks after this hash, at most this many. */
+    readonly after?: string;
+    readonly limit?: number;
     readonly reply: (result: StoreResult) => void;
   }
   | { readonly type: "SETTLED"; readonly change: StoreChange; readonly reservedBytes: number }

@@ -112,6 +112,8 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
         random: cryptoRandom,
         identity,
         repairGraceMs: config.repairGraceMs,
+        gcGraceMs: config.gcGraceMs,
+        gcIntervalMs: config.gcIntervalMs,
       });
       running.push({
         id: nodeId,

@@ -56,6 +56,7 @@ import { accountCommands } from "./accounts.ts";
 import { vaultCommands } from "./vault.ts";
 import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { startMailer } from "./mailer.ts";
+import { collectRound } from "./collector.ts";
 import { repairRound } from "./repair.ts";
 import { reconcileMembership } from "./membership.ts";
 
@@ -71,6 +72,9 @@ export interface ServerHostDeps {
   readonly random: RandomSource;
   /** How long a silent storage node keeps its replicas before repair copies them elsewhere (VEIL_REPAIR_GRACE_MS). */
   readonly repairGraceMs?: number;
+  /** Garbage collection: how long a put chunk is kept unreferenced (VEIL_GC_GRACE_MS), and how often the leader looks (VEIL_GC_INTERVAL_MS). */
+  readonly gcGraceMs?: number;
+  readonly gcIntervalMs?: number;
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
@@ -322,6 +326,26 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             .finally(() => (repairing = undefined));
         };
         const repairTimer = setInterval(repair, limits.repairIntervalMs);
+        let collecting: Promise<void> | undefined;
+        const collect = () => {
+          if (collecting) return;
+          collecting = collectRound({
+            bus,
+            log,
+            logger,
+            images,
+            health: () => health,
+            heartbeatTimeouts,
+            now: () => clock.now(),
+            graceMs: deps.gcGraceMs ?? limits.gcGraceMs,
+            stillLeading,
+          })
+            .then(({ chunks, bytes }) => {
+              if (chunks > 0) logger.info("garbage collected unreferenced chunks", { chunks, bytes });
+            }, (error: Error) => logger.warn("garbage collection round failed", { reason: error.message }))
+            .finally(() => (collecting = undefined));
+        };
+        const collectTimer = setInterval(collect, deps.gcIntervalMs ?? limits.gcIntervalMs);
         const mailer = startMailer({
           nodeId,
           log,
@@ -337,6 +361,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           active = false;
           clearInterval(timer);
           clearInterval(repairTimer);
+          clearInterval(collectTimer);
           mailer.stop();
           serving.unsubscribe();
         };

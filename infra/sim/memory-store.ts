@@ -18,7 +18,12 @@ export interface MemoryChunkStore extends ChunkStore {
 
 export function memoryChunkStore(initial: Iterable<Uint8Array> = []): MemoryChunkStore {
   const chunks = new Map<string, Uint8Array>();
-  for (const bytes of initial) chunks.set(bytesToHex(sha256(bytes)), bytes);
+  const touched = new Map<string, number>();
+  for (const bytes of initial) {
+    const hash = bytesToHex(sha256(bytes));
+    chunks.set(hash, bytes);
+    touched.set(hash, 0);
+  }
   let gate: Promise<void> = Promise.resolve();
   let open = () => {};
   const passed = () => gate;
@@ -39,8 +44,9 @@ export function memoryChunkStore(initial: Iterable<Uint8Array> = []): MemoryChun
       await passed();
       return { chunks: chunks.size, bytes: [...chunks.values()].reduce((sum, bytes) => sum + bytes.byteLength, 0) };
     },
-    async put(hash, bytes) {
+    async put(hash, bytes, atMs) {
       await passed();
+      touched.set(hash, atMs);
       if (chunks.has(hash)) return { stored: false };
       chunks.set(hash, bytes.slice());
       return { stored: true };
@@ -57,10 +63,21 @@ export function memoryChunkStore(initial: Iterable<Uint8Array> = []): MemoryChun
       await passed();
       return chunks.has(hash);
     },
-    async delete(hash) {
+    async list(after, limit) {
       await passed();
+      return [...chunks.keys()]
+        .filter((hash) => after === undefined || hash > after)
+        .sort()
+        .slice(0, limit)
+        .map((hash) => ({ hash, bytes: chunks.get(hash)!.byteLength, touchedAtMs: touched.get(hash) ?? 0 }));
+    },
+    async delete(hash, options = {}) {
+      await passed();
+      const touchedAt = touched.get(hash) ?? 0;
+      if (options.untouchedSinceMs !== undefined && touchedAt >= options.untouchedSinceMs) return 0;
       const size = chunks.get(hash)?.byteLength ?? 0;
       chunks.delete(hash);
+      touched.delete(hash);
       return size;
     },
   };

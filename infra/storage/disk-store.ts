@@ -6,11 +6,11 @@
  * crash, and a put resolves only once it is durable. Reads are checked against the hash.
  */
 import { randomBytes } from "node:crypto";
-import { mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { ChunkStore, Logger } from "../../actors/ports.ts";
+import type { ChunkEntry, ChunkStore, Logger } from "../../actors/ports.ts";
 import { IntegrityError, ValidationError } from "../../events/mod.ts";
 
 export const chunkHashPattern = /^[0-9a-f]{64}$/;
@@ -64,15 +64,21 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
       return { chunks, bytes };
     },
 
-    async put(hash, data) {
+    async put(hash, data, atMs) {
       const path = pathOf(hash);
+      // The modification time is the chunk's touch time, set from the node's clock.
+      const touched = new Date(atMs);
       const existing = await stat(path).catch((error) => (missing(error) ? undefined : Promise.reject(error)));
-      // Held already, whole: nothing to write. A copy of another size is damaged, and is replaced.
-      if (existing && existing.size === data.byteLength) return { stored: false };
+      // Held already, whole: nothing to write, only the touch. A copy of another size is damaged, and is replaced.
+      if (existing && existing.size === data.byteLength) {
+        await utimes(path, touched, touched);
+        return { stored: false };
+      }
       const partial = join(temporary, `${hash}.${randomBytes(6).toString("hex")}.partial`);
       const file = await open(partial, "wx", 0o600);
       try {
         await file.writeFile(data);
+        await file.utimes(touched, touched);
         await file.sync();
       } catch (error) {
         await file.close();
@@ -104,10 +110,35 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
       return await stat(pathOf(hash)).then(() => true, (error) => (missing(error) ? false : Promise.reject(error)));
     },
 
-    async delete(hash) {
+    async list(after, limit) {
+      if (after !== undefined) checkHash(after);
+      const entries: ChunkEntry[] = [];
+      const shards = (await readdir(folder)).filter((name) => /^[0-9a-f]{2}$/.test(name)).sort();
+      for (const shard of shards) {
+        if (after !== undefined && shard < after.slice(0, 2)) continue;
+        const names = (await readdir(join(folder, shard)))
+          .filter((name) =>
+            chunkHashPattern.test(name) && name.startsWith(shard) && (after === undefined || name > after)
+          )
+          .sort();
+        for (const name of names) {
+          const info = await stat(join(folder, shard, name)).catch((error) =>
+            missing(error) ? undefined : Promise.reject(error)
+          );
+          // Deleted since the folder was read: not held any more.
+          if (!info) continue;
+          entries.push({ hash: name, bytes: info.size, touchedAtMs: Math.floor(info.mtimeMs) });
+          if (entries.length >= limit) return entries;
+        }
+      }
+      return entries;
+    },
+
+    async delete(hash, options = {}) {
       const path = pathOf(hash);
       try {
-        const { size } = await stat(path);
+        const { size, mtimeMs } = await stat(path);
+        if (options.untouchedSinceMs !== undefined && mtimeMs >= options.untouchedSinceMs) return 0;
         await rm(path);
         return size;
       } catch (error) {

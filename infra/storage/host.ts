@@ -1,6 +1,6 @@
 /**
  * Hosts a storage node: its machine over a chunk store, request-reply on
- * `veil.store.<node>.put|get|has|delete|stat`, and a heartbeat on `veil.hb.storage.<node>`
+ * `veil.store.<node>.put|get|has|list|delete|stat`, and a heartbeat on `veil.hb.storage.<node>`
  * with its state, bytes used, capacity, chunk count and operations in flight. Every request
  * is validated before the machine sees it; replies have the shape of command replies.
  */
@@ -10,18 +10,30 @@ import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
 import { storageEffects } from "../../actors/storage-node/effects.ts";
 import { storageNodeMachine, type StoreOperation, storeOperations } from "../../actors/storage-node/machine.ts";
-import { bytes, limits, object, string, UnavailableError, ValidationError } from "../../events/mod.ts";
+import {
+  bytes,
+  integer,
+  limits,
+  object,
+  optional,
+  string,
+  UnavailableError,
+  ValidationError,
+} from "../../events/mod.ts";
 import { failureReply } from "../server/commands.ts";
 import { chunkHashPattern } from "./disk-store.ts";
 
 export const storeSubject = (node: string, operation: StoreOperation) => `veil.store.${node}.${operation}`;
 
 const hash = string({ lengthMin: 64, lengthMax: 64, pattern: chunkHashPattern });
-const requests: Record<StoreOperation, { parse(value: unknown): { hash?: string; bytes?: Uint8Array } }> = {
+type StoreRequestData = { hash?: string; bytes?: Uint8Array; after?: string; limit?: number; idleMs?: number };
+const requests: Record<StoreOperation, { parse(value: unknown): StoreRequestData }> = {
   put: object({ hash, bytes: bytes({ lengthMax: limits.chunkBytes }) }),
   get: object({ hash }),
   has: object({ hash }),
-  delete: object({ hash }),
+  list: object({ after: optional(hash), limit: integer({ min: 1, max: limits.chunkListPageMax }) }),
+  /** `idleMs`: delete only a chunk nobody has put for this long (garbage collection). */
+  delete: object({ hash, idleMs: optional(integer({ min: 0, max: limits.durationMsMax })) }),
   stat: object({}),
 };
 
@@ -54,7 +66,7 @@ export function hostStorageNode(deps: {
     if (!storeOperations.includes(operation)) {
       return message.respond(failureReply(new ValidationError(`unknown store operation ${operation}`)));
     }
-    let request: { hash?: string; bytes?: Uint8Array };
+    let request: StoreRequestData;
     try {
       request = requests[operation].parse(message.data);
     } catch (error) {
@@ -63,10 +75,13 @@ export function hostStorageNode(deps: {
     if (actor.getSnapshot().status !== "active") {
       return message.respond(failureReply(new UnavailableError(`storage node ${nodeId} has stopped`)));
     }
+    const { idleMs, ...rest } = request;
     actor.send({
       type: "REQUEST",
       operation,
-      ...request,
+      ...rest,
+      ...(operation === "put" ? { atMs: clock.now() } : {}),
+      ...(idleMs === undefined ? {} : { untouchedSinceMs: clock.now() - idleMs }),
       reply: (result) => message.respond(result.ok ? { ok: true, value: result.value } : failureReply(result.error)),
     });
   });

@@ -24,6 +24,7 @@ export async function hostTestServer(
     logger?: Logger;
     identity?: Parameters<typeof testIdentity>[0];
     repairGraceMs?: number;
+    gc?: { graceMs: number; intervalMs: number };
   },
 ): Promise<HostedServer> {
   return hostServer({
@@ -37,6 +38,7 @@ export async function hostTestServer(
     heartbeatTimeouts: defaultHeartbeatTimeouts,
     ...testIdentity(options.identity),
     ...(options.repairGraceMs === undefined ? {} : { repairGraceMs: options.repairGraceMs }),
+    ...(options.gc ? { gcGraceMs: options.gc.graceMs, gcIntervalMs: options.gc.intervalMs } : {}),
   });
 }
 

@@ -136,8 +136,8 @@ describe("the disk chunk store", () => {
     const { folder, store: disk } = await store();
     expect(await disk.scan()).toEqual({ chunks: 0, bytes: 0 });
     const bytes = chunk(9, 4_096);
-    expect(await disk.put(hashOf(bytes), bytes)).toEqual({ stored: true });
-    expect(await disk.put(hashOf(bytes), bytes)).toEqual({ stored: false });
+    expect(await disk.put(hashOf(bytes), bytes, 1_000)).toEqual({ stored: true });
+    expect(await disk.put(hashOf(bytes), bytes, 2_000)).toEqual({ stored: false });
     expect(await disk.get(hashOf(bytes))).toEqual(bytes);
     // What a crash mid-write leaves: a partial file in tmp/, which was never acknowledged.
     await writeFile(join(folder, "node", "tmp", `${"cd".repeat(32)}.x.partial`), chunk(1, 10));
@@ -155,13 +155,41 @@ describe("the disk chunk store", () => {
     await disk.scan();
     const bytes = chunk(10, 100);
     const hash = hashOf(bytes);
-    await disk.put(hash, bytes);
+    await disk.put(hash, bytes, 1_000);
     await writeFile(join(folder, "node", hash.slice(0, 2), hash), chunk(11, 100));
     await expect(disk.get(hash)).rejects.toThrow(/no longer matches its hash/);
     // A truncated copy is not taken for the chunk: a put writes it whole again.
     await writeFile(join(folder, "node", hash.slice(0, 2), hash), chunk(10, 10));
-    await disk.put(hash, bytes);
+    await disk.put(hash, bytes, 1_000);
     expect(await disk.get(hash)).toEqual(bytes);
+  });
+
+  it("lists chunks in hash order, a page at a time, with their touch times", async () => {
+    const { store: disk } = await store();
+    await disk.scan();
+    const held = Array.from({ length: 7 }, (_, index) => chunk(20 + index, 50 + index));
+    for (const [index, bytes] of held.entries()) await disk.put(hashOf(bytes), bytes, 10_000 + index * 1_000);
+    const hashes = held.map(hashOf).sort();
+    const first = await disk.list(undefined, 3);
+    const second = await disk.list(first.at(-1)!.hash, 3);
+    const third = await disk.list(second.at(-1)!.hash, 3);
+    expect([...first, ...second, ...third].map((entry) => entry.hash)).toEqual(hashes);
+    expect(third).toHaveLength(1);
+    const entry = [...first, ...second, ...third].find((entry) => entry.hash === hashOf(held[2]!));
+    expect(entry).toMatchObject({ touchedAtMs: 12_000, bytes: 52 });
+  });
+
+  it("keeps a chunk touched since a conditional delete's time, and a put of a held chunk touches it", async () => {
+    const { store: disk } = await store();
+    await disk.scan();
+    const bytes = chunk(30, 64);
+    const hash = hashOf(bytes);
+    await disk.put(hash, bytes, 5_000);
+    await disk.put(hash, bytes, 9_000);
+    expect(await disk.delete(hash, { untouchedSinceMs: 9_000 })).toBe(0);
+    expect(await disk.has(hash)).toBe(true);
+    expect(await disk.delete(hash, { untouchedSinceMs: 9_001 })).toBe(64);
+    expect(await disk.has(hash)).toBe(false);
   });
 
   it("takes only hex hashes as names, so no path from the network reaches the filesystem", async () => {
@@ -169,7 +197,7 @@ describe("the disk chunk store", () => {
     await disk.scan();
     for (const bad of ["../../etc/passwd", "AB".repeat(32), "ab".repeat(31), `${"ab".repeat(31)}/x`, ""]) {
       await expect(disk.get(bad), bad).rejects.toThrow(/64 lowercase hex digits/);
-      await expect(disk.put(bad, chunk(1)), bad).rejects.toThrow(/64 lowercase hex digits/);
+      await expect(disk.put(bad, chunk(1), 0), bad).rejects.toThrow(/64 lowercase hex digits/);
     }
   });
 

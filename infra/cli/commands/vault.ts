@@ -231,7 +231,7 @@ export function registerVault(program: Command): void {
     .action(async (reference: string, options: { profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
         const removed = await call<Summary>(bus, "vault.remove", { ...session, image: reference });
-        print(`removed ${removed.name} (${removed.image})`);
+        print(`removed ${removed.name} (${removed.image}); garbage collection frees its chunks`);
       });
     });
 }
