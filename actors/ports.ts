@@ -163,3 +163,14 @@ export interface ChunkEntry {
   readonly bytes: number;
   readonly touchedAtMs: number;
 }
+
+/**
+ * The cluster's shares of grant keys, outside the log (a KV bucket in production). Each is
+ * stored sealed with the cluster key; a delete removes the value and its history, so a
+ * closed grant's share is gone for good (crypto-shredding).
+ */
+export interface GrantShareStore {
+  put(grant: string, sealed: Uint8Array): Promise<void>;
+  get(grant: string): Promise<Uint8Array | undefined>;
+  delete(grant: string): Promise<void>;
+}

@@ -7,6 +7,7 @@ import { natsBus } from "../infra/nats/bus.ts";
 import type { NatsEventLog } from "../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../infra/random.ts";
+import { openGrantShareStore } from "../infra/nats/grant-shares.ts";
 import { type HostedServer, hostServer } from "../infra/server/host.ts";
 import type { CryptoActor } from "../infra/workers/actors.ts";
 import { defaultHeartbeatTimeouts } from "../projections/mod.ts";
@@ -21,6 +22,7 @@ export async function hostBenchServer(
     bus: natsBus(options.nc, quietLogger),
     log: options.log,
     snapshots: await openSnapshotStore(options.nc, { replicas: 1 }),
+    grantShares: await openGrantShareStore(options.nc, { replicas: 1 }),
     clock: systemClock,
     ids: randomIds,
     logger: quietLogger,

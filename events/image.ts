@@ -7,7 +7,7 @@
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { limits } from "./limits.ts";
-import { array, bytes, integer, object, optional, string } from "./schema.ts";
+import { array, boolean, bytes, integer, object, optional, string } from "./schema.ts";
 import { username } from "./user.ts";
 
 export const imageIdPattern = /^[0-9a-f]{32}$/;
@@ -44,8 +44,12 @@ export const imageEvents = defineEvents({
       parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
       /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
       preview: optional(part),
+      /** A grant's copy: the object was sealed for that grant (not under the account key), and is not listed. */
+      grant: optional(string({ lengthMin: 32, lengthMax: 32, pattern: imageIdPattern })),
     }),
   },
+  /** The owner shows (or stops showing) the object's preview to users who discover them online. */
+  DiscoverabilityChanged: { version: 1, data: object({ owner: username, image: imageId, discoverable: boolean() }) },
   ImageRemoved: { version: 1, data: object({ owner: username, image: imageId }) },
   /** Repair: a verified copy of chunk `hash` of `image` now lives on `node` too. */
   ChunkReplicated: { version: 1, data: object({ image: imageId, hash: chunkHash, node: nodeId }) },

@@ -113,6 +113,25 @@ export const limits = {
   chunkListPageMax: 1000,
   /** The longest duration any request may name (a year), so arithmetic on it stays exact. */
   durationMsMax: 366 * 24 * 3600_000,
+  // Sharing.
+  /** Views one grant may give; a grant's expiry at most a year away, by default 30 days. */
+  grantViewsMax: 1_000,
+  grantExpiryDefaultMs: 30 * 24 * 3600_000,
+  /** A request nobody answers expires after this long. */
+  requestExpiryMs: 7 * 24 * 3600_000,
+  /** Open requests one user may have waiting, outgoing. */
+  openRequestsPerUserMax: 64,
+  /** A grant's copy is made in memory: objects up to this size can be granted. */
+  grantObjectBytesMax: 64 * 1024 * 1024,
+  /** Concurrent viewers of one grant race for its sequence; each tries this many times. */
+  viewRetriesMax: 40,
+  /** How often the leader closes expired grants, expires requests and shreds closed grants. */
+  sharingSweepIntervalMs: 2_000,
+  sharingSweepActionsMax: 256,
+  /** Peers: a presence heartbeat this often (offline after peerHeartbeatTimeoutMs without one). */
+  peerHeartbeatIntervalMs: 5_000,
+  /** Discoverable objects `veil online` shows per user. */
+  discoverablePerUserMax: 32,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
 

@@ -5,6 +5,7 @@ export * from "./image.ts";
 export * from "./errors.ts";
 export * from "./limits.ts";
 export * from "./schema.ts";
+export * from "./sharing.ts";
 export * from "./subjects.ts";
 export * from "./user.ts";
 export * from "./vocabulary.ts";

@@ -10,8 +10,8 @@ export const eventSubjectsAll = "veil.evt.>";
 export const electionSubjectsAll = "veil.election.>";
 export const heartbeatSubjectsAll = "veil.hb.>";
 
-/** The aggregates that own events. Later issues add request, grant. */
-export const aggregates = ["cluster", "node", "user", "image"] as const;
+/** The aggregates that own events. */
+export const aggregates = ["cluster", "node", "user", "image", "request", "grant"] as const;
 export type Aggregate = (typeof aggregates)[number];
 
 const tokenPattern = /^[A-Za-z0-9_-]+$/;
@@ -43,6 +43,24 @@ export function userSubject(user: string): string {
 
 export function imageSubject(image: string): string {
   return eventSubject("image", image);
+}
+
+export function requestSubject(request: string): string {
+  return eventSubject("request", request);
+}
+
+export function grantSubject(grant: string): string {
+  return eventSubject("grant", grant);
+}
+
+/** Live notifications for one user's peer (new request, approval, denial, grant closed). */
+export function notificationSubject(user: string): string {
+  return `veil.note.${subjectToken(user, "user")}`;
+}
+
+/** What a user's running peer answers on: its discoverable images' previews. */
+export function peerSubject(user: string, operation: "preview"): string {
+  return `veil.peer.${subjectToken(user, "user")}.${operation}`;
 }
 
 /** NATS subject matching: `*` stands for one token, a final `>` for one or more. */

@@ -6,12 +6,19 @@ import { type ClusterEvent, clusterEvents } from "./cluster.ts";
 import { createEvent, type Envelope, type EventOrigin } from "./envelope.ts";
 import type { Infer } from "./schema.ts";
 import { type ImageEvent, imageEvents } from "./image.ts";
+import { type GrantEvent, grantEvents, type RequestEvent, requestEvents } from "./sharing.ts";
 import { type UserEvent, userEvents } from "./user.ts";
 
-export const vocabulary = { ...clusterEvents, ...userEvents, ...imageEvents } as const;
+export const vocabulary = {
+  ...clusterEvents,
+  ...userEvents,
+  ...imageEvents,
+  ...requestEvents,
+  ...grantEvents,
+} as const;
 
 export type Vocabulary = typeof vocabulary;
-export type VeilEvent = ClusterEvent | UserEvent | ImageEvent;
+export type VeilEvent = ClusterEvent | UserEvent | ImageEvent | RequestEvent | GrantEvent;
 export type VeilEventType = VeilEvent["type"];
 
 /** Builds a current-version event of the vocabulary. */

@@ -1,12 +1,16 @@
 /**
  * The vault's objects as the log records them: each stored object's manifest, by id, until
- * its owner removes it. Which chunks are still referenced (for garbage collection and
+ * its owner removes it, and whether its owner shows it to users who discover them. Which chunks are still referenced (for garbage collection and
  * repair) is a fold over this.
  */
 import { type ImageEvent, imageEvents, type Infer, type VeilEvent } from "../events/mod.ts";
 import type { Projection } from "./projection.ts";
 
-export type ImageManifest = Infer<(typeof imageEvents)["ImageStored"]["data"]> & { readonly storedAt: number };
+export type ImageManifest = Infer<(typeof imageEvents)["ImageStored"]["data"]> & {
+  readonly storedAt: number;
+  /** Shown, with its preview, to users who discover the owner online. */
+  readonly discoverable?: boolean;
+};
 
 export interface ImagesState {
   readonly images: Readonly<Record<string, ImageManifest>>;
@@ -19,7 +23,7 @@ function isImageEvent(event: VeilEvent): event is ImageEvent {
 export const imagesProjection: Projection<ImagesState> = {
   name: "images",
   description: "the vault: every stored object's manifest (name, size, type, chunks and where they are)",
-  version: 3,
+  version: 4,
   initial: () => ({ images: {} }),
   evolve(state, event) {
     if (!isImageEvent(event)) return state;
@@ -44,6 +48,11 @@ export const imagesProjection: Projection<ImagesState> = {
         const preview = image.preview && moved(image.preview);
         return { images: { ...state.images, [image.image]: { ...image, parts, ...(preview ? { preview } : {}) } } };
       }
+      case "DiscoverabilityChanged": {
+        const image = Object.hasOwn(state.images, event.data.image) ? state.images[event.data.image] : undefined;
+        if (!image || image.owner !== event.data.owner) return state;
+        return { images: { ...state.images, [image.image]: { ...image, discoverable: event.data.discoverable } } };
+      }
       case "ImageRemoved": {
         if (!Object.hasOwn(state.images, event.data.image)) return state;
         const { [event.data.image]: _removed, ...images } = state.images;
@@ -67,11 +76,22 @@ export function referencedChunks(state: ImagesState): Set<string> {
   return hashes;
 }
 
-/** An owner's object by id, or by name (the latest stored under it). Someone else's is not found, like a missing one. */
+/**
+ * An owner's object by id, or by name (the latest stored under it). Someone else's is not
+ * found, like a missing one; so is a grant's copy, which only its grant opens.
+ */
 export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
+  const mine = (image: ImageManifest | undefined) => image && image.owner === owner && image.grant === undefined;
   const byId = Object.hasOwn(state.images, reference) ? state.images[reference] : undefined;
-  if (byId) return byId.owner === owner ? byId : undefined;
+  if (byId) return mine(byId) ? byId : undefined;
   return Object.values(state.images)
-    .filter((image) => image.owner === owner && image.name === reference)
+    .filter((image) => mine(image) && image.name === reference)
     .sort((a, b) => b.storedAt - a.storedAt)[0];
+}
+
+/** An owner's own objects (not grants' copies), oldest first. */
+export function imagesOf(state: ImagesState, owner: string): ImageManifest[] {
+  return Object.values(state.images)
+    .filter((image) => image.owner === owner && image.grant === undefined)
+    .sort((a, b) => a.storedAt - b.storedAt);
 }

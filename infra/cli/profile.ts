@@ -22,6 +22,8 @@ export interface StoredSession {
   readonly expiresAt: number;
   /** base64url of the account key, which wraps every object's data key. */
   readonly accountKey?: string;
+  /** base64url of the X25519 private key, which opens the shares of grants made to this user. */
+  readonly privateKey?: string;
 }
 
 const storedSession = object({
@@ -31,6 +33,7 @@ const storedSession = object({
   expiresAt: integer({ min: 0 }),
   pendingTotpSecret: optional(string({ lengthMax: 128 })),
   accountKey: optional(string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ })),
+  privateKey: optional(string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ })),
 });
 
 const profilePattern = /^[A-Za-z0-9_-]{1,32}$/;

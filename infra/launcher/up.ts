@@ -15,6 +15,7 @@ import { childLogger, displayUrl } from "../log.ts";
 import { natsBus } from "../nats/bus.ts";
 import { connectNats, openJetStream } from "../nats/connection.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
+import { openGrantShareStore } from "../nats/grant-shares.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
 import { hostServer } from "../server/host.ts";
@@ -89,6 +90,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   const running: Running[] = [];
   if (serverIds.length > 0) {
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+    const grantShares = await openGrantShareStore(nc, { replicas: config.streamReplicas });
     const clusterKey = await loadClusterKey(config, logger);
     await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
     const secrets = clusterSecrets(clusterKey, cryptoRandom);
@@ -114,6 +116,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
         repairGraceMs: config.repairGraceMs,
         gcGraceMs: config.gcGraceMs,
         gcIntervalMs: config.gcIntervalMs,
+        grantShares,
       });
       running.push({
         id: nodeId,

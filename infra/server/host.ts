@@ -10,6 +10,7 @@ import type {
   Bus,
   Clock,
   EventLog,
+  GrantShareStore,
   IdSource,
   Logger,
   MailTransport,
@@ -39,6 +40,8 @@ import {
   type ClusterState,
   emptyHealth,
   forgetLongGone,
+  grantsProjection,
+  type GrantsState,
   type HealthState,
   type HeartbeatTimeouts,
   imagesProjection,
@@ -48,6 +51,8 @@ import {
   outboxProjection,
   type OutboxState,
   projections,
+  requestsProjection,
+  type RequestsState,
   usersProjection,
   type UsersState,
 } from "../../projections/mod.ts";
@@ -58,6 +63,8 @@ import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { startMailer } from "./mailer.ts";
 import { collectRound } from "./collector.ts";
 import { repairRound } from "./repair.ts";
+import { sharingCommands } from "./sharing.ts";
+import { sharingDuties } from "./sharing-duties.ts";
 import { reconcileMembership } from "./membership.ts";
 
 export interface ServerHostDeps {
@@ -75,6 +82,8 @@ export interface ServerHostDeps {
   /** Garbage collection: how long a put chunk is kept unreferenced (VEIL_GC_GRACE_MS), and how often the leader looks (VEIL_GC_INTERVAL_MS). */
   readonly gcGraceMs?: number;
   readonly gcIntervalMs?: number;
+  /** Where the cluster keeps its shares of grant keys (a KV bucket). */
+  readonly grantShares: GrantShareStore;
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
@@ -139,6 +148,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   const users = projectors.get(usersProjection.name) as Projector<UsersState>;
   const outbox = projectors.get(outboxProjection.name) as Projector<OutboxState>;
   const images = projectors.get(imagesProjection.name) as Projector<ImagesState>;
+  const requests = projectors.get(requestsProjection.name) as Projector<RequestsState>;
+  const grants = projectors.get(grantsProjection.name) as Projector<GrantsState>;
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
 
   let inFlight = 0;
@@ -148,6 +159,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   };
 
   let health: HealthState = emptyHealth();
+  /** Who is online: users' peers, from their presence heartbeats. */
+  let presence: HealthState = emptyHealth();
   const heartbeats = bus.subscribe("veil.hb.>", (message) => {
     let beat;
     try {
@@ -163,7 +176,11 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         role: beat.role,
       });
     }
-    health = observeHeartbeat(health, beat, clock.now());
+    // Peers are users, not cluster members: they live in their own table, so a user named
+    // like a node cannot stand in for it, and membership never records them.
+    if (beat.role === "peer") {
+      presence = observeHeartbeat(forgetLongGone(presence, clock.now(), heartbeatTimeouts), beat, clock.now());
+    } else health = observeHeartbeat(health, beat, clock.now());
   });
 
   let placementCursor = 0;
@@ -228,13 +245,24 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       return { nodes: placed.nodes };
     },
   };
+  const sharing = { nodeId, bus, log, clock, ids, logger, images, requests, grants, shares: deps.grantShares };
+  const duties = sharingDuties(sharing);
   const commands = serveCommands({
     bus,
     logger,
     commands: {
       "cluster.nodes": () => nodesView(),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
-      ...vaultCommands({ nodeId, bus, log, users, images, clock, ids }),
+      ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids }),
+      ...sharingCommands({
+        ...sharing,
+        users,
+        secrets: identity.secrets,
+        random,
+        duties,
+        presence: () => presence,
+        heartbeatTimeouts,
+      }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
     track,
@@ -346,6 +374,14 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             .finally(() => (collecting = undefined));
         };
         const collectTimer = setInterval(collect, deps.gcIntervalMs ?? limits.gcIntervalMs);
+        let sweeping: Promise<void> | undefined;
+        const sweep = () => {
+          if (sweeping) return;
+          sweeping = duties.sweep(stillLeading)
+            .then(() => {}, (error: Error) => logger.warn("sharing sweep failed", { reason: error.message }))
+            .finally(() => (sweeping = undefined));
+        };
+        const sweepTimer = setInterval(sweep, limits.sharingSweepIntervalMs);
         const mailer = startMailer({
           nodeId,
           log,
@@ -362,6 +398,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           clearInterval(timer);
           clearInterval(repairTimer);
           clearInterval(collectTimer);
+          clearInterval(sweepTimer);
           mailer.stop();
           serving.unsubscribe();
         };

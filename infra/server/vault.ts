@@ -18,7 +18,16 @@ import {
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
-import { chunksOf, findImage, type ImageManifest, type ImagesState, type UsersState } from "../../projections/mod.ts";
+import {
+  chunksOf,
+  findImage,
+  grantOf,
+  type GrantsState,
+  type ImageManifest,
+  imagesOf,
+  type ImagesState,
+  type UsersState,
+} from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandHandler } from "./commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
@@ -54,10 +63,11 @@ export function vaultCommands(deps: {
   log: EventLog;
   users: Projector<UsersState>;
   images: Projector<ImagesState>;
+  grants: Projector<GrantsState>;
   clock: Clock;
   ids: IdSource;
 }): Record<string, CommandHandler> {
-  const { nodeId, bus, log, users, images, clock, ids } = deps;
+  const { nodeId, bus, log, users, images, grants, clock, ids } = deps;
   const { session } = userSessions({ log, users, clock });
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
   /** The images projection as of now: anything appended before this call is in it. */
@@ -95,10 +105,7 @@ export function vaultCommands(deps: {
       const request = requests.list.parse(data);
       await session(request);
       await caughtUp();
-      return Object.values(images.state.images)
-        .filter((image) => image.owner === request.user)
-        .sort((a, b) => a.storedAt - b.storedAt)
-        .map(summary);
+      return imagesOf(images.state, request.user).map(summary);
     },
 
     "vault.get": async (data) => {
@@ -129,7 +136,13 @@ export function vaultCommands(deps: {
     "vault.remove": async (data) => {
       const request = requests.get.parse(data);
       await session(request);
-      const image = await own(request);
+      // A grant's copy is removed by its grant's closing; a copy no grant was recorded for
+      // (an approval that failed part-way) may be removed by its owner, by id.
+      await Promise.all([caughtUp(), grants.waitFor(await log.lastSeq(), limits.commandTimeoutMs)]);
+      const copy = Object.hasOwn(images.state.images, request.image) ? images.state.images[request.image] : undefined;
+      const strayCopy = copy?.owner === request.user && copy.grant !== undefined &&
+        grantOf(grants.state, copy.grant) === undefined;
+      const image = strayCopy ? copy : await own(request);
       await log.append(imageSubject(image.image), [
         veilEvent("ImageRemoved", { owner: request.user, image: image.image }, origin()),
       ]);

@@ -122,7 +122,7 @@ async function fetchChunk(
  * to this object. Replicas found damaged or missing are added to `damaged`.
  */
 export async function readPart(
-  deps: TransferDeps,
+  deps: Pick<TransferDeps, "bus" | "crypto" | "stego" | "logger">,
   keys: ObjectKeys,
   part: { chunks: readonly StoredChunk[] },
   index: number,

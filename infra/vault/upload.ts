@@ -14,6 +14,7 @@ import {
   type Chunk,
   looksLikePng,
   newObjectKeys,
+  type ObjectKeys,
   partCount,
   previewPartIndex,
   wrapDataKey,
@@ -28,8 +29,12 @@ import { command, eachLimited, patiently, sealPart, type StoredChunk, type Trans
 export async function upload(
   deps: TransferDeps,
   file: { path: string; name: string; type: string },
-  /** `cover`: the user's own PNG to hide the file in (files of one part only), instead of a generated one. */
-  options: { replicas: number; cover?: Uint8Array },
+  /**
+   * `cover`: the user's own PNG to hide the file in (files of one part only), instead of a
+   * generated one. `copyFor`: the object is a grant's copy, sealed under the grant's keys
+   * (and listed nowhere, and given no preview).
+   */
+  options: { replicas: number; cover?: Uint8Array; copyFor?: { grant: string; keys: ObjectKeys } },
 ) {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
   const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
@@ -45,7 +50,7 @@ export async function upload(
     if (info.size > limits.objectBytesMax) {
       throw new ValidationError(`${file.path} is over the ${limits.objectBytesMax}-byte limit`);
     }
-    const keys = newObjectKeys(random);
+    const keys = options.copyFor?.keys ?? newObjectKeys(random);
     const parts = partCount(info.size);
     // One cover for several parts would let anyone who compares them see where the data is.
     if (options.cover && parts > 1) {
@@ -80,7 +85,7 @@ export async function upload(
       done += length;
       deps.onProgress?.(done, info.size);
     });
-    const preview = await previewOf(deps, handle, info.size, file.path);
+    const preview = options.copyFor ? undefined : await previewOf(deps, handle, info.size, file.path);
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
       const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview);
@@ -99,6 +104,7 @@ export async function upload(
       replicas: options.replicas,
       parts: manifestParts,
       ...(previewPart ? { preview: previewPart } : {}),
+      ...(options.copyFor ? { grant: options.copyFor.grant } : {}),
     };
     try {
       return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;

@@ -12,6 +12,7 @@ import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { waitForEvent } from "../support/events.ts";
+import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";
 import { testIdentity } from "../support/identity.ts";
 import { recordingLogger, silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
@@ -22,12 +23,14 @@ const warnings = recordingLogger();
 
 beforeAll(async () => {
   const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
+  const grantShares = await openGrantShareStore(nats.nc, { replicas: 1 });
   for (const nodeId of ["node-a", "node-b"]) {
     servers.push(hostServer({
       nodeId,
       bus: natsBus(nats.nc, silentLogger),
       log: nats.log,
       snapshots,
+      grantShares,
       clock: systemClock,
       ids: randomIds,
       logger: warnings.logger,

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import type { Clock, Logger } from "../../actors/ports.ts";
 import { randomIds, systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
+import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
@@ -32,6 +33,7 @@ export async function hostTestServer(
     bus: natsBus(nats.nc, silentLogger),
     log: nats.log,
     snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
+    grantShares: await openGrantShareStore(nats.nc, { replicas: 1 }),
     clock: options.clock ?? systemClock,
     ids: randomIds,
     logger: options.logger ?? silentLogger,

@@ -103,6 +103,7 @@ async function logIn(options: {
     session: reply.session,
     expiresAt: reply.expiresAt,
     accountKey: toBase64Url(keys.accountKey),
+    privateKey: toBase64Url(keys.privateKey),
   });
   return reply;
 }

@@ -1,0 +1,75 @@
+/**
+ * Viewing a grant, on the recipient's machine: the cluster spends one view and releases its
+ * share sealed to this user for this view; with share A (sealed to this user in the log) it
+ * gives the copy's keys. The copy is fetched, opened and checked in memory and written only
+ * where the user says (or to a private temp file). Share B is never stored.
+ */
+import { open as openFile } from "node:fs/promises";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
+import { safeFileName } from "../../actors/peer/vault.ts";
+import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
+import type { StoredChunk, TransferDeps } from "../vault/parts.ts";
+import { command, eachLimited, readPart } from "../vault/parts.ts";
+
+export interface ViewDeps extends Pick<TransferDeps, "bus" | "crypto" | "stego" | "random" | "session" | "logger"> {
+  readonly privateKey: Uint8Array;
+}
+
+interface ViewReply {
+  grant: string;
+  owner: string;
+  name: string;
+  type: string;
+  viewsLeft: number;
+  expiresAt: number;
+  shareA: Uint8Array;
+  shareB: Uint8Array;
+  copy: { image: string; bytes: number; contentHash: Uint8Array; parts: { chunks: StoredChunk[] }[] };
+}
+
+/** Spends one view and opens the copy in memory. */
+export async function openGrant(deps: ViewDeps, grant: string) {
+  const view = bytesToHex(deps.random.bytes(16));
+  const reply = await command(deps.bus, "grant.view", { ...deps.session, grant, view }) as ViewReply;
+  const parties = { grant, owner: reply.owner, recipient: deps.session.user };
+  const shareA = openShare(deps.privateKey, reply.shareA, shareAContext(parties));
+  const shareB = openShare(deps.privateKey, reply.shareB, shareBContext(parties, view));
+  const keys = grantObjectKeys(parties, shareA, shareB);
+  shareB.fill(0);
+  if (keys.image !== reply.copy.image) throw new IntegrityError(`grant ${grant} names a copy that is not its own`);
+  if (reply.copy.bytes > limits.grantObjectBytesMax) throw new IntegrityError(`grant ${grant}'s copy is too large`);
+  const plaintext = new Uint8Array(reply.copy.bytes);
+  await eachLimited(reply.copy.parts, limits.partsInFlight, async (part, index) => {
+    const bytes = await readPart(deps, keys, part, index, []);
+    if (index * limits.vaultPartBytes + bytes.byteLength > plaintext.byteLength) {
+      throw new IntegrityError(`part ${index} of grant ${grant}'s copy is too large`);
+    }
+    plaintext.set(bytes, index * limits.vaultPartBytes);
+  });
+  if (bytesToHex(sha256(plaintext)) !== bytesToHex(reply.copy.contentHash)) {
+    throw new IntegrityError(`grant ${grant}'s copy did not come back as it was stored`);
+  }
+  return { name: reply.name, type: reply.type, viewsLeft: reply.viewsLeft, expiresAt: reply.expiresAt, plaintext };
+}
+
+/** Writes what a view opened: to `output` (never over an existing file), or a private temp file. */
+export async function writeView(name: string, plaintext: Uint8Array, output?: string): Promise<string> {
+  const path = output ?? join(await mkdtemp(join(tmpdir(), "veil-view-")), safeFileName(name));
+  const file = await openFile(path, "wx", 0o600).catch((error: NodeJS.ErrnoException) => {
+    throw new ValidationError(
+      error.code === "EEXIST" ? `${path} exists; choose another -o` : `cannot write ${path}: ${error.message}`,
+    );
+  });
+  try {
+    await file.writeFile(plaintext);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  return path;
+}
