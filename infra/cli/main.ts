@@ -13,6 +13,7 @@ import { registerState } from "./commands/state.ts";
 import { registerCluster } from "./commands/cluster.ts";
 import { registerStego } from "./commands/stego.ts";
 import { registerNode, registerUp } from "./commands/up.ts";
+import { registerSharing } from "./commands/sharing.ts";
 import { registerVault } from "./commands/vault.ts";
 
 /** Exit statuses by error code; documented in the README. */
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerCluster(program);
   registerAccount(program);
   registerVault(program);
+  registerSharing(program);
   registerEvents(program);
   registerState(program);
   registerDecode(program);

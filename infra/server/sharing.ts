@@ -187,7 +187,8 @@ export function sharingCommands(
       const now = clock.now();
       return Object.entries(deps.presence().nodes)
         .filter(([user, view]) =>
-          view.role === "peer" && user !== request.user && isAlive(view, now, deps.heartbeatTimeouts)
+          view.role === "peer" && view.state === "online" && user !== request.user &&
+          isAlive(view, now, deps.heartbeatTimeouts)
         )
         .sort(([a], [b]) => a.localeCompare(b))
         .map(([user, view]) => ({

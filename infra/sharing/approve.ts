@@ -26,7 +26,7 @@ export async function approve(
   deps: TransferDeps,
   requestId: string,
   options: { views: number; expiresAt: number },
-): Promise<Record<string, unknown>> {
+): Promise<unknown> {
   const { bus, session, random } = deps;
   if (!Number.isInteger(options.views) || options.views < 1 || options.views > limits.grantViewsMax) {
     throw new ValidationError(`views must be a whole number from 1 to ${limits.grantViewsMax}, got ${options.views}`);
@@ -68,7 +68,7 @@ export async function approve(
       image: keys.image,
       shareA: sealShareTo(publicKey, shareA, shareAContext(parties), random),
       shareB,
-    }) as Record<string, unknown>;
+    });
   } catch (error) {
     // A copy no grant was recorded for is of no use: remove it, so its chunks are collected.
     if (stored) await command(bus, "vault.remove", { ...session, image: keys.image }).catch(() => {});

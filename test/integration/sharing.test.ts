@@ -6,20 +6,22 @@
  * Rita kept opens it. Tom, a third user, and Olga herself never obtain the cluster's share.
  */
 import { Buffer } from "node:buffer";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { grantObjectKeys, openShare, shareAContext } from "../../actors/peer/grant.ts";
 import type { GrantShareStore } from "../../actors/ports.ts";
 import { encodePng, generateCover } from "../../actors/stego/mod.ts";
-import { grantSubject, type VeilError } from "../../events/mod.ts";
+import { encodeMessage, grantSubject, limits, type VeilError } from "../../events/mod.ts";
 import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { approve } from "../../infra/sharing/approve.ts";
+import { hostPeer, type Note } from "../../infra/peer/host.ts";
+import { discoverOnline, previewServer } from "../../infra/sharing/previews.ts";
 import { openGrant, type ViewDeps } from "../../infra/sharing/view.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
@@ -27,7 +29,10 @@ import { type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { readPart } from "../../infra/vault/parts.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import { chunksOf, fold, grantsProjection, type ImageManifest } from "../../projections/mod.ts";
+import { decodePng } from "../../actors/stego/mod.ts";
+import { systemClock } from "../../infra/clock.ts";
 import { accountClient } from "../support/accounts.ts";
+import { runVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
@@ -313,3 +318,191 @@ async function allEvents() {
   for await (const record of nats.log.replay()) if (record.ok) events.push(record.event);
   return events;
 }
+
+/** The users `peer.online` lists for `user` now. */
+const onlineFor = async (
+  user: string,
+) => (await call(user, "peer.online") as { user: string; images: { name: string }[] }[]);
+
+/** Waits, with a bound, until `check` holds, looking again at each of the server's heartbeats. */
+async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
+  const until = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > until) throw new Error(`${what}: not within ${timeoutMs} ms`);
+    await waitForHeartbeat(nats.nc, "share-server", () => true, 5_000);
+  }
+}
+
+describe("peers", () => {
+  it(
+    "shows an online user's shown objects with previews, prints notifications, and drops a peer that goes",
+    async () => {
+      const notes: Note[] = [];
+      const olga = hostPeer({
+        user: "olga",
+        bus: bus(),
+        clock: systemClock,
+        logger: silentLogger,
+        onNote: () => {},
+        preview: previewServer(people.olga!),
+        heartbeatIntervalMs: 200,
+      });
+      let noted = () => {};
+      const rita = hostPeer({
+        user: "rita",
+        bus: bus(),
+        clock: systemClock,
+        logger: silentLogger,
+        onNote: (note) => {
+          notes.push(note);
+          noted();
+        },
+        preview: previewServer(people.rita!),
+        heartbeatIntervalMs: 200,
+      });
+      try {
+        await eventually(
+          async () => (await onlineFor("rita")).some((peer) => peer.user === "olga"),
+          10_000,
+          "olga online",
+        );
+        const online = await discoverOnline(people.rita!, join(folder, "online"));
+        const shown = online.find((peer) => peer.user === "olga")!;
+        expect(shown.images.map((image) => image.name)).toEqual(["photo.png"]);
+        const preview = shown.images[0]!;
+        expect(preview.previewBytes).toBeGreaterThan(0);
+        expect((await stat(preview.previewPath!)).size).toBe(preview.previewBytes);
+        const decoded = await decodePng(new Uint8Array(await readFile(preview.previewPath!)));
+        expect(Math.max(decoded.width, decoded.height)).toBe(128);
+        // A peer answers only for what its user shows.
+        const diary = (await call("olga", "vault.list") as { image: string; name: string }[]).find((one) =>
+          one.name === "diary.txt"
+        )!;
+        await expect(previewServer(people.olga!)(diary.image)).rejects.toThrow(/no preview/);
+
+        const { request } = await ask("rita", "olga", "photo.png");
+        const granted = new Promise<void>((
+          resolve,
+        ) => (noted = () => notes.some((note) => note.kind === "grant") && resolve()));
+        await approve(people.olga!, request, { views: 1, expiresAt: inFuture(3_600_000) });
+        await granted;
+        expect(notes.find((note) => note.kind === "grant")!.text).toMatch(/olga approved your request for photo\.png/);
+      } finally {
+        olga.actor.send({ type: "STOP" });
+        rita.actor.send({ type: "STOP" });
+        await Promise.all([olga.done, rita.done]);
+      }
+      // Its goodbye takes it off at once.
+      await eventually(
+        async () => !(await onlineFor("rita")).some((peer) => peer.user === "olga"),
+        10_000,
+        "olga offline",
+      );
+    },
+    60_000,
+  );
+
+  it("drops a peer that stops beating without a goodbye, within the timeout", async () => {
+    const beat = () =>
+      nats.nc.publish(
+        "veil.hb.peer.tom",
+        encodeMessage({
+          node: "tom",
+          role: "peer",
+          state: "online",
+          term: 0,
+          inFlight: 0,
+          memoryBytes: 0,
+          sentAt: Date.now(),
+        }),
+      );
+    beat();
+    await eventually(async () => (await onlineFor("rita")).some((peer) => peer.user === "tom"), 10_000, "tom online");
+    const silentFrom = Date.now();
+    await eventually(async () => !(await onlineFor("rita")).some((peer) => peer.user === "tom"), 20_000, "tom gone");
+    expect(Date.now() - silentFrom).toBeGreaterThanOrEqual(limits.peerHeartbeatTimeoutMs - 1_000);
+  }, 40_000);
+});
+
+describe("from the command line", () => {
+  it("finds, asks, approves, views and follows a grant; and shows views left at a past point", async () => {
+    const homes = { ursa: join(folder, "home-ursa"), vic: join(folder, "home-vic") };
+    const env = (user: keyof typeof homes) => ({ NATS_URL: nats.url, VEIL_HOME: homes[user] });
+    for (const user of ["ursa", "vic"] as const) {
+      const registered = await runVeil(["register", user, "--password-stdin"], {
+        env: env(user),
+        stdin: new TextEncoder().encode(`a long secret phrase for ${user.length} letters\n`),
+      });
+      expect(registered.stdout).toMatch(new RegExp(`logged in as ${user}`));
+    }
+    const picture = join(folder, "harbour.png");
+    const bytes = await encodePng(generateCover(5, 400, 300));
+    await writeFile(picture, bytes);
+    const uploaded = await runVeil(["upload", picture, "--discoverable", "--json"], {
+      env: env("ursa"),
+      timeoutMs: 60_000,
+    });
+    expect(JSON.parse(uploaded.stdout)).toMatchObject({ name: "harbour.png", discoverable: true });
+
+    const peer = startVeil(["peer"], { env: env("ursa") });
+    try {
+      await peer.waitForOutput(/online as ursa/, 20_000);
+      let listed: { user: string; images: { name: string; previewPath?: string }[] }[] = [];
+      await eventually(
+        async () => {
+          const ran = await runVeil(["online", "--json", "--dir", join(folder, "vic-online")], { env: env("vic") });
+          listed = JSON.parse(ran.stdout);
+          return listed.some((one) => one.user === "ursa" && one.images.some((image) => image.previewPath));
+        },
+        20_000,
+        "ursa online with a preview",
+      );
+      const path = listed.find((one) => one.user === "ursa")!.images[0]!.previewPath!;
+      expect((await stat(path)).size).toBeGreaterThan(0);
+
+      const asked = JSON.parse(
+        (await runVeil(["request", "ursa", "harbour.png", "--json"], { env: env("vic") })).stdout,
+      );
+      await peer.waitForOutput(/request: vic asks to see harbour\.png/, 10_000);
+      const incoming = JSON.parse((await runVeil(["requests", "--json"], { env: env("ursa") })).stdout);
+      expect(incoming.incoming.map((one: { request: string }) => one.request)).toContain(asked.request);
+      const badViews = await runVeil(["approve", asked.request, "--views", "0"], { env: env("ursa") });
+      expect(badViews.code).toBe(2);
+      const approved = await runVeil(["approve", asked.request, "--views", "2", "--expires", "1d", "--json"], {
+        env: env("ursa"),
+        timeoutMs: 60_000,
+      });
+      const grant = JSON.parse(approved.stdout) as { grant: string };
+      const inbox = JSON.parse((await runVeil(["inbox", "--json"], { env: env("vic") })).stdout);
+      expect(inbox.find((one: { grant: string }) => one.grant === grant.grant)).toMatchObject({ viewsLeft: 2 });
+      const { seq: beforeView } = await waitForEvent(
+        nats.log,
+        (event) => event.type === "GrantIssued" && event.data.grant === grant.grant,
+        { fromSeq: 1, timeoutMs: 5_000, what: "the grant" },
+      );
+
+      const output = join(folder, "seen.png");
+      const viewed = await runVeil(["view", grant.grant, "-o", output], { env: env("vic"), timeoutMs: 60_000 });
+      expect(viewed.stderr).toBe("");
+      expect(viewed.stdout).toMatch(/1 view left/);
+      expect(Buffer.from(await readFile(output)).equals(Buffer.from(bytes))).toBe(true);
+      expect((await stat(output)).mode & 0o777).toBe(0o600);
+      const again = await runVeil(["view", grant.grant, "-o", output], { env: env("vic") });
+      expect(again.code).toBe(2);
+      expect(again.stderr).toMatch(/exists/);
+
+      const receipts = JSON.parse((await runVeil(["grants", "--json"], { env: env("ursa") })).stdout);
+      expect(receipts.find((one: { grant: string }) => one.grant === grant.grant).viewedAt).toHaveLength(1);
+      const past = JSON.parse(
+        (await runVeil(["state", "grants", "--at", String(beforeView), "--json"], { env: env("vic") })).stdout,
+      );
+      expect(past.state.grants[grant.grant].viewsLeft).toBe(2);
+      const present = JSON.parse((await runVeil(["state", "grants", "--json"], { env: env("vic") })).stdout);
+      expect(present.state.grants[grant.grant].viewsLeft).toBe(1);
+      expect((await runVeil(["revoke", grant.grant], { env: env("vic") })).code).toBe(5);
+    } finally {
+      peer.child.kill("SIGINT");
+      await peer.exited;
+    }
+  }, 180_000);
+});

@@ -53,8 +53,11 @@ function progress(what: string) {
   };
 }
 
-/** Runs work with the session, the unlocked account key and the crypto and stego actors. */
-function withVault<T>(options: { profile?: string }, work: (deps: TransferDeps) => Promise<T>): Promise<T> {
+/** Runs work with the session, the unlocked account keys and the crypto and stego actors. */
+export function withVault<T>(
+  options: { profile?: string },
+  work: (deps: TransferDeps & { privateKey?: Uint8Array }) => Promise<T>,
+): Promise<T> {
   return withSession(options, async ({ bus, session, stored }) => {
     if (!stored.accountKey) throw new AuthenticationError("log in again to unlock your vault on this machine");
     const crypto = startCryptoActor();
@@ -67,6 +70,7 @@ function withVault<T>(options: { profile?: string }, work: (deps: TransferDeps) 
         random: cryptoRandom,
         session,
         accountKey: new Uint8Array(Buffer.from(stored.accountKey, "base64url")),
+        ...(stored.privateKey ? { privateKey: new Uint8Array(Buffer.from(stored.privateKey, "base64url")) } : {}),
         logger: cliLogger(loadConfig()),
       });
     } finally {
@@ -103,10 +107,14 @@ export function registerVault(program: Command): void {
     .argument("<file...>", "the files (any kind)")
     .option("--replicas <n>", "copies of every chunk, on distinct storage nodes", "2")
     .option("--cover <cover.png>", "hide the file in this PNG of yours (files up to 4 MiB) instead of a generated one")
+    .option("--discoverable", "show it (its preview, for images) to users who find you online")
     .option("--json", "print what was stored as JSON, one object per file")
     .addOption(profileOption())
     .action(
-      async (files: string[], options: { replicas: string; cover?: string; json?: boolean; profile?: string }) => {
+      async (
+        files: string[],
+        options: { replicas: string; cover?: string; discoverable?: boolean; json?: boolean; profile?: string },
+      ) => {
         const replicas = parseReplicas(options.replicas);
         const cover = options.cover ? await readCover(options.cover) : undefined;
         await withVault(options, async (deps) => {
@@ -118,11 +126,14 @@ export function registerVault(program: Command): void {
               name,
               type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
             }, { replicas, cover }).finally(bar.end);
-            if (options.json) print(toJson(stored));
+            if (options.discoverable) {
+              await call(deps.bus, "vault.discoverable", { ...deps.session, image: stored.image, discoverable: true });
+            }
+            if (options.json) print(toJson({ ...stored, ...(options.discoverable ? { discoverable: true } : {}) }));
             else {print(
                 `stored ${name} as ${stored.image} (${
                   formatBytes(stored.bytes)
-                }, ${stored.chunks} chunks x ${replicas})`,
+                }, ${stored.chunks} chunks x ${replicas})${options.discoverable ? ", discoverable" : ""}`,
               );}
           }
         });
