@@ -1,2 +1,3 @@
 export * from "./envelope.ts";
 export * from "./keys.ts";
+export * from "./digest.ts";

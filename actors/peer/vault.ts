@@ -5,10 +5,9 @@
  * the data key with the part's index as salt, so no key ever seals two things. A part's
  * sealed bytes are hidden in one cover PNG, which is cut into chunks named by their SHA-256.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { limits, ValidationError } from "../../events/mod.ts";
-import { deriveSubkey, keyBytes, unwrapKey, wrapKey } from "../crypto/mod.ts";
+import { deriveSubkey, keyBytes, sha256Hex, unwrapKey, wrapKey } from "../crypto/mod.ts";
 import type { RandomSource } from "../ports.ts";
 
 export interface ObjectKeys {
@@ -60,13 +59,13 @@ export interface Chunk {
  * trailer would be the same bytes in every such PNG, and so one chunk shared by unrelated
  * objects, which one of them might delete while the other still needs it.
  */
-export function cutIntoChunks(png: Uint8Array): Chunk[] {
+export async function cutIntoChunks(png: Uint8Array): Promise<Chunk[]> {
   const count = Math.max(1, Math.ceil(png.byteLength / limits.chunkBytes));
   const size = Math.ceil(png.byteLength / count);
   const chunks: Chunk[] = [];
   for (let offset = 0; offset < png.byteLength; offset += size) {
     const bytes = png.subarray(offset, Math.min(png.byteLength, offset + size));
-    chunks.push({ hash: bytesToHex(sha256(bytes)), bytes });
+    chunks.push({ hash: await sha256Hex(bytes), bytes });
   }
   if (chunks.length > limits.chunksPerPartMax) {
     throw new ValidationError(

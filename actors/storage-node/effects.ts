@@ -3,8 +3,7 @@
  * before it is stored and after it is read. A chunk found damaged on read is removed, so the
  * leader's repair puts a good copy back, and the caller gets an IntegrityError naming it.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { sha256Hex } from "../crypto/mod.ts";
 import { fromPromise } from "xstate";
 import { IntegrityError, NotFoundError } from "../../events/mod.ts";
 import type { ChunkStore } from "../ports.ts";
@@ -21,7 +20,7 @@ async function run(
   switch (request.operation) {
     case "put": {
       const bytes = request.bytes!;
-      if (bytesToHex(sha256(bytes)) !== hash) {
+      if ((await sha256Hex(bytes)) !== hash) {
         throw new IntegrityError(`the chunk sent as ${hash} does not match that hash; nothing stored`);
       }
       const { stored } = await store.put(hash, bytes, request.atMs!);

@@ -7,8 +7,7 @@
  * a time, and runs only while this server leads. A node that comes back still holds its
  * chunks: they are then over-replicated, never lost.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
+import { sha256Hex } from "../../actors/crypto/mod.ts";
 import type { Bus, Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
 import { place } from "../../actors/server/load-balancer.ts";
 import { imageSubject, limits, veilEvent } from "../../events/mod.ts";
@@ -119,7 +118,7 @@ export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { off
     for (const source of repair.from) {
       try {
         const got = chunkReply.parse(await storeRequest(bus, source, "get", { hash: repair.hash }));
-        if (bytesToHex(sha256(got)) === repair.hash) {
+        if ((await sha256Hex(got)) === repair.hash) {
           bytes = got;
           break;
         }

@@ -4,11 +4,11 @@
  * gives the copy's keys. The copy is fetched, opened and checked in memory and written only
  * where the user says (or to a private temp file). Share B is never stored.
  */
+import { sha256Hex } from "../../actors/crypto/mod.ts";
 import { open as openFile } from "node:fs/promises";
 import { mkdtemp } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
 import { safeFileName } from "../../actors/peer/vault.ts";
@@ -51,7 +51,7 @@ export async function openGrant(deps: ViewDeps, grant: string) {
     }
     plaintext.set(bytes, index * limits.vaultPartBytes);
   });
-  if (bytesToHex(sha256(plaintext)) !== bytesToHex(reply.copy.contentHash)) {
+  if ((await sha256Hex(plaintext)) !== bytesToHex(reply.copy.contentHash)) {
     throw new IntegrityError(`grant ${grant}'s copy did not come back as it was stored`);
   }
   return { name: reply.name, type: reply.type, viewsLeft: reply.viewsLeft, expiresAt: reply.expiresAt, plaintext };

@@ -5,11 +5,10 @@
  * renamed into place and the folder synced: a chunk is either whole or absent, also after a
  * crash, and a put resolves only once it is durable. Reads are checked against the hash.
  */
+import { sha256Hex } from "../../actors/crypto/mod.ts";
 import { randomBytes } from "node:crypto";
 import { mkdir, open, readdir, readFile, rename, rm, stat, utimes } from "node:fs/promises";
 import { join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
-import { bytesToHex } from "@noble/hashes/utils.js";
 import type { ChunkEntry, ChunkStore, Logger } from "../../actors/ports.ts";
 import { IntegrityError, ValidationError } from "../../events/mod.ts";
 
@@ -102,7 +101,7 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
         if (missing(error)) return undefined;
         throw error;
       }
-      if (bytesToHex(sha256(data)) !== hash) throw new IntegrityError(`chunk ${hash} no longer matches its hash`);
+      if ((await sha256Hex(data)) !== hash) throw new IntegrityError(`chunk ${hash} no longer matches its hash`);
       return data;
     },
 

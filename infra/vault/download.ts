@@ -6,7 +6,7 @@
  */
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { openObjectKeys, previewPartIndex } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
@@ -29,7 +29,8 @@ export async function download(
   const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
   const out = await open(partial, "wx", 0o600);
   try {
-    const contentHash = sha256.create();
+    // The native hash: the file passes through it whole (noble is 7x slower on this much).
+    const contentHash = createHash("sha256");
     let done = 0;
     // Replicas found damaged or missing, reported once the file is safe, so repair can put them back.
     const damaged: { hash: string; node: string }[] = [];
@@ -52,7 +53,7 @@ export async function download(
       deps.onProgress?.(done, manifest.bytes);
       turns[index + 1]?.resolve();
     });
-    if (done !== manifest.bytes || bytesToHex(contentHash.digest()) !== bytesToHex(manifest.contentHash)) {
+    if (done !== manifest.bytes || contentHash.digest("hex") !== bytesToHex(manifest.contentHash)) {
       throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);
     }
     await out.sync();

@@ -3,7 +3,7 @@
  * patient retries, and sealing a part into chunks and reading one back. A part's sealed
  * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256.
  */
-import { sha256 } from "@noble/hashes/sha2.js";
+import { sha256Hex } from "../../actors/crypto/mod.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
@@ -86,7 +86,7 @@ export async function sealPart(
   const sealed = await crypto.seal(sealKey, keys.objectId, plaintext);
   const coverSeed = new DataView(random.bytes(4).buffer).getUint32(0);
   const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed, cover });
-  return cutIntoChunks(png);
+  return await cutIntoChunks(png);
 }
 
 /** Reads one chunk from the first replica that returns it intact; replicas found damaged are reported. */
@@ -100,7 +100,7 @@ async function fetchChunk(
   for (const node of chunk.nodes) {
     try {
       const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash }));
-      if (bytesToHex(sha256(bytes)) === chunk.hash) return bytes;
+      if ((await sha256Hex(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
       reportDamaged(node);

@@ -8,7 +8,7 @@
  */
 import { open } from "node:fs/promises";
 import { basename } from "node:path";
-import { sha256 } from "@noble/hashes/sha2.js";
+import { createHash } from "node:crypto";
 import type { Bus, Logger } from "../../actors/ports.ts";
 import {
   type Chunk,
@@ -59,7 +59,8 @@ export async function upload(
           `${file.name} is larger: leave out --cover and it gets generated covers`,
       );
     }
-    const contentHash = sha256.create();
+    // The native hash: the file passes through it whole (noble is 7x slower on this much).
+    const contentHash = createHash("sha256");
     let done = 0;
     // Parts go through in parallel (one per stego worker), each read and hashed in file order:
     // memory is bounded by the parts in flight, and the content hash is the file's.
@@ -99,7 +100,7 @@ export async function upload(
       bytes: info.size,
       // What the content is, not what the name says: a PNG is an image whatever it is called.
       type: preview ? "image/png" : file.type,
-      contentHash: contentHash.digest(),
+      contentHash: new Uint8Array(contentHash.digest()),
       keyWrapped: wrapDataKey(accountKey, keys, random),
       replicas: options.replicas,
       parts: manifestParts,
