@@ -5,7 +5,7 @@
  * `ViewConsumed` at a time, appended with the grant's expected sequence so concurrent
  * viewers cannot spend the same view. The grant key is split in two shares: share A, sealed
  * to the recipient's X25519 key, is in the log; share B is held by the cluster outside it
- * (a KV bucket, sealed with the cluster key) and deleted when the grant closes.
+ * (a KV bucket, sealed with the cluster key) and purged when the closed grant is shredded.
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { imageId, imageIdPattern, objectName } from "./image.ts";

@@ -158,6 +158,11 @@ export class Projector<State> {
     logger.debug("projection caught up", { projection: projection.name, seq: this.seq });
   }
 
+  /** Resolves once the projection has applied everything appended before this call. */
+  async caughtUp(timeoutMs: number = limits.commandTimeoutMs): Promise<void> {
+    await this.waitFor(await this.deps.log.lastSeq(), timeoutMs);
+  }
+
   /**
    * Resolves when the projection has applied `seq`; rejects after `timeoutMs`, if following
    * failed, or at once when the projector is stopped.

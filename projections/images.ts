@@ -33,7 +33,7 @@ export const imagesProjection: Projection<ImagesState> = {
         return { images: { ...state.images, [event.data.image]: { ...event.data, storedAt: event.at } } };
       case "ChunkReplicated":
       case "ChunkLost": {
-        const image = Object.hasOwn(state.images, event.data.image) ? state.images[event.data.image] : undefined;
+        const image = imageOf(state, event.data.image);
         if (!image) return state;
         const { hash, node } = event.data;
         const replicated = event.type === "ChunkReplicated";
@@ -49,7 +49,7 @@ export const imagesProjection: Projection<ImagesState> = {
         return { images: { ...state.images, [image.image]: { ...image, parts, ...(preview ? { preview } : {}) } } };
       }
       case "DiscoverabilityChanged": {
-        const image = Object.hasOwn(state.images, event.data.image) ? state.images[event.data.image] : undefined;
+        const image = imageOf(state, event.data.image);
         if (!image || image.owner !== event.data.owner) return state;
         return { images: { ...state.images, [image.image]: { ...image, discoverable: event.data.discoverable } } };
       }
@@ -69,6 +69,10 @@ export function chunksOf(image: ImageManifest): ImageManifest["parts"][number]["
   return [...image.parts, ...(image.preview ? [image.preview] : [])].flatMap((part) => part.chunks);
 }
 
+/** One object by id, whoever owns it (callers check that it is the caller's). */
+export const imageOf = (state: ImagesState, image: string): ImageManifest | undefined =>
+  Object.hasOwn(state.images, image) ? state.images[image] : undefined;
+
 /** Every chunk hash some live manifest references: what garbage collection must keep. */
 export function referencedChunks(state: ImagesState): Set<string> {
   const hashes = new Set<string>();
@@ -82,7 +86,7 @@ export function referencedChunks(state: ImagesState): Set<string> {
  */
 export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
   const mine = (image: ImageManifest | undefined) => image && image.owner === owner && image.grant === undefined;
-  const byId = Object.hasOwn(state.images, reference) ? state.images[reference] : undefined;
+  const byId = imageOf(state, reference);
   if (byId) return mine(byId) ? byId : undefined;
   return Object.values(state.images)
     .filter((image) => mine(image) && image.name === reference)

@@ -9,7 +9,7 @@ import { type Actor, createActor, fromCallback, toPromise } from "xstate";
 import { type PeerEvent, peerMachine } from "../../actors/peer/machine.ts";
 import type { Bus, Clock, Logger } from "../../actors/ports.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
-import { limits, notificationSubject, object, peerSubject, sharingId, string } from "../../events/mod.ts";
+import { integer, limits, notificationSubject, object, peerSubject, sharingId, string } from "../../events/mod.ts";
 import { failureReply } from "../server/commands.ts";
 
 export interface Note {
@@ -18,7 +18,11 @@ export interface Note {
   readonly at: number;
 }
 
-const note = object({ kind: string({ lengthMin: 1, lengthMax: 32 }), text: string({ lengthMax: 1_024 }) });
+const note = object({
+  kind: string({ lengthMin: 1, lengthMax: 32 }),
+  text: string({ lengthMax: 1_024 }),
+  at: integer({ min: 0 }),
+});
 const previewRequest = object({ image: sharingId });
 
 export interface HostedPeer {
@@ -64,7 +68,7 @@ export function hostPeer(deps: {
       listenForNotes: fromCallback<PeerEvent, { user: string }>(() => {
         const subscription = bus.subscribe(notificationSubject(user), (message) => {
           try {
-            deps.onNote({ ...note.parse(message.data), at: (message.data as { at?: number }).at ?? clock.now() });
+            deps.onNote(note.parse(message.data));
           } catch (error) {
             logger.warn("ignored a malformed notification", { reason: (error as Error).message });
           }

@@ -8,7 +8,7 @@
  * chunk it already holds renews it, so deduplication is safe too). A round deletes a
  * bounded number of chunks, and runs only while this server leads.
  */
-import type { Bus, ChunkEntry, EventLog, Logger } from "../../actors/ports.ts";
+import type { Bus, ChunkEntry, Logger } from "../../actors/ports.ts";
 import { array, integer, limits, object, string } from "../../events/mod.ts";
 import {
   type HealthState,
@@ -22,7 +22,6 @@ import { storeRequest } from "../storage/client.ts";
 
 export interface CollectorDeps {
   readonly bus: Bus;
-  readonly log: EventLog;
   readonly logger: Logger;
   readonly images: Projector<ImagesState>;
   readonly health: () => HealthState;
@@ -45,9 +44,9 @@ export interface CollectionReport {
 }
 
 export async function collectRound(deps: CollectorDeps): Promise<CollectionReport> {
-  const { bus, log, logger, images, heartbeatTimeouts, graceMs } = deps;
+  const { bus, logger, images, heartbeatTimeouts, graceMs } = deps;
   // The reference set must include every manifest recorded before the round starts.
-  await images.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
+  await images.caughtUp();
   const referenced = referencedChunks(images.state);
   const now = deps.now();
   const nodes = Object.entries(deps.health().nodes)

@@ -359,7 +359,6 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           if (collecting) return;
           collecting = collectRound({
             bus,
-            log,
             logger,
             images,
             health: () => health,

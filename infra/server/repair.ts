@@ -53,7 +53,7 @@ export interface RepairCursor {
 export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { offset: 0 }): Promise<number> {
   const { nodeId, bus, log, clock, ids, logger, images, heartbeatTimeouts, graceMs } = deps;
   // Decide on the log as it stands: a lagging projection would copy what was copied already.
-  await images.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
+  await images.caughtUp();
   const now = clock.now();
   const health = deps.health().nodes;
   const gone = (node: string) => {

@@ -16,7 +16,13 @@ import {
   requestSubject,
   veilEvent,
 } from "../../events/mod.ts";
-import type { GrantsState, GrantState, ImagesState, RequestsState } from "../../projections/mod.ts";
+import {
+  type GrantsState,
+  type GrantState,
+  imageOf,
+  type ImagesState,
+  type RequestsState,
+} from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 
 export interface SharingDeps {
@@ -57,7 +63,7 @@ export function sharingDuties(deps: SharingDeps) {
   async function shred(grant: GrantState): Promise<void> {
     if (grant.status !== "closed" || grant.shredded) return;
     await shares.delete(grant.grant);
-    const copy = Object.hasOwn(images.state.images, grant.image) ? images.state.images[grant.image] : undefined;
+    const copy = imageOf(images.state, grant.image);
     if (copy) {
       await log.append(imageSubject(copy.image), [
         veilEvent("ImageRemoved", { owner: copy.owner, image: copy.image }, {
@@ -100,11 +106,7 @@ export function sharingDuties(deps: SharingDeps) {
 
   /** One round of the leader's sweep; returns how many things it did. */
   async function sweep(stillLeading: () => boolean): Promise<number> {
-    await Promise.all(
-      [requests, grants, images].map(async (projector) =>
-        await projector.waitFor(await log.lastSeq(), limits.commandTimeoutMs)
-      ),
-    );
+    await Promise.all([requests, grants, images].map((projector) => projector.caughtUp()));
     const now = clock.now();
     let done = 0;
     const budget = () => stillLeading() && done < limits.sharingSweepActionsMax;

@@ -24,6 +24,7 @@ import {
   ConcurrencyError,
   ConflictError,
   grantSubject,
+  imageId,
   imageSubject,
   integer,
   limits,
@@ -42,6 +43,7 @@ import {
   type GrantState,
   type HealthState,
   type HeartbeatTimeouts,
+  imageOf,
   imagesOf,
   isAlive,
   requestOf,
@@ -67,7 +69,7 @@ const requests = {
     grant: sharingId,
     views: integer({ min: 1, max: limits.grantViewsMax }),
     expiresAt: integer({ min: 0 }),
-    image: sharingId,
+    image: imageId,
     shareA: bytes({ lengthMin: 1, lengthMax: 256 }),
     shareB: bytes({ lengthMin: 32, lengthMax: 32 }),
   }),
@@ -92,7 +94,7 @@ function requestView(request: RequestState, now: number) {
   };
 }
 
-/** A grant as its parties see it: never share A to anyone but the recipient (it is sealed to them anyway). */
+/** A grant as its parties see it (share A goes only with a view, to the recipient). */
 function grantView(grant: GrantState, now: number, forOwner: boolean) {
   const status = grant.status === "open" && now >= grant.expiresAt ? "closed" : grant.status;
   return {
@@ -125,8 +127,6 @@ export function sharingCommands(
   const { nodeId, log, clock, ids, images, users, random, secrets, shares, duties, logger } = deps;
   const { session } = userSessions({ log, users, clock });
   const { make, latest, notify, shred, closeSpent, closedNote } = duties;
-  const caughtUp = async (projector: Projector<unknown>) =>
-    await projector.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
   const newId = () => bytesToHex(random.bytes(16));
 
   /** Decides against the aggregate's latest state and appends under its sequence, again on a conflict. */
@@ -165,7 +165,7 @@ export function sharingCommands(
     "vault.discoverable": async (data) => {
       const request = requests.discoverable.parse(data);
       await session(request);
-      await caughtUp(images);
+      await images.caughtUp();
       const image = findImage(images.state, request.user, request.image);
       if (!image) throw new NotFoundError(`no object ${JSON.stringify(request.image)} in your vault`);
       const seq = await log.append(imageSubject(image.image), [
@@ -183,7 +183,7 @@ export function sharingCommands(
     "peer.online": async (data) => {
       const request = requests.plain.parse(data);
       await session(request);
-      await caughtUp(images);
+      await images.caughtUp();
       const now = clock.now();
       return Object.entries(deps.presence().nodes)
         .filter(([user, view]) =>
@@ -210,7 +210,7 @@ export function sharingCommands(
     "request.create": async (data) => {
       const ask = requests.ask.parse(data);
       await session(ask);
-      await Promise.all([caughtUp(images), caughtUp(deps.requests)]);
+      await Promise.all([images.caughtUp(), deps.requests.caughtUp()]);
       const id = newId();
       const now = clock.now();
       const pendingFromAsker = Object.values(deps.requests.state.requests)
@@ -240,7 +240,7 @@ export function sharingCommands(
     "request.list": async (data) => {
       const request = requests.plain.parse(data);
       await session(request);
-      await caughtUp(deps.requests);
+      await deps.requests.caughtUp();
       const now = clock.now();
       const all = Object.values(deps.requests.state.requests).sort((a, b) => a.requestedAt - b.requestedAt);
       return {
@@ -278,9 +278,11 @@ export function sharingCommands(
     },
 
     /**
-     * The owner's approval: its client has stored the grant's copy already. The share goes
-     * to the KV bucket (sealed with the cluster key), the grant is recorded, then the request
-     * is marked approved (a crash between the two is finished by the leader's sweep).
+     * The owner's approval: its client has stored the grant's copy already. The grant is
+     * recorded first (its subject must be new: that claims the id), then the share goes to
+     * the KV bucket sealed with the cluster key, then the request is marked approved. A grant
+     * whose share could not be stored is closed at once; a crash before the approval is
+     * finished by the leader's sweep, which approves a pending request that has a grant.
      */
     "grant.issue": async (data) => {
       const issue = requests.issue.parse(data);
@@ -292,12 +294,11 @@ export function sharingCommands(
       await latest(requestSubject(issue.request), deps.requests);
       const request = checkAnswerable(requestOf(deps.requests.state, issue.request), issue.request, issue.user, now);
       const parties = { grant: issue.grant, owner: issue.user, recipient: request.from };
-      await caughtUp(images);
-      const copy = Object.hasOwn(images.state.images, issue.image) ? images.state.images[issue.image] : undefined;
+      await images.caughtUp();
+      const copy = imageOf(images.state, issue.image);
       if (!copy || copy.owner !== issue.user || copy.grant !== issue.grant || copy.image !== grantCopyId(parties)) {
         throw new ValidationError(`object ${issue.image} is not a copy made for grant ${issue.grant}`);
       }
-      await shares.put(issue.grant, secrets.seal("grant-share", issue.grant, issue.shareB));
       try {
         await log.append(grantSubject(issue.grant), [
           make("GrantIssued", {
@@ -316,22 +317,39 @@ export function sharingCommands(
         ], { expectedSubjectSeq: 0 });
       } catch (error) {
         if (error instanceof ConcurrencyError) throw new ConflictError(`grant ${issue.grant} exists already`);
-        await shares.delete(issue.grant).catch(() => {});
         throw error;
       }
+      const withdraw = async () => {
+        const [seq] = await log.append(grantSubject(issue.grant), [
+          make("GrantClosed", { grant: issue.grant, reason: "revoked" }),
+        ]);
+        await deps.grants.waitFor(seq!, limits.commandTimeoutMs);
+        await shred(grantOf(deps.grants.state, issue.grant)!).catch(() => {});
+      };
+      try {
+        await shares.put(issue.grant, secrets.seal("grant-share", issue.grant, issue.shareB));
+      } catch (error) {
+        await withdraw().catch(() => {});
+        throw error;
+      }
+      const approvedWithThis = () => {
+        const current = requestOf(deps.requests.state, issue.request);
+        return current?.status === "approved" && current.grant === issue.grant;
+      };
       try {
         await decideAndAppend(requestSubject(issue.request), deps.requests, () => {
           checkAnswerable(requestOf(deps.requests.state, issue.request), issue.request, issue.user, clock.now());
           return [make("RequestApproved", { request: issue.request, grant: issue.grant })];
         });
       } catch (error) {
-        // Answered otherwise meanwhile (denied, expired): the grant must not stand.
-        const [seq] = await log.append(grantSubject(issue.grant), [
-          make("GrantClosed", { grant: issue.grant, reason: "revoked" }),
-        ]);
-        await deps.grants.waitFor(seq!, limits.commandTimeoutMs);
-        await shred(grantOf(deps.grants.state, issue.grant)!).catch(() => {});
-        throw error;
+        await latest(requestSubject(issue.request), deps.requests).catch(() => {});
+        // The sweep may have recorded this very approval meanwhile: that is success.
+        if (!approvedWithThis()) {
+          // Answered otherwise meanwhile (denied, expired): the grant must not stand. Any other
+          // failure leaves it to the sweep, which approves a request that has a grant.
+          if (error instanceof ConflictError) await withdraw();
+          throw error;
+        }
       }
       await latest(grantSubject(issue.grant), deps.grants);
       const grant = grantOf(deps.grants.state, issue.grant)!;
@@ -346,31 +364,32 @@ export function sharingCommands(
     },
 
     /**
-     * One view: spent in the log first (the grant's expected sequence makes concurrent
-     * viewers queue), then the cluster's share is released sealed to the recipient for this
+     * One view: everything that can fail is checked first (the grant, the cluster's share,
+     * the copy), then the view is spent in the log (the grant's expected sequence makes
+     * concurrent viewers queue), then the share is released sealed to the recipient for this
      * view, with what the client needs to fetch and open the copy.
      */
     "grant.view": async (data) => {
       const asked = requests.view.parse(data);
       const { state: viewer } = await session(asked);
-      let sealedShare: Uint8Array | undefined;
+      await images.caughtUp();
+      let shareB: Uint8Array | undefined;
       let viewsLeft = 0;
       const seq = await decideAndAppend(grantSubject(asked.grant), deps.grants, async () => {
         const grant = grantOf(deps.grants.state, asked.grant);
         const events = decideView(grant, { ...asked, viewer: asked.user, now: clock.now() }, make);
-        // Read before the view is spent: a share that is gone spends nothing.
-        sealedShare = await shares.get(asked.grant);
-        if (!sealedShare) throw new ConflictError(`grant ${asked.grant} is closed: its key is gone`);
+        const sealed = await shares.get(asked.grant);
+        if (!sealed) throw new ConflictError(`grant ${asked.grant} is closed: its key is gone`);
+        shareB = secrets.open("grant-share", asked.grant, sealed);
+        if (!imageOf(images.state, grant!.image)) throw new NotFoundError(`the copy of grant ${asked.grant} is gone`);
         viewsLeft = events[0]!.type === "ViewConsumed" ? events[0]!.data.viewsLeft : 0;
         return events;
       }, limits.viewRetriesMax);
       const grant = grantOf(deps.grants.state, asked.grant)!;
-      const shareB = secrets.open("grant-share", asked.grant, sealedShare!);
+      const copy = imageOf(images.state, grant.image)!;
       const parties = { grant: grant.grant, owner: grant.owner, recipient: grant.recipient };
-      const sealedToViewer = sealShareTo(viewer.publicKey, shareB, shareBContext(parties, asked.view), random);
-      shareB.fill(0);
-      await caughtUp(images);
-      const copy = Object.hasOwn(images.state.images, grant.image) ? images.state.images[grant.image] : undefined;
+      const sealedToViewer = sealShareTo(viewer.publicKey, shareB!, shareBContext(parties, asked.view), random);
+      shareB!.fill(0);
       if (viewsLeft === 0) {
         await closeSpent(grant, seq).catch((error: Error) =>
           logger.warn("a spent grant is closed by the next sweep", { reason: error.message })
@@ -379,13 +398,10 @@ export function sharingCommands(
       } else {
         notify(grant.owner, {
           kind: "view",
-          text: `${grant.recipient} viewed ${grant.name}: ${grant.viewsLeft} view${
-            grant.viewsLeft === 1 ? "" : "s"
-          } left`,
+          text: `${grant.recipient} viewed ${grant.name}: ${viewsLeft} view${viewsLeft === 1 ? "" : "s"} left`,
           grant: grant.grant,
         });
       }
-      if (!copy) throw new NotFoundError(`the copy of grant ${grant.grant} is gone`);
       return {
         ...grantView(grant, clock.now(), false),
         viewsLeft,
@@ -414,7 +430,7 @@ export function sharingCommands(
     "grant.inbox": async (data) => {
       const request = requests.plain.parse(data);
       await session(request);
-      await caughtUp(deps.grants);
+      await deps.grants.caughtUp();
       const now = clock.now();
       return Object.values(deps.grants.state.grants)
         .filter((grant) => grant.recipient === request.user)
@@ -425,7 +441,7 @@ export function sharingCommands(
     "grant.list": async (data) => {
       const request = requests.plain.parse(data);
       await session(request);
-      await caughtUp(deps.grants);
+      await deps.grants.caughtUp();
       const now = clock.now();
       return Object.values(deps.grants.state.grants)
         .filter((grant) => grant.owner === request.user)

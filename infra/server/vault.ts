@@ -24,6 +24,7 @@ import {
   grantOf,
   type GrantsState,
   type ImageManifest,
+  imageOf,
   imagesOf,
   type ImagesState,
   type UsersState,
@@ -71,9 +72,8 @@ export function vaultCommands(deps: {
   const { session } = userSessions({ log, users, clock });
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
   /** The images projection as of now: anything appended before this call is in it. */
-  const caughtUp = async () => await images.waitFor(await log.lastSeq(), limits.commandTimeoutMs);
   const own = async (request: { user: string; image: string }) => {
-    await caughtUp();
+    await images.caughtUp();
     const image = findImage(images.state, request.user, request.image);
     if (!image) throw new NotFoundError(`no object ${JSON.stringify(request.image)} in your vault`);
     return image;
@@ -104,7 +104,7 @@ export function vaultCommands(deps: {
     "vault.list": async (data) => {
       const request = requests.list.parse(data);
       await session(request);
-      await caughtUp();
+      await images.caughtUp();
       return imagesOf(images.state, request.user).map(summary);
     },
 
@@ -138,8 +138,8 @@ export function vaultCommands(deps: {
       await session(request);
       // A grant's copy is removed by its grant's closing; a copy no grant was recorded for
       // (an approval that failed part-way) may be removed by its owner, by id.
-      await Promise.all([caughtUp(), grants.waitFor(await log.lastSeq(), limits.commandTimeoutMs)]);
-      const copy = Object.hasOwn(images.state.images, request.image) ? images.state.images[request.image] : undefined;
+      await Promise.all([images.caughtUp(), grants.caughtUp()]);
+      const copy = imageOf(images.state, request.image);
       const strayCopy = copy?.owner === request.user && copy.grant !== undefined &&
         grantOf(grants.state, copy.grant) === undefined;
       const image = strayCopy ? copy : await own(request);

@@ -5,16 +5,14 @@
  * where the user says (or to a private temp file). Share B is never stored.
  */
 import { sha256Hex } from "../../actors/crypto/mod.ts";
-import { open as openFile } from "node:fs/promises";
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, open as openFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
 import { safeFileName } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
-import type { StoredChunk, TransferDeps } from "../vault/parts.ts";
-import { command, eachLimited, readPart } from "../vault/parts.ts";
+import { command, eachLimited, readPart, type StoredChunk, type TransferDeps } from "../vault/parts.ts";
 
 export interface ViewDeps extends Pick<TransferDeps, "bus" | "crypto" | "stego" | "random" | "session" | "logger"> {
   readonly privateKey: Uint8Array;

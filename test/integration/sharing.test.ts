@@ -1,5 +1,5 @@
 /**
- * Sharing end to end on a real nats-server: a server (collecting garbage often), two
+ * Sharing end to end on a real nats-server: two servers (the leader collecting garbage often), two
  * storage nodes, and three users. Olga shows a photo; Rita asks for it and Olga approves
  * with a number of views; the cluster spends exactly that many, however many clients try at
  * once; after the last one the cluster's share and the copy's chunks are gone, and nothing
@@ -43,6 +43,8 @@ const bus = () => natsBus(nats.nc, silentLogger);
 const nodeIds = ["share-store-1", "share-store-2"];
 let folder: string;
 let server: HostedServer;
+/** A second server: commands spread over both (one queue group), so views race across servers. */
+let secondServer: HostedServer;
 let crypto: CryptoActor;
 let stego: StegoActor;
 let shares: GrantShareStore;
@@ -92,9 +94,16 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-sharing-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 2 });
+  // Every server of a cluster holds the same cluster key.
+  const clusterKey = cryptoRandom.bytes(32);
   server = await hostTestServer(nats, {
     nodeId: "share-server",
-    identity: { slowHash: crypto.slowHash },
+    identity: { slowHash: crypto.slowHash, clusterKey },
+    gc: { graceMs: 1_000, intervalMs: 200 },
+  });
+  secondServer = await hostTestServer(nats, {
+    nodeId: "share-server-0",
+    identity: { slowHash: crypto.slowHash, clusterKey },
     gc: { graceMs: 1_000, intervalMs: 200 },
   });
   shares = await openGrantShareStore(nats.nc, { replicas: 1 });
@@ -120,8 +129,8 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const node of nodes) node.actor.send({ type: "STOP" });
   await Promise.all(nodes.map((node) => node.done));
-  server?.actor.send({ type: "STOP" });
-  await server?.done;
+  for (const one of [server, secondServer]) one?.actor.send({ type: "STOP" });
+  await Promise.all([server?.done, secondServer?.done]);
   await Promise.all([crypto?.stop(), stego?.stop()]);
   if (folder) await rm(folder, { recursive: true, force: true });
 });
