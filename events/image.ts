@@ -42,6 +42,8 @@ export const imageEvents = defineEvents({
       keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
       replicas: integer({ min: 1, max: limits.replicasMax }),
       parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
+      /** Plaintext bytes per part (the last may hold fewer); absent in manifests from before it was recorded: 4 MiB. */
+      partBytes: optional(integer({ min: 1, max: limits.coverPartBytesMax })),
       /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
       preview: optional(part),
       /** A grant's copy: the object was sealed for that grant (not under the account key), and is not listed. */

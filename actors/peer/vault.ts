@@ -75,9 +75,15 @@ export async function cutIntoChunks(png: Uint8Array): Promise<Chunk[]> {
   return chunks;
 }
 
-/** How many parts an object of `bytes` is sealed in (an empty object still has one). */
-export function partCount(bytes: number): number {
-  const parts = Math.max(1, Math.ceil(bytes / limits.vaultPartBytes));
+/** The part size of manifests that do not record one (they were all sealed in 4 MiB parts). */
+const legacyPartBytes = 4 * 1024 * 1024;
+
+/** How much plaintext each part of this object holds. */
+export const partBytesOf = (manifest: { readonly partBytes?: number }): number => manifest.partBytes ?? legacyPartBytes;
+
+/** How many parts an object of `bytes` is sealed in, `partBytes` each (an empty object still has one). */
+export function partCount(bytes: number, partBytes: number = limits.vaultPartBytes): number {
+  const parts = Math.max(1, Math.ceil(bytes / partBytes));
   if (parts > limits.partsPerObjectMax) {
     const mebibytes = (limits.partsPerObjectMax * limits.vaultPartBytes) / 1024 ** 2;
     throw new ValidationError(

@@ -128,7 +128,8 @@ export const vaultSuite: Suite = {
             }), stored ${(storedBytes / bytes.byteLength).toFixed(2)}x`,
           );
           if (size === 50) {
-            const windowBytes = limits.transferConcurrency * limits.chunkBytes;
+            // What a transfer keeps in flight: parts at once, each with its chunk puts.
+            const windowBytes = limits.partsInFlight * limits.transferConcurrency * limits.chunkBytes;
             figures.upload_50mb_peak_memory_vs_chunk_window_ratio = round2(peakBytes / windowBytes);
             report(
               `50 MB upload: peak memory +${(peakBytes / megabyte).toFixed(0)} MB over the start (this process also ` +

@@ -407,7 +407,13 @@ export function sharingCommands(
         viewsLeft,
         shareA: grant.shareA,
         shareB: sealedToViewer,
-        copy: { image: copy.image, bytes: copy.bytes, contentHash: copy.contentHash, parts: copy.parts },
+        copy: {
+          image: copy.image,
+          bytes: copy.bytes,
+          contentHash: copy.contentHash,
+          ...(copy.partBytes === undefined ? {} : { partBytes: copy.partBytes }),
+          parts: copy.parts,
+        },
       };
     },
 

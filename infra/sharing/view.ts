@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
-import { safeFileName } from "../../actors/peer/vault.ts";
+import { partBytesOf, safeFileName } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
 import { command, eachLimited, readPart, type StoredChunk, type TransferDeps } from "../vault/parts.ts";
 
@@ -27,7 +27,13 @@ interface ViewReply {
   expiresAt: number;
   shareA: Uint8Array;
   shareB: Uint8Array;
-  copy: { image: string; bytes: number; contentHash: Uint8Array; parts: { chunks: StoredChunk[] }[] };
+  copy: {
+    image: string;
+    bytes: number;
+    contentHash: Uint8Array;
+    partBytes?: number;
+    parts: { chunks: StoredChunk[] }[];
+  };
 }
 
 /** Spends one view and opens the copy in memory. */
@@ -42,12 +48,13 @@ export async function openGrant(deps: ViewDeps, grant: string) {
   if (keys.image !== reply.copy.image) throw new IntegrityError(`grant ${grant} names a copy that is not its own`);
   if (reply.copy.bytes > limits.grantObjectBytesMax) throw new IntegrityError(`grant ${grant}'s copy is too large`);
   const plaintext = new Uint8Array(reply.copy.bytes);
+  const partBytes = partBytesOf(reply.copy);
   await eachLimited(reply.copy.parts, limits.partsInFlight, async (part, index) => {
     const bytes = await readPart(deps, keys, part, index, []);
-    if (index * limits.vaultPartBytes + bytes.byteLength > plaintext.byteLength) {
+    if (index * partBytes + bytes.byteLength > plaintext.byteLength) {
       throw new IntegrityError(`part ${index} of grant ${grant}'s copy is too large`);
     }
-    plaintext.set(bytes, index * limits.vaultPartBytes);
+    plaintext.set(bytes, index * partBytes);
   });
   if ((await sha256Hex(plaintext)) !== bytesToHex(reply.copy.contentHash)) {
     throw new IntegrityError(`grant ${grant}'s copy did not come back as it was stored`);

@@ -8,7 +8,7 @@ import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { openObjectKeys, previewPartIndex } from "../../actors/peer/vault.ts";
+import { openObjectKeys, partBytesOf, previewPartIndex } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
@@ -26,6 +26,7 @@ export async function download(
     throw new ValidationError(`${output} exists; add --force to replace it`);
   }
   const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
+  const partBytes = partBytesOf(manifest);
   const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
   const out = await open(partial, "wx", 0o600);
   try {
@@ -43,12 +44,12 @@ export async function download(
     turns[0]?.resolve();
     await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
       const plaintext = await readPart(deps, keys, part, index, damaged);
-      if (plaintext.byteLength !== Math.min(limits.vaultPartBytes, manifest.bytes - index * limits.vaultPartBytes)) {
+      if (plaintext.byteLength !== Math.min(partBytes, manifest.bytes - index * partBytes)) {
         throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
       }
       await turns[index]!.promise;
       contentHash.update(plaintext);
-      await out.write(plaintext, 0, plaintext.byteLength, index * limits.vaultPartBytes);
+      await out.write(plaintext, 0, plaintext.byteLength, index * partBytes);
       done += plaintext.byteLength;
       deps.onProgress?.(done, manifest.bytes);
       turns[index + 1]?.resolve();

@@ -51,14 +51,16 @@ export async function upload(
       throw new ValidationError(`${file.path} is over the ${limits.objectBytesMax}-byte limit`);
     }
     const keys = options.copyFor?.keys ?? newObjectKeys(random);
-    const parts = partCount(info.size);
-    // One cover for several parts would let anyone who compares them see where the data is.
-    if (options.cover && parts > 1) {
+    // One cover for several parts would let anyone who compares them see where the data is:
+    // a file hidden in the user's own cover is one part.
+    if (options.cover && info.size > limits.coverPartBytesMax) {
       throw new ValidationError(
-        `a cover of your own takes files up to ${limits.vaultPartBytes} bytes (one part); ` +
+        `a cover of your own takes files up to ${limits.coverPartBytesMax} bytes (one part); ` +
           `${file.name} is larger: leave out --cover and it gets generated covers`,
       );
     }
+    const partBytes = options.cover ? Math.max(1, info.size) : limits.vaultPartBytes;
+    const parts = partCount(info.size, partBytes);
     // The native hash: the file passes through it whole (noble is 7x slower on this much).
     const contentHash = createHash("sha256");
     let done = 0;
@@ -68,10 +70,10 @@ export async function upload(
     let reading = Promise.resolve();
     const partIndexes = Array.from({ length: parts }, (_, index) => index);
     await eachLimited(partIndexes, limits.partsInFlight, async (index) => {
-      const length = Math.min(limits.vaultPartBytes, info.size - index * limits.vaultPartBytes);
+      const length = Math.min(partBytes, info.size - index * partBytes);
       const plaintext = new Uint8Array(length);
       const read = reading.then(async () => {
-        const { bytesRead } = await handle.read(plaintext, 0, length, index * limits.vaultPartBytes);
+        const { bytesRead } = await handle.read(plaintext, 0, length, index * partBytes);
         if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
         contentHash.update(plaintext);
       });
@@ -104,6 +106,7 @@ export async function upload(
       keyWrapped: wrapDataKey(accountKey, keys, random),
       replicas: options.replicas,
       parts: manifestParts,
+      partBytes,
       ...(previewPart ? { preview: previewPart } : {}),
       ...(options.copyFor ? { grant: options.copyFor.grant } : {}),
     };

@@ -297,7 +297,7 @@ describe("the vault", () => {
       );
       expect(tooSmall.code).toBe("validation");
       const large = join(folder, "large.bin");
-      await writeFile(large, cryptoRandom.bytes(limits.vaultPartBytes + 1));
+      await writeFile(large, cryptoRandom.bytes(limits.coverPartBytesMax + 1));
       const tooLarge = await refusal(
         upload(users.olga!, { path: large, name: "large.bin", type: "x" }, { replicas: 2, cover }),
       );
