@@ -207,7 +207,23 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         chunks: seen?.chunks,
       };
     });
-    return { answeredBy: nodeId, leader: state.leader, term: state.term, nodes };
+    // Peers online now, for `veil topology`: users, never members, so only while they beat.
+    const peers: NodeView[] = Object.entries(presence.nodes)
+      .filter(([, seen]) => seen.state === "online" && isAlive(seen, now, heartbeatTimeouts))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([id, seen]) => ({
+        id,
+        role: "peer",
+        state: seen.state,
+        alive: true,
+        leader: false,
+        term: 0,
+        lastHeartbeatAgeMs: now - seen.lastSeenAt,
+        membership: "unrecorded",
+        inFlight: 0,
+        memoryBytes: seen.memoryBytes,
+      }));
+    return { answeredBy: nodeId, leader: state.leader, term: state.term, nodes: [...nodes, ...peers] };
   };
   /** Leader-only work runs only while this node leads the latest term the log records. */
   const requireLatestTerm = () => {
