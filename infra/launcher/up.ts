@@ -40,6 +40,8 @@ export interface RunOptions {
   readonly print: (line: string) => void;
   /** Aborted by SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** More actors to start once the cluster is live (peers, for a demo), on the same connection. */
+  readonly afterLive?: (nc: NatsConnection) => readonly HostedActor[];
 }
 
 /** `veil up`: resolves with the process exit status once stopped. */
@@ -74,7 +76,7 @@ export async function runNode(options: RunOptions): Promise<number> {
 }
 
 /** A hosted actor as the launcher sees it. */
-interface Running {
+export interface HostedActor {
   readonly id: string;
   readonly live: Promise<boolean>;
   readonly done: Promise<{ problem?: string }>;
@@ -87,7 +89,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
   const log = new NatsEventLog(js, jsm);
   let crypto: CryptoActor | undefined;
-  const running: Running[] = [];
+  const running: HostedActor[] = [];
   if (serverIds.length > 0) {
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
     const grantShares = await openGrantShareStore(nc, { replicas: config.streamReplicas });
@@ -143,8 +145,6 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
       stop: () => node.actor.getSnapshot().status === "active" && node.actor.send({ type: "STOP" }),
     });
   }
-  const allDone = Promise.all(running.map((actor) => actor.done));
-
   const stopRequested = new Promise<"stop">((resolve) => {
     if (signal.aborted) resolve("stop");
     signal.addEventListener("abort", () => resolve("stop"), { once: true });
@@ -153,7 +153,13 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   const live = Promise.all(running.map((actor) => actor.live)).then((all) => all.every(Boolean));
   if (await Promise.race([live, stopRequested.then(() => false)])) {
     printSummary(print, { broker, config, serverIds, storageIds: options.storage?.ids ?? [] });
+    try {
+      running.push(...(options.afterLive?.(nc) ?? []));
+    } catch (error) {
+      logger.error("could not start what was asked beside the cluster", { reason: (error as Error).message });
+    }
   }
+  const allDone = Promise.all(running.map((actor) => actor.done));
   // Run until asked to stop, or until any actor ends on its own (a failure).
   const anyDone = Promise.race(running.map((actor) => actor.done.then(() => "done" as const)));
   const outcome = await Promise.race([stopRequested, anyDone]);

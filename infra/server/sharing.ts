@@ -152,6 +152,18 @@ export function sharingCommands(
     throw new BusyError(`too many concurrent changes to ${subject}; retry`);
   }
 
+  /** The caller's grants on one side, oldest first; the owner's view carries each view's time. */
+  async function grantsOf(data: unknown, side: "owner" | "recipient") {
+    const request = requests.plain.parse(data);
+    await session(request);
+    await deps.grants.caughtUp();
+    const now = clock.now();
+    return Object.values(deps.grants.state.grants)
+      .filter((grant) => grant[side] === request.user)
+      .sort((a, b) => a.issuedAt - b.issuedAt)
+      .map((grant) => grantView(grant, now, side === "owner"));
+  }
+
   return {
     /** Anyone's public key: what a grant for them is sealed to. */
     "user.publicKey": async (data) => {
@@ -433,26 +445,9 @@ export function sharingCommands(
       return grantView(grant, clock.now(), true);
     },
 
-    "grant.inbox": async (data) => {
-      const request = requests.plain.parse(data);
-      await session(request);
-      await deps.grants.caughtUp();
-      const now = clock.now();
-      return Object.values(deps.grants.state.grants)
-        .filter((grant) => grant.recipient === request.user)
-        .sort((a, b) => a.issuedAt - b.issuedAt)
-        .map((grant) => grantView(grant, now, false));
-    },
-
-    "grant.list": async (data) => {
-      const request = requests.plain.parse(data);
-      await session(request);
-      await deps.grants.caughtUp();
-      const now = clock.now();
-      return Object.values(deps.grants.state.grants)
-        .filter((grant) => grant.owner === request.user)
-        .sort((a, b) => a.issuedAt - b.issuedAt)
-        .map((grant) => grantView(grant, now, true));
-    },
+    /** Grants made to the caller. */
+    "grant.inbox": (data) => grantsOf(data, "recipient"),
+    /** Grants the caller made, with each view's time. */
+    "grant.list": (data) => grantsOf(data, "owner"),
   };
 }

@@ -39,7 +39,11 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
 
   const spawnWorker = () => {
     const worker = new Worker(bootstrap, { workerData: { module: options.module.href }, name: options.name });
-    worker.on("message", (message: ResultMessage) => {
+    worker.on("message", (message: ResultMessage | { ready: true }) => {
+      if ("ready" in message) {
+        idle.push(worker);
+        return dispatch();
+      }
       const task = running.get(worker);
       running.delete(worker);
       idle.push(worker);
@@ -65,7 +69,6 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
         dispatch();
       }
     });
-    idle.push(worker);
   };
   for (let index = 0; index < size; index++) spawnWorker();
 

@@ -17,4 +17,7 @@ export function serveOperations(operations: Operations): void {
       parentPort!.postMessage({ id: task.id, ok: false, error: errorToMessage(error) });
     }
   });
+  // Only now can a task be heard: Deno's worker threads drop messages that arrive before the
+  // listener (seen on a cold cache, where loading the worker takes long), so the pool waits.
+  parentPort!.postMessage({ ready: true });
 }

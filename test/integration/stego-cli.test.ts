@@ -157,6 +157,18 @@ describe("veil stego", () => {
     expect(ran.code).toBe(0);
     expect(new Uint8Array(await readFile(at("deno.bin")))).toEqual(secret);
   });
+
+  it("answers on Deno with an empty cache too, where its workers are slow to load", async () => {
+    // A task posted before a worker listened was lost on Deno: the first run on a machine hung.
+    const cache = await mkdtemp(join(tmpdir(), "veil-deno-cache-"));
+    try {
+      const ran = await runVeil(["stego", "capacity", at("cover.png")], { env: { DENO_DIR: cache }, runtime: "deno" });
+      expect(ran.stderr).toBe("");
+      expect(ran.stdout).toMatch(/holds \d+ bytes at 1 bit/);
+    } finally {
+      await rm(cache, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("veil stego preview", () => {

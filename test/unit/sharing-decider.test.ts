@@ -4,6 +4,7 @@ import {
   checkAnswerable,
   decideCloseGrant,
   decideDeny,
+  decideExpireRequest,
   decideRequest,
   decideRevoke,
   decideView,
@@ -103,6 +104,15 @@ describe("requests", () => {
       decideRequest({ ...command, image: shown, pendingFromAsker: limits.openRequestsPerUserMax }, make)
     );
     expect(error.code).toBe("conflict");
+  });
+
+  it("expires a request nobody answered in time, and only then", () => {
+    const pending = requestAfter(asked())!;
+    expect(decideExpireRequest(pending, t0 + limits.requestExpiryMs - 1, make)).toEqual([]);
+    expect(decideExpireRequest(pending, t0 + limits.requestExpiryMs, make)).toMatchObject([{ type: "RequestExpired" }]);
+    const expired = requestAfter(asked(), veilEvent("RequestExpired", { request: id("1") }, origin(t0 + 9)));
+    expect(expired).toMatchObject({ status: "expired", decidedAt: t0 + 9 });
+    expect(decideExpireRequest(expired!, t0 + 2 * limits.requestExpiryMs, make)).toEqual([]);
   });
 
   it("lets only the owner answer, once, and only in time", () => {

@@ -9,14 +9,14 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
 import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
-import { systemClock } from "../../clock.ts";
 import { loadConfig } from "../../config.ts";
-import { hostPeer } from "../../peer/host.ts";
 import { approve } from "../../sharing/approve.ts";
-import { discoverOnline, previewServer } from "../../sharing/previews.ts";
+import { discoverOnline } from "../../sharing/previews.ts";
 import { openGrant, writeView } from "../../sharing/view.ts";
 import { exists } from "../../files.ts";
 import { formatBytes, toJson } from "../format.ts";
+import { cliLogger } from "../client.ts";
+import { hostProfilePeer } from "../peer.ts";
 import { table } from "../render.ts";
 import { call, profileOption, withSession } from "../session.ts";
 import { stopSignal } from "../signals.ts";
@@ -93,16 +93,9 @@ export function registerSharing(program: Command): void {
     .description("stay online: beat your presence, print notifications, answer for your shown objects' previews")
     .addOption(profileOption())
     .action(async (options: { profile?: string }) => {
-      await withVault(options, async (deps) => {
-        const peer = hostPeer({
-          user: deps.session.user,
-          bus: deps.bus,
-          clock: systemClock,
-          logger: deps.logger,
-          onNote: (note) => print(`${iso(note.at)} ${note.kind}: ${note.text}`),
-          preview: previewServer(deps),
-        });
-        print(`online as ${deps.session.user}; Ctrl-C to go offline`);
+      await withSession(options, async ({ bus, stored }) => {
+        const peer = hostProfilePeer({ bus, stored, logger: cliLogger(loadConfig()), print });
+        print(`online as ${stored.user}; Ctrl-C to go offline`);
         const signal = stopSignal();
         signal.addEventListener("abort", () => peer.actor.send({ type: "STOP" }), { once: true });
         const { problem } = await peer.done;

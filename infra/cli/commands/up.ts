@@ -4,7 +4,12 @@ import { limits, subjectToken, ValidationError } from "../../../events/mod.ts";
 import { parseBytes } from "../format.ts";
 import { systemClock } from "../../clock.ts";
 import { loadConfig } from "../../config.ts";
-import { runNode, up } from "../../launcher/up.ts";
+import type { NatsConnection } from "@nats-io/nats-core";
+import { runNode, type RunOptions, up } from "../../launcher/up.ts";
+import { natsBus } from "../../nats/bus.ts";
+import { cliLogger } from "../client.ts";
+import { hostProfilePeer } from "../peer.ts";
+import { profileOf } from "../session.ts";
 import { createLogger } from "../../log.ts";
 import { stopSignal } from "../signals.ts";
 
@@ -27,6 +32,7 @@ function run(
   serverIds: string[],
   runner: typeof up,
   storage?: { ids: string[]; capacityBytes: number },
+  afterLive?: RunOptions["afterLive"],
 ) {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, clock: systemClock });
@@ -37,6 +43,7 @@ function run(
     logger,
     print: (line) => process.stdout.write(line + "\n"),
     signal: stopSignal(),
+    ...(afterLive ? { afterLive } : {}),
   });
 }
 
@@ -48,18 +55,41 @@ export function registerUp(program: Command): void {
     .option("--prefix <name>", "server ids are <name>-1 .. <name>-N", "server")
     .option("--storage <n>", `how many storage nodes to run in this process (0..${serversPerProcessMax})`, "3")
     .option("--capacity <size>", "each storage node's capacity, e.g. 500MB, 10GB", "10GB")
+    .option("--peer <profile...>", "also run the peer of these logged-in profiles (a demo of sharing in one terminal)")
     .addHelpText("after", environmentHelp)
-    .action(async (options: { servers: string; prefix: string; storage: string; capacity: string }) => {
-      const count = wholeNumber(options.servers, "--servers", 1);
-      const storageCount = wholeNumber(options.storage, "--storage", 0);
-      const capacityBytes = parseBytes(options.capacity, "--capacity", limits.storageCapacityMaxBytes);
-      const ids = Array.from(
-        { length: count },
-        (_, index) => subjectToken(`${options.prefix}-${index + 1}`, "--prefix"),
-      );
-      const storageIds = Array.from({ length: storageCount }, (_, index) => `storage-${index + 1}`);
-      process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes });
-    });
+    .action(
+      async (options: { servers: string; prefix: string; storage: string; capacity: string; peer?: string[] }) => {
+        const count = wholeNumber(options.servers, "--servers", 1);
+        const storageCount = wholeNumber(options.storage, "--storage", 0);
+        const capacityBytes = parseBytes(options.capacity, "--capacity", limits.storageCapacityMaxBytes);
+        const ids = Array.from(
+          { length: count },
+          (_, index) => subjectToken(`${options.prefix}-${index + 1}`, "--prefix"),
+        );
+        const storageIds = Array.from({ length: storageCount }, (_, index) => `storage-${index + 1}`);
+        // Read before anything starts: a profile that is not logged in is a clear error, not a half-started demo.
+        const peers = await Promise.all((options.peer ?? []).map((name) => profileOf({ profile: name }).session()));
+        const config = loadConfig();
+        const afterLive = peers.length === 0 ? undefined : (nc: NatsConnection) =>
+          peers.map((stored) => {
+            const peer = hostProfilePeer({
+              bus: natsBus(nc, cliLogger(config)),
+              stored,
+              logger: cliLogger(config),
+              print: (line) => process.stdout.write(line + "\n"),
+              labelled: true,
+            });
+            process.stdout.write(`peer of ${stored.user} online\n`);
+            return {
+              id: `peer-${stored.user}`,
+              live: Promise.resolve(true),
+              done: peer.done,
+              stop: () => peer.actor.getSnapshot().status === "active" && peer.actor.send({ type: "STOP" }),
+            };
+          });
+        process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes }, afterLive);
+      },
+    );
 }
 
 export function registerNode(program: Command): void {
