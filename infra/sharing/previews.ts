@@ -71,7 +71,8 @@ export async function discoverOnline(
           ),
         );
         await mkdir(join(folder, peer.user), { recursive: true, mode: 0o700 });
-        const path = join(folder, peer.user, `${image.image.slice(0, 8)}-${safeFileName(image.name)}.png`);
+        const name = safeFileName(image.name).replace(/\.png$/i, "");
+        const path = join(folder, peer.user, `${image.image.slice(0, 8)}-${name}.png`);
         await writeFile(path, png, { mode: 0o600 });
         return { ...image, previewPath: path, previewBytes: png.byteLength };
       } catch (error) {
