@@ -3,7 +3,8 @@
  * over folders in a temp dir, and a registered user. Upload and download throughput for 1,
  * 10 and 50 MB files (stego on, 2 replicas) against putting and getting the same bytes in a
  * NATS Object Store bucket on the same server in the same run; peak memory during the 50 MB
- * upload against the transfer's chunk window; stored bytes against original bytes.
+ * upload against the transfer's chunk window; stored bytes against original bytes; and the
+ * upload against sealing and hiding the same bytes alone, its ceiling on this machine.
  */
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -20,6 +21,8 @@ import { sendCommand } from "../../infra/server/commands.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { hostStorageNode } from "../../infra/storage/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
+import { eachLimited, sealPart } from "../../infra/vault/parts.ts";
+import { newObjectKeys } from "../../actors/peer/vault.ts";
 import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
 import { hostBenchServer, quietLogger as quiet } from "../server.ts";
 import { bestSeconds, type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
@@ -128,6 +131,23 @@ export const vaultSuite: Suite = {
             }), stored ${(storedBytes / bytes.byteLength).toFixed(2)}x`,
           );
           if (size === 50) {
+            // The ceiling set by sealing and hiding alone (the stego workers' share, no puts):
+            // how close the whole upload comes to it says where the rest of the time goes.
+            const keys = newObjectKeys(cryptoRandom);
+            const sealSeconds = await bestSeconds(1, () =>
+              eachLimited(
+                Array.from({ length: Math.ceil(bytes.byteLength / limits.vaultPartBytes) }, (_, index) => index),
+                limits.partsInFlight,
+                async (index) => {
+                  // A copy, as an upload reads it: a view would send the whole 50 MB buffer to a worker.
+                  const part = bytes.slice(index * limits.vaultPartBytes, (index + 1) * limits.vaultPartBytes);
+                  await sealPart(crypto, stego, cryptoRandom, keys, index, part);
+                },
+              ));
+            figures.upload_50mb_vs_seal_and_hide_alone_ratio = round2(sealSeconds / uploadSeconds);
+            report(
+              `50 MB sealed and hidden alone (no puts): ${(size / sealSeconds).toFixed(1)} MB/s, the upload's ceiling`,
+            );
             // What a transfer keeps in flight: parts at once, each with its chunk puts.
             const windowBytes = limits.partsInFlight * limits.transferConcurrency * limits.chunkBytes;
             figures.upload_50mb_peak_memory_vs_chunk_window_ratio = round2(peakBytes / windowBytes);
