@@ -6,7 +6,7 @@
  * sealed bytes are hidden in one cover PNG, which is cut into chunks named by their SHA-256.
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { limits, ValidationError } from "../../events/mod.ts";
+import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
 import { deriveSubkey, keyBytes, sha256Hex, unwrapKey, wrapKey } from "../crypto/mod.ts";
 import type { RandomSource } from "../ports.ts";
 
@@ -80,6 +80,23 @@ const legacyPartBytes = 4 * 1024 * 1024;
 
 /** How much plaintext each part of this object holds. */
 export const partBytesOf = (manifest: { readonly partBytes?: number }): number => manifest.partBytes ?? legacyPartBytes;
+
+/**
+ * A manifest's layout must add up (its size, its part size, its number of parts) before
+ * any offset is computed from it; one that does not is damaged, or was never veil's.
+ */
+export function checkLayout(
+  manifest: { readonly bytes: number; readonly partBytes?: number; readonly parts: readonly unknown[] },
+): void {
+  const partBytes = partBytesOf(manifest);
+  const sane = Number.isSafeInteger(manifest.bytes) && manifest.bytes >= 0 && Number.isSafeInteger(partBytes) &&
+    partBytes >= 1 && manifest.parts.length === Math.max(1, Math.ceil(manifest.bytes / partBytes));
+  if (!sane) {
+    throw new IntegrityError(
+      `the manifest does not add up: ${manifest.bytes} bytes in ${manifest.parts.length} parts of ${partBytes}`,
+    );
+  }
+}
 
 /** How many parts an object of `bytes` is sealed in, `partBytes` each (an empty object still has one). */
 export function partCount(bytes: number, partBytes: number = limits.vaultPartBytes): number {

@@ -114,7 +114,21 @@ export function sharingDuties(deps: SharingDeps) {
     for (const request of Object.values(requests.state.requests)) {
       if (!budget()) return done;
       if (request.status !== "pending") continue;
-      const issued = grantsByRequest.get(request.request);
+      let issued = grantsByRequest.get(request.request);
+      // Only a grant that stands finishes an approval; one without its share (a crash between
+      // recording it and storing the share) is closed, and the request stays open.
+      if (issued && (issued.status !== "open" || !(await shares.get(issued.grant)))) {
+        if (issued.status === "open") {
+          const seq = await latest(grantSubject(issued.grant), grants);
+          await log.append(grantSubject(issued.grant), [
+            make("GrantClosed", { grant: issued.grant, reason: "revoked" }),
+          ], {
+            expectedSubjectSeq: seq,
+          }).catch((error) => (error instanceof ConcurrencyError ? undefined : Promise.reject(error)));
+          done++;
+        }
+        issued = undefined;
+      }
       const events = issued
         ? [make("RequestApproved", { request: request.request, grant: issued.grant })]
         : decideExpireRequest(request, now, make);

@@ -43,6 +43,7 @@ import {
   type GrantState,
   type HealthState,
   type HeartbeatTimeouts,
+  type ImageManifest,
   imageOf,
   imagesOf,
   isAlive,
@@ -386,6 +387,7 @@ export function sharingCommands(
       const { state: viewer } = await session(asked);
       await images.caughtUp();
       let shareB: Uint8Array | undefined;
+      let copy: ImageManifest | undefined;
       let viewsLeft = 0;
       const seq = await decideAndAppend(grantSubject(asked.grant), deps.grants, async () => {
         const grant = grantOf(deps.grants.state, asked.grant);
@@ -393,13 +395,14 @@ export function sharingCommands(
         const sealed = await shares.get(asked.grant);
         if (!sealed) throw new ConflictError(`grant ${asked.grant} is closed: its key is gone`);
         shareB = secrets.open("grant-share", asked.grant, sealed);
-        if (!imageOf(images.state, grant!.image)) throw new NotFoundError(`the copy of grant ${asked.grant} is gone`);
+        copy = imageOf(images.state, grant!.image);
+        if (!copy) throw new NotFoundError(`the copy of grant ${asked.grant} is gone`);
         viewsLeft = events[0]!.type === "ViewConsumed" ? events[0]!.data.viewsLeft : 0;
         return events;
       }, limits.viewRetriesMax);
       const grant = grantOf(deps.grants.state, asked.grant)!;
-      const copy = imageOf(images.state, grant.image)!;
       const parties = { grant: grant.grant, owner: grant.owner, recipient: grant.recipient };
+      const manifest = copy!;
       const sealedToViewer = sealShareTo(viewer.publicKey, shareB!, shareBContext(parties, asked.view), random);
       shareB!.fill(0);
       if (viewsLeft === 0) {
@@ -420,11 +423,11 @@ export function sharingCommands(
         shareA: grant.shareA,
         shareB: sealedToViewer,
         copy: {
-          image: copy.image,
-          bytes: copy.bytes,
-          contentHash: copy.contentHash,
-          ...(copy.partBytes === undefined ? {} : { partBytes: copy.partBytes }),
-          parts: copy.parts,
+          image: manifest.image,
+          bytes: manifest.bytes,
+          contentHash: manifest.contentHash,
+          ...(manifest.partBytes === undefined ? {} : { partBytes: manifest.partBytes }),
+          parts: manifest.parts,
         },
       };
     },

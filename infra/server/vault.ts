@@ -4,6 +4,7 @@
  * objects. Anyone else's object is "not found", exactly like one that does not exist.
  */
 import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
+import { checkLayout } from "../../actors/peer/vault.ts";
 import { storeRequest } from "../storage/client.ts";
 import {
   ConcurrencyError,
@@ -87,6 +88,11 @@ export function vaultCommands(deps: {
       if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
       // Validated as the event it becomes: the owner is whoever is logged in, whatever the manifest says.
       const stored = imageEvents.ImageStored.data.parse({ ...manifest, owner: user });
+      try {
+        checkLayout(stored);
+      } catch (error) {
+        throw new ValidationError((error as Error).message);
+      }
       let seq: number;
       try {
         [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
-import { partBytesOf, safeFileName } from "../../actors/peer/vault.ts";
+import { checkLayout, partBytesOf, safeFileName } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
 import { command, eachLimited, readPart, type StoredChunk, type TransferDeps } from "../vault/parts.ts";
 
@@ -47,6 +47,7 @@ export async function openGrant(deps: ViewDeps, grant: string) {
   shareB.fill(0);
   if (keys.image !== reply.copy.image) throw new IntegrityError(`grant ${grant} names a copy that is not its own`);
   if (reply.copy.bytes > limits.grantObjectBytesMax) throw new IntegrityError(`grant ${grant}'s copy is too large`);
+  checkLayout(reply.copy);
   const plaintext = new Uint8Array(reply.copy.bytes);
   const partBytes = partBytesOf(reply.copy);
   await eachLimited(reply.copy.parts, limits.partsInFlight, async (part, index) => {

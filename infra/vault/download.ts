@@ -8,7 +8,7 @@ import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { openObjectKeys, partBytesOf, previewPartIndex } from "../../actors/peer/vault.ts";
+import { checkLayout, openObjectKeys, partBytesOf, previewPartIndex } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
@@ -27,6 +27,7 @@ export async function download(
   }
   const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
   const partBytes = partBytesOf(manifest);
+  checkLayout(manifest);
   const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
   const out = await open(partial, "wx", 0o600);
   try {
@@ -42,17 +43,26 @@ export async function download(
       return { promise, resolve };
     });
     turns[0]?.resolve();
+    // A part that fails ends the download: every lane waiting for its turn is let go, and stops.
+    let failed = false;
     await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
-      const plaintext = await readPart(deps, keys, part, index, damaged);
-      if (plaintext.byteLength !== Math.min(partBytes, manifest.bytes - index * partBytes)) {
-        throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
+      try {
+        const plaintext = await readPart(deps, keys, part, index, damaged);
+        if (plaintext.byteLength !== Math.min(partBytes, manifest.bytes - index * partBytes)) {
+          throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
+        }
+        await turns[index]!.promise;
+        if (failed) return;
+        contentHash.update(plaintext);
+        await out.write(plaintext, 0, plaintext.byteLength, index * partBytes);
+        done += plaintext.byteLength;
+        deps.onProgress?.(done, manifest.bytes);
+        turns[index + 1]?.resolve();
+      } catch (error) {
+        failed = true;
+        for (const turn of turns) turn.resolve();
+        throw error;
       }
-      await turns[index]!.promise;
-      contentHash.update(plaintext);
-      await out.write(plaintext, 0, plaintext.byteLength, index * partBytes);
-      done += plaintext.byteLength;
-      deps.onProgress?.(done, manifest.bytes);
-      turns[index + 1]?.resolve();
     });
     if (done !== manifest.bytes || contentHash.digest("hex") !== bytesToHex(manifest.contentHash)) {
       throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);

@@ -25,6 +25,9 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
   const waiting: Task[] = [];
   const idle: Worker[] = [];
   const running = new Map<Worker, Task>();
+  /** Every live worker, ready or still loading, so close() ends them all. */
+  const workers = new Set<Worker>();
+  const ready = new Set<Worker>();
   let nextId = 0;
   let closed = false;
 
@@ -39,8 +42,12 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
 
   const spawnWorker = () => {
     const worker = new Worker(bootstrap, { workerData: { module: options.module.href }, name: options.name });
+    workers.add(worker);
     worker.on("message", (message: ResultMessage | { ready: true }) => {
       if ("ready" in message) {
+        if (closed) return void worker.terminate();
+        if (ready.has(worker)) return;
+        ready.add(worker);
         idle.push(worker);
         return dispatch();
       }
@@ -64,10 +71,21 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
       running.delete(worker);
       const at = idle.indexOf(worker);
       if (at >= 0) idle.splice(at, 1);
-      if (!closed) {
-        spawnWorker();
-        dispatch();
+      workers.delete(worker);
+      const wasReady = ready.delete(worker);
+      if (closed) return;
+      if (!wasReady) {
+        // It never loaded (a broken module, a missing file): respawning would only fail again.
+        // Fail what waits if no worker is left to take it.
+        if (workers.size === 0) {
+          for (const task of waiting.splice(0)) {
+            task.reject(new UnavailableError(`the ${options.name} workers could not start (status ${code})`));
+          }
+        }
+        return;
       }
+      spawnWorker();
+      dispatch();
     });
   };
   for (let index = 0; index < size; index++) spawnWorker();
@@ -76,6 +94,9 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
     size,
     run(operation, input, transfer = []) {
       if (closed) return Promise.reject(new UnavailableError(`the ${options.name} pool is closed`));
+      if (workers.size === 0) {
+        return Promise.reject(new UnavailableError(`the ${options.name} workers could not start`));
+      }
       return new Promise((resolve, reject) => {
         waiting.push({ id: ++nextId, operation, input, transfer, resolve, reject });
         dispatch();
@@ -84,7 +105,7 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
     async close() {
       closed = true;
       for (const task of waiting.splice(0)) task.reject(new UnavailableError(`the ${options.name} pool closed`));
-      await Promise.all([...idle, ...running.keys()].map((worker) => worker.terminate()));
+      await Promise.all([...workers].map((worker) => worker.terminate()));
     },
   };
 }

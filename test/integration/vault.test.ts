@@ -351,8 +351,22 @@ describe("the vault", () => {
     expect(identical(await get("olga", stored.image), bytes)).toBe(true);
   }, 180_000);
 
+  it("refuses a manifest whose size, part size and parts do not add up, recording nothing", async () => {
+    const stored = await put("olga", "layout.bin", cryptoRandom.bytes(2 * limits.vaultPartBytes));
+    const manifest = await getManifest(stored.image);
+    const { owner: _owner, storedAt: _storedAt, discoverable: _shown, ...recorded } = manifest;
+    const image = "ab".repeat(16);
+    const error = await refusal(
+      sendCommand(bus(), "vault.store", { ...users.olga!.session, manifest: { ...recorded, image, partBytes: 1 } }),
+    );
+    expect(error.code).toBe("validation");
+    expect(error.message).toMatch(/does not add up/);
+    expect((await refusal(getManifest(image))).code).toBe("not-found");
+  });
+
   it("says clearly which chunk is gone when no replica has it, and writes nothing", async () => {
-    const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(50_000));
+    // Several parts, the first one broken: the parts waiting their turn behind it stop too.
+    const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(3 * limits.vaultPartBytes));
     const chunk = (await getManifest(stored.image)).parts[0]!.chunks[0]!;
     for (const node of chunk.nodes) await storeRequest(bus(), node, "delete", { hash: chunk.hash });
     const output = join(folder, "fragile-back.bin");

@@ -3,6 +3,7 @@ import { BusyError, IntegrityError, UnavailableError } from "../../events/mod.ts
 import { startCryptoActor, startStegoActor, startWorkerActor } from "../../infra/workers/actors.ts";
 
 const testWorker = new URL("../support/test-worker.ts", import.meta.url);
+const brokenWorker = new URL("../support/broken-worker.ts", import.meta.url);
 
 describe("worker actors", () => {
   it("seal, embed, extract and open through the crypto and stego actors", async () => {
@@ -44,6 +45,15 @@ describe("worker actors", () => {
     try {
       await expect(actor.request("die", {})).rejects.toBeInstanceOf(UnavailableError);
       expect(await actor.request("echo", "still here")).toBe("still here");
+    } finally {
+      await actor.stop();
+    }
+  });
+
+  it("fails work clearly, and stops, when its workers cannot even load", async () => {
+    const actor = startWorkerActor({ name: "broken", module: brokenWorker, size: 2 });
+    try {
+      await expect(actor.request("echo", "anyone?")).rejects.toThrow(/could not start/);
     } finally {
       await actor.stop();
     }

@@ -1,6 +1,6 @@
 import process from "node:process";
 import { type Command, Option } from "commander";
-import { limits, subjectToken, ValidationError } from "../../../events/mod.ts";
+import { AuthenticationError, limits, subjectToken, ValidationError } from "../../../events/mod.ts";
 import { parseBytes } from "../format.ts";
 import { systemClock } from "../../clock.ts";
 import { loadConfig } from "../../config.ts";
@@ -68,7 +68,13 @@ export function registerUp(program: Command): void {
         );
         const storageIds = Array.from({ length: storageCount }, (_, index) => `storage-${index + 1}`);
         // Read before anything starts: a profile that is not logged in is a clear error, not a half-started demo.
-        const peers = await Promise.all((options.peer ?? []).map((name) => profileOf({ profile: name }).session()));
+        const peers = await Promise.all((options.peer ?? []).map(async (name) => {
+          const stored = await profileOf({ profile: name }).session();
+          if (!stored.accountKey) {
+            throw new AuthenticationError(`log in again as ${stored.user} (profile ${name}) to unlock the vault here`);
+          }
+          return stored;
+        }));
         const config = loadConfig();
         const afterLive = peers.length === 0 ? undefined : (nc: NatsConnection) =>
           peers.map((stored) => {
