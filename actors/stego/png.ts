@@ -1,15 +1,18 @@
 /**
- * PNG in and out. Any PNG a user gives (8 or 16 bits, RGB, RGBA, grey, palette, interlaced)
- * is read with upng-js and normalised to 8-bit RGBA. Before a single pixel is allocated, the
- * header's size is checked against the pixel limit, so a file claiming 100000 x 100000
- * pixels is refused, not decompressed. Writing uses a simple row filter (Up) and native zlib
+ * PNG in and out. 8-bit RGB and RGBA PNGs without interlacing (what veil writes, and most
+ * photos) are read here with native inflate: 272 ms against upng-js's 644 ms for a part's
+ * 11 MP cover. Any other PNG a user gives (16 bits, grey, palette, interlaced) is read with
+ * upng-js. All come out as 8-bit RGBA. Before a single pixel is allocated, the header's size
+ * is checked against the pixel limit, so a file claiming 100000 x 100000 pixels is refused,
+ * not decompressed. Writing uses a simple row filter (Up) and native zlib
  * with Huffman coding only: the images veil writes carry data in their low bits, noise to
  * any compressor, so LZ77's match-finding is wasted work. On a 12 MP image that measured
  * 60 MP/s and 7% smaller than zlib level 1 with matching (30 MP/s), against 8 MP/s for the
  * web-standard CompressionStream (fixed at level 6) and about 2 MP/s for upng-js's encoder.
  */
+import { Buffer } from "node:buffer";
 import { promisify } from "node:util";
-import { constants, deflate } from "node:zlib";
+import * as zlib from "node:zlib";
 import UPNG from "upng-js";
 import { limits, ValidationError } from "../../events/mod.ts";
 
@@ -42,11 +45,104 @@ export function readPngSize(bytes: Uint8Array): { width: number; height: number 
   return { width, height };
 }
 
+/** The Paeth predictor (PNG spec, filter type 4). */
+function paeth(left: number, up: number, upLeft: number): number {
+  const estimate = left + up - upLeft;
+  const toLeft = Math.abs(estimate - left);
+  const toUp = Math.abs(estimate - up);
+  const toUpLeft = Math.abs(estimate - upLeft);
+  if (toLeft <= toUp && toLeft <= toUpLeft) return left;
+  return toUp <= toUpLeft ? up : upLeft;
+}
+
+/**
+ * 8-bit RGB or RGBA, not interlaced (what veil writes, and what most photos are): the
+ * chunks read here, inflated natively (bounded by the size the header implies, so a bomb
+ * stops there) and unfiltered in one pass, at several times upng-js's speed. Anything else
+ * (palettes, grey, 16 bits, interlacing) returns undefined and goes to upng-js.
+ */
+function decodeTrueColour(bytes: Uint8Array, width: number, height: number): Image | undefined {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const [depth, colour, , , interlace] = bytes.subarray(24, 29);
+  if (depth !== 8 || (colour !== 2 && colour !== 6) || interlace !== 0) return undefined;
+  const channels = colour === 6 ? 4 : 3;
+  const stride = width * channels;
+  const idat: Uint8Array[] = [];
+  for (let offset = 8; offset + 12 <= bytes.byteLength;) {
+    const length = view.getUint32(offset);
+    const type = String.fromCharCode(...bytes.subarray(offset + 4, offset + 8));
+    if (offset + 12 + length > bytes.byteLength) throw new ValidationError("the PNG is damaged or truncated");
+    if (type === "IDAT") idat.push(bytes.subarray(offset + 8, offset + 8 + length));
+    if (type === "IEND") break;
+    offset += 12 + length;
+  }
+  const expected = height * (stride + 1);
+  let raw: Uint8Array;
+  try {
+    raw = zlib.inflateSync(Buffer.concat(idat), { maxOutputLength: expected });
+  } catch (cause) {
+    throw new ValidationError(`the PNG is damaged or truncated: ${(cause as Error).message}`, { cause });
+  }
+  if (raw.byteLength !== expected) {
+    throw new ValidationError("the PNG is damaged or truncated: its pixel data does not match its size");
+  }
+  const rgba = new Uint8Array(width * height * 4);
+  const line = new Uint8Array(stride);
+  const previous = new Uint8Array(stride);
+  let hasAlpha = false;
+  for (let y = 0; y < height; y++) {
+    const start = y * (stride + 1);
+    const filter = raw[start]!;
+    const input = raw.subarray(start + 1, start + 1 + stride);
+    switch (filter) {
+      case 0:
+        line.set(input);
+        break;
+      case 1:
+        for (let i = 0; i < stride; i++) line[i] = input[i]! + (i >= channels ? line[i - channels]! : 0);
+        break;
+      case 2:
+        for (let i = 0; i < stride; i++) line[i] = input[i]! + previous[i]!;
+        break;
+      case 3:
+        for (let i = 0; i < stride; i++) {
+          line[i] = input[i]! + (((i >= channels ? line[i - channels]! : 0) + previous[i]!) >> 1);
+        }
+        break;
+      case 4:
+        for (let i = 0; i < stride; i++) {
+          const left = i >= channels ? line[i - channels]! : 0;
+          const upLeft = i >= channels ? previous[i - channels]! : 0;
+          line[i] = input[i]! + paeth(left, previous[i]!, upLeft);
+        }
+        break;
+      default:
+        throw new ValidationError(`the PNG is damaged: row ${y} has filter type ${filter}`);
+    }
+    const out = y * width * 4;
+    if (channels === 4) {
+      rgba.set(line, out);
+      for (let i = 3; !hasAlpha && i < stride; i += 4) hasAlpha = line[i] !== 255;
+    } else {
+      for (let x = 0, i = 0, o = out; x < width; x++, i += 3, o += 4) {
+        rgba[o] = line[i]!;
+        rgba[o + 1] = line[i + 1]!;
+        rgba[o + 2] = line[i + 2]!;
+        rgba[o + 3] = 255;
+      }
+    }
+    previous.set(line);
+  }
+  return { width, height, rgba, hasAlpha };
+}
+
 export function decodePng(bytes: Uint8Array): Image {
   if (bytes.byteLength > limits.pngBytesMax) {
     throw new ValidationError(`the PNG is ${bytes.byteLength} bytes, over the ${limits.pngBytesMax}-byte limit`);
   }
   const { width, height } = readPngSize(bytes);
+  const fast = decodeTrueColour(bytes, width, height);
+  if (fast) return fast;
   let decoded: ReturnType<typeof UPNG.decode>;
   let rgba: Uint8Array;
   try {
@@ -74,10 +170,21 @@ const crcTable = Uint32Array.from({ length: 256 }, (_, byte) => {
   return crc >>> 0;
 });
 
-function crc32(bytes: Uint8Array): number {
+/** CRC-32 in JavaScript: for runtimes without the native one (Node before 20.15). */
+export function crc32Portable(bytes: Uint8Array): number {
   let crc = 0xffffffff;
   for (let index = 0; index < bytes.byteLength; index++) crc = crcTable[(crc ^ bytes[index]!) & 0xff]! ^ (crc >>> 8);
   return (crc ^ 0xffffffff) >>> 0;
+}
+
+const nativeCrc32 = (zlib as { crc32?: (data: Uint8Array) => number }).crc32;
+
+/**
+ * The CRC of a PNG chunk. Native where the runtime has it (Node >= 20.15, Deno): on a part's
+ * 15 MB IDAT the JavaScript loop took 150 ms, a third of the encoding.
+ */
+export function crc32(bytes: Uint8Array): number {
+  return nativeCrc32 ? nativeCrc32(bytes) >>> 0 : crc32Portable(bytes);
 }
 
 function chunk(type: string, data: Uint8Array): Uint8Array {
@@ -90,11 +197,11 @@ function chunk(type: string, data: Uint8Array): Uint8Array {
   return bytes;
 }
 
-const deflateAsync = promisify(deflate);
+const deflateAsync = promisify(zlib.deflate);
 
 /** zlib-wrapped deflate, as PNG wants it; async, so it runs in the native thread pool. */
 async function compress(bytes: Uint8Array): Promise<Uint8Array> {
-  return new Uint8Array(await deflateAsync(bytes, { level: 1, strategy: constants.Z_HUFFMAN_ONLY }));
+  return new Uint8Array(await deflateAsync(bytes, { level: 1, strategy: zlib.constants.Z_HUFFMAN_ONLY }));
 }
 
 /** Writes 8-bit RGBA (or RGB when the image has no transparency) with the Up filter on every row. */
@@ -105,16 +212,31 @@ export async function encodePng(image: Image): Promise<Uint8Array> {
   const rowBytes = width * 4;
   // One pass: each output byte is the channel minus the same channel one row up (Up filter),
   // read straight from the RGBA buffer (the first row has nothing above it).
+  // The loops are written out per layout, with no branch per byte: this is a third of the
+  // encoding's JavaScript time on a part's cover.
   const filtered = new Uint8Array(height * (stride + 1));
   for (let y = 0, out = 0; y < height; y++) {
     filtered[out++] = 2;
     const row = y * rowBytes;
-    const above = y === 0 ? -1 : row - rowBytes;
-    for (let x = 0; x < width; x++) {
-      const at = row + x * 4;
-      const up = above + x * 4;
-      for (let channel = 0; channel < channels; channel++) {
-        filtered[out++] = (rgba[at + channel]! - (above < 0 ? 0 : rgba[up + channel]!)) & 0xff;
+    if (y === 0) {
+      for (let at = row, end = row + rowBytes; at < end; at += 4) {
+        filtered[out++] = rgba[at]!;
+        filtered[out++] = rgba[at + 1]!;
+        filtered[out++] = rgba[at + 2]!;
+        if (hasAlpha) filtered[out++] = rgba[at + 3]!;
+      }
+      continue;
+    }
+    const above = row - rowBytes;
+    if (hasAlpha) {
+      for (let at = row, up = above, end = row + rowBytes; at < end; at++, up++) {
+        filtered[out++] = (rgba[at]! - rgba[up]!) & 0xff;
+      }
+    } else {
+      for (let at = row, up = above, end = row + rowBytes; at < end; at += 4, up += 4) {
+        filtered[out++] = (rgba[at]! - rgba[up]!) & 0xff;
+        filtered[out++] = (rgba[at + 1]! - rgba[up + 1]!) & 0xff;
+        filtered[out++] = (rgba[at + 2]! - rgba[up + 2]!) & 0xff;
       }
     }
   }

@@ -5,6 +5,8 @@ import { openObject, sealObject } from "../../actors/crypto/mod.ts";
 import {
   capacityBytes,
   coverSizeFor,
+  crc32,
+  crc32Portable,
   decodePng,
   embed,
   encodePng,
@@ -32,6 +34,8 @@ function handmadePng(
   colourType: number,
   rows: Uint8Array[],
   interlaced = false,
+  /** Each row's filter type (default None); rows are given unfiltered and filtered here. */
+  filters: readonly number[] = [],
 ): Uint8Array {
   const crc = (bytes: Uint8Array) => {
     let value = 0xffffffff;
@@ -56,7 +60,27 @@ function handmadePng(
   header[8] = depth;
   header[9] = colourType;
   header[12] = interlaced ? 1 : 0;
-  const raw = Buffer.concat(rows.map((row) => Buffer.concat([Buffer.from([0]), row])));
+  const bpp = (depth / 8) * ({ 0: 1, 2: 3, 4: 2, 6: 4 } as Record<number, number>)[colourType]!;
+  const filtered = rows.map((row, y) => {
+    const type = filters[y] ?? 0;
+    const up = (i: number) => (y > 0 ? rows[y - 1]![i]! : 0);
+    const left = (i: number) => (i >= bpp ? row[i - bpp]! : 0);
+    const upLeft = (i: number) => (i >= bpp && y > 0 ? rows[y - 1]![i - bpp]! : 0);
+    const paeth = (a: number, b: number, c: number) => {
+      const p = a + b - c;
+      const [pa, pb, pc] = [Math.abs(p - a), Math.abs(p - b), Math.abs(p - c)];
+      return pa <= pb && pa <= pc ? a : pb <= pc ? b : c;
+    };
+    const predict = [
+      () => 0,
+      left,
+      up,
+      (i: number) => (left(i) + up(i)) >> 1,
+      (i: number) => paeth(left(i), up(i), upLeft(i)),
+    ][type]!;
+    return Buffer.concat([Buffer.from([type]), Buffer.from(row.map((value, i) => (value - predict(i)) & 0xff))]);
+  });
+  const raw = Buffer.concat(filtered);
   return new Uint8Array(Buffer.concat([
     Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
     chunk("IHDR", header),
@@ -159,6 +183,13 @@ describe("with encryption: damage anywhere is detected", () => {
 });
 
 describe("PNG", () => {
+  it("computes chunk CRCs the same natively and in JavaScript, as PNG defines them", () => {
+    expect(crc32(new TextEncoder().encode("IEND")).toString(16)).toBe("ae426082");
+    const data = Uint8Array.from({ length: 100_003 }, (_, index) => (index * 7919 + 13) & 255);
+    expect(crc32(data)).toBe(crc32Portable(data));
+    expect(crc32(new Uint8Array())).toBe(crc32Portable(new Uint8Array()));
+  });
+
   it("writes PNGs any decoder reads back exactly (RGB and RGBA)", async () => {
     for (
       const image of [cover, {
@@ -171,6 +202,23 @@ describe("PNG", () => {
       const other = UPNG.decode(png.slice().buffer);
       expect(new Uint8Array(UPNG.toRGBA8(other)[0]!)).toEqual(image.rgba);
       expect(decodePng(png).rgba).toEqual(image.rgba);
+    }
+  });
+
+  it("reads covers written with every row filter (None, Sub, Up, Average, Paeth), RGB and RGBA", () => {
+    for (const [colourType, channels] of [[2, 3], [6, 4]] as const) {
+      const width = 7;
+      const rows = Array.from(
+        { length: 10 },
+        (_, y) => Uint8Array.from({ length: width * channels }, (_, i) => (y * 53 + i * 29 + ((y * i) % 7) * 31) & 255),
+      );
+      const png = handmadePng(width, rows.length, 8, colourType, rows, false, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]);
+      const decoded = decodePng(png);
+      const expected = new Uint8Array(UPNG.toRGBA8(UPNG.decode(png.slice().buffer))[0]!);
+      expect(decoded.rgba).toEqual(expected);
+      expect(decoded.rgba.subarray(0, 4)).toEqual(
+        new Uint8Array([...rows[0]!.subarray(0, 3), channels === 4 ? rows[0]![3]! : 255]),
+      );
     }
   });
 
