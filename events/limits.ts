@@ -140,6 +140,10 @@ export const limits = {
   peerHeartbeatIntervalMs: 5_000,
   /** Discoverable objects `veil online` shows per user. */
   discoverablePerUserMax: 32,
+  /** Items one listing reply holds (a vault's files): a few hundred bytes each, well inside a message. */
+  listPageMax: 500,
+  /** Pages a client reads of one listing before it stops (a million files). */
+  objectsPerUserPagesMax: 2_000,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
 

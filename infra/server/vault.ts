@@ -12,9 +12,11 @@ import {
   imageEvents,
   imageId,
   imageSubject,
+  integer,
   limits,
   NotFoundError,
   object,
+  optional,
   string,
   ValidationError,
   veilEvent,
@@ -35,8 +37,15 @@ import type { CommandHandler } from "./commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
 const reference = string({ lengthMin: 1, lengthMax: 255 });
+/** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
+const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
 const requests = {
-  list: object(authenticated),
+  plain: object(authenticated),
+  list: object({
+    ...authenticated,
+    after: optional(cursor),
+    limit: optional(integer({ min: 1, max: limits.listPageMax })),
+  }),
   get: object({ ...authenticated, image: reference }),
   damaged: object({
     ...authenticated,
@@ -82,7 +91,7 @@ export function vaultCommands(deps: {
 
   return {
     "vault.store": async (data) => {
-      const { user, token } = requests.list.parse(data);
+      const { user, token } = requests.plain.parse(data);
       await session({ user, token });
       const manifest = (data as { manifest?: unknown }).manifest;
       if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
@@ -111,7 +120,18 @@ export function vaultCommands(deps: {
       const request = requests.list.parse(data);
       await session(request);
       await images.caughtUp();
-      return imagesOf(images.state, request.user).map(summary);
+      // A page at a time: a vault of thousands of files would not fit in one message.
+      const limit = request.limit ?? limits.listPageMax;
+      const key = (image: ImageManifest) => `${String(image.storedAt).padStart(16, "0")}:${image.image}`;
+      const after = request.after && `${request.after.split(":")[0]!.padStart(16, "0")}:${request.after.split(":")[1]}`;
+      const all = imagesOf(images.state, request.user).sort((a, b) => (key(a) < key(b) ? -1 : 1));
+      const rest = after ? all.filter((image) => key(image) > after) : all;
+      const page = rest.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        files: page.map(summary),
+        ...(rest.length > limit && last ? { next: `${last.storedAt}:${last.image}` } : {}),
+      };
     },
 
     "vault.get": async (data) => {

@@ -25,7 +25,7 @@ import { discoverOnline, previewServer } from "../../infra/sharing/previews.ts";
 import { openGrant, type ViewDeps } from "../../infra/sharing/view.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
-import { type TransferDeps, upload } from "../../infra/vault/mod.ts";
+import { listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { readPart } from "../../infra/vault/parts.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import { chunksOf, fold, grantsProjection, type ImageManifest } from "../../projections/mod.ts";
@@ -384,9 +384,7 @@ describe("peers", () => {
         const decoded = await decodePng(new Uint8Array(await readFile(preview.previewPath!)));
         expect(Math.max(decoded.width, decoded.height)).toBe(128);
         // A peer answers only for what its user shows.
-        const diary = (await call("olga", "vault.list") as { image: string; name: string }[]).find((one) =>
-          one.name === "diary.txt"
-        )!;
+        const diary = (await listVault(bus(), people.olga!.session)).find((one) => one.name === "diary.txt")!;
         await expect(previewServer(people.olga!)(diary.image)).rejects.toThrow(/no preview/);
 
         const { request } = await ask("rita", "olga", "photo.png");

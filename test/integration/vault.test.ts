@@ -19,7 +19,7 @@ import { sendCommand } from "../../infra/server/commands.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
-import { download, downloadPreview, type TransferDeps, upload } from "../../infra/vault/mod.ts";
+import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
@@ -142,13 +142,13 @@ describe("the vault", () => {
     for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
       expect(new Set(chunk.nodes).size).toBe(2);
     }
-    const listing = await sendCommand(bus(), "vault.list", users.olga!.session) as { name: string }[];
+    const listing = await listVault(bus(), users.olga!.session);
     expect(listing.map((item) => item.name)).toEqual(sizes.map((size) => `file-${size}.bin`));
   }, 120_000);
 
   it("shows nobody anyone else's files: another user's object is not found, like a missing one", async () => {
     const stored = await put("olga", "diary.txt", new TextEncoder().encode("dear diary"));
-    expect(await sendCommand(bus(), "vault.list", users.pete!.session)).toEqual([]);
+    expect(await listVault(bus(), users.pete!.session)).toEqual([]);
     for (const reference of [stored.image, "diary.txt", "f".repeat(32)]) {
       const error = await refusal(download(users.pete!, reference, { output: () => join(folder, "stolen") }));
       expect(error.code).toBe("not-found");
@@ -223,10 +223,10 @@ describe("the vault", () => {
     const totals = async () =>
       await Promise.all([...nodes.keys()].map((node) => storeRequest(bus(), node, "stat"))) as { chunks: number }[];
     const before = await totals();
-    const listed = (await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length;
+    const listed = (await listVault(bus(), users.olga!.session)).length;
     const error = await refusal(put("olga", "too-many.bin", cryptoRandom.bytes(10_000), 4));
     expect(error.message).toMatch(/needs 4 healthy storage nodes|could not store a chunk on 4 nodes/);
-    expect((await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length).toBe(listed);
+    expect((await listVault(bus(), users.olga!.session)).length).toBe(listed);
     expect((await totals()).map((stat) => stat.chunks)).toEqual(before.map((stat) => stat.chunks));
   }, 60_000);
 
@@ -364,6 +364,27 @@ describe("the vault", () => {
     expect((await refusal(getManifest(image))).code).toBe("not-found");
   });
 
+  it("lists a vault a page at a time, each file once, oldest first", async () => {
+    const all = await listVault(bus(), users.olga!.session);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    const paged: string[] = [];
+    let after: string | undefined;
+    for (let page = 0; page < all.length; page++) {
+      const reply = await sendCommand(bus(), "vault.list", {
+        ...users.olga!.session,
+        limit: 2,
+        ...(after ? { after } : {}),
+      }) as { files: { image: string }[]; next?: string };
+      expect(reply.files.length).toBeLessThanOrEqual(2);
+      paged.push(...reply.files.map((file) => file.image));
+      if (!reply.next) break;
+      after = reply.next;
+    }
+    expect(paged).toEqual(all.map((file) => file.image));
+    const bad = await refusal(sendCommand(bus(), "vault.list", { ...users.olga!.session, after: "../x" }));
+    expect(bad.code).toBe("validation");
+  });
+
   it("says clearly which chunk is gone when no replica has it, and writes nothing", async () => {
     // Several parts, the first one broken: the parts waiting their turn behind it stop too.
     const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(3 * limits.vaultPartBytes));
@@ -385,12 +406,12 @@ describe("the vault", () => {
       const all = [...nodes.keys()];
       const chunksOn = async (node: string) => (await storeRequest(bus(), node, "stat") as { chunks: number }).chunks;
       const before = await Promise.all(all.map(chunksOn));
-      const listed = (await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length;
+      const listed = (await listVault(bus(), users.olga!.session)).length;
       const path = join(folder, "doomed.bin");
       await writeFile(path, cryptoRandom.bytes(limits.vaultPartBytes));
       const error = await refusal(upload(users.olga!, { path, name: "doomed.bin", type: "x" }, { replicas: 4 }));
       expect(error.message).toMatch(/could not store a chunk on 4 nodes/);
-      expect((await sendCommand(bus(), "vault.list", users.olga!.session) as unknown[]).length).toBe(listed);
+      expect((await listVault(bus(), users.olga!.session)).length).toBe(listed);
       const after = await Promise.all(all.map(chunksOn));
       expect(after).toEqual(before);
     } finally {

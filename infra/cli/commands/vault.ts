@@ -13,7 +13,7 @@ import { AuthenticationError, limits, ValidationError } from "../../../events/mo
 import type { ImageManifest } from "../../../projections/images.ts";
 import { cryptoRandom } from "../../random.ts";
 import type { summary } from "../../server/vault.ts";
-import { download, downloadPreview, type TransferDeps, upload } from "../../vault/mod.ts";
+import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../vault/mod.ts";
 import { exists, writeFileAtomic } from "../../files.ts";
 import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
 import { cliLogger } from "../client.ts";
@@ -183,7 +183,7 @@ export function registerVault(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const list = await call<Summary[]>(bus, "vault.list", session);
+        const list = await listVault(bus, session);
         if (options.json) return void print(toJson(list));
         if (list.length === 0) return void print("no files yet; add some with `veil upload <file>`");
         const rows = list.map((
