@@ -66,33 +66,56 @@ export function generateCover(seed: number, width: number, height: number): Imag
   const colours = Array.from({ length: 3 }, () => [40 + random() * 180, 40 + random() * 180, 40 + random() * 180]);
   const broad = valueNoise(random, 3, 3);
   const middle = valueNoise(random, 12, 9);
-  const fine = valueNoise(random, 48, 36);
+  // The fine field is sampled at every pixel: its grid is read inline, with what depends only
+  // on the row worked out once per row (the same arithmetic as valueNoise, so the same cover).
+  const fineCellsX = 48;
+  const fineCellsY = 36;
+  const fineGrid = Float32Array.from({ length: (fineCellsX + 1) * (fineCellsY + 1) }, random);
   const rgba = new Uint8Array(width * height * 4);
   let grainState = (seed * 2654435761) >>> 0 || 1;
   let blend = 0;
   let shadeBase = 0;
+  let red = 0;
+  let green = 0;
+  let blue = 0;
   for (let y = 0; y < height; y++) {
     const v = y / height;
+    const fineY = v * fineCellsY;
+    const fineY0 = Math.min(fineCellsY - 1, fineY | 0);
+    const fineFy = fineY - fineY0;
+    const fineRow = fineY0 * (fineCellsX + 1);
     for (let x = 0; x < width; x++) {
       const u = x / width;
       // The broad fields change imperceptibly from one pixel to the next: sample them every 4.
       if ((x & 3) === 0) {
         blend = broad(u, v);
         shadeBase = 0.75 + 0.35 * middle(u, v);
+        // The blended colour depends on the broad field alone: it changes when that does.
+        const from = blend < 0.5 ? colours[0]! : colours[1]!;
+        const to = blend < 0.5 ? colours[1]! : colours[2]!;
+        const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;
+        red = from[0]! * (1 - t) + to[0]! * t;
+        green = from[1]! * (1 - t) + to[1]! * t;
+        blue = from[2]! * (1 - t) + to[2]! * t;
       }
-      const shade = shadeBase + 0.15 * fine(u, v);
+      const fineX = u * fineCellsX;
+      const fineX0 = Math.min(fineCellsX - 1, fineX | 0);
+      const fineFx = fineX - fineX0;
+      const top = fineGrid[fineRow + fineX0]! * (1 - fineFx) + fineGrid[fineRow + fineX0 + 1]! * fineFx;
+      const bottom = fineGrid[fineRow + fineCellsX + 1 + fineX0]! * (1 - fineFx) +
+        fineGrid[fineRow + fineCellsX + 2 + fineX0]! * fineFx;
+      const shade = shadeBase + 0.15 * (top * (1 - fineFy) + bottom * fineFy);
       grainState ^= grainState << 13;
       grainState ^= grainState >>> 17;
       grainState ^= grainState << 5;
       const grain = ((grainState >>> 0) / 4_294_967_296 - 0.5) * 6;
-      const from = blend < 0.5 ? colours[0]! : colours[1]!;
-      const to = blend < 0.5 ? colours[1]! : colours[2]!;
-      const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;
       const at = (y * width + x) * 4;
-      for (let channel = 0; channel < 3; channel++) {
-        const value = (from[channel]! * (1 - t) + to[channel]! * t) * shade + grain;
-        rgba[at + channel] = value < 0 ? 0 : value > 255 ? 255 : value;
-      }
+      const r = red * shade + grain;
+      const g = green * shade + grain;
+      const b = blue * shade + grain;
+      rgba[at] = r < 0 ? 0 : r > 255 ? 255 : r;
+      rgba[at + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
+      rgba[at + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
       rgba[at + 3] = 255;
     }
   }
