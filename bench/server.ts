@@ -7,6 +7,9 @@ import { natsBus } from "../infra/nats/bus.ts";
 import type { NatsEventLog } from "../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../infra/nats/snapshots.ts";
 import { cryptoRandom } from "../infra/random.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { openGrantShareStore } from "../infra/nats/grant-shares.ts";
 import { type HostedServer, hostServer } from "../infra/server/host.ts";
 import type { CryptoActor } from "../infra/workers/actors.ts";
@@ -34,5 +37,23 @@ export async function hostBenchServer(
       sessionTtlMs: limits.sessionTtlDefaultMs,
       mail: { kind: "file", send: () => Promise.resolve() },
     },
+  });
+}
+
+const bin = fileURLToPath(new URL("../infra/cli/bin.js", import.meta.url));
+
+/** Starts `veil node <args>` as its own process; resolves once it says it is up. */
+export function startVeilNode(args: string[], env: Record<string, string>): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [bin, "node", ...args], {
+    env: { ...process.env, VEIL_LOG: process.env.VEIL_BENCH_LOG ?? "warn", ...env },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  return new Promise((resolve, reject) => {
+    let output = "";
+    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+      output += chunk;
+      if (output.includes("Press Ctrl-C")) resolve(child);
+    });
+    child.once("exit", (code) => reject(new Error(`veil node ${args.join(" ")} exited (${code}) before it was up`)));
   });
 }

@@ -5,35 +5,15 @@
  * <= 1.5 s) and election messages per failover (ALIVE excluded). The in-run reference is
  * detection (kill to the first ELECTION): the ratio shows what the election adds after it.
  */
-import { type ChildProcess, spawn } from "node:child_process";
-import process from "node:process";
-import { fileURLToPath } from "node:url";
+import type { ChildProcess } from "node:child_process";
 import type { EventLog } from "../../actors/ports.ts";
 import { decodeMessage, limits, type VeilEvent } from "../../events/mod.ts";
+import { startVeilNode } from "../server.ts";
 import { type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
 
 const kills = 10;
-const bin = fileURLToPath(new URL("../../infra/cli/bin.js", import.meta.url));
-
-function startNode(id: string, natsUrl: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, [bin, "node", "--role", "server", "--id", id], {
-    env: {
-      ...process.env,
-      NATS_URL: natsUrl,
-      VEIL_LOG: process.env.VEIL_BENCH_LOG ?? "warn",
-      VEIL_CLUSTER_KEY: "5e".repeat(32),
-    },
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  return new Promise((resolve, reject) => {
-    let output = "";
-    child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-      output += chunk;
-      if (output.includes("Press Ctrl-C")) resolve(child);
-    });
-    child.once("exit", (code) => reject(new Error(`${id} exited (${code}) before it was up`)));
-  });
-}
+const startNode = (id: string, natsUrl: string) =>
+  startVeilNode(["--role", "server", "--id", id], { NATS_URL: natsUrl, VEIL_CLUSTER_KEY: "5e".repeat(32) });
 
 async function nextElection(log: EventLog, fromSeq: number, timeoutMs: number) {
   const abort = new AbortController();

@@ -14,17 +14,14 @@ import { Objm } from "@nats-io/obj";
 import { authHash, newAccountKeys, passwordSaltBytes, sealCredentials } from "../../actors/peer/account.ts";
 import { passwordKdf } from "../../actors/crypto/mod.ts";
 import { limits } from "../../events/mod.ts";
-import { systemClock } from "../../infra/clock.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import { diskChunkStore } from "../../infra/storage/disk-store.ts";
-import { hostStorageNode } from "../../infra/storage/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { eachLimited, sealPart } from "../../infra/vault/parts.ts";
 import { newObjectKeys } from "../../actors/peer/vault.ts";
 import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
-import { hostBenchServer, quietLogger as quiet } from "../server.ts";
+import { hostBenchServer, quietLogger as quiet, startVeilNode } from "../server.ts";
 import { bestSeconds, type Figures, round2, type Suite, withPrivateNats } from "../suite.ts";
 
 const megabyte = 1_000_000;
@@ -33,30 +30,31 @@ export const vaultSuite: Suite = {
   name: "vault",
   description: "upload and download (stego, 2 replicas) against the NATS Object Store; memory; stored bytes",
   run: (report) =>
-    withPrivateNats("vault", async ({ nc, log }) => {
+    withPrivateNats("vault", async ({ nc, url, log }) => {
       const folder = await mkdtemp(join(tmpdir(), "veil-bench-vault-"));
       const crypto = startCryptoActor();
       const stego = startStegoActor();
       const bus = natsBus(nc, quiet);
       const server = await hostBenchServer({ nodeId: "bench-server", nc, log, crypto });
-      const nodes = ["bench-store-1", "bench-store-2", "bench-store-3"].map((nodeId) =>
-        hostStorageNode({
-          nodeId,
-          bus,
-          store: diskChunkStore(join(folder, nodeId), quiet),
-          clock: systemClock,
-          logger: quiet,
-          capacityBytes: 100 * 1024 ** 3,
+      // Storage nodes in processes of their own, as deployed: this process's memory is the
+      // client's (and the server's), not the nodes' buffers too.
+      const nodes = await Promise.all(["bench-store-1", "bench-store-2", "bench-store-3"].map((nodeId) =>
+        startVeilNode(["--role", "storage", "--id", nodeId, "--capacity", "100GB"], {
+          NATS_URL: url,
+          VEIL_DATA: folder,
         })
-      );
+      ));
       try {
         await server.live;
-        await Promise.all(nodes.map((node) => node.ready));
         // Placement needs the leader to have heard every node's heartbeat.
         await new Promise<void>((resolve) => {
           const check = setInterval(async () => {
             const view = await sendCommand(bus, "cluster.nodes") as { nodes: { role: string; alive: boolean }[] };
-            if (view.nodes.filter((node) => node.role === "storage" && node.alive).length === 3) {
+            if (
+              view.nodes.filter((node) =>
+                node.role === "storage" && node.alive
+              ).length === 3
+            ) {
               clearInterval(check);
               resolve();
             }
@@ -156,15 +154,20 @@ export const vaultSuite: Suite = {
             figures.upload_50mb_peak_memory_vs_chunk_window_ratio = round2(peakBytes / windowBytes);
             report(
               `50 MB upload: peak memory +${(peakBytes / megabyte).toFixed(0)} MB over the start (this process also ` +
-                `hosts the server and the storage nodes), ${(peakBytes / windowBytes).toFixed(1)}x the chunk window`,
+                `hosts the server; the storage nodes run in their own), ${
+                  (peakBytes / windowBytes).toFixed(1)
+                }x the chunk window`,
             );
           }
         }
         report(`ratios: ${JSON.stringify(figures)}`);
         return figures;
       } finally {
-        for (const node of nodes) node.actor.send({ type: "STOP" });
-        await Promise.all(nodes.map((node) => node.done));
+        await Promise.all(nodes.map((node) => {
+          const exited = new Promise((resolve) => node.once("exit", resolve));
+          node.kill("SIGTERM");
+          return exited;
+        }));
         server.actor.send({ type: "STOP" });
         await server.done;
         await Promise.all([crypto.stop(), stego.stop()]);

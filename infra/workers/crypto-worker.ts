@@ -10,4 +10,5 @@ serveOperations({
     derivePasswordKey(input.password, input.salt, input.parameters),
   slowHash: (input: { bytes: Uint8Array; salt: Uint8Array; parameters?: ScryptParameters }) =>
     slowHash(input.bytes, input.salt, input.parameters),
-});
+  // scrypt at veil's strength works in 128 MiB.
+}, { collectAfter: ["derivePasswordKey", "slowHash"] });

@@ -1,10 +1,31 @@
 /** The worker side: answers tasks with the operations it is given, errors included. */
+import v8 from "node:v8";
+import vm from "node:vm";
 import { parentPort } from "node:worker_threads";
 import { errorToMessage, type TaskMessage } from "./protocol.ts";
 
 export type Operations = Readonly<Record<string, (input: never) => unknown>>;
 
-export function serveOperations(operations: Operations): void {
+/**
+ * The garbage collector, where the runtime lets a worker reach it (Node and Deno both do).
+ * A part's cover, its stego copy and its PNG are some 10 MB of buffers outside the JS heap,
+ * and V8 lets tens of megabytes of such garbage wait per worker before it collects: measured
+ * on the vault bench, a 50 MB upload grew the client process by 69 MB without this and by 42 MB
+ * with a scavenge after each such task, at the same speed within the noise.
+ */
+const collectGarbage: (() => void) | undefined = (() => {
+  try {
+    v8.setFlagsFromString("--expose-gc");
+    const gc = vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
+    // A scavenge is enough: the buffers' objects die young, and it costs a fraction of a full collection.
+    return () => gc({ type: "minor" });
+  } catch {
+    return undefined;
+  }
+})();
+
+/** `collectAfter`: operations whose large, short-lived buffers are collected as soon as each is answered. */
+export function serveOperations(operations: Operations, options: { collectAfter?: readonly string[] } = {}): void {
   parentPort!.on("message", async (task: TaskMessage) => {
     try {
       const operation = operations[task.operation] as ((input: unknown) => unknown) | undefined;
@@ -16,6 +37,7 @@ export function serveOperations(operations: Operations): void {
     } catch (error) {
       parentPort!.postMessage({ id: task.id, ok: false, error: errorToMessage(error) });
     }
+    if (options.collectAfter?.includes(task.operation)) collectGarbage?.();
   });
   // Only now can a task be heard: Deno's worker threads drop messages that arrive before the
   // listener (seen on a cold cache, where loading the worker takes long), so the pool waits.

@@ -46,4 +46,4 @@ serveOperations({
     return { width: cover.width, height: cover.height, bytes: capacityBytes(cover.width * cover.height, input.bits) };
   },
   preview: (input: { png: Uint8Array }) => encodePng(previewOf(decodePng(input.png))),
-});
+}, { collectAfter: ["embed", "extract", "capacity", "preview"] });
