@@ -9,16 +9,15 @@ export type Operations = Readonly<Record<string, (input: never) => unknown>>;
 /**
  * The garbage collector, where the runtime lets a worker reach it (Node and Deno both do).
  * A part's cover, its stego copy and its PNG are some 10 MB of buffers outside the JS heap,
- * and V8 lets tens of megabytes of such garbage wait per worker before it collects: measured
- * on the vault bench, a 50 MB upload grew the client process by 69 MB without this and by 42 MB
- * with a scavenge after each such task, at the same speed within the noise.
+ * and V8 lets tens of megabytes of such garbage wait per worker before it collects. On the
+ * vault bench a 50 MB upload grew the client's process by 61-69 MB without this, 42-67 MB
+ * with a scavenge after each embed, and 6-10 MB with a full collection, at the same upload
+ * speed within the noise.
  */
 const collectGarbage: (() => void) | undefined = (() => {
   try {
     v8.setFlagsFromString("--expose-gc");
-    const gc = vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
-    // A scavenge is enough: the buffers' objects die young, and it costs a fraction of a full collection.
-    return () => gc({ type: "minor" });
+    return vm.runInNewContext("gc") as () => void;
   } catch {
     return undefined;
   }
