@@ -63,6 +63,7 @@ import { serveCommands, serveLeaderCommands } from "./commands.ts";
 import { startMailer } from "./mailer.ts";
 import { collectRound } from "./collector.ts";
 import { repairRound } from "./repair.ts";
+import { grantCommands } from "./grants.ts";
 import { sharingCommands } from "./sharing.ts";
 import { sharingDuties } from "./sharing-duties.ts";
 import { reconcileMembership } from "./membership.ts";
@@ -261,7 +262,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       return { nodes: placed.nodes };
     },
   };
-  const sharing = { nodeId, bus, log, clock, ids, logger, images, requests, grants, shares: deps.grantShares };
+  const sharing = { nodeId, bus, log, clock, ids, logger, random, images, requests, grants, shares: deps.grantShares };
   const duties = sharingDuties(sharing);
   const commands = serveCommands({
     bus,
@@ -270,15 +271,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       "cluster.nodes": () => nodesView(),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
       ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids }),
-      ...sharingCommands({
-        ...sharing,
-        users,
-        secrets: identity.secrets,
-        random,
-        duties,
-        presence: () => presence,
-        heartbeatTimeouts,
-      }),
+      ...sharingCommands({ ...sharing, users, duties, presence: () => presence, heartbeatTimeouts }),
+      ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
     track,
@@ -323,16 +317,23 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         const leaderSince = clock.now();
         const serving = serveLeaderCommands({ bus, commands: leaderCommands, track });
         let active = true;
-        let round: Promise<void> | undefined;
         const stillLeading = () => {
           if (!active) return false;
           const elected = cluster.state.elected;
           return elected?.node === nodeId && elected.term === input.term;
         };
-        const reconcile = () => {
-          // One round at a time: a slow round is not overlapped by the next.
-          if (round) return;
-          round = reconcileMembership({
+        const timers: ReturnType<typeof setInterval>[] = [];
+        /** A leader duty every `intervalMs`, one round at a time: a slow round is not overlapped by the next. */
+        const everyRound = (intervalMs: number, what: string, round: () => Promise<void>) => {
+          let running: Promise<void> | undefined;
+          timers.push(setInterval(() => {
+            running ??= round()
+              .catch((error: Error) => logger.warn(`${what} failed`, { reason: error.message }))
+              .finally(() => (running = undefined));
+          }, intervalMs));
+        };
+        everyRound(limits.serverHeartbeatIntervalMs, "membership round", () =>
+          reconcileMembership({
             ...input,
             log,
             clock,
@@ -343,16 +344,10 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             cluster: () => cluster.state,
             health: () => health,
             heartbeatTimeouts,
-          })
-            .catch((error: Error) => logger.warn("membership not reconciled", { reason: error.message }))
-            .finally(() => (round = undefined));
-        };
-        const timer = setInterval(reconcile, limits.serverHeartbeatIntervalMs);
-        let repairing: Promise<void> | undefined;
+          }));
         const repairCursor = { offset: 0 };
-        const repair = () => {
-          if (repairing) return;
-          repairing = repairRound({
+        everyRound(limits.repairIntervalMs, "repair round", async () => {
+          await repairRound({
             nodeId,
             bus,
             log,
@@ -365,15 +360,10 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             graceMs: deps.repairGraceMs ?? limits.repairGraceMs,
             leaderSince,
             stillLeading,
-          }, repairCursor)
-            .then(() => {}, (error: Error) => logger.warn("repair round failed", { reason: error.message }))
-            .finally(() => (repairing = undefined));
-        };
-        const repairTimer = setInterval(repair, limits.repairIntervalMs);
-        let collecting: Promise<void> | undefined;
-        const collect = () => {
-          if (collecting) return;
-          collecting = collectRound({
+          }, repairCursor);
+        });
+        everyRound(deps.gcIntervalMs ?? limits.gcIntervalMs, "garbage collection round", async () => {
+          const { chunks, bytes } = await collectRound({
             bus,
             logger,
             images,
@@ -382,21 +372,12 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             now: () => clock.now(),
             graceMs: deps.gcGraceMs ?? limits.gcGraceMs,
             stillLeading,
-          })
-            .then(({ chunks, bytes }) => {
-              if (chunks > 0) logger.info("garbage collected unreferenced chunks", { chunks, bytes });
-            }, (error: Error) => logger.warn("garbage collection round failed", { reason: error.message }))
-            .finally(() => (collecting = undefined));
-        };
-        const collectTimer = setInterval(collect, deps.gcIntervalMs ?? limits.gcIntervalMs);
-        let sweeping: Promise<void> | undefined;
-        const sweep = () => {
-          if (sweeping) return;
-          sweeping = duties.sweep(stillLeading)
-            .then(() => {}, (error: Error) => logger.warn("sharing sweep failed", { reason: error.message }))
-            .finally(() => (sweeping = undefined));
-        };
-        const sweepTimer = setInterval(sweep, limits.sharingSweepIntervalMs);
+          });
+          if (chunks > 0) logger.info("garbage collected unreferenced chunks", { chunks, bytes });
+        });
+        everyRound(limits.sharingSweepIntervalMs, "sharing sweep", async () => {
+          await duties.sweep(stillLeading);
+        });
         const mailer = startMailer({
           nodeId,
           log,
@@ -410,10 +391,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         });
         return () => {
           active = false;
-          clearInterval(timer);
-          clearInterval(repairTimer);
-          clearInterval(collectTimer);
-          clearInterval(sweepTimer);
+          for (const timer of timers) clearInterval(timer);
           mailer.stop();
           serving.unsubscribe();
         };

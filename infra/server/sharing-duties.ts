@@ -5,9 +5,10 @@
  * `GrantShredded`). The sweep runs while this server leads: it expires requests and grants
  * past their time, finishes approvals a crash interrupted, and shreds what is closed.
  */
-import type { Bus, Clock, EventLog, GrantShareStore, IdSource, Logger } from "../../actors/ports.ts";
+import type { Bus, Clock, EventLog, GrantShareStore, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
 import { decideCloseGrant, decideExpireRequest, type SharingEventMaker } from "../../actors/server/sharing/decider.ts";
 import {
+  BusyError,
   ConcurrencyError,
   grantSubject,
   imageSubject,
@@ -17,6 +18,7 @@ import {
   veilEvent,
 } from "../../events/mod.ts";
 import {
+  grantOf,
   type GrantsState,
   type GrantState,
   imageOf,
@@ -36,10 +38,12 @@ export interface SharingDeps {
   readonly requests: Projector<RequestsState>;
   readonly grants: Projector<GrantsState>;
   readonly shares: GrantShareStore;
+  /** Spreads out the retries of writers racing for one aggregate. */
+  readonly random: RandomSource;
 }
 
 export function sharingDuties(deps: SharingDeps) {
-  const { nodeId, bus, log, clock, ids, logger, images, requests, grants, shares } = deps;
+  const { nodeId, bus, log, clock, ids, logger, images, requests, grants, shares, random } = deps;
   const make: SharingEventMaker = (type, data) =>
     veilEvent(type, data as never, { id: ids.next(), at: clock.now(), by: nodeId }) as ReturnType<SharingEventMaker>;
 
@@ -48,6 +52,48 @@ export function sharingDuties(deps: SharingDeps) {
     const seq = (await log.readLast(subject))?.seq ?? 0;
     await projector.waitFor(seq, limits.commandTimeoutMs);
     return seq;
+  }
+
+  /**
+   * Appends at the aggregate's sequence (`seq`, or its latest): the stored sequence, or
+   * undefined when someone else wrote first (the next round, or its writer, sees to it).
+   */
+  async function appendIfCurrent(
+    subject: string,
+    projector: Projector<unknown>,
+    events: readonly ReturnType<SharingEventMaker>[],
+    seq?: number,
+  ): Promise<number | undefined> {
+    const expectedSubjectSeq = seq ?? (await latest(subject, projector));
+    try {
+      return (await log.append(subject, events, { expectedSubjectSeq })).at(-1);
+    } catch (error) {
+      if (error instanceof ConcurrencyError) return undefined;
+      throw error;
+    }
+  }
+
+  /** Decides against the aggregate's latest state and appends under its sequence, again on a conflict. */
+  async function decideAndAppend(
+    subject: string,
+    projector: Projector<unknown>,
+    decide: () => readonly ReturnType<SharingEventMaker>[] | Promise<readonly ReturnType<SharingEventMaker>[]>,
+    retries: number = limits.decisionRetriesMax,
+  ): Promise<number> {
+    for (let attempt = 0; attempt < retries; attempt++) {
+      const seq = await latest(subject, projector);
+      const events = await decide();
+      try {
+        const appended = (await log.append(subject, events, { expectedSubjectSeq: seq })).at(-1)!;
+        await projector.waitFor(appended, limits.commandTimeoutMs);
+        return appended;
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error;
+        // Many viewers of one grant race for its sequence: spread the next tries out.
+        await new Promise((resolve) => setTimeout(resolve, random.bytes(1)[0]! % (5 + 5 * attempt)));
+      }
+    }
+    throw new BusyError(`too many concurrent changes to ${subject}; retry`);
   }
 
   /** Best effort: a peer that is not running finds the news in `veil requests` and `veil inbox`. */
@@ -73,29 +119,20 @@ export function sharingDuties(deps: SharingDeps) {
         }),
       ]);
     }
-    const seq = await latest(grantSubject(grant.grant), grants);
-    try {
-      await log.append(grantSubject(grant.grant), [make("GrantShredded", { grant: grant.grant, image: grant.image })], {
-        expectedSubjectSeq: seq,
-      });
-    } catch (error) {
-      // Someone else recorded it (or the grant changed): the next sweep looks again.
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
+    // Someone else recorded it (or the grant changed): the next sweep looks again.
+    await appendIfCurrent(grantSubject(grant.grant), grants, [
+      make("GrantShredded", { grant: grant.grant, image: grant.image }),
+    ]);
   }
 
   /** Closes a grant whose last view was just spent, then shreds it; the sweep finishes what this does not. */
   async function closeSpent(grant: GrantState, seq: number): Promise<void> {
     const events = decideCloseGrant(grant, clock.now(), make);
     if (events.length === 0) return;
-    try {
-      const [closed] = await log.append(grantSubject(grant.grant), events, { expectedSubjectSeq: seq });
-      await grants.waitFor(closed!, limits.commandTimeoutMs);
-    } catch (error) {
-      if (error instanceof ConcurrencyError) return;
-      throw error;
-    }
-    await shred(Object.hasOwn(grants.state.grants, grant.grant) ? grants.state.grants[grant.grant]! : grant);
+    const closed = await appendIfCurrent(grantSubject(grant.grant), grants, events, seq);
+    if (closed === undefined) return;
+    await grants.waitFor(closed, limits.commandTimeoutMs);
+    await shred(grantOf(grants.state, grant.grant) ?? grant);
   }
 
   const closedNote = (grant: GrantState, reason: string) => ({
@@ -119,12 +156,9 @@ export function sharingDuties(deps: SharingDeps) {
       // recording it and storing the share) is closed, and the request stays open.
       if (issued && (issued.status !== "open" || !(await shares.get(issued.grant)))) {
         if (issued.status === "open") {
-          const seq = await latest(grantSubject(issued.grant), grants);
-          await log.append(grantSubject(issued.grant), [
+          await appendIfCurrent(grantSubject(issued.grant), grants, [
             make("GrantClosed", { grant: issued.grant, reason: "revoked" }),
-          ], {
-            expectedSubjectSeq: seq,
-          }).catch((error) => (error instanceof ConcurrencyError ? undefined : Promise.reject(error)));
+          ]);
           done++;
         }
         issued = undefined;
@@ -133,33 +167,21 @@ export function sharingDuties(deps: SharingDeps) {
         ? [make("RequestApproved", { request: request.request, grant: issued.grant })]
         : decideExpireRequest(request, now, make);
       if (events.length === 0) continue;
-      const seq = await latest(requestSubject(request.request), requests);
-      await log.append(requestSubject(request.request), events, { expectedSubjectSeq: seq }).then(
-        () => {
-          done++;
-          if (!issued) {
-            notify(request.from, {
-              kind: "request-expired",
-              text: `your request for ${request.owner}'s ${request.name} expired unanswered`,
-              request: request.request,
-            });
-          }
-        },
-        (error) => {
-          if (!(error instanceof ConcurrencyError)) throw error;
-        },
-      );
+      if ((await appendIfCurrent(requestSubject(request.request), requests, events)) === undefined) continue;
+      done++;
+      if (!issued) {
+        notify(request.from, {
+          kind: "request-expired",
+          text: `your request for ${request.owner}'s ${request.name} expired unanswered`,
+          request: request.request,
+        });
+      }
     }
     for (const grant of Object.values(grants.state.grants)) {
       if (!budget()) return done;
       const events = decideCloseGrant(grant, now, make);
       if (events.length > 0) {
-        const seq = await latest(grantSubject(grant.grant), grants);
-        const closed = await log.append(grantSubject(grant.grant), events, { expectedSubjectSeq: seq }).then(
-          () => true,
-          (error) => (error instanceof ConcurrencyError ? false : Promise.reject(error)),
-        );
-        if (closed) {
+        if ((await appendIfCurrent(grantSubject(grant.grant), grants, events)) !== undefined) {
           done++;
           const reason = grant.viewsLeft === 0 ? "no views left" : "expired";
           for (const user of [grant.owner, grant.recipient]) notify(user, closedNote(grant, reason));
@@ -174,7 +196,7 @@ export function sharingDuties(deps: SharingDeps) {
     return done;
   }
 
-  return { make, latest, notify, shred, closeSpent, closedNote, sweep };
+  return { make, latest, decideAndAppend, notify, shred, closeSpent, closedNote, sweep };
 }
 
 export type SharingDuties = ReturnType<typeof sharingDuties>;

@@ -31,7 +31,7 @@ import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } 
 import { chunksOf, fold, grantsProjection, type ImageManifest } from "../../projections/mod.ts";
 import { decodePng } from "../../actors/stego/mod.ts";
 import { systemClock } from "../../infra/clock.ts";
-import { accountClient } from "../support/accounts.ts";
+import { accountClient, vaultUser } from "../support/accounts.ts";
 import { runVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
@@ -59,28 +59,14 @@ const refusal = (work: Promise<unknown>) =>
   }, (error: VeilError) => error);
 
 async function signUp(user: string) {
-  const client = accountClient(bus(), crypto);
   passwords[user] = `the password of ${user}, long enough`;
-  const { keys } = await client.register(user, passwords[user]!);
-  people[user] = await logIn(user, keys);
+  people[user] = await vaultUser(bus(), { crypto, stego }, user, passwords[user]!);
 }
 
-/** A fresh session of `user` (another client of the same person), with the keys its login unlocks. */
-async function logIn(
-  user: string,
-  keys = { accountKey: people[user]!.accountKey, privateKey: people[user]!.privateKey },
-) {
+/** A fresh session of `user` (another client of the same person), with the keys of the first login. */
+async function logIn(user: string) {
   const { token } = await accountClient(bus(), crypto).login(user, passwords[user]!);
-  return {
-    bus: bus(),
-    crypto,
-    stego,
-    random: cryptoRandom,
-    session: { user, token },
-    accountKey: keys.accountKey,
-    privateKey: keys.privateKey,
-    logger: silentLogger,
-  };
+  return { ...people[user]!, session: { user, token } };
 }
 
 const call = (user: string, name: string, data: Record<string, unknown> = {}) =>

@@ -21,7 +21,7 @@ import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import { chunksOf, type ImageManifest } from "../../projections/images.ts";
-import { accountClient } from "../support/accounts.ts";
+import { vaultUser } from "../support/accounts.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
@@ -53,19 +53,7 @@ beforeAll(async () => {
   }
   await Promise.all(nodes.map((node) => node.ready));
   for (const node of nodeIds) await waitForHeartbeat(nats.nc, node, (beat) => beat.state === "ready", 5_000);
-  const client = accountClient(bus(), crypto);
-  const password = "the password of gina, long enough";
-  const { keys } = await client.register("gina", password);
-  const { token } = await client.login("gina", password);
-  owner = {
-    bus: bus(),
-    crypto,
-    stego,
-    random: cryptoRandom,
-    session: { user: "gina", token },
-    accountKey: keys.accountKey,
-    logger: silentLogger,
-  };
+  owner = await vaultUser(bus(), { crypto, stego }, "gina", "the password of gina, long enough");
 }, 60_000);
 
 afterAll(async () => {

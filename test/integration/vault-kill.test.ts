@@ -18,7 +18,7 @@ import type { HostedServer } from "../../infra/server/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { accountClient } from "../support/accounts.ts";
+import { vaultUser } from "../support/accounts.ts";
 import { type RunningVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
@@ -56,19 +56,7 @@ beforeAll(async () => {
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   await Promise.all(["proc-1", "proc-2", "proc-3"].map(startStorage));
   for (const id of processes.keys()) await waitForHeartbeat(nats.nc, id, (beat) => beat.state === "ready", 10_000);
-  const client = accountClient(bus(), crypto);
-  const password = "the owner of many files";
-  const { keys } = await client.register("mara", password);
-  const session = await client.login("mara", password);
-  owner = {
-    bus: bus(),
-    crypto,
-    stego,
-    random: cryptoRandom,
-    session: { user: "mara", token: session.token },
-    accountKey: keys.accountKey,
-    logger: silentLogger,
-  };
+  owner = await vaultUser(bus(), { crypto, stego }, "mara", "the owner of many files");
 }, 60_000);
 
 afterAll(async () => {

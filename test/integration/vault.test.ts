@@ -23,7 +23,7 @@ import { download, downloadPreview, listVault, type TransferDeps, upload } from 
 import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { accountClient } from "../support/accounts.ts";
+import { vaultUser } from "../support/accounts.ts";
 import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
@@ -50,21 +50,7 @@ function startNode(nodeId: string, capacityBytes = 1024 ** 3) {
   return node.ready;
 }
 
-async function signUp(user: string): Promise<TransferDeps> {
-  const client = accountClient(bus(), crypto);
-  const password = `the password of ${user}, long enough`;
-  const { keys } = await client.register(user, password);
-  const session = await client.login(user, password);
-  return {
-    bus: bus(),
-    crypto,
-    stego,
-    random: cryptoRandom,
-    session: { user, token: session.token },
-    accountKey: keys.accountKey,
-    logger: silentLogger,
-  };
-}
+const signUp = (user: string) => vaultUser(bus(), { crypto, stego }, user, `the password of ${user}, long enough`);
 
 beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-vault-"));

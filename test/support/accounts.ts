@@ -15,7 +15,9 @@ import type { Bus } from "../../actors/ports.ts";
 import { limits } from "../../events/mod.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
-import type { CryptoActor } from "../../infra/workers/actors.ts";
+import type { TransferDeps } from "../../infra/vault/mod.ts";
+import type { CryptoActor, StegoActor } from "../../infra/workers/actors.ts";
+import { silentLogger } from "./logger.ts";
 
 export interface LoginReply {
   readonly token: string;
@@ -77,5 +79,29 @@ export function accountClient(bus: Bus, crypto: CryptoActor) {
       openAccountKeys({ user, master: masterKey, ...reply });
       return reply;
     },
+  };
+}
+
+/**
+ * A registered, logged-in user with what vault transfers and grant views need: the session
+ * and the keys its login unlocked, over the given bus and actors.
+ */
+export async function vaultUser(
+  bus: Bus,
+  actors: { crypto: CryptoActor; stego: StegoActor },
+  user: string,
+  password: string,
+): Promise<TransferDeps & { privateKey: Uint8Array }> {
+  const client = accountClient(bus, actors.crypto);
+  const { keys } = await client.register(user, password);
+  const { token } = await client.login(user, password);
+  return {
+    bus,
+    ...actors,
+    random: cryptoRandom,
+    session: { user, token },
+    accountKey: keys.accountKey,
+    privateKey: keys.privateKey,
+    logger: silentLogger,
   };
 }
