@@ -20,6 +20,13 @@ export const limits = {
   replayConsumerIdleMs: 30_000,
   /** How many messages a consumer asks the server for at once. */
   consumerBatchMessages: 1_024,
+  /**
+   * A live follow's pull requests last this long, with a heartbeat this often: an ordered
+   * consumer that misses two heartbeats is recreated where it stopped. nats.js's defaults
+   * (30 s) left a projection stalled for a minute when a pull was lost on a loaded machine.
+   */
+  followPullExpiresMs: 5_000,
+  followHeartbeatMs: 1_000,
   /** A snapshot rides in one NATS message, so it shares the broker's default 1 MiB ceiling. */
   snapshotBytesMax: 1024 * 1024,
   /** The projector snapshots its state after this many events (and when it stops). */

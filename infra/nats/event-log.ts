@@ -136,7 +136,11 @@ export class NatsEventLog implements EventLog {
     const { signal } = options;
     if (signal.aborted) return;
     const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
-    const messages = await consumer.consume({ max_messages: limits.consumerBatchMessages });
+    const messages = await consumer.consume({
+      max_messages: limits.consumerBatchMessages,
+      expires: limits.followPullExpiresMs,
+      idle_heartbeat: limits.followHeartbeatMs,
+    });
     const stop = () => void messages.stop();
     // The signal may have fired while the consumer was being created; then no event will come.
     if (signal.aborted) stop();
