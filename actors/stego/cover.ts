@@ -1,7 +1,5 @@
 /**
- * Generated covers: deterministic from a seed, natural-looking (smooth colour fields from
- * three octaves of value noise, blended between a few seeded colours, plus fine grain), and
- * never flat. Sized to fit a payload: at `bits` per channel, or at no more than 0.1 bits per
+ * Generated covers, sized to fit a payload: at `bits` per channel, or at no more than 0.1 bits per
  * channel with `stealth`, where heavy embedding would otherwise be detectable.
  */
 import { limits, ValidationError } from "../../events/mod.ts";
@@ -60,63 +58,84 @@ function valueNoise(random: () => number, cellsX: number, cellsY: number) {
   };
 }
 
-export function generateCover(seed: number, width: number, height: number): Image {
+/** Whether pixels can be written as little-endian 32-bit words (R in the low byte). */
+const littleEndian = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
+// Where R, G, B and A sit in a pixel read as one 32-bit word.
+const [redShift, greenShift, blueShift, alphaShift] = littleEndian ? [0, 8, 16, 24] : [24, 16, 8, 0];
+const eachColour = (1 << redShift) + (1 << greenShift) + (1 << blueShift);
+
+/** Pixels between two samples of the fields. */
+const run = 8;
+
+/**
+ * A natural-looking cover: smooth colour fields from three octaves of value noise, blended
+ * between a few seeded colours, plus fine grain. Deterministic from its seed, and never flat.
+ *
+ * Built for speed, as every generated part pays for it (13 ms per MB of payload, against 34
+ * for sampling every field at every pixel): the fields are sampled at the ends of runs of 8
+ * pixels and each channel follows a straight line in between (the finest field's cells are
+ * some 20 pixels wide); the channels stay inside 29..242 with their grain, so none needs
+ * clamping; and each pixel is one 32-bit write.
+ */
+export function generateCover(
+  seed: number,
+  width: number,
+  height: number,
+  /** Where to draw it (every byte is written), instead of a new buffer: `width * height * 4` bytes, 4-aligned. */
+  into?: Uint8Array,
+): Image {
   if (width * height > limits.imagePixelsMax) throw new ValidationError("the cover would exceed the pixel limit");
+  if (into && (into.byteLength !== width * height * 4 || into.byteOffset % 4 !== 0)) {
+    throw new ValidationError("a cover's buffer must hold exactly its pixels, 4-aligned");
+  }
   const random = seeded(seed);
-  const colours = Array.from({ length: 3 }, () => [40 + random() * 180, 40 + random() * 180, 40 + random() * 180]);
+  // Colours in 40..200 and shades in 0.8..1.2 keep every channel in 32..240; the grain adds -3..+2.
+  const colours = Array.from({ length: 3 }, () => [40 + random() * 160, 40 + random() * 160, 40 + random() * 160]);
   const broad = valueNoise(random, 3, 3);
   const middle = valueNoise(random, 12, 9);
-  // The fine field is sampled at every pixel: its grid is read inline, with what depends only
-  // on the row worked out once per row (the same arithmetic as valueNoise, so the same cover).
-  const fineCellsX = 48;
-  const fineCellsY = 36;
-  const fineGrid = Float32Array.from({ length: (fineCellsX + 1) * (fineCellsY + 1) }, random);
-  const rgba = new Uint8Array(width * height * 4);
+  const fine = valueNoise(random, 48, 36);
+  const rgba = into ?? new Uint8Array(width * height * 4);
+  const pixels = new Uint32Array(rgba.buffer, rgba.byteOffset, width * height);
+  const runs = Math.ceil(width / run);
+  // Each channel at the runs' ends; pixels in between are on the straight line joining them.
+  const reds = new Float64Array(runs + 1);
+  const greens = new Float64Array(runs + 1);
+  const blues = new Float64Array(runs + 1);
   let grainState = (seed * 2654435761) >>> 0 || 1;
-  let blend = 0;
-  let shadeBase = 0;
-  let red = 0;
-  let green = 0;
-  let blue = 0;
   for (let y = 0; y < height; y++) {
     const v = y / height;
-    const fineY = v * fineCellsY;
-    const fineY0 = Math.min(fineCellsY - 1, fineY | 0);
-    const fineFy = fineY - fineY0;
-    const fineRow = fineY0 * (fineCellsX + 1);
-    for (let x = 0; x < width; x++) {
-      const u = x / width;
-      // The broad fields change imperceptibly from one pixel to the next: sample them every 4.
-      if ((x & 3) === 0) {
-        blend = broad(u, v);
-        shadeBase = 0.75 + 0.35 * middle(u, v);
-        // The blended colour depends on the broad field alone: it changes when that does.
-        const from = blend < 0.5 ? colours[0]! : colours[1]!;
-        const to = blend < 0.5 ? colours[1]! : colours[2]!;
-        const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;
-        red = from[0]! * (1 - t) + to[0]! * t;
-        green = from[1]! * (1 - t) + to[1]! * t;
-        blue = from[2]! * (1 - t) + to[2]! * t;
-      }
-      const fineX = u * fineCellsX;
-      const fineX0 = Math.min(fineCellsX - 1, fineX | 0);
-      const fineFx = fineX - fineX0;
-      const top = fineGrid[fineRow + fineX0]! * (1 - fineFx) + fineGrid[fineRow + fineX0 + 1]! * fineFx;
-      const bottom = fineGrid[fineRow + fineCellsX + 1 + fineX0]! * (1 - fineFx) +
-        fineGrid[fineRow + fineCellsX + 2 + fineX0]! * fineFx;
-      const shade = shadeBase + 0.15 * (top * (1 - fineFy) + bottom * fineFy);
+    for (let index = 0; index <= runs; index++) {
+      const u = Math.min(width, index * run) / width;
+      const shade = 0.8 + 0.3 * middle(u, v) + 0.1 * fine(u, v);
+      const blend = broad(u, v);
+      const from = blend < 0.5 ? colours[0]! : colours[1]!;
+      const to = blend < 0.5 ? colours[1]! : colours[2]!;
+      const t = blend < 0.5 ? blend * 2 : blend * 2 - 1;
+      reds[index] = (from[0]! * (1 - t) + to[0]! * t) * shade;
+      greens[index] = (from[1]! * (1 - t) + to[1]! * t) * shade;
+      blues[index] = (from[2]! * (1 - t) + to[2]! * t) * shade;
+    }
+    const rowEnd = (y + 1) * width;
+    for (let index = 0, at = y * width; index < runs; index++) {
+      let red = reds[index]!;
+      let green = greens[index]!;
+      let blue = blues[index]!;
+      const redStep = (reds[index + 1]! - red) / run;
+      const greenStep = (greens[index + 1]! - green) / run;
+      const blueStep = (blues[index + 1]! - blue) / run;
+      // One xorshift step gives the grain of the whole run: 4 bits a pixel.
       grainState ^= grainState << 13;
       grainState ^= grainState >>> 17;
       grainState ^= grainState << 5;
-      const grain = ((grainState >>> 0) / 4_294_967_296 - 0.5) * 6;
-      const at = (y * width + x) * 4;
-      const r = red * shade + grain;
-      const g = green * shade + grain;
-      const b = blue * shade + grain;
-      rgba[at] = r < 0 ? 0 : r > 255 ? 255 : r;
-      rgba[at + 1] = g < 0 ? 0 : g > 255 ? 255 : g;
-      rgba[at + 2] = b < 0 ? 0 : b > 255 ? 255 : b;
-      rgba[at + 3] = 255;
+      let grains = grainState;
+      for (const end = Math.min(at + run, rowEnd); at < end; at++, grains >>>= 4) {
+        const grain = ((grains & 15) * 6) >>> 4; // 0..5, uniform enough for grain
+        pixels[at] = ((red << redShift) | (green << greenShift) | (blue << blueShift)) + (grain - 3) * eachColour +
+          (255 << alphaShift);
+        red += redStep;
+        green += greenStep;
+        blue += blueStep;
+      }
     }
   }
   return { width, height, rgba, hasAlpha: false };

@@ -43,9 +43,8 @@ export const stegoCryptoSuite: Suite = {
     const payload = cryptoRandom.bytes(capacityBytes(width * height, 1));
 
     const copy = await best(() => cover.rgba.slice());
-    // The embedding itself, in place on a fresh copy each round: the copy (a plain memcpy,
-    // measured above) is left out. embed() copies by default, and the stego worker keeps that
-    // copy, because it reports the PSNR against the untouched cover.
+    // The embedding itself, in place on a fresh copy each round (as the stego worker does, on
+    // the cover it made or decoded): the copy, a plain memcpy measured above, is left out.
     let stego = cover;
     let embedding = Infinity;
     for (let round = 0; round < rounds; round++) {

@@ -23,15 +23,34 @@ const collectGarbage: (() => void) | undefined = (() => {
   }
 })();
 
+/**
+ * A result ready to hand over without copying: the result itself, or its fields, when byte
+ * arrays, are handed over (transferred) with their buffers. A view into a larger buffer is
+ * first copied out: handing over, or cloning, its buffer would send all of it.
+ */
+function handOver(value: unknown): { value: unknown; transfer: ArrayBuffer[] } {
+  const transfer: ArrayBuffer[] = [];
+  const own = (bytes: Uint8Array): Uint8Array => {
+    const whole = bytes.buffer instanceof ArrayBuffer && bytes.byteOffset === 0 &&
+        bytes.byteLength === bytes.buffer.byteLength
+      ? bytes
+      : new Uint8Array(bytes);
+    if (!transfer.includes(whole.buffer as ArrayBuffer)) transfer.push(whole.buffer as ArrayBuffer);
+    return whole;
+  };
+  if (value instanceof Uint8Array) return { value: own(value), transfer };
+  if (!value || typeof value !== "object" || Array.isArray(value)) return { value, transfer };
+  const fields = Object.entries(value).map(([name, field]) => [name, field instanceof Uint8Array ? own(field) : field]);
+  return { value: Object.fromEntries(fields), transfer };
+}
+
 /** `collectAfter`: operations whose large, short-lived buffers are collected as soon as each is answered. */
 export function serveOperations(operations: Operations, options: { collectAfter?: readonly string[] } = {}): void {
   parentPort!.on("message", async (task: TaskMessage) => {
     try {
       const operation = operations[task.operation] as ((input: unknown) => unknown) | undefined;
       if (!operation) throw new Error(`unknown operation ${task.operation}`);
-      const value = await operation(task.input);
-      // Hand large results over without copying.
-      const transfer = value instanceof Uint8Array ? [value.buffer as ArrayBuffer] : [];
+      const { value, transfer } = handOver(await operation(task.input));
       parentPort!.postMessage({ id: task.id, ok: true, value }, transfer);
     } catch (error) {
       parentPort!.postMessage({ id: task.id, ok: false, error: errorToMessage(error) });

@@ -6,6 +6,7 @@ import {
   embed,
   encodePng,
   extract,
+  filteredBytes,
   generateCover,
   previewOf,
   psnr,
@@ -24,6 +25,20 @@ export interface EmbedRequest {
   readonly coverSeed?: number;
 }
 
+/**
+ * Buffers this worker keeps from one task to the next (it runs one at a time): a part's cover
+ * and its filtered rows, 5 MB together, would otherwise be garbage after every part. Only
+ * sizes up to a part's are kept; a larger image (a user's own cover) gets buffers of its own.
+ */
+const kept = { cover: new Uint8Array(0), filtered: new Uint8Array(0) };
+const keptBytesMax = 8 << 20;
+
+function reuse(name: keyof typeof kept, bytes: number): Uint8Array | undefined {
+  if (bytes > keptBytesMax) return undefined;
+  if (kept[name].byteLength < bytes) kept[name] = new Uint8Array(bytes);
+  return kept[name].subarray(0, bytes);
+}
+
 serveOperations({
   /** Hides `payload` in the given cover PNG, or in a generated one sized to fit; returns the PNG and its PSNR. */
   embed: async (input: EmbedRequest) => {
@@ -35,10 +50,12 @@ serveOperations({
       if (input.stealth) cover = scaleForStealth(cover, input.payload.byteLength);
     } else {
       const { width, height } = coverSizeFor(input.payload.byteLength, { bits, stealth: input.stealth });
-      cover = generateCover(input.coverSeed ?? 1, width, height);
+      cover = generateCover(input.coverSeed ?? 1, width, height, reuse("cover", width * height * 4));
     }
-    const stego = embed(cover, input.stegoKey, input.payload, bits);
-    return { png: await encodePng(stego), psnr: psnr(cover, stego), width: stego.width, height: stego.height };
+    // The cover is this worker's own (made or decoded here): it is embedded in place.
+    const stego = embed(cover, input.stegoKey, input.payload, bits, { inPlace: true });
+    const png = await encodePng(stego, reuse("filtered", filteredBytes(stego)));
+    return { png, psnr: psnr(stego), width: stego.width, height: stego.height };
   },
   extract: (input: { png: Uint8Array; stegoKey: Uint8Array }) => extract(decodePng(input.png), input.stegoKey),
   capacity: (input: { png: Uint8Array; bits: number }) => {

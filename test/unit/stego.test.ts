@@ -10,6 +10,7 @@ import {
   decodePng,
   embed,
   encodePng,
+  filteredBytes,
   extract,
   generateCover,
   type Image,
@@ -119,7 +120,16 @@ describe("embedding and extraction", () => {
       if (delta) changed++;
     }
     expect(changed).toBeGreaterThan(0);
-    expect(psnr(cover, stego)).toBeGreaterThan(50);
+    expect(stego.squaredError).toBe(changed);
+    expect(psnr(stego)).toBeGreaterThan(50);
+  });
+
+  it.each([2, 3, 4])("counts the squared change at %i bits per channel as it embeds", (bits) => {
+    const stego = embed(cover, key, bytesOf(capacityBytes(96 * 64, bits)), bits);
+    let squares = 0;
+    for (let index = 0; index < stego.rgba.length; index++) squares += (stego.rgba[index]! - cover.rgba[index]!) ** 2;
+    expect(squares).toBeGreaterThan(0);
+    expect(stego.squaredError).toBe(squares);
   });
 
   it("handles channels at 0 and 255 at the edges of their range (they can only move inward)", () => {
@@ -279,6 +289,17 @@ describe("covers and previews", () => {
       colours.add(rgba[index]! << 16 | rgba[index + 1]! << 8 | rgba[index + 2]!);
     }
     expect(colours.size).toBeGreaterThan(1_000);
+  });
+
+  it("draws a cover into a buffer it is given, and writes a PNG through given scratch, with the same result", async () => {
+    const into = new Uint8Array(80 * 60 * 4).fill(7);
+    const drawn = generateCover(5, 80, 60, into);
+    expect(drawn.rgba).toBe(into);
+    expect(drawn.rgba).toEqual(generateCover(5, 80, 60).rgba);
+    expect(() => generateCover(5, 80, 60, new Uint8Array(80 * 60 * 4 - 4))).toThrow(/exactly its pixels/);
+    const scratch = new Uint8Array(filteredBytes(drawn)).fill(9);
+    expect(await encodePng(drawn, scratch)).toEqual(await encodePng(drawn));
+    await expect(encodePng(drawn, new Uint8Array(10))).rejects.toThrow(/scratch/);
   });
 
   it("sizes a cover to fit a payload, and much larger for stealth", () => {
