@@ -63,6 +63,5 @@ serveOperations({
     return { width: cover.width, height: cover.height, bytes: capacityBytes(cover.width * cover.height, input.bits) };
   },
   preview: (input: { png: Uint8Array }) => encodePng(previewOf(decodePng(input.png))),
-  // Uploads: their memory is what is bounded. Downloads (extract) are left to V8, as collecting
-  // after each cost them a fifth of their speed.
-}, { collectAfter: ["embed", "preview"] });
+  // A preview decodes a whole PNG of the user's, up to the pixel limit: collected at once.
+}, { collectAfter: ["preview"] });
