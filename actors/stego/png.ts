@@ -266,7 +266,9 @@ export function filteredBytes(image: Image): number {
 export async function encodePng(image: Image, scratch?: Uint8Array): Promise<Uint8Array> {
   const { width, height, rgba, hasAlpha } = image;
   const channels = hasAlpha ? 4 : 3;
-  if (scratch && scratch.byteLength !== filteredBytes(image)) throw new ValidationError("the scratch is not the right size");
+  if (scratch && scratch.byteLength !== filteredBytes(image)) {
+    throw new ValidationError("the scratch is not the right size");
+  }
   const filtered = scratch ?? new Uint8Array(filteredBytes(image));
   if (!hasAlpha && littleEndian && rgba.byteOffset % 4 === 0) filterUpRgbWords(rgba, width, height, filtered);
   else filterUpBytes(rgba, width, height, channels, filtered);

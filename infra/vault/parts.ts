@@ -73,6 +73,10 @@ export async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
   }
 }
 
+/**
+ * Seals one part and hides it, at `bits` per colour channel (1 unless asked: the least
+ * visible), in `cover` or in a generated cover sized to fit; returns the PNG's chunks.
+ */
 export async function sealPart(
   crypto: CryptoActor,
   stego: StegoActor,
@@ -80,12 +84,18 @@ export async function sealPart(
   keys: ObjectKeys,
   index: number,
   plaintext: Uint8Array,
-  cover?: Uint8Array,
+  options: { cover?: Uint8Array; bits?: number } = {},
 ): Promise<Chunk[]> {
   const { sealKey, orderKey } = partKeys(keys, index);
   const sealed = await crypto.seal(sealKey, keys.objectId, plaintext);
   const coverSeed = new DataView(random.bytes(4).buffer).getUint32(0);
-  const { png } = await stego.embed({ payload: sealed, stegoKey: orderKey, bits: 1, coverSeed, cover });
+  const { png } = await stego.embed({
+    payload: sealed,
+    stegoKey: orderKey,
+    bits: options.bits ?? 1,
+    coverSeed,
+    cover: options.cover,
+  });
   return await cutIntoChunks(png);
 }
 

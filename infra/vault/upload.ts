@@ -19,6 +19,7 @@ import {
   previewPartIndex,
   wrapDataKey,
 } from "../../actors/peer/vault.ts";
+import { bitsChoices } from "../../actors/stego/mod.ts";
 import { limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../server/commands.ts";
@@ -31,12 +32,16 @@ export async function upload(
   file: { path: string; name: string; type: string },
   /**
    * `cover`: the user's own PNG to hide the file in (files of one part only), instead of a
-   * generated one. `copyFor`: the object is a grant's copy, sealed under the grant's keys
-   * (and listed nowhere, and given no preview).
+   * generated one. `bits`: bits per colour channel (1 by default, up to 4: fewer and smaller
+   * covers, and noisier ones). `copyFor`: the object is a grant's copy, sealed under the
+   * grant's keys (and listed nowhere, and given no preview).
    */
-  options: { replicas: number; cover?: Uint8Array; copyFor?: { grant: string; keys: ObjectKeys } },
+  options: { replicas: number; cover?: Uint8Array; bits?: number; copyFor?: { grant: string; keys: ObjectKeys } },
 ) {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
+  if (options.bits !== undefined && !bitsChoices.includes(options.bits as 1)) {
+    throw new ValidationError(`bits per channel must be 1, 2, 3 or 4, got ${options.bits}`);
+  }
   const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
     throw new ValidationError(`cannot read ${file.path}: ${cause.code === "ENOENT" ? "no such file" : cause.message}`, {
       cause,
@@ -79,7 +84,10 @@ export async function upload(
       });
       reading = read.catch(() => {});
       await read;
-      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext, options.cover);
+      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext, {
+        cover: options.cover,
+        bits: options.bits,
+      });
       const placed: StoredChunk[] = new Array(chunks.length);
       await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
         placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
@@ -91,7 +99,7 @@ export async function upload(
     const preview = options.copyFor ? undefined : await previewOf(deps, handle, info.size, file.path);
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
-      const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview);
+      const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
       const placed: StoredChunk[] = [];
       for (const chunk of chunks) placed.push(await putReplicas(bus, chunk, options.replicas, stored, logger));
       previewPart = { chunks: placed };

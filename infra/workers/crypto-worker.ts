@@ -11,4 +11,4 @@ serveOperations({
   slowHash: (input: { bytes: Uint8Array; salt: Uint8Array; parameters?: ScryptParameters }) =>
     slowHash(input.bytes, input.salt, input.parameters),
   // scrypt at veil's strength works in 128 MiB.
-}, { collectAfter: ["derivePasswordKey", "slowHash"] });
+}, { after: ["derivePasswordKey", "slowHash"], budgeted: ["seal"] });

@@ -47,33 +47,43 @@ function handOver(value: unknown): { value: unknown; transfer: ArrayBuffer[] } {
 function bytesMoved(value: unknown): number {
   if (value instanceof Uint8Array) return value.byteLength;
   if (!value || typeof value !== "object") return 0;
-  return Object.values(value).reduce((sum: number, field) => sum + (field instanceof Uint8Array ? field.byteLength : 0), 0);
+  return Object.values(value).reduce(
+    (sum: number, field) => sum + (field instanceof Uint8Array ? field.byteLength : 0),
+    0,
+  );
+}
+
+/** When a worker collects its garbage. */
+interface Collection {
+  /** After each of these (scrypt's 128 MiB, a decoded user PNG). */
+  readonly after?: readonly string[];
+  /** After these once, together, they have moved 2 MiB since the last collection (every second part). */
+  readonly budgeted?: readonly string[];
 }
 
 /**
- * Serves `operations`. Garbage is collected after every `collectAfter` operation (scrypt's
- * 128 MiB), and otherwise once the tasks since the last collection have moved `collectEveryBytes`
- * (2 MiB by default: every second part). Measured on sealing and hiding 25 MB: collecting
- * after every part cost 155 ms of CPU a MB, every 2 MiB 112, every 4 MiB 97, every 16 MiB 88;
- * on the vault bench a 50 MB upload grew the client by 2-4 MB at 2 MiB, and by 26-35 MB at 4.
+ * Serves `operations`, collecting garbage as `collection` says; other operations leave it to
+ * V8. Measured on sealing and hiding 25 MB: collecting after every part cost 155 ms of CPU a
+ * MB, every 2 MiB 112, every 4 MiB 97, every 16 MiB 88; on the vault bench a 50 MB upload grew
+ * the client by 2-4 MB at 2 MiB, and by 26-35 MB at 4. Downloads are left to V8: collecting
+ * after each extract cost them a fifth of their speed, and their memory is not at stake.
  */
-export function serveOperations(
-  operations: Operations,
-  options: { collectAfter?: readonly string[]; collectEveryBytes?: number } = {},
-): void {
-  const collectEveryBytes = options.collectEveryBytes ?? 2 << 20;
+export function serveOperations(operations: Operations, collection: Collection = {}): void {
+  const budgetBytes = 2 << 20;
   let movedSinceCollection = 0;
   parentPort!.on("message", async (task: TaskMessage) => {
     try {
       const operation = operations[task.operation] as ((input: unknown) => unknown) | undefined;
       if (!operation) throw new Error(`unknown operation ${task.operation}`);
       const { value, transfer } = handOver(await operation(task.input));
-      movedSinceCollection += bytesMoved(task.input) + bytesMoved(value);
+      if (collection.budgeted?.includes(task.operation)) {
+        movedSinceCollection += bytesMoved(task.input) + bytesMoved(value);
+      }
       parentPort!.postMessage({ id: task.id, ok: true, value }, transfer);
     } catch (error) {
       parentPort!.postMessage({ id: task.id, ok: false, error: errorToMessage(error) });
     }
-    if (options.collectAfter?.includes(task.operation) || movedSinceCollection >= collectEveryBytes) {
+    if (collection.after?.includes(task.operation) || movedSinceCollection >= budgetBytes) {
       movedSinceCollection = 0;
       collectGarbage?.();
     }

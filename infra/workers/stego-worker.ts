@@ -64,4 +64,4 @@ serveOperations({
   },
   preview: (input: { png: Uint8Array }) => encodePng(previewOf(decodePng(input.png))),
   // A preview decodes a whole PNG of the user's, up to the pixel limit: collected at once.
-}, { collectAfter: ["preview"] });
+}, { after: ["preview"], budgeted: ["embed"] });

@@ -228,6 +228,9 @@ describe("the vault", () => {
     const photo = join(folder, "holiday photo.png");
     const bytes = cryptoRandom.bytes(700_000);
     await writeFile(photo, bytes);
+    const badBits = await runVeil(["upload", photo, "--bits", "9"], { env });
+    expect(badBits.code).toBe(2);
+    expect(badBits.stderr).toMatch(/--bits must be 1, 2, 3 or 4, got 9/);
     const uploaded = await runVeil(["upload", photo, "--json"], { env, timeoutMs: 60_000 });
     expect(uploaded.stderr).toBe("");
     const stored = JSON.parse(uploaded.stdout) as { image: string; type: string; bytes: number };
@@ -291,6 +294,23 @@ describe("the vault", () => {
     },
     60_000,
   );
+
+  it("hides at more bits per channel on request: smaller covers, the same bytes back", async () => {
+    const bytes = cryptoRandom.bytes(2 * limits.vaultPartBytes);
+    const path = join(folder, "dense.bin");
+    await writeFile(path, bytes);
+    const storedBytes = async (bits: number) => {
+      const stored = await upload(users.olga!, { path, name: `dense-${bits}.bin`, type: "x" }, { replicas: 2, bits });
+      expect(identical(await get("olga", stored.image), bytes), `${bits} bits`).toBe(true);
+      const manifest = await getManifest(stored.image);
+      return manifest.parts.flatMap((part) => part.chunks).reduce((sum, chunk) => sum + chunk.bytes, 0);
+    };
+    const atOne = await storedBytes(1);
+    const atFour = await storedBytes(4);
+    expect(atFour).toBeLessThan(atOne / 2);
+    const refused = await refusal(upload(users.olga!, { path, name: "x", type: "x" }, { replicas: 2, bits: 5 }));
+    expect(refused.message).toMatch(/bits per channel must be 1, 2, 3 or 4/);
+  }, 60_000);
 
   it("finishes an upload when a node stops in the middle of it, putting its share on another node", async () => {
     // Three parts, two at a time: the node stops as the first part is done, before the third starts.

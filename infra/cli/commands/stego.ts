@@ -2,7 +2,8 @@ import { readFile } from "node:fs/promises";
 import process from "node:process";
 import type { Command } from "commander";
 import { deriveSubkey, localPassphraseSalt } from "../../../actors/crypto/mod.ts";
-import { bitsChoices, stealthBitsPerChannel } from "../../../actors/stego/mod.ts";
+import { stealthBitsPerChannel } from "../../../actors/stego/mod.ts";
+import { parseBits } from "../arguments.ts";
 import { IntegrityError, limits, ValidationError } from "../../../events/mod.ts";
 import { exists, writeFileAtomic } from "../../files.ts";
 import { cryptoRandom } from "../../random.ts";
@@ -14,12 +15,6 @@ const print = (line: string) => process.stdout.write(line + "\n");
 /** Steps of slow work, on stderr and only for a person at a terminal. */
 const step = (line: string) => process.stderr.isTTY && process.stderr.write(`${line}\n`);
 const objectSaltBytes = 16;
-
-function parseBits(text: string): number {
-  const bits = Number(text);
-  if (!bitsChoices.includes(bits as 1)) throw new ValidationError(`--bits must be 1, 2, 3 or 4, got ${text}`);
-  return bits;
-}
 
 async function readInput(path: string, what: string, bytesMax: number): Promise<Uint8Array> {
   let bytes: Uint8Array;

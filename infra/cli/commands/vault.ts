@@ -20,6 +20,7 @@ import { cliLogger } from "../client.ts";
 import { formatBytes, toJson } from "../format.ts";
 import { table } from "../render.ts";
 import { call, profileOption, withSession } from "../session.ts";
+import { parseBits } from "../arguments.ts";
 import { loadConfig } from "../../config.ts";
 
 const print = (line: string) => process.stdout.write(line + "\n");
@@ -107,15 +108,28 @@ export function registerVault(program: Command): void {
     .argument("<file...>", "the files (any kind)")
     .option("--replicas <n>", "copies of every chunk, on distinct storage nodes", "2")
     .option("--cover <cover.png>", "hide the file in this PNG of yours (files up to 4 MiB) instead of a generated one")
+    .option(
+      "--bits <n>",
+      "bits hidden per colour channel: 1 (default, least visible) to 4 (a quarter of the covers, faster, noisier)",
+      "1",
+    )
     .option("--discoverable", "show it (its preview, for images) to users who find you online")
     .option("--json", "print what was stored as JSON, one object per file")
     .addOption(profileOption())
     .action(
       async (
         files: string[],
-        options: { replicas: string; cover?: string; discoverable?: boolean; json?: boolean; profile?: string },
+        options: {
+          replicas: string;
+          cover?: string;
+          bits: string;
+          discoverable?: boolean;
+          json?: boolean;
+          profile?: string;
+        },
       ) => {
         const replicas = parseReplicas(options.replicas);
+        const bits = parseBits(options.bits);
         const cover = options.cover ? await readCover(options.cover) : undefined;
         await withVault(options, async (deps) => {
           for (const path of files) {
@@ -125,7 +139,7 @@ export function registerVault(program: Command): void {
               path,
               name,
               type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
-            }, { replicas, cover }).finally(bar.end);
+            }, { replicas, cover, bits }).finally(bar.end);
             if (options.discoverable) {
               await call(deps.bus, "vault.discoverable", { ...deps.session, image: stored.image, discoverable: true });
             }
