@@ -13,10 +13,10 @@ export type Operations = Readonly<Record<string, (input: never) => unknown>>;
  * it collects: on the vault bench a 50 MB upload grew the client's process by 61-69 MB without
  * collections. A busy worker, never idle, gets no idle-time collections either.
  */
-const collectGarbage: (() => void) | undefined = (() => {
+const collectGarbage: ((options?: { type: "minor" | "major" }) => void) | undefined = (() => {
   try {
     v8.setFlagsFromString("--expose-gc");
-    return vm.runInNewContext("gc") as () => void;
+    return vm.runInNewContext("gc") as (options?: { type: "minor" | "major" }) => void;
   } catch {
     return undefined;
   }
@@ -55,21 +55,26 @@ function bytesMoved(value: unknown): number {
 
 /** When a worker collects its garbage. */
 interface Collection {
-  /** After each of these (scrypt's 128 MiB, a decoded user PNG). */
+  /** Fully, after each of these (scrypt's 128 MiB, a decoded user PNG). */
   readonly after?: readonly string[];
-  /** After these once, together, they have moved 2 MiB since the last collection (every second part). */
+  /**
+   * The young generation after each of these (most of a part's buffers die there), and fully
+   * once, together, they have moved 8 MiB since the last full collection (some 7 parts).
+   */
   readonly budgeted?: readonly string[];
 }
 
 /**
  * Serves `operations`, collecting garbage as `collection` says; other operations leave it to
- * V8. Measured on sealing and hiding 25 MB: collecting after every part cost 155 ms of CPU a
- * MB, every 2 MiB 112, every 4 MiB 97, every 16 MiB 88; on the vault bench a 50 MB upload grew
- * the client by 2-4 MB at 2 MiB, and by 26-35 MB at 4. Downloads are left to V8: collecting
- * after each extract cost them a fifth of their speed, and their memory is not at stake.
+ * V8. Measured on sealing and hiding 25 MB (CPU a MB): a full collection after every part
+ * 155 ms, every 2 MiB moved 112-123, a young one after every part and a full one every 8 MiB
+ * 95-99, no collection 88. On the vault bench the last grows a 50 MB upload's client by 0-5
+ * MB; full collections every 4 MiB alone let it grow by 26-35. Downloads are left to V8:
+ * collecting after each extract cost them a fifth of their speed, and their memory is not
+ * at stake.
  */
 export function serveOperations(operations: Operations, collection: Collection = {}): void {
-  const budgetBytes = 2 << 20;
+  const budgetBytes = 8 << 20;
   let movedSinceCollection = 0;
   parentPort!.on("message", async (task: TaskMessage) => {
     try {
@@ -85,7 +90,9 @@ export function serveOperations(operations: Operations, collection: Collection =
     }
     if (collection.after?.includes(task.operation) || movedSinceCollection >= budgetBytes) {
       movedSinceCollection = 0;
-      collectGarbage?.();
+      collectGarbage?.({ type: "major" });
+    } else if (collection.budgeted?.includes(task.operation)) {
+      collectGarbage?.({ type: "minor" });
     }
   });
   // Only now can a task be heard: Deno's worker threads drop messages that arrive before the
