@@ -38,7 +38,10 @@ function handOver(value: unknown): { value: unknown; transfer: ArrayBuffer[] } {
     return whole;
   };
   if (value instanceof Uint8Array) return { value: own(value), transfer };
-  if (!value || typeof value !== "object" || Array.isArray(value)) return { value, transfer };
+  // Only plain objects are taken apart: anything else (arrays, maps, other views) is cloned as it is.
+  if (!value || typeof value !== "object" || Object.getPrototypeOf(value) !== Object.prototype) {
+    return { value, transfer };
+  }
   const fields = Object.entries(value).map(([name, field]) => [name, field instanceof Uint8Array ? own(field) : field]);
   return { value: Object.fromEntries(fields), transfer };
 }
@@ -88,11 +91,15 @@ export function serveOperations(operations: Operations, collection: Collection =
     } catch (error) {
       parentPort!.postMessage({ id: task.id, ok: false, error: errorToMessage(error) });
     }
-    if (collection.after?.includes(task.operation) || movedSinceCollection >= budgetBytes) {
-      movedSinceCollection = 0;
-      collectGarbage?.({ type: "major" });
-    } else if (collection.budgeted?.includes(task.operation)) {
-      collectGarbage?.({ type: "minor" });
+    try {
+      if (collection.after?.includes(task.operation) || movedSinceCollection >= budgetBytes) {
+        movedSinceCollection = 0;
+        collectGarbage?.({ type: "major" });
+      } else if (collection.budgeted?.includes(task.operation)) {
+        collectGarbage?.({ type: "minor" });
+      }
+    } catch {
+      // A runtime whose collector takes no options: V8 collects on its own, as it would anyway.
     }
   });
   // Only now can a task be heard: Deno's worker threads drop messages that arrive before the
