@@ -1,7 +1,7 @@
 /**
  * PNG in and out. 8-bit RGB and RGBA PNGs without interlacing (what veil writes, and most
- * photos) are read here with native inflate: 272 ms against upng-js's 644 ms for a part's
- * 11 MP cover. Any other PNG a user gives (16 bits, grey, palette, interlaced) is read with
+ * photos) are read here with native inflate: 272 ms against upng-js's 644 ms for an 11 MP
+ * cover, and 100 ms when every row uses the Up filter, as veil's do. Any other PNG a user gives (16 bits, grey, palette, interlaced) is read with
  * upng-js. All come out as 8-bit RGBA. Before a single pixel is allocated, the header's size
  * is checked against the pixel limit, so a file claiming 100000 x 100000 pixels is refused,
  * not decompressed. Writing uses a simple row filter (Up) and native zlib
@@ -24,6 +24,9 @@ export interface Image {
   /** False when every pixel is opaque: then the PNG is written as RGB, a quarter smaller. */
   readonly hasAlpha: boolean;
 }
+
+/** Whether pixels can be read as little-endian 32-bit words (R in the low byte). */
+const littleEndian = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 
 const signature = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -53,6 +56,34 @@ function paeth(left: number, up: number, upLeft: number): number {
   const toUpLeft = Math.abs(estimate - upLeft);
   if (toLeft <= toUp && toLeft <= toUpLeft) return left;
   return toUp <= toUpLeft ? up : upLeft;
+}
+
+/** Whether every row of `raw` (rows of `rowBytes`, filter type first) uses the Up filter, as veil writes them. */
+function everyRowUp(raw: Uint8Array, rowBytes: number, height: number): boolean {
+  for (let y = 0; y < height; y++) if (raw[y * rowBytes] !== 2) return false;
+  return true;
+}
+
+/**
+ * Up-filtered RGB rows back to opaque RGBA, a pixel at a time: each pixel is added to the one
+ * above in one 32-bit operation (SWAR, no carry between bytes), written as one word, and
+ * read back as the next row's "above". What every part's cover needs on download: 3x
+ * faster than a byte at a time through a line buffer (7 ms a MB of payload, against 22).
+ * Little-endian only.
+ */
+function unfilterUpRgbWords(raw: Uint8Array, width: number, height: number): Uint8Array {
+  const rgba = new Uint8Array(width * height * 4);
+  const pixels = new Uint32Array(rgba.buffer);
+  for (let y = 0, at = 0; y < height; y++) {
+    let input = y * (width * 3 + 1) + 1;
+    for (const end = at + width; at < end; at++, input += 3) {
+      const word = raw[input]! | (raw[input + 1]! << 8) | (raw[input + 2]! << 16);
+      // The row above the first is all zero, and opaque: its alpha makes every pixel's 255.
+      const above = y === 0 ? 0xff000000 : pixels[at - width]!;
+      pixels[at] = ((word & 0x7f7f7f7f) + (above & 0x7f7f7f7f)) ^ ((word ^ above) & 0x80808080);
+    }
+  }
+  return rgba;
 }
 
 /**
@@ -85,6 +116,9 @@ function decodeTrueColour(bytes: Uint8Array, width: number, height: number): Ima
   }
   if (raw.byteLength !== expected) {
     throw new ValidationError("the PNG is damaged or truncated: its pixel data does not match its size");
+  }
+  if (channels === 3 && littleEndian && everyRowUp(raw, stride + 1, height)) {
+    return { width, height, rgba: unfilterUpRgbWords(raw, width, height), hasAlpha: false };
   }
   const rgba = new Uint8Array(width * height * 4);
   const line = new Uint8Array(stride);
@@ -216,9 +250,6 @@ async function compress(bytes: Uint8Array): Promise<Uint8Array> {
     }),
   );
 }
-
-/** Whether pixels can be read as little-endian 32-bit words (R in the low byte). */
-const littleEndian = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 
 /**
  * The Up filter of opaque RGBA into RGB rows, a pixel at a time: the four channels are

@@ -222,13 +222,19 @@ describe("PNG", () => {
         { length: 10 },
         (_, y) => Uint8Array.from({ length: width * channels }, (_, i) => (y * 53 + i * 29 + ((y * i) % 7) * 31) & 255),
       );
-      const png = handmadePng(width, rows.length, 8, colourType, rows, false, [0, 1, 2, 3, 4, 4, 3, 2, 1, 0]);
-      const decoded = decodePng(png);
-      const expected = new Uint8Array(UPNG.toRGBA8(UPNG.decode(png.slice().buffer))[0]!);
-      expect(decoded.rgba).toEqual(expected);
-      expect(decoded.rgba.subarray(0, 4)).toEqual(
-        new Uint8Array([...rows[0]!.subarray(0, 3), channels === 4 ? rows[0]![3]! : 255]),
-      );
+      // Mixed filters, and Up on every row (as veil writes them: RGB has a path of its own).
+      for (const filters of [[0, 1, 2, 3, 4, 4, 3, 2, 1, 0], rows.map(() => 2)]) {
+        const png = handmadePng(width, rows.length, 8, colourType, rows, false, filters);
+        const decoded = decodePng(png);
+        const expected = new Uint8Array(UPNG.toRGBA8(UPNG.decode(png.slice().buffer))[0]!);
+        expect(decoded.rgba).toEqual(expected);
+        expect(decoded.hasAlpha).toBe(
+          channels === 4 && rows.some((row) => row.some((value, i) => i % 4 === 3 && value !== 255)),
+        );
+        expect(decoded.rgba.subarray(0, 4)).toEqual(
+          new Uint8Array([...rows[0]!.subarray(0, 3), channels === 4 ? rows[0]![3]! : 255]),
+        );
+      }
     }
   });
 
