@@ -5,6 +5,7 @@
 import { limits, ValidationError } from "../../events/mod.ts";
 import { capacityBytes } from "./embed.ts";
 import type { Image } from "./png.ts";
+import { littleEndian } from "./words.ts";
 
 /** Embedding rate (bits per colour channel) that stealth stays under. */
 export const stealthBitsPerChannel = 0.1;
@@ -58,8 +59,6 @@ function valueNoise(random: () => number, cellsX: number, cellsY: number) {
   };
 }
 
-/** Whether pixels can be written as little-endian 32-bit words (R in the low byte). */
-const littleEndian = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 // Where R, G, B and A sit in a pixel read as one 32-bit word.
 const [redShift, greenShift, blueShift, alphaShift] = littleEndian ? [0, 8, 16, 24] : [24, 16, 8, 0];
 const eachColour = (1 << redShift) + (1 << greenShift) + (1 << blueShift);

@@ -24,6 +24,7 @@ import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { IntegrityError, ValidationError } from "../../events/mod.ts";
 import type { Image } from "./png.ts";
+import { littleEndian } from "./words.ts";
 
 const blockPixels = 32;
 const headerBytes = 12;
@@ -76,9 +77,6 @@ export function capacityBytes(pixelCount: number, bits: number): number {
 function directionSeed(stegoKey: Uint8Array): number {
   return new DataView(stegoKey.buffer, stegoKey.byteOffset).getUint32(28) | 1;
 }
-
-/** Whether pixels can be read as little-endian 32-bit words (R in the low byte). */
-const wordsWork = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 
 /** Where an embedding is: the direction PRNG's state, and the squared change so far. */
 interface Walk {
@@ -328,7 +326,7 @@ export function embed(
   header.set(headerCheck(stegoKey, header.subarray(0, 8)), 8);
   const order = keyedOrder(stegoKey, pixelCount);
   const rgba = options.inPlace ? cover.rgba : cover.rgba.slice();
-  const pixels = wordsWork && rgba.byteOffset % 4 === 0
+  const pixels = littleEndian && rgba.byteOffset % 4 === 0
     ? new Uint32Array(rgba.buffer, rgba.byteOffset, pixelCount)
     : undefined;
   const seed = directionSeed(stegoKey);
@@ -363,7 +361,7 @@ export function extract(image: Image, stegoKey: Uint8Array): Uint8Array {
   const pixelCount = image.width * image.height;
   if (Math.floor(pixelCount / blockPixels) < 2) throw new IntegrityError("the image is too small to hold anything");
   const order = keyedOrder(stegoKey, pixelCount);
-  const pixels = wordsWork && image.rgba.byteOffset % 4 === 0
+  const pixels = littleEndian && image.rgba.byteOffset % 4 === 0
     ? new Uint32Array(image.rgba.buffer, image.rgba.byteOffset, pixelCount)
     : undefined;
   const header = new Uint8Array(headerBytes);

@@ -15,6 +15,7 @@ import { promisify } from "node:util";
 import * as zlib from "node:zlib";
 import UPNG from "upng-js";
 import { limits, ValidationError } from "../../events/mod.ts";
+import { littleEndian } from "./words.ts";
 
 export interface Image {
   readonly width: number;
@@ -24,9 +25,6 @@ export interface Image {
   /** False when every pixel is opaque: then the PNG is written as RGB, a quarter smaller. */
   readonly hasAlpha: boolean;
 }
-
-/** Whether pixels can be read as little-endian 32-bit words (R in the low byte). */
-const littleEndian = new Uint8Array(new Uint32Array([0x0a0b0c0d]).buffer)[0] === 0x0d;
 
 const signature = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
