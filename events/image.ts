@@ -44,6 +44,8 @@ export const imageEvents = defineEvents({
       parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
       /** Plaintext bytes per part (the last may hold fewer); absent in manifests from before it was recorded: 4 MiB. */
       partBytes: optional(integer({ min: 1, max: limits.coverPartBytesMax })),
+      /** Bits hidden per colour channel (`veil upload --bits`); absent in manifests from before it was recorded: 1. */
+      bitsPerChannel: optional(integer({ min: 1, max: 4 })),
       /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
       preview: optional(part),
       /** A grant's copy: the object was sealed for that grant (not under the account key), and is not listed. */

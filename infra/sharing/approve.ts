@@ -56,6 +56,8 @@ export async function approve(
     }
     await upload(deps, { path: join(folder, "object"), name: manifest.name, type: manifest.type }, {
       replicas: manifest.replicas,
+      // The copy is hidden as the owner chose for the original.
+      bits: manifest.bitsPerChannel,
       copyFor: { grant, keys },
     });
     stored = true;

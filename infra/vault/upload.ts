@@ -115,6 +115,7 @@ export async function upload(
       replicas: options.replicas,
       parts: manifestParts,
       partBytes,
+      bitsPerChannel: options.bits ?? 1,
       ...(previewPart ? { preview: previewPart } : {}),
       ...(options.copyFor ? { grant: options.copyFor.grant } : {}),
     };

@@ -249,6 +249,30 @@ describe("grants", () => {
     120_000,
   );
 
+  it("hides a grant's copy at the rate the owner chose for the original", async () => {
+    const bytes = cryptoRandom.bytes(300_000);
+    await writeFile(join(folder, "dense.bin"), bytes);
+    await upload(people.olga!, { path: join(folder, "dense.bin"), name: "dense.bin", type: "x" }, {
+      replicas: 2,
+      bits: 4,
+    });
+    await call("olga", "vault.discoverable", { image: "dense.bin", discoverable: true });
+    const { request } = await ask("rita", "olga", "dense.bin");
+    const { grant } = await approve(people.olga!, request, { views: 1, expiresAt: inFuture(3_600_000) }) as {
+      grant: string;
+    };
+    const copy = await waitForEvent(
+      nats.log,
+      (event) => event.type === "ImageStored" && event.data.grant === grant,
+      { fromSeq: 1, timeoutMs: 5_000, what: "the copy" },
+    );
+    expect((copy.event.data as unknown as ImageManifest).bitsPerChannel).toBe(4);
+    const opened = await openGrant(people.rita!, grant);
+    expect(Buffer.from(opened.plaintext).equals(Buffer.from(bytes))).toBe(true);
+    // Shown no longer: the tests of what olga shows expect her photo alone.
+    await call("olga", "vault.remove", { image: "dense.bin" });
+  }, 60_000);
+
   it("spends nothing on a replayed view, and refuses a revoked session and a revoked grant", async () => {
     const { request } = await ask("rita", "olga", "photo.png");
     const { grant } = await approve(people.olga!, request, { views: 3, expiresAt: inFuture(3_600_000) }) as {

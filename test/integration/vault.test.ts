@@ -238,7 +238,7 @@ describe("the vault", () => {
     const listed = JSON.parse((await runVeil(["ls", "--json"], { env })).stdout) as { name: string }[];
     expect(listed.map((item) => item.name)).toEqual(["holiday photo.png"]);
     const stat = JSON.parse((await runVeil(["stat", "holiday photo.png", "--json"], { env })).stdout);
-    expect(stat).toMatchObject({ image: stored.image, replicas: 2 });
+    expect(stat).toMatchObject({ image: stored.image, replicas: 2, bitsPerChannel: 1 });
     expect(Object.keys(stat.chunksPerNode).length).toBeGreaterThanOrEqual(2);
     const output = join(folder, "back.png");
     const fetched = await runVeil(["download", stored.image, "-o", output], { env, timeoutMs: 60_000 });
@@ -303,6 +303,7 @@ describe("the vault", () => {
       const stored = await upload(users.olga!, { path, name: `dense-${bits}.bin`, type: "x" }, { replicas: 2, bits });
       expect(identical(await get("olga", stored.image), bytes), `${bits} bits`).toBe(true);
       const manifest = await getManifest(stored.image);
+      expect(manifest.bitsPerChannel).toBe(bits);
       return manifest.parts.flatMap((part) => part.chunks).reduce((sum, chunk) => sum + chunk.bytes, 0);
     };
     const atOne = await storedBytes(1);

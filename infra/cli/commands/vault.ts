@@ -226,6 +226,7 @@ export function registerVault(program: Command): void {
           type: manifest.type,
           storedAt: manifest.storedAt,
           replicas: manifest.replicas,
+          bitsPerChannel: manifest.bitsPerChannel ?? 1,
           parts: manifest.parts.length,
           chunks: chunks.length,
           storedBytes: chunks.reduce((sum, chunk) => sum + chunk.bytes, 0) * manifest.replicas,
@@ -240,7 +241,7 @@ export function registerVault(program: Command): void {
           }`,
         );
         print(
-          `${view.parts} part(s), ${view.chunks} chunks, ${view.replicas} replicas: ${
+          `${view.parts} part(s) hidden at ${view.bitsPerChannel} bit(s) per channel, ${view.chunks} chunks, ${view.replicas} replicas: ${
             formatBytes(view.storedBytes)
           } on disk`,
         );
