@@ -63,8 +63,9 @@ export function pixelAt(order: Order, position: number): number {
   return order.blocks[block]! * blockPixels + ((position % blockPixels) ^ order.masks[block]!);
 }
 
-function checkBits(bits: number): void {
-  if (!bitsChoices.includes(bits as 1)) throw new ValidationError(`bits must be 1, 2, 3 or 4, got ${bits}`);
+/** Refuses a rate other than 1 to 4 bits per channel; `what` names it in the message. */
+export function checkBits(bits: number, what = "bits"): void {
+  if (!bitsChoices.includes(bits as 1)) throw new ValidationError(`${what} must be 1, 2, 3 or 4, got ${bits}`);
 }
 
 /** Bytes of payload an image of `pixelCount` pixels holds at `bits` per channel. */

@@ -19,7 +19,7 @@ import {
   previewPartIndex,
   wrapDataKey,
 } from "../../actors/peer/vault.ts";
-import { bitsChoices } from "../../actors/stego/mod.ts";
+import { checkBits } from "../../actors/stego/mod.ts";
 import { limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../server/commands.ts";
@@ -39,9 +39,7 @@ export async function upload(
   options: { replicas: number; cover?: Uint8Array; bits?: number; copyFor?: { grant: string; keys: ObjectKeys } },
 ) {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
-  if (options.bits !== undefined && !bitsChoices.includes(options.bits as 1)) {
-    throw new ValidationError(`bits per channel must be 1, 2, 3 or 4, got ${options.bits}`);
-  }
+  if (options.bits !== undefined) checkBits(options.bits, "bits per channel");
   const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
     throw new ValidationError(`cannot read ${file.path}: ${cause.code === "ENOENT" ? "no such file" : cause.message}`, {
       cause,
