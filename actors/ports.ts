@@ -93,9 +93,22 @@ export interface SnapshotStore {
   save(name: string, snapshot: Snapshot): Promise<void>;
 }
 
+/**
+ * Who sent a request, as the broker (not the sender) says: users' machines reach the
+ * cluster from their own account, and the broker stamps their requests with it. Absent for
+ * requests from inside the trusted account (servers, storage nodes, operators).
+ */
+export interface Caller {
+  readonly account: string;
+  /** The address the connection came from, when the broker tells it. */
+  readonly host?: string;
+}
+
 export interface BusMessage {
   readonly subject: string;
   readonly data: unknown;
+  /** Set when the request came from outside the trusted account (a user's machine). */
+  readonly caller?: Caller;
   /** Answers a request; a no-op when the sender expects no reply. */
   respond(data: unknown): void;
 }

@@ -1,5 +1,6 @@
 /** A server actor hosted in the bench's process, with a fresh cluster key and a mailer that sends nowhere. */
 import type { NatsConnection } from "@nats-io/nats-core";
+import { ReplayWindow } from "../actors/crypto/mod.ts";
 import { clusterSecrets } from "../actors/server/accounts/secrets.ts";
 import { limits } from "../events/mod.ts";
 import { randomIds, systemClock } from "../infra/clock.ts";
@@ -17,6 +18,9 @@ import { defaultHeartbeatTimeouts } from "../projections/mod.ts";
 
 export const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Every server of a cluster holds the same key: the bench's servers share this one. */
+const benchClusterKey = cryptoRandom.bytes(32);
+
 export async function hostBenchServer(
   options: { nodeId: string; nc: NatsConnection; log: NatsEventLog; crypto: CryptoActor },
 ): Promise<HostedServer> {
@@ -32,7 +36,8 @@ export async function hostBenchServer(
     heartbeatTimeouts: defaultHeartbeatTimeouts,
     random: cryptoRandom,
     identity: {
-      secrets: clusterSecrets(cryptoRandom.bytes(32), cryptoRandom),
+      secrets: clusterSecrets(benchClusterKey, cryptoRandom),
+      replays: new ReplayWindow(),
       slowHash: options.crypto.slowHash,
       sessionTtlMs: limits.sessionTtlDefaultMs,
       mail: { kind: "file", send: () => Promise.resolve() },

@@ -4,7 +4,7 @@
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { limits } from "./limits.ts";
-import { bytes, integer, object, oneOf, string } from "./schema.ts";
+import { bytes, integer, object, oneOf, optional, string } from "./schema.ts";
 
 export const nodeRoles = ["server", "storage", "peer"] as const;
 export type NodeRole = (typeof nodeRoles)[number];
@@ -24,7 +24,17 @@ export const clusterEvents = defineEvents({
    * first server: a server started with another key refuses to run instead of sealing
    * secrets no other server can open.
    */
-  ClusterKeyRecorded: { version: 1, data: object({ fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }) }) },
+  ClusterKeyRecorded: {
+    version: 1,
+    data: object({
+      fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }),
+      /**
+       * The public key commands are sealed to (derived from the cluster key), which clients
+       * pin; absent in records from before commands were sealed, added by the next server.
+       */
+      sealingKey: optional(bytes({ lengthMin: 32, lengthMax: 32 })),
+    }),
+  },
 });
 
 export type ClusterEvent = EventsOf<typeof clusterEvents>;

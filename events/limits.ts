@@ -44,6 +44,23 @@ export const limits = {
   natsStartOutputShownBytesMax: 2_000,
   /** A private nats-server must report ready within this long. */
   natsStartTimeoutMs: 10_000,
+  /** The broker's largest message (nats-server's default): a chunk put and its ticket fit in one. */
+  brokerPayloadBytesMax: 1024 * 1024,
+  /** What veil's broker lets JetStream keep on disk and in memory, over all streams and buckets. */
+  brokerFileStoreBytesMax: 64 * 1024 * 1024 * 1024,
+  brokerMemoryStoreBytesMax: 256 * 1024 * 1024,
+  /** Each stream's ceiling: the log of record refuses new events past it (never drops old ones). */
+  eventStreamBytesMax: 32 * 1024 * 1024 * 1024,
+  clusterStreamBytesMax: 1024 * 1024 * 1024,
+  /** The KV buckets' ceilings: a snapshot per projection, a sealed share per open grant. */
+  snapshotBucketBytesMax: 256 * 1024 * 1024,
+  grantShareBucketBytesMax: 1024 * 1024 * 1024,
+  /** A sealed command's time may differ this much from the server's clock; its nonce is remembered this long. */
+  commandClockSkewMs: 120_000,
+  /** Nonces a server remembers at most (its replay window). */
+  replayWindowMax: 200_000,
+  /** How long the open-broker check waits for its probe to be answered. */
+  openBrokerProbeTimeoutMs: 1_000,
   /** Graceful shutdown (actors stop, connection drains) must finish within this long. */
   shutdownTimeoutMs: 10_000,
   /** Election: how often the leader says it is alive, and how long followers wait before electing. */
@@ -147,6 +164,8 @@ export const limits = {
   peerHeartbeatIntervalMs: 5_000,
   /** Discoverable objects `veil online` shows per user. */
   discoverablePerUserMax: 32,
+  /** A 128 x 128 preview PNG, as a peer answers it. */
+  previewBytesMax: 256 * 1024,
   /** Items one listing reply holds (a vault's files): a few hundred bytes each, well inside a message. */
   listPageMax: 500,
   /** Pages a client reads of one listing before it stops (a million files). */

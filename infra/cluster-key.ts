@@ -8,8 +8,6 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import { hmac } from "@noble/hashes/hmac.js";
-import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   clusterKeySubject,
@@ -21,6 +19,7 @@ import {
   veilEvent,
 } from "../events/mod.ts";
 import { cryptoRandom } from "./random.ts";
+import { clusterSecrets } from "../actors/server/accounts/secrets.ts";
 import type { Config } from "./config.ts";
 import type { EventLog, Logger } from "../actors/ports.ts";
 
@@ -68,28 +67,29 @@ export async function loadClusterKey(config: Config, logger: Logger): Promise<Ui
   return parseClusterKey(await readFile(path, "utf8"), path);
 }
 
-/** A keyed hash of a constant: it names the key without telling anything about it. */
-export function clusterKeyFingerprint(key: Uint8Array): Uint8Array {
-  return hmac(sha256, key, new TextEncoder().encode("veil/v1/cluster-key-fingerprint")).slice(0, 16);
-}
-
 /**
- * Records the key's fingerprint if the cluster has none yet, and otherwise checks this key
- * is the cluster's: servers with different keys would each seal secrets the others cannot open.
+ * Records the key's fingerprint and public sealing key if the cluster has none yet, and
+ * otherwise checks this key is the cluster's: servers with different keys would each seal
+ * secrets the others cannot open, and clients would refuse the ones they did not pin.
  */
 export async function checkClusterKey(log: EventLog, key: Uint8Array, origin: () => EventOrigin): Promise<void> {
-  const fingerprint = clusterKeyFingerprint(key);
+  const { fingerprint, sealingKeys } = clusterSecrets(key, cryptoRandom);
   for (let attempt = 0; attempt < limits.decisionRetriesMax; attempt++) {
     const last = await log.readLast(clusterKeySubject);
     if (last?.ok && last.event.type === "ClusterKeyRecorded") {
-      if (bytesToHex(last.event.data.fingerprint) === bytesToHex(fingerprint)) return;
-      throw new ValidationError(
+      const same = bytesToHex(last.event.data.fingerprint) === bytesToHex(fingerprint);
+      if (same && last.event.data.sealingKey) return;
+      // A record from before commands were sealed: this server adds the public key to it.
+      if (!same) {
+        throw new ValidationError(
         "this server's cluster key is not the one the cluster uses; give every server the same key " +
           "(VEIL_CLUSTER_KEY, or the same cluster.key file in VEIL_DATA)",
-      );
+        );
+      }
     }
     try {
-      await log.append(clusterKeySubject, [veilEvent("ClusterKeyRecorded", { fingerprint }, origin())], {
+      const recorded = { fingerprint, sealingKey: sealingKeys.publicKey };
+      await log.append(clusterKeySubject, [veilEvent("ClusterKeyRecorded", recorded, origin())], {
         expectedSubjectSeq: last?.seq ?? 0,
       });
       return;

@@ -7,8 +7,15 @@ import { defaultHeartbeatTimeouts, type HeartbeatTimeouts } from "../projections
 import { displayUrl, type LogLevel, logLevels } from "./log.ts";
 
 export interface Config {
-  /** NATS_URL: where the broker is (default nats://127.0.0.1:4222). */
+  /** NATS_URL: where the broker is (default nats://127.0.0.1:4290, veil's own port). */
   readonly natsUrl: string;
+  /**
+   * VEIL_CREDS: a file of broker identities (server, storage, operator, client), all or
+   * only some; else `<data>/broker/identities.json`, which `veil up` generates.
+   */
+  readonly credsPath?: string;
+  /** VEIL_REQUIRE_CLIENT_CREDENTIAL=1: veil's broker refuses anonymous users' machines (they need the client password). */
+  readonly requireClientCredential: boolean;
   /** VEIL_DATA: the data folder (private nats-server store, later chunk stores). */
   readonly dataFolder: string;
   /** VEIL_STREAM_REPLICAS: JetStream replicas of veil's streams (1 on one server, 3 in a NATS cluster). */
@@ -35,6 +42,12 @@ export interface Config {
   readonly gcIntervalMs: number;
 }
 
+/**
+ * veil's broker listens on its own port by default, so a nats-server that already runs on
+ * NATS's usual 4222 (open to anyone, as installed) is neither used nor in the way.
+ */
+export const defaultNatsUrl = "nats://127.0.0.1:4290";
+
 const durationUnitsMs: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 function sessionTtl(text: string | undefined): number {
@@ -57,8 +70,15 @@ function milliseconds(env: Readonly<Record<string, string | undefined>>, name: s
   return value;
 }
 
+function flag(env: Readonly<Record<string, string | undefined>>, name: string): boolean {
+  const text = env[name] ?? "";
+  if (["", "0", "false", "no"].includes(text)) return false;
+  if (["1", "true", "yes"].includes(text)) return true;
+  throw new ValidationError(`${name} must be 1 or 0 (true or false), got ${text}`);
+}
+
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
-  const natsUrl = env.NATS_URL || "nats://127.0.0.1:4222";
+  const natsUrl = env.NATS_URL || defaultNatsUrl;
   try {
     const url = new URL(natsUrl);
     if (!["nats:", "tls:"].includes(url.protocol) || !url.hostname) throw new Error("bad scheme");
@@ -91,6 +111,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     logLevel,
     heartbeatTimeouts,
     ...(env.VEIL_CLUSTER_KEY ? { clusterKeyText: env.VEIL_CLUSTER_KEY } : {}),
+    ...(env.VEIL_CREDS ? { credsPath: resolve(env.VEIL_CREDS) } : {}),
+    requireClientCredential: flag(env, "VEIL_REQUIRE_CLIENT_CREDENTIAL"),
     sessionTtlMs: sessionTtl(env.VEIL_SESSION_TTL),
     ...(env.VEIL_SMTP_URL ? { smtpUrl: env.VEIL_SMTP_URL } : {}),
     mailFrom: env.VEIL_MAIL_FROM || "veil <veil@localhost>",

@@ -16,6 +16,9 @@ export interface NodeHealth {
   readonly capacityBytes?: number;
   /** Storage nodes: chunks held. */
   readonly chunks?: number;
+  /** Peers: the keys this run of the peer went online with (notes are sealed to one, previews signed by the other). */
+  readonly noteKey?: Uint8Array;
+  readonly answerKey?: Uint8Array;
   /** The sender's clock when it sent its last heartbeat. */
   readonly sentAt: number;
   /** When its last heartbeat arrived, epoch ms (the receiver's clock: liveness is judged by it). */

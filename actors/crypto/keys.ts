@@ -27,6 +27,10 @@ export const keyPurposes = [
   "cluster-seal",
   "cluster-mac",
   "object-part",
+  "box-reply",
+  "command",
+  "note",
+  "cluster-box",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 

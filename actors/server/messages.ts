@@ -4,7 +4,7 @@
  * history of who was alive and who led can be replayed. Every message is validated before
  * it reaches a machine: anything malformed is dropped with a log line.
  */
-import { type Infer, integer, limits, nodeRoles, object, oneOf, optional, string } from "../../events/mod.ts";
+import { bytes, type Infer, integer, limits, nodeRoles, object, oneOf, optional, string } from "../../events/mod.ts";
 
 const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 const term = integer({ min: 0 });
@@ -47,6 +47,9 @@ export const heartbeat = object({
   bytesUsed: optional(integer({ min: 0 })),
   capacityBytes: optional(integer({ min: 0 })),
   chunks: optional(integer({ min: 0 })),
+  /** Peers only (published by the server that took their presence): this run's note and answer keys. */
+  noteKey: optional(bytes({ lengthMin: 32, lengthMax: 32 })),
+  answerKey: optional(bytes({ lengthMin: 32, lengthMax: 32 })),
 });
 export type Heartbeat = Infer<typeof heartbeat>;
 

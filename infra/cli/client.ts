@@ -1,7 +1,11 @@
 /** What client commands share: config, a logger on stderr, and a connection opened and closed around the work. */
 import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { NotFoundError } from "../../events/mod.ts";
+import { AuthenticationError, NotFoundError, TimeoutError, UnavailableError } from "../../events/mod.ts";
+import type { Bus } from "../../actors/ports.ts";
+import { natsBus } from "../nats/bus.ts";
+import { pinnedClusterKeys } from "./cluster-pin.ts";
+import { authenticatorFor, findIdentities } from "../nats/identities.ts";
 import type { Logger, SnapshotStore } from "../../actors/ports.ts";
 import { systemClock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
@@ -23,16 +27,47 @@ export function cliLogger(config: Config): Logger {
   return createLogger({ level: config.logLevel === "info" ? "warn" : config.logLevel, clock: systemClock });
 }
 
-/** A connection to the broker for commands that talk to servers, closed after the work. */
+/**
+ * A connection to the broker for commands that talk to servers, closed after the work: as a
+ * client (a user's machine; anonymous unless it has the client password), or as the
+ * operator for the read-only inspection commands.
+ */
 export async function withConnection<T>(
-  work: (connection: { nc: NatsConnection; config: Config; logger: Logger }) => Promise<T>,
+  work: (connection: { nc: NatsConnection; bus: Bus; config: Config; logger: Logger }) => Promise<T>,
+  as: "client" | "operator" = "client",
 ): Promise<T> {
   const config = loadConfig();
-  const nc = await connectNats(config.natsUrl, { name: "veil-cli" });
+  const identities = await findIdentities(config);
+  if (as === "operator" && !identities.operator) {
+    throw new AuthenticationError(
+      "this command reads the cluster as its operator and needs the operator identity: run it where `veil up` " +
+        "runs (same VEIL_DATA), or point VEIL_CREDS at a copy of <data>/broker/identities.json",
+    );
+  }
+  const nc = await connectNats(config.natsUrl, {
+    name: "veil-cli",
+    authenticator: authenticatorFor(identities, as),
+    identity: `veil's ${as} identity`,
+  });
   try {
-    return await work({ nc, config, logger: cliLogger(config) });
+    const logger = cliLogger(config);
+    const bus = natsBus(nc, logger);
+    // The commands this process sends are sealed to the key this client met first.
+    if (as === "client") await pinnedClusterKeysOrExplain(bus, config);
+    return await work({ nc, bus, config, logger });
   } finally {
     await nc.close();
+  }
+}
+
+async function pinnedClusterKeysOrExplain(bus: Bus, config: Config): Promise<void> {
+  try {
+    await pinnedClusterKeys(bus, { home: config.veilHome, url: displayUrl(config.natsUrl) });
+  } catch (error) {
+    if (error instanceof UnavailableError || error instanceof TimeoutError) {
+      throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
+    }
+    throw error;
   }
 }
 
@@ -41,9 +76,9 @@ export function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> 
   return withConnection(async ({ nc, config, logger }) => {
     const { js, jsm } = await openJetStream(nc, config.natsUrl);
     await requireEventStream(jsm, displayUrl(config.natsUrl));
-    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
+    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas, readOnly: true });
     return await work({ config, logger, log: new NatsEventLog(js, jsm), snapshots });
-  });
+  }, "operator");
 }
 
 async function requireEventStream(jsm: JetStreamManager, url: string): Promise<void> {

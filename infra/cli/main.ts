@@ -7,6 +7,7 @@ import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { type ErrorCode, VeilError } from "../../events/mod.ts";
 import { registerAccount } from "./commands/account.ts";
+import { registerBroker } from "./commands/broker.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
 import { registerState } from "./commands/state.ts";
@@ -41,6 +42,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerUp(program);
   registerNode(program);
+  registerBroker(program);
   registerCluster(program);
   registerAccount(program);
   registerVault(program);

@@ -6,7 +6,6 @@
 import { Buffer } from "node:buffer";
 import type { Bus, Logger } from "../../actors/ports.ts";
 import { AuthenticationError } from "../../events/mod.ts";
-import { systemClock } from "../clock.ts";
 import { type HostedPeer, hostPeer } from "../peer/host.ts";
 import { cryptoRandom } from "../random.ts";
 import { previewServer } from "../sharing/previews.ts";
@@ -27,8 +26,9 @@ export function hostProfilePeer(options: {
   const stego = startStegoActor({ size: 1 });
   const peer = hostPeer({
     user: stored.user,
+    token: stored.token,
     bus,
-    clock: systemClock,
+    random: cryptoRandom,
     logger,
     onNote: (note) =>
       print(

@@ -7,7 +7,6 @@ import { Option } from "commander";
 import type { Bus } from "../../actors/ports.ts";
 import { AuthenticationError, limits, UnavailableError } from "../../events/mod.ts";
 import { loadConfig } from "../config.ts";
-import { natsBus } from "../nats/bus.ts";
 import { sendCommand } from "../server/commands.ts";
 import { withConnection } from "./client.ts";
 import { Profile, profileName, type StoredSession } from "./profile.ts";
@@ -41,11 +40,11 @@ export function withSession<T>(
   work: (context: { bus: Bus; session: Session; profile: Profile; stored: StoredSession }) => Promise<T>,
 ): Promise<T> {
   const profile = profileOf(options);
-  return withConnection(async ({ nc, logger }) => {
+  return withConnection(async ({ bus }) => {
     const stored = await profile.session();
     try {
       return await work({
-        bus: natsBus(nc, logger),
+        bus,
         session: { user: stored.user, token: stored.token },
         profile,
         stored,

@@ -1,7 +1,8 @@
 /**
- * Finding the broker: connect to NATS_URL; when nothing answers there and the URL is on
- * this machine, start a private nats-server with JetStream that stores under the data
- * folder and lives as long as the launcher.
+ * Finding the broker: connect to NATS_URL as a server; when nothing answers there and the
+ * URL is on this machine, start a private nats-server with veil's generated config
+ * (accounts, identities, permissions; JetStream storing under the data folder) that lives
+ * as long as the launcher. Either way, a broker open to anonymous writers is refused.
  */
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
@@ -11,6 +12,9 @@ import type { Logger } from "../../actors/ports.ts";
 import { UnavailableError } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
 import { connectNats } from "../nats/connection.ts";
+import { writeBrokerConfig } from "../nats/broker-config.ts";
+import { authenticatorFor, type Identities } from "../nats/identities.ts";
+import { refuseOpenBroker } from "../nats/open-broker.ts";
 import {
   findNatsServerBinary,
   natsInstallHint,
@@ -19,7 +23,10 @@ import {
 } from "../nats/server-process.ts";
 
 export interface Broker {
+  /** Connected as a server. */
   readonly nc: NatsConnection;
+  /** The identities this launcher connects its processes with. */
+  readonly identities: Identities;
   /** Where the broker is, fit to show (no credentials). */
   readonly url: string;
   /** The nats-server this launcher started, if it had to. */
@@ -33,12 +40,18 @@ export async function reachBroker(options: {
   dataFolder: string;
   name: string;
   logger: Logger;
+  /** The data folder's identities (generated on first use), or those VEIL_CREDS names. */
+  identities: Identities;
+  /** A private broker refuses anonymous connections: users' machines need the client password. */
+  requireClientCredential?: boolean;
   /** Where to look for nats-server; tests pass one that finds nothing. */
   findBinary?: () => string | undefined;
 }): Promise<Broker> {
-  const { natsUrl, dataFolder, name, logger, findBinary = findNatsServerBinary } = options;
+  const { natsUrl, dataFolder, name, logger, identities, findBinary = findNatsServerBinary } = options;
+  const asServer = { name, authenticator: authenticatorFor(identities, "server"), identity: "veil's server identity" };
+  let nc: NatsConnection;
   try {
-    return { nc: await connectNats(natsUrl, { name }), url: displayUrl(natsUrl) };
+    nc = await connectNats(natsUrl, asServer);
   } catch (error) {
     if (!(error instanceof UnavailableError)) throw error;
     const url = new URL(natsUrl);
@@ -54,16 +67,22 @@ export async function reachBroker(options: {
     }
     const storeFolder = join(dataFolder, "nats");
     await mkdir(storeFolder, { recursive: true });
+    const config = await writeBrokerConfig(dataFolder, {
+      storeFolder,
+      ...(options.requireClientCredential ? { requireClientCredential: true } : {}),
+    });
     logger.info("no NATS answers; starting a private nats-server", {
       url: displayUrl(natsUrl),
       binary,
       store: storeFolder,
+      config: config.path,
     });
     const server = await startNatsServer({
       binary,
+      configFile: config.path,
       storeFolder,
       host: url.hostname.replace(/^\[|\]$/g, ""),
-      port: Number(url.port || 4222),
+      port: Number(url.port || 4222), // NATS's own default when a URL names no port
       detached: true,
     });
     // Detached, it would outlive a launcher that dies on an error path: kill it on exit then.
@@ -74,14 +93,18 @@ export async function reachBroker(options: {
       process.removeListener("exit", killOnExit);
     };
     try {
-      return {
-        nc: await connectNats(server.url, { name }),
-        url: server.url,
-        privateServer: { ...server, stop, storeFolder },
-      };
+      const privateNc = await connectNats(server.url, asServer);
+      return { nc: privateNc, identities, url: server.url, privateServer: { ...server, stop, storeFolder } };
     } catch (connectError) {
       await stop();
       throw connectError;
     }
   }
+  try {
+    await refuseOpenBroker(natsUrl, nc);
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+  return { nc, identities, url: displayUrl(natsUrl) };
 }

@@ -14,6 +14,15 @@ import type { Config } from "../config.ts";
 import { childLogger, displayUrl } from "../log.ts";
 import { natsBus } from "../nats/bus.ts";
 import { connectNats, openJetStream } from "../nats/connection.ts";
+import {
+  authenticatorFor,
+  findIdentities,
+  type Identities,
+  type IdentityKind,
+  loadOrCreateIdentities,
+  readIdentities,
+} from "../nats/identities.ts";
+import { refuseOpenBroker } from "../nats/open-broker.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openGrantShareStore } from "../nats/grant-shares.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
@@ -24,7 +33,7 @@ import { checkClusterKey, loadClusterKey } from "../cluster-key.ts";
 import { mailTransport } from "../mail/transport.ts";
 import { cryptoRandom } from "../random.ts";
 import { type CryptoActor, startCryptoActor } from "../workers/actors.ts";
-import type { ScryptParameters } from "../../actors/crypto/mod.ts";
+import { ReplayWindow, type ScryptParameters } from "../../actors/crypto/mod.ts";
 import { type Broker, reachBroker } from "./broker.ts";
 import { diskChunkStore } from "../storage/disk-store.ts";
 import { hostStorageNode } from "../storage/host.ts";
@@ -40,23 +49,32 @@ export interface RunOptions {
   readonly print: (line: string) => void;
   /** Aborted by SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
-  /** More actors to start once the cluster is live (peers, for a demo), on the same connection. */
+  /** More actors to start once the cluster is live (peers, for a demo), on a client connection. */
   readonly afterLive?: (nc: NatsConnection) => readonly HostedActor[];
 }
 
 /** `veil up`: resolves with the process exit status once stopped. */
 export async function up(options: RunOptions): Promise<number> {
   const { config, logger } = options;
+  // The data folder's own identities (generated on first use) unless VEIL_CREDS names others.
+  const identities = config.credsPath
+    ? await readIdentities(config.credsPath)
+    : await loadOrCreateIdentities(config.dataFolder);
   const broker = await reachBroker({
     natsUrl: config.natsUrl,
     dataFolder: config.dataFolder,
     name: "veil-up",
     logger,
+    identities,
+    ...(config.requireClientCredential ? { requireClientCredential: true } : {}),
   });
+  const connections: Connections = { server: broker.nc };
   try {
-    return await runServers(broker.nc, options, broker);
+    if (options.storage?.ids.length) connections.storage = await connectAs(broker, identities, "storage", "veil-storage");
+    if (options.afterLive) connections.client = await connectAs(broker, identities, "client", "veil-peers");
+    return await runServers(connections, options, broker);
   } finally {
-    await drain(broker.nc, logger);
+    for (const nc of [connections.client, connections.storage, broker.nc]) if (nc) await drain(nc, logger);
     if (broker.privateServer) {
       await broker.privateServer.stop();
       logger.info("private nats-server stopped");
@@ -64,15 +82,36 @@ export async function up(options: RunOptions): Promise<number> {
   }
 }
 
-/** `veil node`: one actor in this process, on the broker at NATS_URL. */
+/** `veil node`: one actor in this process, on the broker at NATS_URL, as its kind's identity. */
 export async function runNode(options: RunOptions): Promise<number> {
+  const { config } = options;
   const ids = [...options.serverIds, ...(options.storage?.ids ?? [])];
-  const nc = await connectNats(options.config.natsUrl, { name: `veil-node-${ids.join(",")}` });
+  const kind = options.serverIds.length > 0 ? "server" : "storage";
+  const identities = await findIdentities(config);
+  const url = displayUrl(config.natsUrl);
+  const nc = await connectNats(config.natsUrl, {
+    name: `veil-node-${ids.join(",")}`,
+    authenticator: authenticatorFor(identities, kind),
+    identity: `veil's ${kind} identity`,
+  });
   try {
-    return await runServers(nc, options, { nc, url: displayUrl(options.config.natsUrl) });
+    if (kind === "server") await refuseOpenBroker(config.natsUrl, nc);
+    return await runServers({ [kind]: nc }, options, { nc, identities, url });
   } finally {
     await drain(nc, options.logger);
   }
+}
+
+/** One connection per kind of process this launcher runs, each with that kind's rights. */
+interface Connections {
+  server?: NatsConnection;
+  storage?: NatsConnection;
+  client?: NatsConnection;
+}
+
+function connectAs(broker: Broker, identities: Identities, kind: IdentityKind, name: string) {
+  const url = broker.privateServer?.url ?? broker.url;
+  return connectNats(url, { name, authenticator: authenticatorFor(identities, kind), identity: `veil's ${kind} identity` });
 }
 
 /** A hosted actor as the launcher sees it. */
@@ -83,14 +122,15 @@ export interface HostedActor {
   stop(): void;
 }
 
-async function runServers(nc: NatsConnection, options: RunOptions, broker: Broker): Promise<number> {
+async function runServers(connections: Connections, options: RunOptions, broker: Broker): Promise<number> {
   const { config, serverIds, logger, print, signal } = options;
-  const { js, jsm } = await openJetStream(nc, broker.url);
-  await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
-  const log = new NatsEventLog(js, jsm);
   let crypto: CryptoActor | undefined;
   const running: HostedActor[] = [];
   if (serverIds.length > 0) {
+    const nc = connections.server!;
+    const { js, jsm } = await openJetStream(nc, broker.url);
+    await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
+    const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
     const grantShares = await openGrantShareStore(nc, { replicas: config.streamReplicas });
     const clusterKey = await loadClusterKey(config, logger);
@@ -101,7 +141,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
     const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
       (crypto ??= startCryptoActor()).slowHash(input, salt, parameters);
     const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
-    const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail };
+    const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail, replays: new ReplayWindow() };
     for (const nodeId of serverIds) {
       const nodeLogger = childLogger(logger, { node: nodeId });
       const server = hostServer({
@@ -132,7 +172,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
     const nodeLogger = childLogger(logger, { node: nodeId });
     const node = hostStorageNode({
       nodeId,
-      bus: natsBus(nc, nodeLogger),
+      bus: natsBus(connections.storage!, nodeLogger),
       store: diskChunkStore(storageFolder(config.dataFolder, nodeId), nodeLogger),
       clock: systemClock,
       logger: nodeLogger,
@@ -154,7 +194,7 @@ async function runServers(nc: NatsConnection, options: RunOptions, broker: Broke
   if (await Promise.race([live, stopRequested.then(() => false)])) {
     printSummary(print, { broker, config, serverIds, storageIds: options.storage?.ids ?? [] });
     try {
-      running.push(...(options.afterLive?.(nc) ?? []));
+      if (connections.client) running.push(...(options.afterLive?.(connections.client) ?? []));
     } catch (error) {
       logger.error("could not start what was asked beside the cluster", { reason: (error as Error).message });
     }

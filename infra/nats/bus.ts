@@ -8,8 +8,25 @@ import {
   RequestError,
   TimeoutError as NatsTimeoutError,
 } from "@nats-io/nats-core";
-import type { Bus, Logger } from "../../actors/ports.ts";
+import type { Bus, Caller, Logger } from "../../actors/ports.ts";
 import { decodeMessage, encodeMessage, EventDecodeError, TimeoutError, UnavailableError } from "../../events/mod.ts";
+
+/** The header a broker writes on requests that crossed from another account with `share: true`. */
+const requestInfoHeader = "Nats-Request-Info";
+
+/** The broker's word on where a request came from; an unreadable header counts as from outside. */
+function callerOf(info: string | undefined): Caller | undefined {
+  if (!info) return undefined;
+  try {
+    const parsed = JSON.parse(info) as { acc?: unknown; host?: unknown };
+    return {
+      account: typeof parsed.acc === "string" ? parsed.acc : "unknown",
+      ...(typeof parsed.host === "string" ? { host: parsed.host } : {}),
+    };
+  } catch {
+    return { account: "unknown" };
+  }
+}
 
 export function natsBus(nc: NatsConnection, logger: Logger): Bus {
   return {
@@ -28,9 +45,11 @@ export function natsBus(nc: NatsConnection, logger: Logger): Bus {
             if (!(decodeError instanceof EventDecodeError)) throw decodeError;
             return logger.warn("dropped malformed message", { subject: message.subject, code: decodeError.code });
           }
+          const caller = callerOf(message.headers?.get(requestInfoHeader));
           handler({
             subject: message.subject,
             data,
+            ...(caller ? { caller } : {}),
             respond: (reply) => {
               if (!message.reply) return;
               try {

@@ -1,22 +1,40 @@
 /** Connecting to NATS with a bounded wait and a clear message when nothing answers. */
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { limits, UnavailableError } from "../../events/mod.ts";
+import type { Authenticator } from "@nats-io/nats-core";
+import { AuthenticationError, limits, UnavailableError } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
 
 export async function connectNats(
   url: string,
-  options: { name: string; timeoutMs?: number },
+  options: {
+    name: string;
+    timeoutMs?: number;
+    /** Who this process is to the broker (see identities.ts); none connects anonymously. */
+    authenticator?: Authenticator;
+    /** Which identity that is, for the message when the broker refuses it. */
+    identity?: string;
+  },
 ): Promise<NatsConnection> {
   try {
     return await connect({
       servers: url,
       name: options.name,
+      ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       timeout: options.timeoutMs ?? limits.connectTimeoutMs,
       // Long-running nodes ride out broker restarts; the first connection must succeed.
       maxReconnectAttempts: -1,
     });
   } catch (cause) {
+    if ((cause as Error).name === "AuthorizationError" || /authorization violation/i.test((cause as Error).message)) {
+      const who = options.identity ?? (options.authenticator ? "these credentials" : "an anonymous connection");
+      throw new AuthenticationError(
+        `the broker at ${displayUrl(url)} refused ${who}: it runs with other identities than ${
+          options.authenticator ? "the ones this process has (VEIL_CREDS or <data>/broker/identities.json)" : "veil's"
+        }, or requires credentials`,
+        { cause },
+      );
+    }
     throw new UnavailableError(`cannot reach NATS at ${displayUrl(url)}: ${(cause as Error).message}`, { cause });
   }
 }

@@ -6,7 +6,7 @@
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { GrantShareStore } from "../../actors/ports.ts";
-import { subjectToken } from "../../events/mod.ts";
+import { limits, subjectToken } from "../../events/mod.ts";
 
 export const grantShareBucketName = "veil_grant_shares";
 
@@ -18,6 +18,7 @@ export async function openGrantShareStore(
     history: 1,
     replicas: options.replicas,
     storage: "file",
+    max_bytes: limits.grantShareBucketBytesMax,
   });
   const key = (grant: string) => subjectToken(grant, "grant id");
   return {

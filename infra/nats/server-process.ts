@@ -48,6 +48,11 @@ export async function startNatsServer(options: {
   /** JetStream on (default); off only to test how veil copes with a broker without it. */
   jetStream?: boolean;
   /**
+   * veil's generated config (accounts, identities, permissions, JetStream's store). Without
+   * one the server is open to anyone: only tests that need such a broker start one.
+   */
+  configFile?: string;
+  /**
    * In its own process group, so a Ctrl-C in the terminal reaches only its owner, which
    * stops it last (after its actors have persisted and left). The owner must stop it.
    */
@@ -58,13 +63,13 @@ export async function startNatsServer(options: {
   const host = options.host ?? "127.0.0.1";
   // `-p -1` lets the server pick a free port itself, so two test files never race for one.
   const args = [
-    ...(options.jetStream === false ? [] : ["-js"]),
+    ...(options.configFile ? ["-c", options.configFile] : []),
+    ...(options.jetStream === false || options.configFile ? [] : ["-js"]),
     "-a",
     host,
     "-p",
     String(options.port ?? -1),
-    "-sd",
-    options.storeFolder,
+    ...(options.configFile ? [] : ["-sd", options.storeFolder]),
   ];
   const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));

@@ -17,8 +17,22 @@ const snapshotHead = object({
   version: integer({ min: 1 }),
 });
 
-export async function openSnapshotStore(nc: NatsConnection, options: { replicas: number }): Promise<SnapshotStore> {
-  const kv = await new Kvm(nc).create(snapshotBucketName, { history: 1, replicas: options.replicas });
+/**
+ * Servers create the bucket if it is missing; an operator's read-only tools (`readOnly`)
+ * only open it, since their identity may not create streams.
+ */
+export async function openSnapshotStore(
+  nc: NatsConnection,
+  options: { replicas: number; readOnly?: boolean },
+): Promise<SnapshotStore> {
+  const kvm = new Kvm(nc);
+  const kv = options.readOnly
+    ? await kvm.open(snapshotBucketName)
+    : await kvm.create(snapshotBucketName, {
+      history: 1,
+      replicas: options.replicas,
+      max_bytes: limits.snapshotBucketBytesMax,
+    });
   return {
     async load(name) {
       const entry = await kv.get(subjectToken(name, "projection name"));

@@ -35,14 +35,26 @@ export function streamConfigs(options: { replicas: number }): StreamSettings[] {
     num_replicas: options.replicas,
     max_msg_size: limits.eventBytesMax,
     duplicate_window: nanos(limits.duplicateWindowMs),
+    // Nobody, not even a server identity, may delete or purge what the log holds.
+    deny_delete: true,
+    deny_purge: true,
   };
   return [
-    { ...common, name: eventStreamName, subjects: [eventSubjectsAll], max_age: 0 },
+    // The log of record refuses new events when full rather than dropping the oldest.
+    {
+      ...common,
+      name: eventStreamName,
+      subjects: [eventSubjectsAll],
+      max_age: 0,
+      max_bytes: limits.eventStreamBytesMax,
+      discard: DiscardPolicy.New,
+    },
     {
       ...common,
       name: clusterStreamName,
       subjects: [electionSubjectsAll, heartbeatSubjectsAll],
       max_age: nanos(limits.clusterStreamAgeMs),
+      max_bytes: limits.clusterStreamBytesMax,
     },
   ];
 }
@@ -64,8 +76,15 @@ export async function ensureStreams(
     }
     const { config } = existing;
     const missing = wanted.subjects!.filter((subject) => !config.subjects?.includes(subject));
-    if (missing.length > 0) {
-      await jsm.streams.update(wanted.name, { ...config, subjects: [...config.subjects, ...missing] });
+    // A stream from before veil protected its streams gets the protection; it is never taken away.
+    const unprotected = !config.deny_delete || !config.deny_purge;
+    if (missing.length > 0 || unprotected) {
+      await jsm.streams.update(wanted.name, {
+        ...config,
+        subjects: [...config.subjects, ...missing],
+        deny_delete: true,
+        deny_purge: true,
+      });
     }
     for (const setting of ["num_replicas", "max_msg_size", "max_age"] as const) {
       if (config[setting] !== wanted[setting]) {

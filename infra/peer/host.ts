@@ -1,16 +1,26 @@
 /**
- * Hosts a user's peer machine on a bus: presence heartbeats on `veil.hb.peer.<user>` (every
- * 5 s by default; a last one saying `stopped` when it goes), the user's notifications from
- * `veil.note.<user>`, and answers on `veil.peer.<user>.preview` with the preview of one of
- * the user's discoverable objects (`preview` decides; anything else is "not found").
+ * Hosts a user's peer machine on a bus. Everything goes through the servers, under the
+ * user's session: presence is a `peer.presence` command every 5 s (a last one saying
+ * `stopped` when it goes), which also hands the servers this run's note and answer keys;
+ * notifications arrive on `veil.note.<user>` sealed to the note key; and previews are
+ * answered on `veil.peer.<user>.preview`, which only servers may ask, signed with the
+ * answer key so a server can tell this peer's answer from anyone else's.
  */
-import process from "node:process";
 import { type Actor, createActor, fromCallback, toPromise } from "xstate";
 import { type PeerEvent, peerMachine } from "../../actors/peer/machine.ts";
-import type { Bus, Clock, Logger } from "../../actors/ports.ts";
-import { heartbeatSubject } from "../../actors/server/messages.ts";
-import { integer, limits, notificationSubject, object, peerSubject, sharingId, string } from "../../events/mod.ts";
-import { failureReply } from "../server/commands.ts";
+import { newPeerKeys, openNote, signPreview } from "../../actors/peer/presence.ts";
+import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
+import {
+  bytes,
+  integer,
+  limits,
+  notificationSubject,
+  object,
+  peerSubject,
+  sharingId,
+  string,
+} from "../../events/mod.ts";
+import { failureReply, sendCommand } from "../server/commands.ts";
 
 export interface Note {
   readonly kind: string;
@@ -23,7 +33,8 @@ const note = object({
   text: string({ lengthMax: 1_024 }),
   at: integer({ min: 0 }),
 });
-const previewRequest = object({ image: sharingId });
+const previewRequest = object({ image: sharingId, nonce: bytes({ lengthMin: 16, lengthMax: 32 }) });
+const sealedNote = object({ sealed: bytes({ lengthMin: 1, lengthMax: 4_096 }) });
 
 export interface HostedPeer {
   readonly actor: Actor<typeof peerMachine>;
@@ -32,43 +43,40 @@ export interface HostedPeer {
 
 export function hostPeer(deps: {
   user: string;
+  /** The user's session token: every presence beat is a command under it. */
+  token: string;
   bus: Bus;
-  clock: Clock;
+  random: RandomSource;
   logger: Logger;
   onNote: (note: Note) => void;
   /** The preview of `image` if the user shows it; rejects with a typed error otherwise. */
   preview: (image: string) => Promise<Uint8Array>;
   heartbeatIntervalMs?: number;
 }): HostedPeer {
-  const { user, bus, clock, logger } = deps;
-  const beat = (state: string) =>
-    bus.publish(heartbeatSubject("peer", user), {
-      node: user,
-      role: "peer",
+  const { user, bus, logger } = deps;
+  const keys = newPeerKeys(deps.random);
+  const beat = (state: "online" | "stopped") =>
+    sendCommand(bus, "peer.presence", {
+      user,
+      token: deps.token,
       state,
-      term: 0,
-      inFlight: 0,
-      memoryBytes: process.memoryUsage().rss,
-      sentAt: clock.now(),
-    });
+      noteKey: keys.notes.publicKey,
+      answerKey: keys.answers.publicKey,
+    }).catch((error: Error) => logger.warn("presence not recorded", { reason: error.message }));
   const machine = peerMachine.provide({
     actors: {
       beatPresence: fromCallback<PeerEvent, { user: string }>(() => {
-        beat("online");
+        void beat("online");
         const timer = setInterval(() => beat("online"), deps.heartbeatIntervalMs ?? limits.peerHeartbeatIntervalMs);
         return () => {
           clearInterval(timer);
-          try {
-            beat("stopped");
-          } catch (error) {
-            logger.debug("last presence beat not sent", { reason: (error as Error).message });
-          }
+          void beat("stopped");
         };
       }),
       listenForNotes: fromCallback<PeerEvent, { user: string }>(() => {
         const subscription = bus.subscribe(notificationSubject(user), (message) => {
           try {
-            deps.onNote(note.parse(message.data));
+            deps.onNote(note.parse(openNote(keys, user, sealedNote.parse(message.data).sealed)));
           } catch (error) {
             logger.warn("ignored a malformed notification", { reason: (error as Error).message });
           }
@@ -77,14 +85,15 @@ export function hostPeer(deps: {
       }),
       servePreviews: fromCallback<PeerEvent, { user: string }>(() => {
         const subscription = bus.subscribe(peerSubject(user, "preview"), (message) => {
-          let image: string;
+          let request: { image: string; nonce: Uint8Array };
           try {
-            ({ image } = previewRequest.parse(message.data));
+            request = previewRequest.parse(message.data);
           } catch (error) {
             return message.respond(failureReply(error));
           }
-          deps.preview(image).then(
-            (png) => message.respond({ ok: true, value: png }),
+          deps.preview(request.image).then(
+            (png) =>
+              message.respond({ ok: true, value: { png, signature: signPreview(keys, { user, ...request, png }) } }),
             (error) => message.respond(failureReply(error)),
           );
         });

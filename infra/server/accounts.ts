@@ -54,7 +54,7 @@ import {
 } from "../../events/mod.ts";
 import { userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
-import type { CommandHandler } from "./commands.ts";
+import type { CommandContext, CommandHandler } from "./commands.ts";
 import { InFlightGate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
@@ -113,6 +113,15 @@ const requests = {
   otpEnable: object({ ...authenticated, authHash: hash32, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
   otpDisable: object({ ...authenticated, otp: code }),
 };
+
+/**
+ * Where a user's machine connected from, as the broker says: it replaces whatever address
+ * the request claims, so nobody dodges the per-address limits by claiming another one.
+ * Only requests from inside the trusted account (tests, tools) keep the address they state.
+ */
+function brokerAddress(context: CommandContext): { address?: string } {
+  return context.caller?.host ? { address: context.caller.host } : {};
+}
 
 export function accountCommands(deps: AccountDeps): Record<string, CommandHandler> {
   const { nodeId, log, users, clock, ids, random, secrets, sessionTtlMs, logger } = deps;
@@ -302,8 +311,8 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       return { passwordSalt: secrets.mac("decoy-salt", user, "").slice(0, 16), passwordKdf };
     },
 
-    "user.register": (data) => {
-      const request = requests.register.parse(data);
+    "user.register": (data, context) => {
+      const request = { ...requests.register.parse(data), ...brokerAddress(context) };
       return gate.run([perAddress(request.address)], async () => {
         // A taken name is refused before the slow hash, so probing names costs the server nothing.
         if ((await current(request.user)).state) {
@@ -331,8 +340,8 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       });
     },
 
-    "user.login": (data) => {
-      const request = requests.login.parse(data);
+    "user.login": (data, context) => {
+      const request = { ...requests.login.parse(data), ...brokerAddress(context) };
       return gate.run([perUser(request.user), perAddress(request.address)], () => logIn(request));
     },
 

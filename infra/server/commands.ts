@@ -3,9 +3,15 @@
  * NATS spreads the load; a command only the leader may answer is forwarded by whichever
  * server got it to `veil.lead.<name>`, which only the leader serves. Replies are msgpack
  * `{ok: true, value}` or `{ok: false, error: {code, message}}`.
+ *
+ * Every command but `cluster.keys` (which hands out the cluster's public keys) is sealed to
+ * the cluster's key, and its reply sealed for the one who asked (see sealed-command.ts).
  */
-import type { Bus, Logger, Subscription } from "../../actors/ports.ts";
+import type { Bus, Caller, Clock, Logger, RandomSource, Subscription } from "../../actors/ports.ts";
+import { type KeyPair, openCommand, type ReplayWindow, sealCommand } from "../../actors/crypto/mod.ts";
+import { cryptoRandom } from "../random.ts";
 import {
+  bytes,
   type ErrorCode,
   errorFromCode,
   limits,
@@ -19,9 +25,17 @@ export type CommandReply =
   | { readonly ok: true; readonly value: unknown }
   | { readonly ok: false; readonly error: { readonly code: ErrorCode; readonly message: string } };
 
-export type CommandHandler = (data: unknown) => unknown;
+/** What a handler knows of a request besides its body. */
+export interface CommandContext {
+  /** The broker's word on who sent it: set for users' machines, absent inside the trusted account. */
+  readonly caller?: Caller;
+}
+
+export type CommandHandler = (data: unknown, context: CommandContext) => unknown;
 
 export const commandQueue = "veil-servers";
+/** The one command sent in the clear: how a client learns the key the others are sealed to. */
+export const clusterKeysCommand = "cluster.keys";
 export const commandSubject = (name: string) => `veil.cmd.${name}`;
 export const leaderCommandSubject = (name: string) => `veil.lead.${name}`;
 
@@ -31,9 +45,9 @@ export function failureReply(error: unknown): CommandReply {
   return { ok: false, error: { code: "unavailable", message: `the server failed: ${(error as Error).message}` } };
 }
 
-async function answer(handler: CommandHandler, data: unknown): Promise<CommandReply> {
+async function answer(handler: CommandHandler, data: unknown, context: CommandContext): Promise<CommandReply> {
   try {
-    return { ok: true, value: await handler(data) };
+    return { ok: true, value: await handler(data, context) };
   } catch (error) {
     return failureReply(error);
   }
@@ -45,10 +59,14 @@ export function serveCommands(options: {
   logger: Logger;
   commands: Readonly<Record<string, CommandHandler>>;
   leaderCommands: ReadonlySet<string>;
+  /** Commands only the trusted account may send (operators, storage nodes), never a user's machine. */
+  trustedCommands?: ReadonlySet<string>;
+  /** The cluster's sealing key pair, and the nonces seen (shared by the servers of one process). */
+  sealing: { readonly keys: KeyPair; readonly replays: ReplayWindow; readonly clock: Clock; readonly random: RandomSource };
   /** Counts work in progress, for heartbeats. */
   track: <T>(work: Promise<T>) => Promise<T>;
 }): Subscription {
-  const { bus, logger, commands, leaderCommands, track } = options;
+  const { bus, logger, commands, leaderCommands, track, trustedCommands = new Set(), sealing } = options;
   return bus.subscribe("veil.cmd.>", (message) => {
     const name = message.subject.slice("veil.cmd.".length);
     const forward: CommandHandler = (data) =>
@@ -59,7 +77,28 @@ export function serveCommands(options: {
       logger.debug("unknown command", { subject: message.subject });
       return message.respond({ ok: false, error: { code: "not-found", message: `unknown command ${name}` } });
     }
-    void track(answer(handler, message.data)).then((reply) => message.respond(reply));
+    if (message.caller && trustedCommands.has(name)) {
+      return message.respond({
+        ok: false,
+        error: { code: "forbidden", message: `${name} is for the cluster's operators, not for users' machines` },
+      });
+    }
+    const context = message.caller ? { caller: message.caller } : {};
+    if (name === clusterKeysCommand) {
+      return void track(answer(handler, message.data, context)).then((reply) => message.respond(reply));
+    }
+    let opened;
+    try {
+      opened = openCommand(sealing.keys.privateKey, name, message.data, {
+        replays: sealing.replays,
+        now: sealing.clock.now(),
+        random: sealing.random,
+      });
+    } catch (error) {
+      // Not opened: nothing was done, and the refusal cannot be sealed for anyone.
+      return message.respond(failureReply(error));
+    }
+    void track(answer(handler, opened.data, context)).then((reply) => message.respond(opened.sealReply(reply)));
   }, { queue: commandQueue });
 }
 
@@ -76,7 +115,7 @@ export function serveLeaderCommands(options: {
     if (!handler) {
       return message.respond({ ok: false, error: { code: "not-found", message: `unknown leader command ${name}` } });
     }
-    void track(answer(handler, message.data)).then((reply) => message.respond(reply));
+    void track(answer(handler, message.data, {})).then((reply) => message.respond(reply));
   }, { queue: "veil-leader" });
 }
 
@@ -96,7 +135,46 @@ export function readReply(reply: unknown, subject: string): unknown {
   throw new UnavailableError(`${subject} answered with a malformed reply`);
 }
 
-/** The client side: sends a command and returns its value, or throws its typed error. */
+/** The cluster's public keys, as `cluster.keys` answers. */
+export interface ClusterKeys {
+  /** X25519: commands are sealed to it. */
+  readonly sealingKey: Uint8Array;
+  /** The keyed fingerprint of the cluster key the log records. */
+  readonly fingerprint: Uint8Array;
+}
+
+const clusterKeysReply = object({
+  sealingKey: bytes({ lengthMin: 32, lengthMax: 32 }),
+  fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }),
+});
+
+/** Asks any server for the cluster's public keys (in the clear: they are public). */
+export async function fetchClusterKeys(bus: Bus, timeoutMs: number = limits.commandTimeoutMs): Promise<ClusterKeys> {
+  const subject = commandSubject(clusterKeysCommand);
+  return clusterKeysReply.parse(readReply(await bus.request(subject, {}, { timeoutMs }), subject));
+}
+
+/**
+ * The keys each bus seals to: fetched at its first command, or set by whoever checked them
+ * against a pin (the CLI). A failed fetch is forgotten, so the next command asks again.
+ */
+const knownKeys = new WeakMap<Bus, Promise<ClusterKeys>>();
+
+export function useClusterKeys(bus: Bus, keys: ClusterKeys): void {
+  knownKeys.set(bus, Promise.resolve(keys));
+}
+
+function clusterKeysOf(bus: Bus, timeoutMs: number): Promise<ClusterKeys> {
+  let keys = knownKeys.get(bus);
+  if (!keys) {
+    keys = fetchClusterKeys(bus, timeoutMs);
+    knownKeys.set(bus, keys);
+    keys.catch(() => knownKeys.delete(bus));
+  }
+  return keys;
+}
+
+/** The client side: sends a command sealed to the cluster and returns its value, or throws its typed error. */
 export async function sendCommand(
   bus: Bus,
   name: string,
@@ -105,5 +183,8 @@ export async function sendCommand(
 ): Promise<unknown> {
   const subject = commandSubject(name);
   const timeoutMs = options.timeoutMs ?? limits.commandTimeoutMs;
-  return readReply(await bus.request(subject, data, { timeoutMs }), subject);
+  if (name === clusterKeysCommand) return readReply(await bus.request(subject, data, { timeoutMs }), subject);
+  const keys = await clusterKeysOf(bus, timeoutMs);
+  const sealed = sealCommand(keys.sealingKey, { name, data }, { random: cryptoRandom, now: Date.now() });
+  return readReply(sealed.openReply(await bus.request(subject, sealed.body, { timeoutMs })), subject);
 }

@@ -18,7 +18,7 @@ import type {
   SnapshotStore,
 } from "../../actors/ports.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
-import type { ScryptParameters } from "../../actors/crypto/mod.ts";
+import type { ReplayWindow, ScryptParameters } from "../../actors/crypto/mod.ts";
 import { electionEffects } from "../../actors/server/effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
@@ -67,6 +67,7 @@ import { grantCommands } from "./grants.ts";
 import { sharingCommands } from "./sharing.ts";
 import { sharingDuties } from "./sharing-duties.ts";
 import { reconcileMembership } from "./membership.ts";
+import { presenceCommands } from "./presence.ts";
 
 export interface ServerHostDeps {
   readonly nodeId: string;
@@ -92,6 +93,8 @@ export interface ServerHostDeps {
     readonly sessionTtlMs: number;
     /** Where the leader's mailer sends notifications. */
     readonly mail: MailTransport;
+    /** The sealed commands' nonces seen, shared by the servers of one process. */
+    readonly replays: ReplayWindow;
   };
 }
 
@@ -262,19 +265,39 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       return { nodes: placed.nodes };
     },
   };
-  const sharing = { nodeId, bus, log, clock, ids, logger, random, images, requests, grants, shares: deps.grantShares };
+  const sharing = {
+    nodeId,
+    bus,
+    log,
+    clock,
+    ids,
+    logger,
+    random,
+    images,
+    requests,
+    grants,
+    shares: deps.grantShares,
+    presence: () => presence,
+  };
   const duties = sharingDuties(sharing);
   const commands = serveCommands({
     bus,
     logger,
     commands: {
       "cluster.nodes": () => nodesView(),
+      "cluster.keys": () => ({
+        sealingKey: identity.secrets.sealingKeys.publicKey,
+        fingerprint: identity.secrets.fingerprint,
+      }),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
       ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids }),
       ...sharingCommands({ ...sharing, users, duties, presence: () => presence, heartbeatTimeouts }),
       ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties }),
+      ...presenceCommands({ ...sharing, users, heartbeatTimeouts }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
+    trustedCommands: new Set(["cluster.nodes"]),
+    sealing: { keys: identity.secrets.sealingKeys, replays: identity.replays, clock, random },
     track,
   });
 

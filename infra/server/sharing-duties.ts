@@ -26,6 +26,8 @@ import {
   type RequestsState,
 } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
+import type { HealthState } from "../../projections/health.ts";
+import { sealNote } from "../../actors/peer/presence.ts";
 
 export interface SharingDeps {
   readonly nodeId: string;
@@ -40,6 +42,8 @@ export interface SharingDeps {
   readonly shares: GrantShareStore;
   /** Spreads out the retries of writers racing for one aggregate. */
   readonly random: RandomSource;
+  /** Who is online, with the key each peer's notifications are sealed to. */
+  readonly presence: () => HealthState;
 }
 
 export function sharingDuties(deps: SharingDeps) {
@@ -99,7 +103,10 @@ export function sharingDuties(deps: SharingDeps) {
   /** Best effort: a peer that is not running finds the news in `veil requests` and `veil inbox`. */
   function notify(user: string, note: { kind: string; text: string; request?: string; grant?: string }) {
     try {
-      bus.publish(notificationSubject(user), { ...note, at: clock.now() });
+      // Only a peer online now gets it, sealed to the key it went online with: nobody else can read it.
+      const noteKey = deps.presence().nodes[user]?.noteKey;
+      if (!noteKey) return;
+      bus.publish(notificationSubject(user), { sealed: sealNote(noteKey, user, { ...note, at: clock.now() }, random) });
     } catch (error) {
       logger.debug("notification not sent", { reason: (error as Error).message });
     }

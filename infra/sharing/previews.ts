@@ -6,9 +6,8 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { safeFileName } from "../../actors/peer/vault.ts";
-import { bytes, limits, NotFoundError, peerSubject } from "../../events/mod.ts";
+import { bytes, limits, NotFoundError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { readReply } from "../server/commands.ts";
 import { downloadPreview, type TransferDeps } from "../vault/mod.ts";
 import { command } from "../vault/parts.ts";
 
@@ -50,7 +49,7 @@ export interface OnlineUser {
   }[];
 }
 
-const previewReply = bytes({ lengthMin: 8, lengthMax: limits.pngBytesMax });
+const previewReply = bytes({ lengthMin: 8, lengthMax: limits.previewBytesMax });
 
 /** Who is online, with their shown objects' previews written under `folder/<user>/`. */
 export async function discoverOnline(
@@ -62,13 +61,9 @@ export async function discoverOnline(
     ...peer,
     images: await Promise.all(peer.images.map(async (image) => {
       if (!image.preview) return image;
-      const subject = peerSubject(peer.user, "preview");
       try {
         const png = previewReply.parse(
-          readReply(
-            await deps.bus.request(subject, { image: image.image }, { timeoutMs: limits.commandTimeoutMs }),
-            subject,
-          ),
+          await command(deps.bus, "peer.preview", { ...deps.session, of: peer.user, image: image.image }),
         );
         await mkdir(join(folder, peer.user), { recursive: true, mode: 0o700 });
         const name = safeFileName(image.name).replace(/\.png$/i, "");

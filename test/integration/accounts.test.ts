@@ -73,7 +73,7 @@ beforeAll(async () => {
   server = await startAccountsServer("accounts-1");
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   expect(await server.live).toBe(true);
-  client = accountClient(natsBus(nats.nc, silentLogger), crypto);
+  client = accountClient(natsBus(nats.client, silentLogger), crypto);
 }, 30_000);
 
 afterAll(async () => {
@@ -119,7 +119,7 @@ function contains(haystack: Uint8Array, needle: Uint8Array): boolean {
 }
 
 describe("the CLI", () => {
-  const env = () => ({ NATS_URL: nats.url, VEIL_HOME: home });
+  const env = () => ({ ...nats.env, VEIL_HOME: home });
   const password = "a long and quiet river";
 
   it("registers, turns on TOTP, logs in with it, and no secret reaches the broker or the logs", async () => {

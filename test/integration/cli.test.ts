@@ -7,7 +7,7 @@ import { type Runtime, runVeil } from "../support/cli.ts";
 import { joined, left } from "../support/events.ts";
 
 const nats = useNatsServer();
-const env = () => ({ NATS_URL: nats.url });
+const env = () => (nats.env);
 
 describe.each<Runtime>(["node", "deno"])("veil CLI on %s", (runtime) => {
   it("lists events as lines and as JSON, filtered by subject and sequence", async () => {

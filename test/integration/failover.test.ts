@@ -22,7 +22,7 @@ afterAll(async () => {
 async function startNode(id: string): Promise<void> {
   const node = startVeil(["node", "--role", "server", "--id", id], {
     // One key for the whole cluster, as a real deployment gives every server.
-    env: { NATS_URL: nats.url, VEIL_LOG: "warn", VEIL_CLUSTER_KEY: clusterKey },
+    env: { ...nats.env, VEIL_LOG: "warn", VEIL_CLUSTER_KEY: clusterKey },
   });
   running.set(id, node);
   await node.waitForOutput(/Press Ctrl-C to stop/);
@@ -91,7 +91,7 @@ describe("failover across processes", () => {
     await Promise.all(
       ["server-1", "server-2"].map((id) => waitForHeartbeat(nats.nc, id, (beat) => beat.leader === "server-3", 5_000)),
     );
-    const nodes = await runVeil(["nodes", "--json"], { env: { NATS_URL: nats.url } });
+    const nodes = await runVeil(["nodes", "--json"], { env: nats.env });
     expect(nodes.code).toBe(0);
     const view = JSON.parse(nodes.stdout) as { id: string; leader: boolean; alive: boolean }[];
     expect(view.filter((node) => node.leader).map((node) => node.id)).toEqual(["server-3"]);
@@ -100,10 +100,10 @@ describe("failover across processes", () => {
     )
       .toEqual(["NodeJoined", "NodeLeft", "NodeJoined"]);
 
-    const health = await runVeil(["health", "--json"], { env: { NATS_URL: nats.url } });
+    const health = await runVeil(["health", "--json"], { env: nats.env });
     expect(health.code).toBe(0);
     expect(JSON.parse(health.stdout)).toMatchObject({ healthy: true, leader: { node: "server-3" }, problems: [] });
-    const topology = await runVeil(["topology"], { env: { NATS_URL: nats.url } });
+    const topology = await runVeil(["topology"], { env: nats.env });
     expect(topology.stdout).toMatch(/└─ server-3 \(leader\)/);
     expect(topology.stdout).toMatch(/server-1 \(follower\)[\s\S]*server-2 \(follower\)/);
   }, 60_000);

@@ -7,6 +7,7 @@ import process from "node:process";
 import { afterEach, describe, expect, it } from "vitest";
 import { nodeSubject, UnavailableError } from "../../events/mod.ts";
 import { reachBroker } from "../../infra/launcher/broker.ts";
+import { loadOrCreateIdentities } from "../../infra/nats/identities.ts";
 import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
@@ -46,6 +47,12 @@ async function dataFolder(): Promise<string> {
   return folder;
 }
 
+/** A data folder with its broker identities, as `veil up` makes them. */
+async function withIdentities() {
+  const folder = await dataFolder();
+  return { dataFolder: folder, identities: await loadOrCreateIdentities(folder) };
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
@@ -62,7 +69,7 @@ const processGroup = (pid: string) => execFileSync("ps", ["-o", "pgid=", "-p", p
 describe("veil up", () => {
   it("uses the broker at NATS_URL, joins, and on SIGTERM persists projections and leaves", async () => {
     const veil = startVeil(["up", "--servers", "1", "--prefix", "launcher-a"], {
-      env: { NATS_URL: nats.url, VEIL_DATA: await dataFolder() },
+      env: { ...nats.env, VEIL_DATA: await dataFolder() },
     });
     running.push(veil);
     const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
@@ -71,15 +78,15 @@ describe("veil up", () => {
 
     // Inspection works against the running node: the log and time travel.
     const events = await runVeil(["events", "--subject", "node.launcher-a-1", "--json"], {
-      env: { NATS_URL: nats.url },
+      env: nats.env,
     });
     const joinedRecord = JSON.parse(events.stdout.trim());
     expect(joinedRecord).toMatchObject({ type: "NodeJoined", data: { node: "launcher-a-1", role: "server" } });
     const before = await runVeil(["state", "cluster", "--at", String(joinedRecord.seq - 1), "--json"], {
-      env: { NATS_URL: nats.url },
+      env: nats.env,
     });
     expect(JSON.parse(before.stdout).state.nodes["launcher-a-1"]).toBeUndefined();
-    const now = await runVeil(["state", "cluster"], { env: { NATS_URL: nats.url } });
+    const now = await runVeil(["state", "cluster"], { env: nats.env });
     expect(now.stdout).toMatch(/launcher-a-1\s+server\s+joined/);
 
     veil.child.kill("SIGTERM");
@@ -127,7 +134,7 @@ describe("veil up", () => {
   it("says how to install nats-server when none answers and none is installed", async () => {
     const attempt = reachBroker({
       natsUrl: `nats://127.0.0.1:${await freePort()}`,
-      dataFolder: await dataFolder(),
+      ...(await withIdentities()),
       name: "t",
       logger: silentLogger,
       findBinary: () => undefined,
@@ -142,7 +149,7 @@ describe("veil up", () => {
     let looked = false;
     const attempt = reachBroker({
       natsUrl: "nats://192.0.2.1:4222",
-      dataFolder: await dataFolder(),
+      ...(await withIdentities()),
       name: "t",
       logger: silentLogger,
       findBinary: () => {

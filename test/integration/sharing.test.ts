@@ -30,7 +30,6 @@ import { readPart } from "../../infra/vault/parts.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import { chunksOf, fold, grantsProjection, type ImageManifest } from "../../projections/mod.ts";
 import { decodePng } from "../../actors/stego/mod.ts";
-import { systemClock } from "../../infra/clock.ts";
 import { accountClient, vaultUser } from "../support/accounts.ts";
 import { runVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
@@ -39,7 +38,9 @@ import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 
 const nats = useNatsServer();
-const bus = () => natsBus(nats.nc, silentLogger);
+/** A user's machine's connection; `serverBus` for what only the cluster may do. */
+const bus = () => natsBus(nats.client, silentLogger);
+const serverBus = () => natsBus(nats.nc, silentLogger);
 const nodeIds = ["share-store-1", "share-store-2"];
 let folder: string;
 let server: HostedServer;
@@ -218,7 +219,7 @@ describe("grants", () => {
       const gone = async () => {
         for (const chunk of chunksOf(manifest)) {
           for (const node of chunk.nodes) {
-            if (await storeRequest(bus(), node, "has", { hash: chunk.hash })) return false;
+            if (await storeRequest(serverBus(), node, "has", { hash: chunk.hash })) return false;
           }
         }
         return true;
@@ -359,8 +360,9 @@ describe("peers", () => {
       const notes: Note[] = [];
       const olga = hostPeer({
         user: "olga",
+        token: people.olga!.session.token,
         bus: bus(),
-        clock: systemClock,
+        random: cryptoRandom,
         logger: silentLogger,
         onNote: () => {},
         preview: previewServer(people.olga!),
@@ -369,8 +371,9 @@ describe("peers", () => {
       let noted = () => {};
       const rita = hostPeer({
         user: "rita",
+        token: people.rita!.session.token,
         bus: bus(),
-        clock: systemClock,
+        random: cryptoRandom,
         logger: silentLogger,
         onNote: (note) => {
           notes.push(note);
@@ -444,7 +447,7 @@ describe("peers", () => {
 describe("from the command line", () => {
   it("finds, asks, approves, views and follows a grant; and shows views left at a past point", async () => {
     const homes = { ursa: join(folder, "home-ursa"), vic: join(folder, "home-vic") };
-    const env = (user: keyof typeof homes) => ({ NATS_URL: nats.url, VEIL_HOME: homes[user] });
+    const env = (user: keyof typeof homes) => ({ ...nats.env, VEIL_HOME: homes[user] });
     for (const user of ["ursa", "vic"] as const) {
       const registered = await runVeil(["register", user, "--password-stdin"], {
         env: env(user),

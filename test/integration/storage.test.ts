@@ -24,7 +24,8 @@ import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
-const bus = () => natsBus(nats.nc, silentLogger);
+/** The cluster's own connection: these tests speak to storage nodes as a server does. */
+const serverBus = () => natsBus(nats.nc, silentLogger);
 let folder: string;
 let server: HostedServer;
 const nodes: HostedStorageNode[] = [];
@@ -63,19 +64,19 @@ afterAll(async () => {
 describe("a storage node", () => {
   it("stores, returns, confirms and deletes chunks by their hash, and reports its totals", async () => {
     const { hash, bytes } = chunkOf(limits.chunkBytes);
-    expect(await storeRequest(bus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: true });
-    expect(await storeRequest(bus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: false });
-    expect(new Uint8Array(await storeRequest(bus(), "disk-a", "get", { hash }) as Uint8Array)).toEqual(bytes);
-    expect(await storeRequest(bus(), "disk-a", "has", { hash })).toBe(true);
-    expect(await storeRequest(bus(), "disk-a", "stat")).toMatchObject({ chunks: 1, bytesUsed: limits.chunkBytes });
+    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: true });
+    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: false });
+    expect(new Uint8Array(await storeRequest(serverBus(), "disk-a", "get", { hash }) as Uint8Array)).toEqual(bytes);
+    expect(await storeRequest(serverBus(), "disk-a", "has", { hash })).toBe(true);
+    expect(await storeRequest(serverBus(), "disk-a", "stat")).toMatchObject({ chunks: 1, bytesUsed: limits.chunkBytes });
     const beat = await waitForHeartbeat(nats.nc, "disk-a", (heartbeat) => heartbeat.chunks === 1, 5_000);
     expect(beat).toMatchObject({ role: "storage", bytesUsed: limits.chunkBytes, capacityBytes: 10 * 1024 * 1024 });
-    expect(await storeRequest(bus(), "disk-a", "delete", { hash })).toEqual({ freed: limits.chunkBytes });
-    expect((await refusal(storeRequest(bus(), "disk-a", "get", { hash }))).code).toBe("not-found");
+    expect(await storeRequest(serverBus(), "disk-a", "delete", { hash })).toEqual({ freed: limits.chunkBytes });
+    expect((await refusal(storeRequest(serverBus(), "disk-a", "get", { hash }))).code).toBe("not-found");
   });
 
   it("answers bad requests with typed errors, writes nothing, and keeps serving", async () => {
-    const before = await storeRequest(bus(), "disk-a", "stat");
+    const before = await storeRequest(serverBus(), "disk-a", "stat");
     const { hash, bytes } = chunkOf(1_000);
     const bad: [string, unknown, string][] = [
       ["put", { hash: "../../etc/passwd", bytes }, "validation"],
@@ -86,28 +87,28 @@ describe("a storage node", () => {
       ["has", {}, "validation"],
     ];
     for (const [operation, data, code] of bad) {
-      const error = await refusal(storeRequest(bus(), "disk-a", operation as "put", data as Record<string, unknown>));
+      const error = await refusal(storeRequest(serverBus(), "disk-a", operation as "put", data as Record<string, unknown>));
       expect(error.code, `${operation} ${JSON.stringify(data).slice(0, 40)}`).toBe(code);
     }
     // Garbage that is not msgpack at all is dropped by the bus; an unknown operation is refused.
     nats.nc.publish("veil.store.disk-a.put", new Uint8Array([0xc1, 0xc1]));
     const unknown = await nats.nc.request("veil.store.disk-a.format", encodeMessage({}), { timeout: 2_000 });
     expect(new TextDecoder().decode(unknown.data)).toMatch(/unknown store operation/);
-    expect(await storeRequest(bus(), "disk-a", "stat")).toEqual(before);
+    expect(await storeRequest(serverBus(), "disk-a", "stat")).toEqual(before);
   });
 
   it("refuses a chunk once full, and placement goes to nodes with room", async () => {
     const place = () =>
-      sendCommand(bus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 1 }) as Promise<{ nodes: string[] }>;
+      sendCommand(serverBus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 1 }) as Promise<{ nodes: string[] }>;
     const first = chunkOf(limits.chunkBytes);
-    expect(await storeRequest(bus(), "disk-small", "put", first)).toEqual({ stored: true });
-    const full = await refusal(storeRequest(bus(), "disk-small", "put", chunkOf(limits.chunkBytes)));
+    expect(await storeRequest(serverBus(), "disk-small", "put", first)).toEqual({ stored: true });
+    const full = await refusal(storeRequest(serverBus(), "disk-small", "put", chunkOf(limits.chunkBytes)));
     expect(full.message).toMatch(/disk-small is full/);
     await waitForHeartbeat(nats.nc, "disk-small", (beat) => beat.bytesUsed === limits.chunkBytes, 5_000);
     for (let index = 0; index < 5; index++) expect((await place()).nodes).toEqual(["disk-a"]);
     // Nothing has room for two replicas of a chunk too big for the small node: a clear refusal.
     const two = await refusal(
-      sendCommand(bus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 2 }) as Promise<unknown>,
+      sendCommand(serverBus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 2 }) as Promise<unknown>,
     );
     expect(two.message).toMatch(/needs 2 healthy storage nodes with room; 1 of/);
   });
@@ -116,7 +117,7 @@ describe("a storage node", () => {
 describe("a storage node process", () => {
   it("killed mid-write keeps every chunk it acknowledged, whole, and nothing half-written", async () => {
     const data = join(folder, "process");
-    const env = { NATS_URL: nats.url, VEIL_DATA: data, VEIL_LOG: "warn" };
+    const env = { ...nats.env, VEIL_DATA: data, VEIL_LOG: "warn" };
     const args = ["node", "--role", "storage", "--id", "disk-proc", "--capacity", "50MB"];
     let node = startVeil(args, { env });
     await node.waitForOutput(/Press Ctrl-C to stop/);
@@ -127,7 +128,7 @@ describe("a storage node process", () => {
       while (!stop) {
         const chunk = chunkOf(64 * 1024);
         try {
-          await storeRequest(bus(), "disk-proc", "put", chunk);
+          await storeRequest(serverBus(), "disk-proc", "put", chunk);
           acknowledged.push(chunk);
         } catch {
           return; // The node is gone: this put was never acknowledged.
@@ -144,9 +145,9 @@ describe("a storage node process", () => {
     node = startVeil(args, { env });
     await node.waitForOutput(/Press Ctrl-C to stop/);
     for (const { hash, bytes } of acknowledged) {
-      expect(new Uint8Array(await storeRequest(bus(), "disk-proc", "get", { hash }) as Uint8Array)).toEqual(bytes);
+      expect(new Uint8Array(await storeRequest(serverBus(), "disk-proc", "get", { hash }) as Uint8Array)).toEqual(bytes);
     }
-    const stat = await storeRequest(bus(), "disk-proc", "stat") as { chunks: number };
+    const stat = await storeRequest(serverBus(), "disk-proc", "stat") as { chunks: number };
     // Puts in flight at the kill may have landed without their acknowledgement: at least, never less.
     expect(stat.chunks).toBeGreaterThanOrEqual(acknowledged.length);
     expect(await readdir(join(data, "storage", "disk-proc", "tmp"))).toEqual([]);

@@ -28,7 +28,9 @@ import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 
 const nats = useNatsServer();
-const bus = () => natsBus(nats.nc, silentLogger);
+/** A user's machine's connection; `serverBus` for what only the cluster may do. */
+const bus = () => natsBus(nats.client, silentLogger);
+const serverBus = () => natsBus(nats.nc, silentLogger);
 const graceMs = 2_000;
 const nodeIds = ["gc-store-1", "gc-store-2"];
 let folder: string;
@@ -72,8 +74,8 @@ async function put(name: string, bytes: Uint8Array) {
   return await sendCommand(bus(), "vault.get", { ...owner.session, image }) as ImageManifest;
 }
 
-const holds = async (node: string, hash: string) => await storeRequest(bus(), node, "has", { hash }) as boolean;
-const chunkCount = async (node: string) => (await storeRequest(bus(), node, "stat") as { chunks: number }).chunks;
+const holds = async (node: string, hash: string) => await storeRequest(serverBus(), node, "has", { hash }) as boolean;
+const chunkCount = async (node: string) => (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
 
 /** Waits, with a bound, until every node's heartbeat reports holding `count(node)` chunks. */
 async function waitForChunkCounts(count: (node: string) => number) {

@@ -26,7 +26,8 @@ import { hostTestServer } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
-const bus = () => natsBus(nats.nc, silentLogger);
+/** A user's machine's connection. */
+const bus = () => natsBus(nats.client, silentLogger);
 let folder: string;
 let server: HostedServer;
 let crypto: CryptoActor;
@@ -38,7 +39,7 @@ const acknowledged: { image: string; bytes: Uint8Array }[] = [];
 
 async function startStorage(id: string) {
   const node = startVeil(["node", "--role", "storage", "--id", id, "--capacity", "1GB"], {
-    env: { NATS_URL: nats.url, VEIL_DATA: join(folder, "data"), VEIL_LOG: "warn" },
+    env: { ...nats.env, VEIL_DATA: join(folder, "data"), VEIL_LOG: "warn" },
   });
   processes.set(id, node);
   await node.waitForOutput(/Press Ctrl-C to stop/);

@@ -31,7 +31,9 @@ import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
-const bus = () => natsBus(nats.nc, silentLogger);
+/** A user's machine's connection; `serverBus` for what only the cluster may do. */
+const bus = () => natsBus(nats.client, silentLogger);
+const serverBus = () => natsBus(nats.nc, silentLogger);
 let folder: string;
 let server: HostedServer;
 let crypto: CryptoActor;
@@ -153,7 +155,7 @@ describe("the vault", () => {
     const fromSeq = await nats.log.lastSeq();
     await writeFile(join(folder, "storage", damagedNode!, chunk.hash.slice(0, 2), chunk.hash), "not the chunk");
     expect(identical(await get("olga", stored.image), bytes)).toBe(true);
-    expect(await storeRequest(bus(), damagedNode!, "has", { hash: chunk.hash })).toBe(false);
+    expect(await storeRequest(serverBus(), damagedNode!, "has", { hash: chunk.hash })).toBe(false);
     await waitForEvent(nats.log, (event) => event.type === "ChunkLost" && event.data.hash === chunk.hash, {
       fromSeq,
       timeoutMs: 10_000,
@@ -207,7 +209,7 @@ describe("the vault", () => {
 
   it("records nothing and leaves nothing behind when the replicas cannot be reached", async () => {
     const totals = async () =>
-      await Promise.all([...nodes.keys()].map((node) => storeRequest(bus(), node, "stat"))) as { chunks: number }[];
+      await Promise.all([...nodes.keys()].map((node) => storeRequest(serverBus(), node, "stat"))) as { chunks: number }[];
     const before = await totals();
     const listed = (await listVault(bus(), users.olga!.session)).length;
     const error = await refusal(put("olga", "too-many.bin", cryptoRandom.bytes(10_000), 4));
@@ -218,7 +220,7 @@ describe("the vault", () => {
 
   it("works from the CLI: register, upload, ls, stat, download, rm", async () => {
     const home = join(folder, "home");
-    const env = { NATS_URL: nats.url, VEIL_HOME: home };
+    const env = { ...nats.env, VEIL_HOME: home };
     const password = "a photographer's long password";
     const registered = await runVeil(["register", "quinn", "--password-stdin"], {
       env,
@@ -321,7 +323,7 @@ describe("the vault", () => {
     // Least-loaded placement is sure to use the emptiest node for the first part: that one stops.
     const used = await Promise.all([...nodes.keys()].map(async (node) => ({
       node,
-      bytes: (await storeRequest(bus(), node, "stat") as { bytesUsed: number }).bytesUsed,
+      bytes: (await storeRequest(serverBus(), node, "stat") as { bytesUsed: number }).bytesUsed,
     })));
     const victim = used.reduce((least, next) => (next.bytes < least.bytes ? next : least)).node;
     let stopped = false;
@@ -396,7 +398,7 @@ describe("the vault", () => {
     // Several parts, the first one broken: the parts waiting their turn behind it stop too.
     const stored = await put("olga", "fragile.bin", cryptoRandom.bytes(3 * limits.vaultPartBytes));
     const chunk = (await getManifest(stored.image)).parts[0]!.chunks[0]!;
-    for (const node of chunk.nodes) await storeRequest(bus(), node, "delete", { hash: chunk.hash });
+    for (const node of chunk.nodes) await storeRequest(serverBus(), node, "delete", { hash: chunk.hash });
     const output = join(folder, "fragile-back.bin");
     const error = await refusal(download(users.olga!, stored.image, { output: () => output }));
     expect(error.code).toBe("integrity");
@@ -411,7 +413,7 @@ describe("the vault", () => {
     await waitForHeartbeat(nats.nc, "store-tiny", (beat) => beat.state === "ready", 5_000);
     try {
       const all = [...nodes.keys()];
-      const chunksOn = async (node: string) => (await storeRequest(bus(), node, "stat") as { chunks: number }).chunks;
+      const chunksOn = async (node: string) => (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
       const before = await Promise.all(all.map(chunksOn));
       const listed = (await listVault(bus(), users.olga!.session)).length;
       const path = join(folder, "doomed.bin");

@@ -1,9 +1,12 @@
 /** What a hosted server needs for account commands, for tests: a fresh cluster key and a slow hash. */
-import { slowHash } from "../../actors/crypto/mod.ts";
+import { ReplayWindow, slowHash } from "../../actors/crypto/mod.ts";
 import type { MailMessage, MailTransport } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import type { ServerHostDeps } from "../../infra/server/host.ts";
+
+/** Every server of a cluster holds the same key: the servers of one test file share this one. */
+const clusterKeyOfThisFile = cryptoRandom.bytes(32);
 
 export function testIdentity(
   options: {
@@ -16,7 +19,8 @@ export function testIdentity(
   return {
     random: cryptoRandom,
     identity: {
-      secrets: clusterSecrets(options.clusterKey ?? cryptoRandom.bytes(32), cryptoRandom),
+      secrets: clusterSecrets(options.clusterKey ?? clusterKeyOfThisFile, cryptoRandom),
+      replays: new ReplayWindow(),
       slowHash: options.slowHash ?? slowHash,
       sessionTtlMs: options.sessionTtlMs ?? 24 * 60 * 60 * 1_000,
       mail: options.mail ?? recordingMail().transport,

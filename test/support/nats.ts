@@ -1,7 +1,8 @@
 /**
- * The integration-test harness: a real `nats-server -js` on a free port with a temp store,
- * started before a file's tests and always stopped after them, also when a test fails or
- * the worker exits early.
+ * The integration-test harness: a real `nats-server` on a free port with a temp store and
+ * the config and identities `veil up` generates (accounts, permissions, JetStream), started
+ * before a file's tests and always stopped after them, also when a test fails or the worker
+ * exits early. `nc` is connected as a server; `connectAs` opens others.
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -13,17 +14,31 @@ import { afterAll, beforeAll } from "vitest";
 import { type Heartbeat, heartbeat } from "../../actors/server/messages.ts";
 import { decodeMessage } from "../../events/mod.ts";
 import { connectNats } from "../../infra/nats/connection.ts";
+import { writeBrokerConfig } from "../../infra/nats/broker-config.ts";
+import { authenticatorFor, type Identities, identitiesPath, type IdentityKind } from "../../infra/nats/identities.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { type NatsServerProcess, startNatsServer } from "../../infra/nats/server-process.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
 
 export interface TestNats {
   readonly url: string;
+  /** Connected as a server (the trusted account's widest rights). */
   readonly nc: NatsConnection;
+  /** Connected as a user's machine: anonymously, as `veil` does on a machine with no credentials. */
+  readonly client: NatsConnection;
+  /** Connected as a storage node. */
+  readonly storage: NatsConnection;
   readonly js: JetStreamClient;
   readonly jsm: JetStreamManager;
   readonly log: NatsEventLog;
   readonly storeFolder: string;
+  /** The data folder holding the broker's config and identities, as `veil up` writes it. */
+  readonly dataFolder: string;
+  readonly identities: Required<Identities>;
+  /** What a veil process needs to reach this broker with the data folder's identities. */
+  readonly env: { readonly NATS_URL: string; readonly VEIL_CREDS: string };
+  /** A connection as another identity (closed by the harness after the file's tests). */
+  connectAs(kind: IdentityKind, name?: string): Promise<NatsConnection>;
 }
 
 /** Starts a private nats-server for this test file, with veil's streams created. */
@@ -31,21 +46,47 @@ export function useNatsServer(): TestNats {
   let server: NatsServerProcess | undefined;
   let storeFolder = "";
   let nc: NatsConnection | undefined;
+  const others: NatsConnection[] = [];
   const killOnExit = () => server && process.kill(server.pid, "SIGKILL");
   const handle = {} as { -readonly [K in keyof TestNats]: TestNats[K] };
 
   beforeAll(async () => {
     storeFolder = await mkdtemp(join(tmpdir(), "veil-test-nats-"));
-    server = await startNatsServer({ storeFolder });
+    const dataFolder = join(storeFolder, "data");
+    const { path, identities } = await writeBrokerConfig(dataFolder, { storeFolder: join(storeFolder, "js") });
+    server = await startNatsServer({ storeFolder, configFile: path });
     process.once("exit", killOnExit);
-    nc = await connectNats(server.url, { name: "veil-test" });
+    const url = server.url;
+    const connectAs = async (kind: IdentityKind, name = `veil-test-${kind}`) => {
+      const connection = await connectNats(url, { name, authenticator: authenticatorFor(identities, kind) });
+      others.push(connection);
+      return connection;
+    };
+    nc = await connectNats(url, { name: "veil-test", authenticator: authenticatorFor(identities, "server") });
+    const client = await connectNats(url, { name: "veil-test-client" });
+    others.push(client);
+    const storage = await connectAs("storage");
     const jsm = await jetstreamManager(nc);
     await ensureStreams(jsm, { replicas: 1 });
     const js = jetstream(nc);
-    Object.assign(handle, { url: server.url, nc, js, jsm, log: new NatsEventLog(js, jsm), storeFolder });
+    Object.assign(handle, {
+      url,
+      nc,
+      client,
+      storage,
+      js,
+      jsm,
+      log: new NatsEventLog(js, jsm),
+      storeFolder,
+      dataFolder,
+      identities,
+      env: { NATS_URL: url, VEIL_CREDS: identitiesPath(dataFolder) },
+      connectAs,
+    });
   });
 
   afterAll(async () => {
+    for (const other of others) await other.close().catch(() => {});
     await nc?.close();
     await server?.stop();
     process.removeListener("exit", killOnExit);

@@ -50,7 +50,7 @@ export function hostTestStorageNode(
 ): HostedStorageNode {
   return hostStorageNode({
     nodeId: options.nodeId,
-    bus: natsBus(nats.nc, silentLogger),
+    bus: natsBus(nats.storage, silentLogger),
     store: diskChunkStore(join(options.folder, options.nodeId), silentLogger),
     clock: systemClock,
     logger: silentLogger,

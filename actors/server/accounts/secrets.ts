@@ -7,7 +7,7 @@
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { limits } from "../../../events/mod.ts";
-import { deriveSubkey, openSecret, sealSecret } from "../../crypto/mod.ts";
+import { deriveSubkey, type KeyPair, keyPairOf, openSecret, sealSecret } from "../../crypto/mod.ts";
 import type { RandomSource } from "../../ports.ts";
 import { toBase32 } from "./totp.ts";
 
@@ -15,6 +15,10 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
 export interface ClusterSecrets {
+  /** The X25519 key pair commands are sealed to (its public half is the cluster's to show). */
+  readonly sealingKeys: KeyPair;
+  /** A keyed hash of a constant: it names the cluster key without telling anything about it. */
+  readonly fingerprint: Uint8Array;
   seal(purpose: string, user: string, secret: Uint8Array): Uint8Array;
   open(purpose: string, user: string, sealed: Uint8Array): Uint8Array;
   /** A keyed hash of `value` for one purpose and user. */
@@ -25,10 +29,16 @@ export function clusterSecrets(clusterKey: Uint8Array, random: RandomSource): Cl
   const sealKey = deriveSubkey(clusterKey, "cluster-seal");
   const macKey = deriveSubkey(clusterKey, "cluster-mac");
   return {
+    sealingKeys: keyPairOf(deriveSubkey(clusterKey, "cluster-box")),
+    fingerprint: clusterKeyFingerprint(clusterKey),
     seal: (purpose, user, secret) => sealSecret(sealKey, secret, `${purpose}:${user}`, random),
     open: (purpose, user, sealed) => openSecret(sealKey, sealed, `${purpose}:${user}`),
     mac: (purpose, user, value) => hmac(sha256, macKey, encoder.encode(`${purpose}:${user}:${value}`)),
   };
+}
+
+export function clusterKeyFingerprint(key: Uint8Array): Uint8Array {
+  return hmac(sha256, key, encoder.encode("veil/v1/cluster-key-fingerprint")).slice(0, 16);
 }
 
 export const utf8 = (text: string) => encoder.encode(text);

@@ -20,7 +20,6 @@ import { fromBase32, otpauthUri, toBase32 } from "../../../actors/server/account
 import { toBase64Url } from "../../../actors/server/accounts/secrets.ts";
 import type { Bus } from "../../../actors/ports.ts";
 import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
-import { natsBus } from "../../nats/bus.ts";
 import { cryptoRandom } from "../../random.ts";
 import { startCryptoActor } from "../../workers/actors.ts";
 import { withConnection } from "../client.ts";
@@ -124,8 +123,7 @@ export function registerAccount(program: Command): void {
       const master = await masterKey(password, passwordSalt, passwordKdf);
       const keys = newAccountKeys(cryptoRandom);
       const credentials = sealCredentials({ user, master, passwordSalt, passwordKdf, keys, random: cryptoRandom });
-      await withConnection(async ({ nc, logger }) => {
-        const bus = natsBus(nc, logger);
+      await withConnection(async ({ nc, bus }) => {
         await call(bus, "user.register", {
           user,
           ...credentials,
@@ -156,8 +154,7 @@ export function registerAccount(program: Command): void {
       const user = normaliseUsername(name);
       const profile = profileOf(options);
       const password = await readPassword(options.passwordStdin);
-      await withConnection(async ({ nc, logger }) => {
-        const bus = natsBus(nc, logger);
+      await withConnection(async ({ nc, bus }) => {
         const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
           bus,
           "user.prelogin",

@@ -1,7 +1,6 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { UnavailableError } from "../../../events/mod.ts";
-import { natsBus } from "../../nats/bus.ts";
 import { sendCommand } from "../../server/commands.ts";
 import type { NodeView } from "../../server/host.ts";
 import { withConnection } from "../client.ts";
@@ -16,16 +15,16 @@ interface NodesReply {
 }
 
 async function askNodes(): Promise<NodesReply> {
-  return await withConnection(async ({ nc, logger }) => {
+  return await withConnection(async ({ bus }) => {
     try {
-      return await sendCommand(natsBus(nc, logger), "cluster.nodes") as NodesReply;
+      return await sendCommand(bus, "cluster.nodes") as NodesReply;
     } catch (error) {
       if (error instanceof UnavailableError) {
         throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
       }
       throw error;
     }
-  });
+  }, "operator");
 }
 
 const print = (line: string) => process.stdout.write(line + "\n");

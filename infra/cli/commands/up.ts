@@ -13,7 +13,7 @@ import { profileOf } from "../session.ts";
 import { createLogger } from "../../log.ts";
 import { stopSignal } from "../signals.ts";
 
-const environmentHelp = "\nEnvironment:\n  NATS_URL              broker to use (default nats://127.0.0.1:4222)\n" +
+const environmentHelp = "\nEnvironment:\n  NATS_URL              broker to use (default nats://127.0.0.1:4290)\n" +
   "  VEIL_DATA             data folder (default ./.veil)\n  VEIL_STREAM_REPLICAS  JetStream replicas (default 1)\n" +
   "  VEIL_LOG              debug, info, warn, error, silent (default info)";
 
