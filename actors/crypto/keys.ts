@@ -27,6 +27,7 @@ export const keyPurposes = [
   "cluster-seal",
   "cluster-mac",
   "object-part",
+  "storage-ticket",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 
