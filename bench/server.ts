@@ -1,6 +1,7 @@
 /** A server actor hosted in the bench's process, with a fresh cluster key and a mailer that sends nowhere. */
 import type { NatsConnection } from "@nats-io/nats-core";
 import { clusterSecrets } from "../actors/server/accounts/secrets.ts";
+import { ticketKeys } from "../actors/storage-node/tickets.ts";
 import { limits } from "../events/mod.ts";
 import { randomIds, systemClock } from "../infra/clock.ts";
 import { natsBus } from "../infra/nats/bus.ts";
@@ -20,6 +21,7 @@ export const quietLogger = { debug() {}, info() {}, warn() {}, error() {} };
 export async function hostBenchServer(
   options: { nodeId: string; nc: NatsConnection; log: NatsEventLog; crypto: CryptoActor },
 ): Promise<HostedServer> {
+  const clusterKey = cryptoRandom.bytes(32);
   return hostServer({
     nodeId: options.nodeId,
     bus: natsBus(options.nc, quietLogger),
@@ -32,11 +34,13 @@ export async function hostBenchServer(
     heartbeatTimeouts: defaultHeartbeatTimeouts,
     random: cryptoRandom,
     identity: {
-      secrets: clusterSecrets(cryptoRandom.bytes(32), cryptoRandom),
+      secrets: clusterSecrets(clusterKey, cryptoRandom),
       slowHash: options.crypto.slowHash,
       sessionTtlMs: limits.sessionTtlDefaultMs,
       mail: { kind: "file", send: () => Promise.resolve() },
     },
+    // The bench's storage nodes run as processes of their own, and ask this server for the public key.
+    ticketKeys: ticketKeys(clusterKey),
   });
 }
 

@@ -36,3 +36,9 @@ export type NodeTicket = Infer<typeof nodeTicket>;
 
 /** `cluster.keys`, served by every server: the public keys others check the cluster's signatures with. */
 export const clusterKeysReply = object({ ticketKey: bytes({ lengthMin: 32, lengthMax: 32 }) });
+
+/** What `cluster.place` is asked to place: chunks by hash and size, all on the same nodes, one put ticket each. */
+export const placementChunks = array(
+  object({ hash: chunkHash, bytes: integer({ min: 1, max: limits.chunkBytes }) }),
+  { lengthMin: 1, lengthMax: limits.ticketHashesMax },
+);
