@@ -24,7 +24,8 @@ export async function askServersForTicketKey(
       if (signal.aborted) throw error;
       if (clock.now() - since >= bounds.waitMs) {
         throw new TimeoutError(
-          `no server answered cluster.keys within ${bounds.waitMs} ms (${attempt} tries): start a server, then this node`,
+          `no server gave the ticket key (cluster.keys) within ${bounds.waitMs} ms (${attempt} tries; last: ` +
+            `${(error as Error).message}): start a server, then this node`,
           { cause: error },
         );
       }

@@ -10,7 +10,17 @@ import {
   ticketVerifier,
   verifyTicket,
 } from "../../actors/storage-node/tickets.ts";
-import { encodeMessage, ForbiddenError, limits, type StorageTicket, ticketSignatureBytes } from "../../events/mod.ts";
+import type { Bus } from "../../actors/ports.ts";
+import {
+  encodeMessage,
+  ForbiddenError,
+  limits,
+  type StorageTicket,
+  ticketSignatureBytes,
+  UnavailableError,
+} from "../../events/mod.ts";
+import { askServersForTicketKey } from "../../infra/storage/ticket-key.ts";
+import { silentLogger } from "../support/logger.ts";
 
 const clusterKey = new Uint8Array(32).fill(3);
 const keys = ticketKeys(clusterKey);
@@ -140,5 +150,54 @@ describe("storage tickets", () => {
       bytesMax: 300,
       expiresAt: now + limits.ticketLifetimeMs,
     });
+  });
+});
+
+describe("a storage node without the cluster key", () => {
+  /** A bus on which `cluster.keys` finds no server for the first `silentFor` asks, then the given answer. */
+  const busAnswering = (silentFor: number, answer: unknown) => {
+    const asked: string[] = [];
+    const bus: Bus = {
+      publish() {},
+      subscribe: () => ({ unsubscribe() {} }),
+      request(subject) {
+        asked.push(subject);
+        if (asked.length <= silentFor) return Promise.reject(new UnavailableError("no responders"));
+        return Promise.resolve({ ok: true, value: answer });
+      },
+    };
+    return { bus, asked };
+  };
+  const clock = (start: number, stepMs: number) => {
+    let time = start;
+    return { now: () => (time += stepMs) };
+  };
+
+  it("asks the servers for the ticket key until one answers", async () => {
+    const { bus, asked } = busAnswering(2, { ticketKey: keys.publicKey });
+    const key = await askServersForTicketKey(
+      { bus, clock: clock(0, 1), logger: silentLogger },
+      new AbortController().signal,
+      { retryMs: 1, waitMs: 1_000 },
+    );
+    expect(key).toEqual(keys.publicKey);
+    expect(asked).toEqual(["veil.cmd.cluster.keys", "veil.cmd.cluster.keys", "veil.cmd.cluster.keys"]);
+  });
+
+  it("gives up after its bound, saying what to do, and takes no malformed key", async () => {
+    const { bus } = busAnswering(Infinity, undefined);
+    await expect(askServersForTicketKey(
+      { bus, clock: clock(0, 400), logger: silentLogger },
+      new AbortController().signal,
+      { retryMs: 1, waitMs: 1_000 },
+    )).rejects.toThrow(
+      /no server gave the ticket key \(cluster.keys\) within 1000 ms \(3 tries; last: no responders\): start a server/,
+    );
+    const wrong = busAnswering(0, { ticketKey: new Uint8Array(5) });
+    await expect(askServersForTicketKey(
+      { bus: wrong.bus, clock: clock(0, 400), logger: silentLogger },
+      new AbortController().signal,
+      { retryMs: 1, waitMs: 1_000 },
+    )).rejects.toThrow(/no server gave the ticket key .*ticketKey: expected 32 bytes/);
   });
 });
