@@ -2,6 +2,7 @@
 import type { NatsConnection } from "@nats-io/nats-core";
 import { ReplayWindow } from "../actors/crypto/mod.ts";
 import { clusterSecrets } from "../actors/server/accounts/secrets.ts";
+import { ticketKeys } from "../actors/storage-node/tickets.ts";
 import { limits } from "../events/mod.ts";
 import { randomIds, systemClock } from "../infra/clock.ts";
 import { natsBus } from "../infra/nats/bus.ts";
@@ -24,6 +25,7 @@ const benchClusterKey = cryptoRandom.bytes(32);
 export async function hostBenchServer(
   options: { nodeId: string; nc: NatsConnection; log: NatsEventLog; crypto: CryptoActor },
 ): Promise<HostedServer> {
+  const clusterKey = benchClusterKey;
   return hostServer({
     nodeId: options.nodeId,
     bus: natsBus(options.nc, quietLogger),
@@ -36,12 +38,14 @@ export async function hostBenchServer(
     heartbeatTimeouts: defaultHeartbeatTimeouts,
     random: cryptoRandom,
     identity: {
-      secrets: clusterSecrets(benchClusterKey, cryptoRandom),
+      secrets: clusterSecrets(clusterKey, cryptoRandom),
       replays: new ReplayWindow(),
       slowHash: options.crypto.slowHash,
       sessionTtlMs: limits.sessionTtlDefaultMs,
       mail: { kind: "file", send: () => Promise.resolve() },
     },
+    // The bench's storage nodes run as processes of their own, and ask this server for the public key.
+    ticketKeys: ticketKeys(clusterKey),
   });
 }
 

@@ -172,6 +172,31 @@ export const limits = {
   objectsPerUserPagesMax: 2_000,
   /** How long a store request may take before the caller gives up on that node. */
   storeRequestTimeoutMs: 5_000,
+  /**
+   * Storage tickets (DESIGN §7): a put or get ticket is good for this long, by the leader's
+   * clock when it is signed and the storage node's when it is checked, so it must outlast a
+   * whole download of the largest object (192 MiB) on a slow link, and a clock skew.
+   */
+  ticketLifetimeMs: 15 * 60_000,
+  /**
+   * Chunks one ticket names. A get carries its node's ticket on every request, so a ticket
+   * stays small (64 hashes are 4.3 KB beside a 256 KiB chunk); an object with more chunks on
+   * a node gets several tickets for it.
+   */
+  ticketHashesMax: 64,
+  /** A ticket's encoded size: its hashes, its other fields and its signature, with room to spare. */
+  ticketBytesMax: 64 * 70 + 512,
+  /** Tickets a `vault.get` or `grant.view` reply may carry: every chunk of the largest object, on each of its replicas. */
+  ticketsPerReplyMax: 1_024,
+  /** Verified tickets a storage node remembers, so a download's gets verify its signature once, not per chunk. */
+  ticketCacheMax: 1_024,
+  /**
+   * A storage node started on its own asks the servers for the ticket key (`cluster.keys`)
+   * this often, for at most this long; until then it refuses puts and gets as unavailable,
+   * and after it it stops with that problem.
+   */
+  ticketKeyRetryMs: 1_000,
+  ticketKeyWaitMs: 5 * 60_000,
 
   // Identity (DESIGN §7).
   /** Usernames: 3 to 32 characters of a-z 0-9 _ -, starting with a letter. */

@@ -7,5 +7,6 @@ export * from "./limits.ts";
 export * from "./schema.ts";
 export * from "./sharing.ts";
 export * from "./subjects.ts";
+export * from "./tickets.ts";
 export * from "./user.ts";
 export * from "./vocabulary.ts";

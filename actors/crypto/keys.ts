@@ -31,6 +31,7 @@ export const keyPurposes = [
   "command",
   "note",
   "cluster-box",
+  "storage-ticket",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 

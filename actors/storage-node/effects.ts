@@ -1,20 +1,49 @@
 /**
- * The storage node's effects over a ChunkStore: every chunk is checked against its SHA-256
- * before it is stored and after it is read. A chunk found damaged on read is removed, so the
- * leader's repair puts a good copy back, and the caller gets an IntegrityError naming it.
+ * The storage node's effects over a ChunkStore: a put or get is checked against its ticket
+ * before anything is read or written, and every chunk against its SHA-256 before it is
+ * stored and after it is read. A chunk found damaged on read is removed, so the leader's
+ * repair puts a good copy back, and the caller gets an IntegrityError naming it.
  */
 import { sha256Hex } from "../crypto/mod.ts";
 import { fromPromise } from "xstate";
-import { IntegrityError, NotFoundError } from "../../events/mod.ts";
+import { ForbiddenError, IntegrityError, NotFoundError } from "../../events/mod.ts";
 import type { ChunkStore } from "../ports.ts";
-import { putBytes, type StorageEvent, type StoreChange, type StoreResult } from "./machine.ts";
+import { putBytes, type StorageContext, type StorageEvent, type StoreChange, type StoreResult } from "./machine.ts";
+import { checkTicketAllows, ticketVerifier } from "./tickets.ts";
 
 const unchanged: StoreChange = { bytes: 0, chunks: 0 };
+type Request = Extract<StorageEvent, { type: "REQUEST" }>;
+
+/** Checks a put's or get's ticket; any failure is a ForbiddenError and the request goes no further. */
+function ticketChecker() {
+  let verifier: { key: Uint8Array; check: ReturnType<typeof ticketVerifier> } | undefined;
+  return (context: Pick<StorageContext, "nodeId" | "ticketKey">, request: Request) => {
+    if (request.operation !== "put" && request.operation !== "get") return;
+    const what = request.operation === "put" ? "; nothing stored" : "";
+    if (!request.ticket) {
+      throw new ForbiddenError(
+        `a ${request.operation} on storage node ${context.nodeId} needs a ticket ` +
+          `(a put's from the leader's placement, a get's from vault.get)${what}`,
+      );
+    }
+    if (request.atMs === undefined) throw new Error("programmer error: a put or get arrives with its time");
+    // The machine admits no put or get before it has the key; the key never changes after.
+    const key = context.ticketKey!;
+    if (verifier?.key !== key) verifier = { key, check: ticketVerifier(key) };
+    try {
+      const ticket = verifier.check.verify(request.ticket, { node: context.nodeId, now: request.atMs });
+      checkTicketAllows(ticket, { op: request.operation, hash: request.hash!, bytes: request.bytes?.byteLength });
+    } catch (error) {
+      if (!(error instanceof ForbiddenError)) throw error;
+      throw new ForbiddenError(`${error.message}${what}`, { cause: error });
+    }
+  };
+}
 
 async function run(
   store: ChunkStore,
   nodeId: string,
-  request: Extract<StorageEvent, { type: "REQUEST" }>,
+  request: Request,
 ): Promise<{ value: unknown; change: StoreChange }> {
   const hash = request.hash!;
   switch (request.operation) {
@@ -56,12 +85,17 @@ async function run(
   }
 }
 
-export function storageEffects(store: ChunkStore) {
+/**
+ * `learnTicketKey` finds the cluster's ticket public key: the process's own when it has the
+ * cluster key, otherwise asked of the servers (infra/storage/ticket-key.ts).
+ */
+export function storageEffects(store: ChunkStore, learnTicketKey: (signal: AbortSignal) => Promise<Uint8Array>) {
+  const checkTicket = ticketChecker();
   return {
     actions: {
       perform: (
         { context, event, self }: {
-          context: { nodeId: string };
+          context: Pick<StorageContext, "nodeId" | "ticketKey">;
           event: StorageEvent;
           self: { send(event: StorageEvent): void };
         },
@@ -75,7 +109,10 @@ export function storageEffects(store: ChunkStore) {
             // The caller is gone (a closing connection): the work is done all the same.
           }
         };
-        run(store, context.nodeId, event).then(
+        Promise.resolve().then(() => {
+          checkTicket(context, event);
+          return run(store, context.nodeId, event);
+        }).then(
           ({ value, change }) => {
             reply({ ok: true, value });
             return change;
@@ -87,6 +124,9 @@ export function storageEffects(store: ChunkStore) {
         ).then((change) => self.send({ type: "SETTLED", change, reservedBytes }));
       },
     },
-    actors: { scanStore: fromPromise(() => store.scan()) },
+    actors: {
+      scanStore: fromPromise(() => store.scan()),
+      learnTicketKey: fromPromise<Uint8Array>(({ signal }) => learnTicketKey(signal)),
+    },
   };
 }

@@ -5,9 +5,14 @@
  * put that would take it past its capacity is refused as full. On STOP it finishes what it
  * admitted (`draining`) and ends `stopped`. The store is the injected effect: the disk in
  * production, memory in the simulator.
+ *
+ * Puts and gets need a ticket the cluster signed (tickets.ts), checked against the cluster's
+ * ticket key, which the node learns once from its start (`learnTicketKey`: given by the
+ * process, or asked of the servers). Until it has the key it refuses puts and gets as
+ * unavailable, so callers retry; if it never learns it, it stops with that problem.
  */
 import { assign, fromPromise, setup } from "xstate";
-import { BusyError, limits, VeilError } from "../../events/mod.ts";
+import { BusyError, limits, UnavailableError, VeilError } from "../../events/mod.ts";
 
 export const storeOperations = ["put", "get", "has", "list", "delete", "stat"] as const;
 export type StoreOperation = (typeof storeOperations)[number];
@@ -29,7 +34,9 @@ export type StorageEvent =
     readonly operation: StoreOperation;
     readonly hash?: string;
     readonly bytes?: Uint8Array;
-    /** A put's touch time, from the host's clock. */
+    /** Puts and gets: the ticket that allows them (checked before anything is read or written). */
+    readonly ticket?: Uint8Array;
+    /** When the request came, by the host's clock: a put's touch time, and the time tickets are checked at. */
     readonly atMs?: number;
     /** A delete that keeps the chunk if it was touched at or after this time (garbage collection's guard). */
     readonly untouchedSinceMs?: number;
@@ -50,6 +57,8 @@ export interface StorageContext {
   readonly inFlightMax: number;
   /** Bytes of puts admitted and not yet settled, counted against the capacity. */
   readonly reservedBytes: number;
+  /** The cluster's public key for storage tickets, once learned. */
+  readonly ticketKey?: Uint8Array;
   /** Why the node stopped on its own (its store could not be read), if it did. */
   readonly problem?: string;
 }
@@ -63,6 +72,9 @@ export class StorageFullError extends VeilError {
 }
 
 type Request = Extract<StorageEvent, { type: "REQUEST" }>;
+const needsTicket = (event: StorageEvent) =>
+  event.type === "REQUEST" && (event.operation === "put" || event.operation === "get");
+
 export const putBytes = (
   event: StorageEvent,
 ) => (event.type === "REQUEST" && event.operation === "put" ? event.bytes?.byteLength ?? 0 : 0);
@@ -78,9 +90,13 @@ export const storageNodeMachine = setup({
     scanStore: fromPromise<{ chunks: number; bytes: number }>(() =>
       Promise.reject(new Error("programmer error: scanStore not provided"))
     ),
+    learnTicketKey: fromPromise<Uint8Array>(() =>
+      Promise.reject(new Error("programmer error: learnTicketKey not provided"))
+    ),
   },
   guards: {
     isSaturated: ({ context }) => context.inFlight >= context.inFlightMax,
+    lacksTicketKey: ({ context, event }) => needsTicket(event) && context.ticketKey === undefined,
     wouldOverflow: ({ context, event }) =>
       context.bytesUsed + context.reservedBytes + putBytes(event) > context.capacityBytes,
     hasWork: ({ context }) => context.inFlight > 0,
@@ -106,6 +122,15 @@ export const storageNodeMachine = setup({
       event.reply({
         ok: false,
         error: new BusyError(`storage node ${context.nodeId} is starting (scanning its store); retry`),
+      }),
+    refuseKeyless: ({ context, event }) =>
+      event.type === "REQUEST" &&
+      event.reply({
+        ok: false,
+        error: new UnavailableError(
+          `storage node ${context.nodeId} cannot check tickets yet: no server has told it the cluster's ` +
+            `ticket key (cluster.keys); retry`,
+        ),
       }),
     refuseStopping: ({ context, event }) =>
       event.type === "REQUEST" &&
@@ -156,6 +181,15 @@ export const storageNodeMachine = setup({
     reservedBytes: 0,
   }),
   initial: "starting",
+  // Learned while the node starts and serves; a node that cannot learn it is of no use for puts and gets.
+  invoke: {
+    src: "learnTicketKey",
+    onDone: { actions: assign({ ticketKey: ({ event }) => event.output }) },
+    onError: {
+      target: ".draining",
+      actions: assign({ problem: ({ event }) => `no ticket key: ${(event.error as Error).message}` }),
+    },
+  },
   states: {
     starting: {
       invoke: {
@@ -175,6 +209,7 @@ export const storageNodeMachine = setup({
       on: {
         REQUEST: [
           { guard: ({ event }) => event.operation === "stat", actions: "answerStat" },
+          { guard: "lacksTicketKey", actions: "refuseKeyless" },
           { guard: "isSaturated", actions: "refuseBusy" },
           { guard: "wouldOverflow", actions: "refuseFull" },
           { actions: ["admit", "perform"] },

@@ -7,7 +7,7 @@
  */
 import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus } from "../../actors/ports.ts";
 import { AuthenticationError, object, string, ValidationError } from "../../events/mod.ts";
 import { writeFileAtomic } from "../files.ts";
@@ -52,7 +52,6 @@ export async function pinnedClusterKeys(bus: Bus, options: { home: string; url: 
         `purpose, remove that entry from ${path}`,
     );
   }
-  const checked = { sealingKey: hexToBytes(pinned?.sealingKey ?? seen.sealingKey), fingerprint: keys.fingerprint };
-  useClusterKeys(bus, checked);
-  return checked;
+  useClusterKeys(bus, keys);
+  return keys;
 }

@@ -29,6 +29,7 @@ import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
 import { hostServer } from "../server/host.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import { type TicketKeys, ticketKeys as ticketKeysOf } from "../../actors/storage-node/tickets.ts";
 import { checkClusterKey, loadClusterKey } from "../cluster-key.ts";
 import { mailTransport } from "../mail/transport.ts";
 import { cryptoRandom } from "../random.ts";
@@ -126,6 +127,9 @@ async function runServers(connections: Connections, options: RunOptions, broker:
   const { config, serverIds, logger, print, signal } = options;
   let crypto: CryptoActor | undefined;
   const running: HostedActor[] = [];
+  // Storage nodes in a process with servers check tickets with the key those servers sign with;
+  // a storage node alone never holds the cluster key, and asks a server for the public half.
+  let ticketKeys: TicketKeys | undefined;
   if (serverIds.length > 0) {
     const nc = connections.server!;
     const { js, jsm } = await openJetStream(nc, broker.url);
@@ -136,6 +140,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
     const clusterKey = await loadClusterKey(config, logger);
     await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
     const secrets = clusterSecrets(clusterKey, cryptoRandom);
+    ticketKeys = ticketKeysOf(clusterKey);
     // One crypto actor for the process (its pool already uses every core), started at the first
     // login or registration: a server that never sees one spends nothing on worker threads.
     const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
@@ -159,6 +164,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
         gcGraceMs: config.gcGraceMs,
         gcIntervalMs: config.gcIntervalMs,
         grantShares,
+        ticketKeys,
       });
       running.push({
         id: nodeId,
@@ -177,6 +183,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
       clock: systemClock,
       logger: nodeLogger,
       capacityBytes: options.storage!.capacityBytes,
+      ...(ticketKeys ? { ticketKey: ticketKeys.publicKey } : {}),
     });
     running.push({
       id: nodeId,

@@ -11,8 +11,9 @@ import type { Bus, Caller, Clock, Logger, RandomSource, Subscription } from "../
 import { type KeyPair, openCommand, type ReplayWindow, sealCommand } from "../../actors/crypto/mod.ts";
 import { cryptoRandom } from "../random.ts";
 import {
-  bytes,
+  clusterKeysReply,
   type ErrorCode,
+  type Infer,
   errorFromCode,
   limits,
   object,
@@ -136,17 +137,7 @@ export function readReply(reply: unknown, subject: string): unknown {
 }
 
 /** The cluster's public keys, as `cluster.keys` answers. */
-export interface ClusterKeys {
-  /** X25519: commands are sealed to it. */
-  readonly sealingKey: Uint8Array;
-  /** The keyed fingerprint of the cluster key the log records. */
-  readonly fingerprint: Uint8Array;
-}
-
-const clusterKeysReply = object({
-  sealingKey: bytes({ lengthMin: 32, lengthMax: 32 }),
-  fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }),
-});
+export type ClusterKeys = Infer<typeof clusterKeysReply>;
 
 /** Asks any server for the cluster's public keys (in the clear: they are public). */
 export async function fetchClusterKeys(bus: Bus, timeoutMs: number = limits.commandTimeoutMs): Promise<ClusterKeys> {

@@ -8,6 +8,7 @@
  */
 import { grantCopyId, sealShareTo, shareBContext } from "../../actors/peer/grant.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
 import { checkAnswerable, decideRevoke, decideView } from "../../actors/server/sharing/decider.ts";
 import {
   bytes,
@@ -77,9 +78,10 @@ export function grantCommands(
     users: Projector<UsersState>;
     secrets: ClusterSecrets;
     duties: SharingDuties;
+    tickets: TicketIssuer;
   },
 ): Record<string, CommandHandler> {
-  const { log, clock, images, users, random, secrets, shares, duties, logger } = deps;
+  const { log, clock, images, users, random, secrets, shares, duties, logger, tickets } = deps;
   const { session } = userSessions({ log, users, clock });
   const { make, latest, notify, shred, closeSpent, closedNote, decideAndAppend } = duties;
 
@@ -235,6 +237,8 @@ export function grantCommands(
           ...(manifest.partBytes === undefined ? {} : { partBytes: manifest.partBytes }),
           parts: manifest.parts,
         },
+        // Only the recipient gets here, once a view is spent: the copy's chunks are theirs to fetch for this view.
+        tickets: tickets.get(manifest.parts.flatMap((part) => part.chunks)),
       };
     },
 

@@ -19,6 +19,7 @@ import type {
 } from "../../actors/ports.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import type { ReplayWindow, ScryptParameters } from "../../actors/crypto/mod.ts";
+import { ticketIssuer, type TicketKeys } from "../../actors/storage-node/tickets.ts";
 import { electionEffects } from "../../actors/server/effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
@@ -31,6 +32,7 @@ import {
   object,
   oneOf,
   optional,
+  placementChunks,
   string,
   UnavailableError,
   veilEvent,
@@ -86,6 +88,8 @@ export interface ServerHostDeps {
   readonly gcIntervalMs?: number;
   /** Where the cluster keeps its shares of grant keys (a KV bucket). */
   readonly grantShares: GrantShareStore;
+  /** The storage ticket key pair, from the cluster key: puts and gets on storage nodes need a ticket signed with it. */
+  readonly ticketKeys: TicketKeys;
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
@@ -126,7 +130,8 @@ export interface NodeView {
 
 const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 const placeRequest = object({
-  bytes: integer({ min: 0 }),
+  /** The chunks to place, all on the same nodes: each node chosen gets a put ticket for them. */
+  chunks: placementChunks,
   replicas: integer({ min: 1, max: limits.replicasMax }),
   policy: optional(oneOf(placementPolicies)),
   /** Nodes not to place on: those that hold the chunk already, or just failed to take it. */
@@ -145,6 +150,7 @@ function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
   const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts, random, identity } = deps;
+  const tickets = ticketIssuer(deps.ticketKeys.secretKey, clock);
   const projectors = new Map(
     projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
   );
@@ -256,13 +262,16 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           inFlight: seen.inFlight,
         }));
       const placed = place(candidates, {
-        bytes: request.bytes,
+        bytes: request.chunks.reduce((sum, chunk) => sum + chunk.bytes, 0),
         replicas: request.replicas,
         policy: (request.policy ?? "least-loaded") as PlacementPolicy,
         cursor: placementCursor,
       });
       placementCursor = placed.cursor;
-      return { nodes: placed.nodes };
+      return {
+        nodes: placed.nodes,
+        tickets: placed.nodes.map((node) => ({ node, ticket: tickets.put(node, request.chunks) })),
+      };
     },
   };
   const sharing = {
@@ -285,14 +294,17 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     logger,
     commands: {
       "cluster.nodes": () => nodesView(),
+      // Any server answers, in the clear (they are public): clients learn what to seal commands to,
+      // storage nodes without the cluster key how to check tickets.
       "cluster.keys": () => ({
         sealingKey: identity.secrets.sealingKeys.publicKey,
         fingerprint: identity.secrets.fingerprint,
+        ticketKey: deps.ticketKeys.publicKey,
       }),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
-      ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids }),
+      ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids, tickets }),
       ...sharingCommands({ ...sharing, users, duties, presence: () => presence, heartbeatTimeouts }),
-      ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties }),
+      ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties, tickets }),
       ...presenceCommands({ ...sharing, users, heartbeatTimeouts }),
     },
     leaderCommands: new Set(Object.keys(leaderCommands)),
@@ -381,6 +393,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
             health: () => health,
             heartbeatTimeouts,
             graceMs: deps.repairGraceMs ?? limits.repairGraceMs,
+            tickets,
             leaderSince,
             stillLeading,
           }, repairCursor);

@@ -5,11 +5,13 @@
  * checked against its hash) to a healthy node with room that does not hold it yet, and the
  * copy is recorded as `ChunkReplicated`. A round copies a bounded number of chunks, a few at
  * a time, and runs only while this server leads. A node that comes back still holds its
- * chunks: they are then over-replicated, never lost.
+ * chunks: they are then over-replicated, never lost. The leader signs its own tickets for
+ * the get and the put, as it would for anyone it lets read or place a chunk.
  */
 import { sha256Hex } from "../../actors/crypto/mod.ts";
 import type { Bus, Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
 import { place } from "../../actors/server/load-balancer.ts";
+import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
 import { imageSubject, limits, veilEvent } from "../../events/mod.ts";
 import {
   chunksOf,
@@ -35,6 +37,7 @@ export interface RepairDeps {
   /** When this server became leader: a node it never heard from is given the grace period from then. */
   readonly leaderSince: number;
   readonly stillLeading: () => boolean;
+  readonly tickets: TicketIssuer;
 }
 
 interface Repair {
@@ -51,7 +54,7 @@ export interface RepairCursor {
 }
 
 export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { offset: 0 }): Promise<number> {
-  const { nodeId, bus, log, clock, ids, logger, images, heartbeatTimeouts, graceMs } = deps;
+  const { nodeId, bus, log, clock, ids, logger, images, heartbeatTimeouts, graceMs, tickets } = deps;
   // Decide on the log as it stands: a lagging projection would copy what was copied already.
   await images.caughtUp();
   const now = clock.now();
@@ -117,7 +120,8 @@ export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { off
     let bytes: Uint8Array | undefined;
     for (const source of repair.from) {
       try {
-        const got = chunkReply.parse(await storeRequest(bus, source, "get", { hash: repair.hash }));
+        const ticket = tickets.get([{ hash: repair.hash, nodes: [source] }])[0]!.ticket;
+        const got = chunkReply.parse(await storeRequest(bus, source, "get", { hash: repair.hash, ticket }));
         if ((await sha256Hex(got)) === repair.hash) {
           bytes = got;
           break;
@@ -138,7 +142,8 @@ export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { off
       }
     }
     if (!bytes) return false;
-    await storeRequest(bus, target!, "put", { hash: repair.hash, bytes });
+    const ticket = tickets.put(target!, [{ hash: repair.hash, bytes: bytes.byteLength }]);
+    await storeRequest(bus, target!, "put", { hash: repair.hash, bytes, ticket });
     if (!deps.stillLeading()) return false;
     await log.append(imageSubject(repair.image), [
       veilEvent("ChunkReplicated", { image: repair.image, hash: repair.hash, node: target! }, {

@@ -5,6 +5,7 @@
  */
 import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
 import { checkLayout } from "../../actors/peer/vault.ts";
+import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
 import { storeRequest } from "../storage/client.ts";
 import {
   ConcurrencyError,
@@ -77,8 +78,9 @@ export function vaultCommands(deps: {
   grants: Projector<GrantsState>;
   clock: Clock;
   ids: IdSource;
+  tickets: TicketIssuer;
 }): Record<string, CommandHandler> {
-  const { nodeId, bus, log, users, images, grants, clock, ids } = deps;
+  const { nodeId, bus, log, users, images, grants, clock, ids, tickets } = deps;
   const { session } = userSessions({ log, users, clock });
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
   /** The images projection as of now: anything appended before this call is in it. */
@@ -134,10 +136,12 @@ export function vaultCommands(deps: {
       };
     },
 
+    /** The owner's manifest, with get tickets for its chunks (and its preview's) on the nodes that hold them. */
     "vault.get": async (data) => {
       const request = requests.get.parse(data);
       await session(request);
-      return await own(request);
+      const image = await own(request);
+      return { ...image, tickets: tickets.get(chunksOf(image)) };
     },
 
     /**

@@ -12,7 +12,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
 import { checkLayout, partBytesOf, safeFileName } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
-import { command, eachLimited, readPart, type StoredChunk, type TransferDeps } from "../vault/parts.ts";
+import { command, eachLimited, readPart, type StoredChunk, ticketsOf, type TransferDeps } from "../vault/parts.ts";
 
 export interface ViewDeps extends Pick<TransferDeps, "bus" | "crypto" | "stego" | "random" | "session" | "logger"> {
   readonly privateKey: Uint8Array;
@@ -48,10 +48,12 @@ export async function openGrant(deps: ViewDeps, grant: string) {
   if (keys.image !== reply.copy.image) throw new IntegrityError(`grant ${grant} names a copy that is not its own`);
   if (reply.copy.bytes > limits.grantObjectBytesMax) throw new IntegrityError(`grant ${grant}'s copy is too large`);
   checkLayout(reply.copy);
+  // Get tickets for the copy's chunks, good for this view's download only (they expire soon after).
+  const tickets = ticketsOf(reply);
   const plaintext = new Uint8Array(reply.copy.bytes);
   const partBytes = partBytesOf(reply.copy);
   await eachLimited(reply.copy.parts, limits.partsInFlight, async (part, index) => {
-    const bytes = await readPart(deps, keys, part, index, []);
+    const bytes = await readPart(deps, keys, part, index, tickets, []);
     if (index * partBytes + bytes.byteLength > plaintext.byteLength) {
       throw new IntegrityError(`part ${index} of grant ${grant}'s copy is too large`);
     }

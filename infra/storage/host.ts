@@ -2,7 +2,9 @@
  * Hosts a storage node: its machine over a chunk store, request-reply on
  * `veil.store.<node>.put|get|has|list|delete|stat`, and a heartbeat on `veil.hb.storage.<node>`
  * with its state, bytes used, capacity, chunk count and operations in flight. Every request
- * is validated before the machine sees it; replies have the shape of command replies.
+ * is validated before the machine sees it; replies have the shape of command replies. Puts
+ * and gets carry a storage ticket (`ticket`), which the node checks with the cluster's ticket
+ * key: given to it, or asked of the servers.
  */
 import process from "node:process";
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
@@ -17,19 +19,30 @@ import {
   object,
   optional,
   string,
+  ticketBytes,
   UnavailableError,
   ValidationError,
 } from "../../events/mod.ts";
 import { failureReply } from "../server/commands.ts";
 import { chunkHashPattern } from "./disk-store.ts";
+import { askServersForTicketKey } from "./ticket-key.ts";
 
 export const storeSubject = (node: string, operation: StoreOperation) => `veil.store.${node}.${operation}`;
 
 const hash = string({ lengthMin: 64, lengthMax: 64, pattern: chunkHashPattern });
-type StoreRequestData = { hash?: string; bytes?: Uint8Array; after?: string; limit?: number; idleMs?: number };
+type StoreRequestData = {
+  hash?: string;
+  bytes?: Uint8Array;
+  ticket?: Uint8Array;
+  after?: string;
+  limit?: number;
+  idleMs?: number;
+};
+/** A missing ticket passes here, so the node can say what a put or get lacks rather than that a field is absent. */
+const ticket = optional(ticketBytes);
 const requests: Record<StoreOperation, { parse(value: unknown): StoreRequestData }> = {
-  put: object({ hash, bytes: bytes({ lengthMax: limits.chunkBytes }) }),
-  get: object({ hash }),
+  put: object({ hash, bytes: bytes({ lengthMax: limits.chunkBytes }), ticket }),
+  get: object({ hash, ticket }),
   has: object({ hash }),
   list: object({ after: optional(hash), limit: integer({ min: 1, max: limits.chunkListPageMax }) }),
   /** `idleMs`: delete only a chunk nobody has put for this long (garbage collection). */
@@ -39,7 +52,7 @@ const requests: Record<StoreOperation, { parse(value: unknown): StoreRequestData
 
 export interface HostedStorageNode {
   readonly actor: Actor<typeof storageNodeMachine>;
-  /** Resolves once the node has scanned its store and serves (false if it stopped first). */
+  /** Resolves once the node has scanned its store, knows the ticket key and serves (false if it stopped first). */
   readonly ready: Promise<boolean>;
   readonly done: Promise<{ problem?: string }>;
 }
@@ -57,9 +70,15 @@ export function hostStorageNode(deps: {
   clock: Clock;
   logger: Logger;
   capacityBytes: number;
+  /** The cluster's ticket public key, when this process has the cluster key; without it, the node asks the servers. */
+  ticketKey?: Uint8Array;
 }): HostedStorageNode {
-  const { nodeId, bus, store, clock, logger, capacityBytes } = deps;
-  const actor = createActor(storageNodeMachine.provide(storageEffects(store)), { input: { nodeId, capacityBytes } });
+  const { nodeId, bus, store, clock, logger, capacityBytes, ticketKey } = deps;
+  const learnTicketKey = (signal: AbortSignal) =>
+    ticketKey ? Promise.resolve(ticketKey) : askServersForTicketKey({ bus, clock, logger }, signal);
+  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey)), {
+    input: { nodeId, capacityBytes },
+  });
 
   const subscription = bus.subscribe(`veil.store.${nodeId}.*`, (message) => {
     const operation = message.subject.slice(`veil.store.${nodeId}.`.length) as StoreOperation;
@@ -80,7 +99,7 @@ export function hostStorageNode(deps: {
       type: "REQUEST",
       operation,
       ...rest,
-      ...(operation === "put" ? { atMs: clock.now() } : {}),
+      atMs: clock.now(),
       ...(idleMs === undefined ? {} : { untouchedSinceMs: clock.now() - idleMs }),
       reply: (result) => message.respond(result.ok ? { ok: true, value: result.value } : failureReply(result.error)),
     });
@@ -127,7 +146,8 @@ export function hostStorageNode(deps: {
   });
   const ready = waitFor(
     actor,
-    (snapshot) => snapshot.matches("serving") || snapshot.status === "done",
+    (snapshot) =>
+      (snapshot.matches("serving") && snapshot.context.ticketKey !== undefined) || snapshot.status === "done",
     { timeout: Infinity },
   ).then((snapshot) => snapshot.status !== "done");
   return { actor, ready, done };

@@ -12,7 +12,7 @@ import { checkLayout, openObjectKeys, partBytesOf, previewPartIndex } from "../.
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
-import { command, eachLimited, readPart, reportDamaged, type TransferDeps } from "./parts.ts";
+import { command, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
 
 export async function download(
   deps: TransferDeps,
@@ -20,7 +20,9 @@ export async function download(
   /** `output` names the file to write, given the manifest (a default can come from the stored name). */
   options: { output: (manifest: ImageManifest) => string; force?: boolean },
 ): Promise<{ manifest: ImageManifest; output: string }> {
-  const manifest = await command(deps.bus, "vault.get", { ...deps.session, image: reference }) as ImageManifest;
+  const reply = await command(deps.bus, "vault.get", { ...deps.session, image: reference });
+  const manifest = reply as ImageManifest;
+  const tickets = ticketsOf(reply);
   const output = options.output(manifest);
   if (!options.force && (await exists(output))) {
     throw new ValidationError(`${output} exists; add --force to replace it`);
@@ -47,7 +49,7 @@ export async function download(
     let failed = false;
     await eachLimited(manifest.parts, limits.partsInFlight, async (part, index) => {
       try {
-        const plaintext = await readPart(deps, keys, part, index, damaged);
+        const plaintext = await readPart(deps, keys, part, index, tickets, damaged);
         if (plaintext.byteLength !== Math.min(partBytes, manifest.bytes - index * partBytes)) {
           throw new IntegrityError(`part ${index} of ${manifest.name} has the wrong size`);
         }
@@ -81,11 +83,12 @@ export async function download(
 
 /** Fetches and opens an object's preview (images only). */
 export async function downloadPreview(deps: TransferDeps, reference: string): Promise<Uint8Array> {
-  const manifest = await command(deps.bus, "vault.get", { ...deps.session, image: reference }) as ImageManifest;
+  const reply = await command(deps.bus, "vault.get", { ...deps.session, image: reference });
+  const manifest = reply as ImageManifest;
   if (!manifest.preview) throw new NotFoundError(`${manifest.name} has no preview (only PNG images get one)`);
   const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
   const damaged: { hash: string; node: string }[] = [];
-  const png = await readPart(deps, keys, manifest.preview, previewPartIndex, damaged);
+  const png = await readPart(deps, keys, manifest.preview, previewPartIndex, ticketsOf(reply), damaged);
   await reportDamaged(deps, manifest.image, damaged);
   return png;
 }

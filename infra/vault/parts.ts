@@ -1,13 +1,15 @@
 /**
  * What uploads and downloads share: the dependencies of a transfer, bounded parallel work,
  * patient retries, and sealing a part into chunks and reading one back. A part's sealed
- * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256.
+ * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256. Reading needs
+ * the get tickets that came with the manifest (`vault.get`, `grant.view`).
  */
 import { sha256Hex } from "../../actors/crypto/mod.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
-import { IntegrityError, limits, type VeilError } from "../../events/mod.ts";
+import { ticketIndex } from "../../actors/storage-node/tickets.ts";
+import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
 import { sendCommand } from "../server/commands.ts";
 import { chunkReply, storeRequest } from "../storage/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
@@ -25,6 +27,14 @@ export interface TransferDeps {
 }
 
 export type StoredChunk = { hash: string; bytes: number; nodes: string[] };
+
+/** Which get ticket lets this transfer read `hash` from `node`, if it was given one. */
+export type TicketFinder = (node: string, hash: string) => Uint8Array | undefined;
+
+/** The tickets a reply carried (`vault.get`, `grant.view`), checked for shape and indexed by node and chunk. */
+export function ticketsOf(reply: unknown): TicketFinder {
+  return ticketIndex(nodeTickets.parse((reply as { tickets?: unknown } | null)?.tickets ?? []));
+}
 
 /**
  * Runs `work` over `items` with at most `limit` in flight. The first failure fails the whole,
@@ -103,13 +113,19 @@ export async function sealPart(
 async function fetchChunk(
   bus: Bus,
   chunk: StoredChunk,
+  tickets: TicketFinder,
   logger: Logger,
   reportDamaged: (node: string) => void,
 ): Promise<Uint8Array> {
   const problems: string[] = [];
   for (const node of chunk.nodes) {
+    const ticket = tickets(node, chunk.hash);
+    if (!ticket) {
+      problems.push(`${node}: no get ticket came for it`);
+      continue;
+    }
     try {
-      const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash }));
+      const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash, ticket }));
       if ((await sha256Hex(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
@@ -136,6 +152,7 @@ export async function readPart(
   keys: ObjectKeys,
   part: { chunks: readonly StoredChunk[] },
   index: number,
+  tickets: TicketFinder,
   damaged: { hash: string; node: string }[],
 ): Promise<Uint8Array> {
   const pieces: Uint8Array[] = new Array(part.chunks.length);
@@ -143,6 +160,7 @@ export async function readPart(
     pieces[position] = await fetchChunk(
       deps.bus,
       chunk,
+      tickets,
       deps.logger,
       (node) => damaged.push({ hash: chunk.hash, node }),
     );

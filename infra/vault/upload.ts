@@ -2,8 +2,8 @@
  * Uploads on the owner's machine. An upload reads the file a part at a time (memory is
  * bounded by the parts in flight, not by the file), seals each part in the crypto actor,
  * hides it in a cover in the stego actor, cuts the PNG into chunks, asks the leader where
- * each chunk goes and puts it on R distinct nodes in parallel, a put that fails going to
- * another node. Only when every replica of every chunk has acknowledged is the manifest
+ * each chunk goes (with a put ticket for each node it chooses) and puts it on R distinct
+ * nodes in parallel, a put that fails going to another node. Only when every replica of every chunk has acknowledged is the manifest
  * recorded; an upload that cannot finish removes what it stored and records nothing.
  */
 import { open } from "node:fs/promises";
@@ -20,7 +20,7 @@ import {
   wrapDataKey,
 } from "../../actors/peer/vault.ts";
 import { checkBits } from "../../actors/stego/mod.ts";
-import { limits, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
+import { limits, nodeTickets, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../server/commands.ts";
 import { summary } from "../server/vault.ts";
@@ -176,24 +176,25 @@ async function putReplicas(
   const failed = new Set<string>();
   let lastError: Error | undefined;
   for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
-    let targets: string[];
+    let targets: { node: string; ticket: Uint8Array }[];
     try {
       const placement = await patiently(() =>
         sendCommand(bus, "cluster.place", {
-          bytes: chunk.bytes.byteLength,
+          chunks: [{ hash: chunk.hash, bytes: chunk.bytes.byteLength }],
           replicas: replicas - holding.size,
           exclude: [...holding, ...failed],
         })
       );
-      targets = (placement as { nodes: string[] }).nodes;
+      // One node, one put ticket: the leader's word that this chunk may go there.
+      targets = nodeTickets.parse((placement as { tickets?: unknown }).tickets);
     } catch (error) {
       lastError = error as Error;
       break;
     }
-    await Promise.all(targets.map(async (node) => {
+    await Promise.all(targets.map(async ({ node, ticket }) => {
       try {
         const reply = await patiently(() =>
-          storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes })
+          storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket })
         ) as {
           stored: boolean;
         };

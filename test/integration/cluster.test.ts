@@ -4,7 +4,7 @@
  * election and heartbeat traffic ignored.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { encodeMessage, leaderSubject, VeilError } from "../../events/mod.ts";
+import { encodeMessage, leaderSubject, type NodeTicket, VeilError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../../infra/clock.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
@@ -13,7 +13,8 @@ import { sendCommand } from "../../infra/server/commands.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { waitForEvent } from "../support/events.ts";
 import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";
-import { testIdentity } from "../support/identity.ts";
+import { testIdentity, testTicketKeys } from "../support/identity.ts";
+import { verifyTicket } from "../../actors/storage-node/tickets.ts";
 import { recordingLogger, silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
@@ -88,7 +89,16 @@ describe("cluster commands", () => {
     ]);
   });
 
-  it("forwards placement to the leader, which places on the least-loaded healthy storage nodes", async () => {
+  it("answers cluster.keys from every server with the cluster's ticket public key", async () => {
+    // The queue group spreads the asks over both servers; none is forwarded to the leader.
+    const bus = natsBus(nats.nc, silentLogger);
+    for (let index = 0; index < 10; index++) {
+      const { ticketKey } = await sendCommand(bus, "cluster.keys") as { ticketKey: Uint8Array };
+      expect(new Uint8Array(ticketKey)).toEqual(testTicketKeys.publicKey);
+    }
+  });
+
+  it("forwards placement to the leader, which places on the least-loaded healthy storage nodes, with put tickets", async () => {
     storageBeat("storage-1", 900);
     storageBeat("storage-2", 100);
     storageBeat("storage-3", 500);
@@ -96,10 +106,21 @@ describe("cluster commands", () => {
     const forwarded: string[] = [];
     const spy = nats.nc.subscribe("veil.lead.>", { callback: (_, message) => void forwarded.push(message.subject) });
     const bus = natsBus(nats.nc, silentLogger);
+    const chunks = [{ hash: "c3".repeat(32), bytes: 1_000 }, { hash: "d4".repeat(32), bytes: 600 }];
     for (let index = 0; index < 6; index++) {
-      expect(await sendCommand(bus, "cluster.place", { bytes: 1_000, replicas: 2 })).toEqual({
-        nodes: ["storage-2", "storage-3"],
-      });
+      const placed = await sendCommand(bus, "cluster.place", { chunks, replicas: 2 }) as {
+        nodes: string[];
+        tickets: NodeTicket[];
+      };
+      expect(placed.nodes).toEqual(["storage-2", "storage-3"]);
+      expect(placed.tickets.map(({ node }) => node)).toEqual(placed.nodes);
+      for (const { node, ticket } of placed.tickets) {
+        expect(verifyTicket(testTicketKeys.publicKey, ticket, { node, now: Date.now() })).toMatchObject({
+          op: "put",
+          hashes: chunks.map((chunk) => chunk.hash),
+          bytesMax: 1_000,
+        });
+      }
     }
     await nats.nc.flush();
     spy.unsubscribe();
@@ -110,11 +131,17 @@ describe("cluster commands", () => {
     const bus = natsBus(nats.nc, silentLogger);
     const failure = (name: string, data: unknown) =>
       sendCommand(bus, name, data).then(() => undefined, (error: VeilError) => [error.code, error.message]);
-    expect(await failure("cluster.place", { bytes: -5, replicas: 2 })).toEqual([
+    const chunk = { hash: "e5".repeat(32), bytes: 1 };
+    expect(await failure("cluster.place", { chunks: [{ ...chunk, bytes: -5 }], replicas: 2 })).toEqual([
       "validation",
-      expect.stringMatching(/bytes/),
+      expect.stringMatching(/chunks\.0\.bytes/),
     ]);
-    expect(await failure("cluster.place", { bytes: 1, replicas: 5 })).toEqual([
+    // Without the chunks' hashes there is nothing to write a ticket for.
+    expect(await failure("cluster.place", { bytes: 1_000, replicas: 2 })).toEqual([
+      "validation",
+      expect.stringMatching(/chunks: expected an array/),
+    ]);
+    expect(await failure("cluster.place", { chunks: [chunk], replicas: 5 })).toEqual([
       "unavailable",
       expect.stringMatching(/needs 5 healthy storage nodes/),
     ]);

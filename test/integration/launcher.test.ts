@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -13,6 +13,12 @@ import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { silentLogger } from "../support/logger.ts";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { signTicket, ticketKeys } from "../../actors/storage-node/tickets.ts";
+import { parseClusterKey } from "../../infra/cluster-key.ts";
+import { natsBus } from "../../infra/nats/bus.ts";
+import { storeRequest } from "../../infra/storage/client.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
 
@@ -68,8 +74,9 @@ const processGroup = (pid: string) => execFileSync("ps", ["-o", "pgid=", "-p", p
 
 describe("veil up", () => {
   it("uses the broker at NATS_URL, joins, and on SIGTERM persists projections and leaves", async () => {
+    const data = await dataFolder();
     const veil = startVeil(["up", "--servers", "1", "--prefix", "launcher-a"], {
-      env: { ...nats.env, VEIL_DATA: await dataFolder() },
+      env: { ...nats.env, VEIL_DATA: data },
     });
     running.push(veil);
     const summary = await veil.waitForOutput(/Press Ctrl-C to stop/);
@@ -88,6 +95,27 @@ describe("veil up", () => {
     expect(JSON.parse(before.stdout).state.nodes["launcher-a-1"]).toBeUndefined();
     const now = await runVeil(["state", "cluster"], { env: nats.env });
     expect(now.stdout).toMatch(/launcher-a-1\s+server\s+joined/);
+
+    // Its storage nodes check tickets with the key its servers sign with, from the cluster key.
+    const keys = ticketKeys(parseClusterKey(await readFile(join(data, "cluster.key"), "utf8"), "cluster.key"));
+    const bytes = new Uint8Array(100).fill(7);
+    const hash = bytesToHex(sha256(bytes));
+    const ticket = (secretKey: Uint8Array) =>
+      signTicket(secretKey, {
+        op: "put",
+        node: "storage-1",
+        hashes: [hash],
+        bytesMax: 100,
+        expiresAt: Date.now() + 60_000,
+      });
+    const bus = natsBus(nats.nc, silentLogger);
+    const forged = ticket(ticketKeys(new Uint8Array(32).fill(1)).secretKey);
+    await expect(storeRequest(bus, "storage-1", "put", { hash, bytes, ticket: forged })).rejects.toThrow(
+      /signature is not the cluster's/,
+    );
+    expect(await storeRequest(bus, "storage-1", "put", { hash, bytes, ticket: ticket(keys.secretKey) })).toEqual({
+      stored: true,
+    });
 
     veil.child.kill("SIGTERM");
     expect(await veil.exited).toBe(0);

@@ -26,10 +26,13 @@ import { openGrant, type ViewDeps } from "../../infra/sharing/view.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
-import { readPart } from "../../infra/vault/parts.ts";
+import { readPart, ticketsOf } from "../../infra/vault/parts.ts";
+import { ticketIssuer } from "../../actors/storage-node/tickets.ts";
+import { testClusterKey, testTicketKeys } from "../support/identity.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import { chunksOf, fold, grantsProjection, type ImageManifest } from "../../projections/mod.ts";
 import { decodePng } from "../../actors/stego/mod.ts";
+import { systemClock } from "../../infra/clock.ts";
 import { accountClient, vaultUser } from "../support/accounts.ts";
 import { runVeil, startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
@@ -81,8 +84,8 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-sharing-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 2 });
-  // Every server of a cluster holds the same cluster key.
-  const clusterKey = cryptoRandom.bytes(32);
+  // Every server of a cluster holds the same cluster key (and the storage nodes its ticket key).
+  const clusterKey = testClusterKey;
   server = await hostTestServer(nats, {
     nodeId: "share-server",
     identity: { slowHash: crypto.slowHash, clusterKey },
@@ -244,7 +247,11 @@ describe("grants", () => {
       );
       const guessed = grantObjectKeys(parties, shareA, cryptoRandom.bytes(32));
       expect(guessed.image).toBe(manifest.image);
-      await expect(readPart(people.rita!, guessed, manifest.parts[0]!, 0, [])).rejects.toThrow();
+      // Even with tickets for them, the chunks are gone.
+      const tickets = ticketsOf({
+        tickets: ticketIssuer(testTicketKeys.secretKey, systemClock).get(chunksOf(manifest)),
+      });
+      await expect(readPart(people.rita!, guessed, manifest.parts[0]!, 0, tickets, [])).rejects.toThrow(/on no node/);
       expect((await refusal(openGrant(people.rita!, grant))).message).toMatch(/closed/);
     },
     120_000,

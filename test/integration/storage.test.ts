@@ -1,8 +1,9 @@
 /**
  * Storage nodes on a real nats-server: request-reply on `veil.store.<node>.*` over a real
- * disk store, bad requests answered without harm, heartbeats the leader's placement uses,
- * and a `veil node --role storage` process SIGKILLed in the middle of writes that, once
- * restarted, still holds every chunk it acknowledged, whole.
+ * disk store, puts and gets only with a ticket the cluster signed, bad requests answered
+ * without harm, heartbeats the leader's placement uses, and a `veil node --role storage`
+ * process (which asks the servers for the ticket key) SIGKILLed in the middle of writes
+ * that, once restarted, still holds every chunk it acknowledged, whole.
  */
 import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,6 +22,8 @@ import { startVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
 import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
+import { getTicket, putTicket, ticketed } from "../support/tickets.ts";
+import { signTicket, ticketKeys } from "../../actors/storage-node/tickets.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 
 const nats = useNatsServer();
@@ -39,8 +42,8 @@ const refusal = (work: Promise<unknown>) =>
     throw new Error("expected a refusal");
   }, (error: VeilError) => error);
 
-function startNode(nodeId: string, capacityBytes: number) {
-  const node = hostTestStorageNode(nats, { nodeId, folder, capacityBytes });
+function startNode(nodeId: string, capacityBytes: number, ticketKey?: "ask") {
+  const node = hostTestStorageNode(nats, { nodeId, folder, capacityBytes, ...(ticketKey ? { ticketKey } : {}) });
   nodes.push(node);
   return node;
 }
@@ -64,15 +67,64 @@ afterAll(async () => {
 describe("a storage node", () => {
   it("stores, returns, confirms and deletes chunks by their hash, and reports its totals", async () => {
     const { hash, bytes } = chunkOf(limits.chunkBytes);
-    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: true });
-    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes })).toEqual({ stored: false });
-    expect(new Uint8Array(await storeRequest(serverBus(), "disk-a", "get", { hash }) as Uint8Array)).toEqual(bytes);
+    const ticket = putTicket("disk-a", { hash, bytes });
+    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes, ticket })).toEqual({ stored: true });
+    expect(await storeRequest(serverBus(), "disk-a", "put", { hash, bytes, ticket })).toEqual({ stored: false });
+    const got = await storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) });
+    expect(new Uint8Array(got as Uint8Array)).toEqual(bytes);
     expect(await storeRequest(serverBus(), "disk-a", "has", { hash })).toBe(true);
     expect(await storeRequest(serverBus(), "disk-a", "stat")).toMatchObject({ chunks: 1, bytesUsed: limits.chunkBytes });
     const beat = await waitForHeartbeat(nats.nc, "disk-a", (heartbeat) => heartbeat.chunks === 1, 5_000);
     expect(beat).toMatchObject({ role: "storage", bytesUsed: limits.chunkBytes, capacityBytes: 10 * 1024 * 1024 });
     expect(await storeRequest(serverBus(), "disk-a", "delete", { hash })).toEqual({ freed: limits.chunkBytes });
-    expect((await refusal(storeRequest(serverBus(), "disk-a", "get", { hash }))).code).toBe("not-found");
+    expect((await refusal(storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) }))).code)
+      .toBe("not-found");
+  });
+
+  it("refuses a put or get without a valid ticket for that node and chunk, and writes nothing", async () => {
+    const chunk = chunkOf(10_000);
+    const other = chunkOf(10_000);
+    const forger = ticketKeys(cryptoRandom.bytes(32));
+    const before = await storeRequest(serverBus(), "disk-a", "stat");
+    const refused: [string, Uint8Array | undefined, RegExp][] = [
+      ["no ticket", undefined, /needs a ticket/],
+      [
+        "a forged ticket",
+        signTicket(forger.secretKey, {
+          op: "put",
+          node: "disk-a",
+          hashes: [chunk.hash],
+          bytesMax: 10_000,
+          expiresAt: Date.now() + 60_000,
+        }),
+        /signature is not the cluster's/,
+      ],
+      ["a ticket for another node", putTicket("disk-small", chunk), /is for node disk-small, not disk-a/],
+      ["a ticket for another chunk", putTicket("disk-a", other), /does not name chunk/],
+      ["an expired ticket", putTicket("disk-a", chunk, Date.now() - 1), /expired \d+ ms ago/],
+      ["a get ticket", getTicket("disk-a", chunk.hash), /is for a get, not a put/],
+    ];
+    for (const [what, ticket, message] of refused) {
+      const error = await refusal(storeRequest(serverBus(), "disk-a", "put", { ...chunk, ...(ticket ? { ticket } : {}) }));
+      expect([error.code, error.message], what).toEqual(["forbidden", expect.stringMatching(message)]);
+      expect(error.message, what).toMatch(/nothing stored$/);
+    }
+    expect(await storeRequest(serverBus(), "disk-a", "has", { hash: chunk.hash })).toBe(false);
+    // Not on disk under any name, nor half-written in its tmp folder.
+    const files = await readdir(join(folder, "disk-a"), { recursive: true });
+    expect(files.filter((name) => name.includes(chunk.hash))).toEqual([]);
+    expect(await storeRequest(serverBus(), "disk-a", "stat")).toEqual(before);
+    // Gets the same: a chunk that is there is not returned without its ticket.
+    await storeRequest(serverBus(), "disk-a", "put", ticketed("disk-a", other));
+    // (The same listing finds a chunk that was stored.)
+    expect((await readdir(join(folder, "disk-a"), { recursive: true })).some((name) => name.endsWith(other.hash)))
+      .toBe(true);
+    for (const ticket of [undefined, getTicket("disk-small", other.hash), getTicket("disk-a", chunk.hash)]) {
+      const error = await refusal(
+        storeRequest(serverBus(), "disk-a", "get", { hash: other.hash, ...(ticket ? { ticket } : {}) }),
+      );
+      expect(error.code).toBe("forbidden");
+    }
   });
 
   it("answers bad requests with typed errors, writes nothing, and keeps serving", async () => {
@@ -81,7 +133,8 @@ describe("a storage node", () => {
     const bad: [string, unknown, string][] = [
       ["put", { hash: "../../etc/passwd", bytes }, "validation"],
       ["put", { hash, bytes: new Uint8Array(limits.chunkBytes + 1) }, "validation"],
-      ["put", { hash, bytes: cryptoRandom.bytes(1_000) }, "integrity"],
+      ["put", { hash, bytes: cryptoRandom.bytes(1_000), ticket: putTicket("disk-a", { hash, bytes }) }, "integrity"],
+      ["put", { hash, bytes, ticket: "not bytes" }, "validation"],
       ["put", "not a map", "validation"],
       ["get", { hash: 42 }, "validation"],
       ["has", {}, "validation"],
@@ -98,19 +151,36 @@ describe("a storage node", () => {
   });
 
   it("refuses a chunk once full, and placement goes to nodes with room", async () => {
-    const place = () =>
-      sendCommand(serverBus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 1 }) as Promise<{ nodes: string[] }>;
+    const chunks = [{ hash: "f6".repeat(32), bytes: limits.chunkBytes }];
+    const place = () => sendCommand(serverBus(), "cluster.place", { chunks, replicas: 1 }) as Promise<{ nodes: string[] }>;
     const first = chunkOf(limits.chunkBytes);
-    expect(await storeRequest(serverBus(), "disk-small", "put", first)).toEqual({ stored: true });
-    const full = await refusal(storeRequest(serverBus(), "disk-small", "put", chunkOf(limits.chunkBytes)));
+    expect(await storeRequest(serverBus(), "disk-small", "put", ticketed("disk-small", first))).toEqual({ stored: true });
+    const full = await refusal(
+      storeRequest(serverBus(), "disk-small", "put", ticketed("disk-small", chunkOf(limits.chunkBytes))),
+    );
     expect(full.message).toMatch(/disk-small is full/);
     await waitForHeartbeat(nats.nc, "disk-small", (beat) => beat.bytesUsed === limits.chunkBytes, 5_000);
     for (let index = 0; index < 5; index++) expect((await place()).nodes).toEqual(["disk-a"]);
     // Nothing has room for two replicas of a chunk too big for the small node: a clear refusal.
     const two = await refusal(
-      sendCommand(serverBus(), "cluster.place", { bytes: limits.chunkBytes, replicas: 2 }) as Promise<unknown>,
+      sendCommand(serverBus(), "cluster.place", { chunks, replicas: 2 }) as Promise<unknown>,
     );
     expect(two.message).toMatch(/needs 2 healthy storage nodes with room; 1 of/);
+  });
+
+  it("asks the servers for the ticket key when it is not given one", async () => {
+    const node = startNode("disk-asking", 1024 * 1024, "ask");
+    expect(await node.ready).toBe(true);
+    const chunk = chunkOf(1_000);
+    expect(await storeRequest(serverBus(), "disk-asking", "put", ticketed("disk-asking", chunk))).toEqual({ stored: true });
+    const forged = signTicket(ticketKeys(cryptoRandom.bytes(32)).secretKey, {
+      op: "get",
+      node: "disk-asking",
+      hashes: [chunk.hash],
+      expiresAt: Date.now() + 60_000,
+    });
+    expect((await refusal(storeRequest(serverBus(), "disk-asking", "get", { hash: chunk.hash, ticket: forged }))).code)
+      .toBe("forbidden");
   });
 });
 
@@ -128,7 +198,7 @@ describe("a storage node process", () => {
       while (!stop) {
         const chunk = chunkOf(64 * 1024);
         try {
-          await storeRequest(serverBus(), "disk-proc", "put", chunk);
+          await storeRequest(serverBus(), "disk-proc", "put", ticketed("disk-proc", chunk));
           acknowledged.push(chunk);
         } catch {
           return; // The node is gone: this put was never acknowledged.
@@ -145,7 +215,8 @@ describe("a storage node process", () => {
     node = startVeil(args, { env });
     await node.waitForOutput(/Press Ctrl-C to stop/);
     for (const { hash, bytes } of acknowledged) {
-      expect(new Uint8Array(await storeRequest(serverBus(), "disk-proc", "get", { hash }) as Uint8Array)).toEqual(bytes);
+      const got = await storeRequest(serverBus(), "disk-proc", "get", { hash, ticket: getTicket("disk-proc", hash) });
+      expect(new Uint8Array(got as Uint8Array)).toEqual(bytes);
     }
     const stat = await storeRequest(serverBus(), "disk-proc", "stat") as { chunks: number };
     // Puts in flight at the kill may have landed without their acknowledgement: at least, never less.

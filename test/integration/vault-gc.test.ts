@@ -17,6 +17,7 @@ import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
+import { ticketed } from "../support/tickets.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
@@ -115,7 +116,7 @@ describe("garbage collection", () => {
     const [node] = nodeIds;
     const before = await chunkCount(node!);
     const putAt = Date.now();
-    await storeRequest(bus(), node!, "put", { hash, bytes: orphan });
+    await storeRequest(bus(), node!, "put", ticketed(node!, { hash, bytes: orphan }));
     await waitForHeartbeat(nats.nc, node!, (beat) => beat.chunks === before + 1, 5_000);
     await waitForHeartbeat(nats.nc, node!, (beat) => beat.chunks === before, 20_000);
     // Collected, and not before its grace: an upload that put it would have had that long to record it.

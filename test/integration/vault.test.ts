@@ -20,6 +20,7 @@ import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
+import { ticketsOf } from "../../infra/vault/parts.ts";
 import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
@@ -98,17 +99,20 @@ async function get(user: string, reference: string): Promise<Uint8Array> {
   return new Uint8Array(await readFile(output));
 }
 
+/** The owner's manifest, with the get tickets `vault.get` gives for its chunks. */
 const getManifest = async (image: string) =>
-  await sendCommand(bus(), "vault.get", { ...users.olga!.session, image }) as ImageManifest;
+  await sendCommand(bus(), "vault.get", { ...users.olga!.session, image }) as ImageManifest & { tickets: unknown };
 
 /** Every chunk of the object is on at least its replicas of live nodes (`except` aside), each copy intact. */
 async function expectFullyReplicated(image: string, except?: string) {
   const manifest = await getManifest(image);
+  const ticketFor = ticketsOf(manifest);
   for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
     const holders = chunk.nodes.filter((node) => node !== except);
     expect(holders.length, chunk.hash).toBeGreaterThanOrEqual(manifest.replicas);
     for (const node of holders) {
-      const held = new Uint8Array(await storeRequest(bus(), node, "get", { hash: chunk.hash }) as Uint8Array);
+      const ticket = ticketFor(node, chunk.hash);
+      const held = new Uint8Array(await storeRequest(bus(), node, "get", { hash: chunk.hash, ticket }) as Uint8Array);
       expect(bytesToHex(sha256(held)), node).toBe(chunk.hash);
     }
   }

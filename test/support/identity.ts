@@ -1,12 +1,18 @@
-/** What a hosted server needs for account commands, for tests: a fresh cluster key and a slow hash. */
+/**
+ * What a hosted server needs for account commands and storage tickets, for tests: a cluster
+ * key and a slow hash. Unless a test gives its own, every server of a test file shares one
+ * key, as a real cluster does, so the storage nodes it hosts check tickets with its public half.
+ */
 import { ReplayWindow, slowHash } from "../../actors/crypto/mod.ts";
 import type { MailMessage, MailTransport } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import { ticketKeys } from "../../actors/storage-node/tickets.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import type { ServerHostDeps } from "../../infra/server/host.ts";
 
-/** Every server of a cluster holds the same key: the servers of one test file share this one. */
-const clusterKeyOfThisFile = cryptoRandom.bytes(32);
+export const testClusterKey = cryptoRandom.bytes(32);
+/** The ticket keys of `testClusterKey`: tests that put or get chunks directly sign with its secret half. */
+export const testTicketKeys = ticketKeys(testClusterKey);
 
 export function testIdentity(
   options: {
@@ -15,11 +21,13 @@ export function testIdentity(
     clusterKey?: Uint8Array;
     mail?: MailTransport;
   } = {},
-): Pick<ServerHostDeps, "identity" | "random"> {
+): Pick<ServerHostDeps, "identity" | "random" | "ticketKeys"> {
+  const clusterKey = options.clusterKey ?? testClusterKey;
   return {
     random: cryptoRandom,
+    ticketKeys: ticketKeys(clusterKey),
     identity: {
-      secrets: clusterSecrets(options.clusterKey ?? clusterKeyOfThisFile, cryptoRandom),
+      secrets: clusterSecrets(clusterKey, cryptoRandom),
       replays: new ReplayWindow(),
       slowHash: options.slowHash ?? slowHash,
       sessionTtlMs: options.sessionTtlMs ?? 24 * 60 * 60 * 1_000,

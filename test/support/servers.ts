@@ -13,7 +13,7 @@ import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { type HostedStorageNode, hostStorageNode } from "../../infra/storage/host.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
-import { testIdentity } from "./identity.ts";
+import { testIdentity, testTicketKeys } from "./identity.ts";
 import { silentLogger } from "./logger.ts";
 import type { TestNats } from "./nats.ts";
 
@@ -46,8 +46,10 @@ export async function hostTestServer(
 
 export function hostTestStorageNode(
   nats: TestNats,
-  options: { nodeId: string; folder: string; capacityBytes: number },
+  /** `ticketKey`: the test cluster's unless given; `"ask"` makes the node ask the servers, as one alone does. */
+  options: { nodeId: string; folder: string; capacityBytes: number; ticketKey?: Uint8Array | "ask" },
 ): HostedStorageNode {
+  const ticketKey = options.ticketKey ?? testTicketKeys.publicKey;
   return hostStorageNode({
     nodeId: options.nodeId,
     bus: natsBus(nats.storage, silentLogger),
@@ -55,5 +57,6 @@ export function hostTestStorageNode(
     clock: systemClock,
     logger: silentLogger,
     capacityBytes: options.capacityBytes,
+    ...(ticketKey === "ask" ? {} : { ticketKey }),
   });
 }

@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { createActor, toPromise, waitFor } from "xstate";
 import { storageEffects } from "../../actors/storage-node/effects.ts";
 import { storageNodeMachine, type StoreOperation, type StoreResult } from "../../actors/storage-node/machine.ts";
+import { signTicket, ticketKeys } from "../../actors/storage-node/tickets.ts";
 import type { ChunkStore } from "../../actors/ports.ts";
 import { memoryChunkStore } from "../../infra/sim/memory-store.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
@@ -15,14 +16,41 @@ import { silentLogger } from "../support/logger.ts";
 
 const chunk = (fill: number, length = 1_000) => new Uint8Array(length).fill(fill);
 const hashOf = (bytes: Uint8Array) => bytesToHex(sha256(bytes));
+const keys = ticketKeys(new Uint8Array(32).fill(9));
+const nowMs = 1_700_000_000_000;
 
-async function start(store: ChunkStore, options: { capacityBytes?: number; inFlightMax?: number } = {}) {
-  const actor = createActor(storageNodeMachine.provide(storageEffects(store)), {
+/** The ticket the leader would give for this request: this node, this chunk, good for a minute. */
+function ticketFor(operation: "put" | "get", data: { hash?: string; bytes?: Uint8Array }, node = "storage-t") {
+  return signTicket(keys.secretKey, {
+    op: operation,
+    node,
+    hashes: [data.hash!],
+    ...(operation === "put" ? { bytesMax: data.bytes?.byteLength || 1 } : {}),
+    expiresAt: nowMs + 60_000,
+  });
+}
+
+async function start(
+  store: ChunkStore,
+  options: { capacityBytes?: number; inFlightMax?: number; learnTicketKey?: () => Promise<Uint8Array> } = {},
+) {
+  const learn = options.learnTicketKey ?? (() => Promise.resolve(keys.publicKey));
+  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learn)), {
     input: { nodeId: "storage-t", capacityBytes: options.capacityBytes ?? 1e9, inFlightMax: options.inFlightMax },
   });
   actor.start();
-  const request = (operation: StoreOperation, data: { hash?: string; bytes?: Uint8Array } = {}) =>
-    new Promise<StoreResult>((reply) => actor.send({ type: "REQUEST", operation, ...data, reply }));
+  /** A request as the host sends it; puts and gets carry a valid ticket unless the test gives its own (or null). */
+  const request = (
+    operation: StoreOperation,
+    data: { hash?: string; bytes?: Uint8Array; ticket?: Uint8Array | null; atMs?: number } = {},
+  ) =>
+    new Promise<StoreResult>((reply) => {
+      const needed = operation === "put" || operation === "get";
+      const ticket = data.ticket === undefined
+        ? (needed ? ticketFor(operation, data) : undefined)
+        : data.ticket ?? undefined;
+      actor.send({ type: "REQUEST", operation, ...data, ticket, atMs: data.atMs ?? nowMs, reply });
+    });
   const state = () => {
     const snapshot = actor.getSnapshot();
     return typeof snapshot.value === "string" ? snapshot.value : snapshot.value.serving;
@@ -119,6 +147,83 @@ describe("the storage-node machine", () => {
     expect(await toPromise(node.actor)).toEqual({});
     expect(store.chunks.size).toBe(1);
   });
+});
+
+describe("the storage-node machine's tickets", () => {
+  const bytes = chunk(40, 800);
+  const hash = hashOf(bytes);
+  const refusal = (result: StoreResult) => (result.ok ? undefined : result.error);
+
+  it("stores and returns a chunk only with a ticket for it, and stores nothing for a bad one", async () => {
+    const store = memoryChunkStore();
+    const node = await start(store);
+    const other = chunk(41, 800);
+    const forger = ticketKeys(new Uint8Array(32).fill(10));
+    const put = (ticket: Uint8Array | null, atMs?: number) => node.request("put", { hash, bytes, ticket, atMs });
+    const cases: [string, Uint8Array | null, RegExp, number?][] = [
+      ["no ticket", null, /needs a ticket .*; nothing stored/],
+      [
+        "a forged one",
+        signTicket(forger.secretKey, { ...fields("put"), bytesMax: 800 }),
+        /signature is not the cluster's/,
+      ],
+      ["one for another node", ticketFor("put", { hash, bytes }, "storage-u"), /is for node storage-u, not storage-t/],
+      ["one for another chunk", ticketFor("put", { hash: hashOf(other), bytes: other }), /does not name chunk/],
+      ["an expired one", ticketFor("put", { hash, bytes }), /expired 1 ms ago/, nowMs + 60_001],
+      ["a get ticket", ticketFor("get", { hash }), /is for a get, not a put/],
+      ["one for smaller chunks", signTicket(keys.secretKey, { ...fields("put"), bytesMax: 799 }), /up to 799 bytes/],
+      ["bytes that are no ticket", new Uint8Array(100).fill(1), /signature is not the cluster's/],
+    ];
+    for (const [what, ticket, message, atMs] of cases) {
+      const error = refusal(await put(ticket, atMs));
+      expect(error?.name, what).toBe("ForbiddenError");
+      expect(error?.message, what).toMatch(message);
+    }
+    expect(store.chunks.size).toBe(0);
+    await waitFor(node.actor, (snapshot) => snapshot.context.inFlight === 0);
+    expect(node.actor.getSnapshot().context).toMatchObject({ chunks: 0, bytesUsed: 0, reservedBytes: 0 });
+    // A ticket signed a moment ago still works at its last millisecond.
+    expect(await put(ticketFor("put", { hash, bytes }), nowMs + 60_000)).toEqual({ ok: true, value: { stored: true } });
+  });
+
+  it("returns a chunk only for a get ticket that names it", async () => {
+    const node = await start(memoryChunkStore([bytes]));
+    expect(refusal(await node.request("get", { hash, ticket: null }))?.message).toMatch(
+      /get on storage node .* needs a ticket/,
+    );
+    expect(refusal(await node.request("get", { hash, ticket: ticketFor("put", { hash, bytes }) }))?.message).toMatch(
+      /is for a put, not a get/,
+    );
+    expect(await node.request("get", { hash })).toEqual({ ok: true, value: bytes });
+    // has, list, delete and stat need none (only servers may send them: the broker's permissions).
+    expect(await node.request("has", { hash })).toEqual({ ok: true, value: true });
+  });
+
+  it("refuses puts and gets as unavailable until it learns the ticket key, then serves them", async () => {
+    let learn = (_key: Uint8Array) => {};
+    const learned = new Promise<Uint8Array>((resolve) => (learn = resolve));
+    const store = memoryChunkStore();
+    const node = await start(store, { learnTicketKey: () => learned });
+    const early = refusal(await node.request("put", { hash, bytes }));
+    expect(early?.name).toBe("UnavailableError");
+    expect(early?.message).toMatch(/cannot check tickets yet: no server has told it the cluster's ticket key/);
+    expect(await node.request("has", { hash })).toEqual({ ok: true, value: false });
+    learn(keys.publicKey);
+    await waitFor(node.actor, (snapshot) => snapshot.context.ticketKey !== undefined);
+    expect(await node.request("put", { hash, bytes })).toEqual({ ok: true, value: { stored: true } });
+  });
+
+  it("stops with the problem if it cannot learn the ticket key", async () => {
+    const unlearnable = () => Promise.reject(new Error("no server answered cluster.keys"));
+    const actor = createActor(storageNodeMachine.provide(storageEffects(memoryChunkStore(), unlearnable)), {
+      input: { nodeId: "storage-t", capacityBytes: 1e9 },
+    }).start();
+    expect(await toPromise(actor)).toEqual({ problem: "no ticket key: no server answered cluster.keys" });
+  });
+
+  function fields(op: "put" | "get") {
+    return { op, node: "storage-t", hashes: [hash], expiresAt: nowMs + 60_000 };
+  }
 });
 
 describe("the disk chunk store", () => {
