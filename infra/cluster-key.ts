@@ -82,8 +82,8 @@ export async function checkClusterKey(log: EventLog, key: Uint8Array, origin: ()
       // A record from before commands were sealed: this server adds the public key to it.
       if (!same) {
         throw new ValidationError(
-        "this server's cluster key is not the one the cluster uses; give every server the same key " +
-          "(VEIL_CLUSTER_KEY, or the same cluster.key file in VEIL_DATA)",
+          "this server's cluster key is not the one the cluster uses; give every server the same key " +
+            "(VEIL_CLUSTER_KEY, or the same cluster.key file in VEIL_DATA)",
         );
       }
     }

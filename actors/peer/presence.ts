@@ -41,7 +41,11 @@ export function isPreviewSigned(
   answer: { user: string; image: string; nonce: Uint8Array; png: Uint8Array; signature: Uint8Array },
 ): boolean {
   try {
-    return ed25519.verify(answer.signature, previewProof(answer.user, answer.image, answer.nonce, answer.png), answerKey);
+    return ed25519.verify(
+      answer.signature,
+      previewProof(answer.user, answer.image, answer.nonce, answer.png),
+      answerKey,
+    );
   } catch {
     return false;
   }

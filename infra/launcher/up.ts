@@ -71,7 +71,9 @@ export async function up(options: RunOptions): Promise<number> {
   });
   const connections: Connections = { server: broker.nc };
   try {
-    if (options.storage?.ids.length) connections.storage = await connectAs(broker, identities, "storage", "veil-storage");
+    if (options.storage?.ids.length) {
+      connections.storage = await connectAs(broker, identities, "storage", "veil-storage");
+    }
     if (options.afterLive) connections.client = await connectAs(broker, identities, "client", "veil-peers");
     return await runServers(connections, options, broker);
   } finally {
@@ -112,7 +114,11 @@ interface Connections {
 
 function connectAs(broker: Broker, identities: Identities, kind: IdentityKind, name: string) {
   const url = broker.privateServer?.url ?? broker.url;
-  return connectNats(url, { name, authenticator: authenticatorFor(identities, kind), identity: `veil's ${kind} identity` });
+  return connectNats(url, {
+    name,
+    authenticator: authenticatorFor(identities, kind),
+    identity: `veil's ${kind} identity`,
+  });
 }
 
 /** A hosted actor as the launcher sees it. */

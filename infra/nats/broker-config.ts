@@ -15,8 +15,8 @@ import {
   clientUser,
   type Identities,
   loadOrCreateIdentities,
-  publicIdentities,
   type PublicIdentities,
+  publicIdentities,
 } from "./identities.ts";
 import {
   clientPermissions,

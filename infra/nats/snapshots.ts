@@ -26,13 +26,11 @@ export async function openSnapshotStore(
   options: { replicas: number; readOnly?: boolean },
 ): Promise<SnapshotStore> {
   const kvm = new Kvm(nc);
-  const kv = options.readOnly
-    ? await kvm.open(snapshotBucketName)
-    : await kvm.create(snapshotBucketName, {
-      history: 1,
-      replicas: options.replicas,
-      max_bytes: limits.snapshotBucketBytesMax,
-    });
+  const kv = options.readOnly ? await kvm.open(snapshotBucketName) : await kvm.create(snapshotBucketName, {
+    history: 1,
+    replicas: options.replicas,
+    max_bytes: limits.snapshotBucketBytesMax,
+  });
   return {
     async load(name) {
       const entry = await kv.get(subjectToken(name, "projection name"));

@@ -13,8 +13,8 @@ import { cryptoRandom } from "../random.ts";
 import {
   clusterKeysReply,
   type ErrorCode,
-  type Infer,
   errorFromCode,
+  type Infer,
   limits,
   object,
   string,
@@ -63,7 +63,12 @@ export function serveCommands(options: {
   /** Commands only the trusted account may send (operators, storage nodes), never a user's machine. */
   trustedCommands?: ReadonlySet<string>;
   /** The cluster's sealing key pair, and the nonces seen (shared by the servers of one process). */
-  sealing: { readonly keys: KeyPair; readonly replays: ReplayWindow; readonly clock: Clock; readonly random: RandomSource };
+  sealing: {
+    readonly keys: KeyPair;
+    readonly replays: ReplayWindow;
+    readonly clock: Clock;
+    readonly random: RandomSource;
+  };
   /** Counts work in progress, for heartbeats. */
   track: <T>(work: Promise<T>) => Promise<T>;
 }): Subscription {

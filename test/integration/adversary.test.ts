@@ -91,7 +91,9 @@ beforeAll(async () => {
   // Mallory listens from the start, on every subject a user's machine may subscribe to.
   mallory = await connectNats(nats.url, { name: "mallory" });
   for (const subject of ["_INBOX.>", "veil.note.>", "veil.peer.>"]) {
-    mallory.subscribe(subject, { callback: (error, message) => void (error ? undefined : overheard.push(message.data)) });
+    mallory.subscribe(subject, {
+      callback: (error, message) => void (error ? undefined : overheard.push(message.data)),
+    });
   }
   await mallory.flush();
 
@@ -174,7 +176,10 @@ describe("forging the log", () => {
     }
     await settled();
     await waitForHeartbeat(nats.nc, "adv-server", () => true, 5_000);
-    const view = await sendCommand(serverBus(), "cluster.nodes") as { leader: { node: string }; nodes: { id: string }[] };
+    const view = await sendCommand(serverBus(), "cluster.nodes") as {
+      leader: { node: string };
+      nodes: { id: string }[];
+    };
     expect(view.leader.node).toBe("adv-server");
     expect(view.nodes.map((node) => node.id)).not.toContain("fake-store");
     expect(view.nodes.map((node) => node.id)).not.toContain("zz-fake");
@@ -226,15 +231,26 @@ describe("destroying", () => {
     for (const operation of ["delete", "list", "stat", "has"] as const) {
       await expect(storeRequest(malloryBus, chunk.nodes[0]!, operation, { hash: chunk.hash })).rejects.toThrow();
     }
-    for (const api of [`STREAM.DELETE.${eventStreamName}`, `STREAM.PURGE.${eventStreamName}`, "STREAM.DELETE.KV_veil_grant_shares"]) {
+    for (
+      const api of [
+        `STREAM.DELETE.${eventStreamName}`,
+        `STREAM.PURGE.${eventStreamName}`,
+        "STREAM.DELETE.KV_veil_grant_shares",
+      ]
+    ) {
       await expect(mallory.request(`$JS.API.${api}`, undefined, { timeout: 1_000 })).rejects.toThrow();
       // Not even a server identity may: defence in depth against a compromised server process.
       await expect(nats.nc.request(`$JS.API.${api}`, undefined, { timeout: 1_000 })).rejects.toThrow(
         /Permissions Violation/,
       );
     }
-    for (const node of chunk.nodes) expect(await storeRequest(serverBus(), node, "has", { hash: chunk.hash })).toBe(true);
-    expect((await nats.jsm.streams.info(eventStreamName)).config).toMatchObject({ deny_delete: true, deny_purge: true });
+    for (const node of chunk.nodes) {
+      expect(await storeRequest(serverBus(), node, "has", { hash: chunk.hash })).toBe(true);
+    }
+    expect((await nats.jsm.streams.info(eventStreamName)).config).toMatchObject({
+      deny_delete: true,
+      deny_purge: true,
+    });
   });
 });
 
@@ -267,7 +283,8 @@ describe("impersonating", () => {
     const fake = new Uint8Array(await encodePng(generateCover(9, 16, 16)));
     const forger = mallory.subscribe("veil.peer.alice.preview", {
       callback: (error, message) =>
-        void (error || message.respond(encodeMessage({ ok: true, value: { png: fake, signature: new Uint8Array(64) } }))),
+        void (error ||
+          message.respond(encodeMessage({ ok: true, value: { png: fake, signature: new Uint8Array(64) } }))),
     });
     try {
       await settled();

@@ -73,11 +73,16 @@ describe("a storage node", () => {
     const got = await storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) });
     expect(new Uint8Array(got as Uint8Array)).toEqual(bytes);
     expect(await storeRequest(serverBus(), "disk-a", "has", { hash })).toBe(true);
-    expect(await storeRequest(serverBus(), "disk-a", "stat")).toMatchObject({ chunks: 1, bytesUsed: limits.chunkBytes });
+    expect(await storeRequest(serverBus(), "disk-a", "stat")).toMatchObject({
+      chunks: 1,
+      bytesUsed: limits.chunkBytes,
+    });
     const beat = await waitForHeartbeat(nats.nc, "disk-a", (heartbeat) => heartbeat.chunks === 1, 5_000);
     expect(beat).toMatchObject({ role: "storage", bytesUsed: limits.chunkBytes, capacityBytes: 10 * 1024 * 1024 });
     expect(await storeRequest(serverBus(), "disk-a", "delete", { hash })).toEqual({ freed: limits.chunkBytes });
-    expect((await refusal(storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) }))).code)
+    expect(
+      (await refusal(storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) }))).code,
+    )
       .toBe("not-found");
   });
 
@@ -105,7 +110,9 @@ describe("a storage node", () => {
       ["a get ticket", getTicket("disk-a", chunk.hash), /is for a get, not a put/],
     ];
     for (const [what, ticket, message] of refused) {
-      const error = await refusal(storeRequest(serverBus(), "disk-a", "put", { ...chunk, ...(ticket ? { ticket } : {}) }));
+      const error = await refusal(
+        storeRequest(serverBus(), "disk-a", "put", { ...chunk, ...(ticket ? { ticket } : {}) }),
+      );
       expect([error.code, error.message], what).toEqual(["forbidden", expect.stringMatching(message)]);
       expect(error.message, what).toMatch(/nothing stored$/);
     }
@@ -140,7 +147,9 @@ describe("a storage node", () => {
       ["has", {}, "validation"],
     ];
     for (const [operation, data, code] of bad) {
-      const error = await refusal(storeRequest(serverBus(), "disk-a", operation as "put", data as Record<string, unknown>));
+      const error = await refusal(
+        storeRequest(serverBus(), "disk-a", operation as "put", data as Record<string, unknown>),
+      );
       expect(error.code, `${operation} ${JSON.stringify(data).slice(0, 40)}`).toBe(code);
     }
     // Garbage that is not msgpack at all is dropped by the bus; an unknown operation is refused.
@@ -152,9 +161,12 @@ describe("a storage node", () => {
 
   it("refuses a chunk once full, and placement goes to nodes with room", async () => {
     const chunks = [{ hash: "f6".repeat(32), bytes: limits.chunkBytes }];
-    const place = () => sendCommand(serverBus(), "cluster.place", { chunks, replicas: 1 }) as Promise<{ nodes: string[] }>;
+    const place = () =>
+      sendCommand(serverBus(), "cluster.place", { chunks, replicas: 1 }) as Promise<{ nodes: string[] }>;
     const first = chunkOf(limits.chunkBytes);
-    expect(await storeRequest(serverBus(), "disk-small", "put", ticketed("disk-small", first))).toEqual({ stored: true });
+    expect(await storeRequest(serverBus(), "disk-small", "put", ticketed("disk-small", first))).toEqual({
+      stored: true,
+    });
     const full = await refusal(
       storeRequest(serverBus(), "disk-small", "put", ticketed("disk-small", chunkOf(limits.chunkBytes))),
     );
@@ -172,7 +184,9 @@ describe("a storage node", () => {
     const node = startNode("disk-asking", 1024 * 1024, "ask");
     expect(await node.ready).toBe(true);
     const chunk = chunkOf(1_000);
-    expect(await storeRequest(serverBus(), "disk-asking", "put", ticketed("disk-asking", chunk))).toEqual({ stored: true });
+    expect(await storeRequest(serverBus(), "disk-asking", "put", ticketed("disk-asking", chunk))).toEqual({
+      stored: true,
+    });
     const forged = signTicket(ticketKeys(cryptoRandom.bytes(32)).secretKey, {
       op: "get",
       node: "disk-asking",

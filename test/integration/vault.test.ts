@@ -213,7 +213,9 @@ describe("the vault", () => {
 
   it("records nothing and leaves nothing behind when the replicas cannot be reached", async () => {
     const totals = async () =>
-      await Promise.all([...nodes.keys()].map((node) => storeRequest(serverBus(), node, "stat"))) as { chunks: number }[];
+      await Promise.all([...nodes.keys()].map((node) => storeRequest(serverBus(), node, "stat"))) as {
+        chunks: number;
+      }[];
     const before = await totals();
     const listed = (await listVault(bus(), users.olga!.session)).length;
     const error = await refusal(put("olga", "too-many.bin", cryptoRandom.bytes(10_000), 4));
@@ -417,7 +419,8 @@ describe("the vault", () => {
     await waitForHeartbeat(nats.nc, "store-tiny", (beat) => beat.state === "ready", 5_000);
     try {
       const all = [...nodes.keys()];
-      const chunksOn = async (node: string) => (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
+      const chunksOn = async (node: string) =>
+        (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
       const before = await Promise.all(all.map(chunksOn));
       const listed = (await listVault(bus(), users.olga!.session)).length;
       const path = join(folder, "doomed.bin");

@@ -3,10 +3,10 @@ import {
   keyPairOf,
   newKeyPair,
   openCommand,
+  openSealed,
   ReplayWindow,
   sealCommand,
   sealTo,
-  openSealed,
 } from "../../actors/crypto/mod.ts";
 import { ForbiddenError, IntegrityError, ValidationError } from "../../events/mod.ts";
 import { seededRandom } from "../../infra/sim/random.ts";
