@@ -43,6 +43,8 @@ export const clusterKeysReply = object({
   sealingKey: bytes({ lengthMin: 32, lengthMax: 32 }),
   fingerprint: bytes({ lengthMin: 16, lengthMax: 16 }),
   ticketKey: bytes({ lengthMin: 32, lengthMax: 32 }),
+  /** The server's clock when it answered: clients seal commands with the cluster's time, not their own. */
+  now: integer({ min: 0 }),
 });
 
 /** What `cluster.place` is asked to place: chunks by hash and size, all on the same nodes, one put ticket each. */

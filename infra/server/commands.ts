@@ -10,10 +10,12 @@
 import type { Bus, Caller, Clock, Logger, RandomSource, Subscription } from "../../actors/ports.ts";
 import { type KeyPair, openCommand, type ReplayWindow, sealCommand } from "../../actors/crypto/mod.ts";
 import { cryptoRandom } from "../random.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import {
   clusterKeysReply,
   type ErrorCode,
   errorFromCode,
+  ForbiddenError,
   type Infer,
   limits,
   object,
@@ -141,13 +143,16 @@ export function readReply(reply: unknown, subject: string): unknown {
   throw new UnavailableError(`${subject} answered with a malformed reply`);
 }
 
-/** The cluster's public keys, as `cluster.keys` answers. */
-export type ClusterKeys = Infer<typeof clusterKeysReply>;
+/** The cluster's public keys, as `cluster.keys` answers, and how far this machine's clock is from the cluster's. */
+export type ClusterKeys = Infer<typeof clusterKeysReply> & { readonly clockOffsetMs: number };
 
-/** Asks any server for the cluster's public keys (in the clear: they are public). */
+/** Asks any server for the cluster's public keys (in the clear: they are public) and its time. */
 export async function fetchClusterKeys(bus: Bus, timeoutMs: number = limits.commandTimeoutMs): Promise<ClusterKeys> {
   const subject = commandSubject(clusterKeysCommand);
-  return clusterKeysReply.parse(readReply(await bus.request(subject, {}, { timeoutMs }), subject));
+  const asked = Date.now();
+  const keys = clusterKeysReply.parse(readReply(await bus.request(subject, {}, { timeoutMs }), subject));
+  // The answer was made about halfway through the round trip.
+  return { ...keys, clockOffsetMs: Math.round(keys.now - (asked + Date.now()) / 2) };
 }
 
 /**
@@ -180,7 +185,24 @@ export async function sendCommand(
   const subject = commandSubject(name);
   const timeoutMs = options.timeoutMs ?? limits.commandTimeoutMs;
   if (name === clusterKeysCommand) return readReply(await bus.request(subject, data, { timeoutMs }), subject);
-  const keys = await clusterKeysOf(bus, timeoutMs);
-  const sealed = sealCommand(keys.sealingKey, { name, data }, { random: cryptoRandom, now: Date.now() });
-  return readReply(sealed.openReply(await bus.request(subject, sealed.body, { timeoutMs })), subject);
+  const attempt = async () => {
+    const keys = await clusterKeysOf(bus, timeoutMs);
+    const now = Date.now() + keys.clockOffsetMs;
+    const sealed = sealCommand(keys.sealingKey, { name, data }, { random: cryptoRandom, now });
+    return readReply(sealed.openReply(await bus.request(subject, sealed.body, { timeoutMs })), subject);
+  };
+  try {
+    return await attempt();
+  } catch (error) {
+    // Refused unopened because the clocks drifted apart: nothing was done, so learn the time again and retry once.
+    if (!(error instanceof ForbiddenError && staleTime.test(error.message))) throw error;
+    const keys = await fetchClusterKeys(bus, timeoutMs);
+    const pinned = await knownKeys.get(bus);
+    if (pinned && bytesToHex(pinned.sealingKey) !== bytesToHex(keys.sealingKey)) throw error;
+    useClusterKeys(bus, keys);
+    return await attempt();
+  }
 }
+
+/** How `ReplayWindow` says a request's time is outside the window. */
+const staleTime = /sealed at a time more than/;

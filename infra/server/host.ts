@@ -300,6 +300,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         sealingKey: identity.secrets.sealingKeys.publicKey,
         fingerprint: identity.secrets.fingerprint,
         ticketKey: deps.ticketKeys.publicKey,
+        now: clock.now(),
       }),
       ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
       ...vaultCommands({ nodeId, bus, log, users, images, grants, clock, ids, tickets }),

@@ -5,8 +5,11 @@
  * believed because only servers may serve commands (the broker's permissions).
  */
 import type { Bus, Clock, Logger } from "../../actors/ports.ts";
-import { clusterKeysReply, limits, TimeoutError } from "../../events/mod.ts";
+import { bytes, limits, object, TimeoutError } from "../../events/mod.ts";
 import { sendCommand } from "../server/commands.ts";
+
+/** Of `cluster.keys`, a storage node needs only the key tickets are checked with. */
+const ticketKeyReply = object({ ticketKey: bytes({ lengthMin: 32, lengthMax: 32 }) });
 
 export async function askServersForTicketKey(
   deps: { bus: Bus; clock: Clock; logger: Logger },
@@ -17,7 +20,7 @@ export async function askServersForTicketKey(
   const since = clock.now();
   for (let attempt = 1;; attempt++) {
     try {
-      const { ticketKey } = clusterKeysReply.parse(await sendCommand(bus, "cluster.keys"));
+      const { ticketKey } = ticketKeyReply.parse(await sendCommand(bus, "cluster.keys"));
       if (attempt > 1) logger.info("learned the cluster's ticket key", { attempts: attempt });
       return ticketKey;
     } catch (error) {

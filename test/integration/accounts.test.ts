@@ -73,7 +73,9 @@ beforeAll(async () => {
   server = await startAccountsServer("accounts-1");
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   expect(await server.live).toBe(true);
-  client = accountClient(natsBus(nats.client, silentLogger), crypto);
+  // From inside the trusted account the address a login states is kept (a user's machine's is the
+  // broker's word, the same for every test here), so tests can log in from addresses of their own.
+  client = accountClient(natsBus(nats.nc, silentLogger), crypto);
 }, 30_000);
 
 afterAll(async () => {
