@@ -27,6 +27,8 @@ export const keyPurposes = [
   "cluster-seal",
   "cluster-mac",
   "object-part",
+  "object-meta",
+  "content-mac",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 
