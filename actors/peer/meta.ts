@@ -8,7 +8,15 @@
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
-import { decodeMessage, encodeMessage, IntegrityError, limits, objectName, objectType, object } from "../../events/mod.ts";
+import {
+  decodeMessage,
+  encodeMessage,
+  IntegrityError,
+  limits,
+  object,
+  objectName,
+  objectType,
+} from "../../events/mod.ts";
 import { deriveSubkey, openSecret, sealSecret } from "../crypto/mod.ts";
 import type { RandomSource } from "../ports.ts";
 import type { ObjectKeys } from "./vault.ts";

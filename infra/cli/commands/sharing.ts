@@ -152,7 +152,9 @@ export function registerSharing(program: Command): void {
         });
         print(
           state === "on"
-            ? `${manifest.name} is shown${options.as ? ` as ${JSON.stringify(options.as)}` : ""} to users who find you online`
+            ? `${manifest.name} is shown${
+              options.as ? ` as ${JSON.stringify(options.as)}` : ""
+            } to users who find you online`
             : `${manifest.name} is no longer shown`,
         );
       });
