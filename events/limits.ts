@@ -245,6 +245,11 @@ export const limits = {
   emailCodeTtlMs: 10 * 60 * 1_000,
   /** A new emailed code is sent at most this often per user, so logins cannot be used to flood a mailbox. */
   emailCodeResendMs: 60 * 1_000,
+  /**
+   * An object's sealed name and type: a 255-character name is at most 765 bytes of UTF-8, a
+   * type 128, and msgpack and the seal add under 60.
+   */
+  objectMetaSealedBytesMax: 1_024,
   /** Sealed secrets in events (a TOTP seed, an email address): small by nature. */
   sealedSecretBytesMax: 1_024,
   /** Notifications the mailer sends in one round, how often it looks, and how long it waits after a failure. */

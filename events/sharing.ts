@@ -8,7 +8,7 @@
  * (a KV bucket, sealed with the cluster key) and purged when the closed grant is shredded.
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
-import { imageId, imageIdPattern, objectName } from "./image.ts";
+import { imageId, imageIdPattern, objectName, objectType } from "./image.ts";
 import { limits } from "./limits.ts";
 import { bytes, integer, object, oneOf, optional, string } from "./schema.ts";
 import { username } from "./user.ts";
@@ -24,7 +24,7 @@ export const requestEvents = defineEvents({
       from: username,
       owner: username,
       image: imageId,
-      /** The object's name when asked, so both sides can tell what it was about. */
+      /** The name the owner shows the object under (public by the owner's choice), so both sides can tell what it was about. */
       name: objectName,
       expiresAt: integer({ min: 0 }),
     }),
@@ -38,8 +38,13 @@ export const requestEvents = defineEvents({
 export const grantCloseReasons = ["views-spent", "expired", "revoked"] as const;
 
 export const grantEvents = defineEvents({
+  /**
+   * v2 records no type: the servers no longer know it (it is sealed in the copy's manifest,
+   * which the recipient opens). v1 grants keep theirs; the upcaster changes nothing.
+   */
   GrantIssued: {
-    version: 1,
+    version: 2,
+    upcasters: { 1: (data: unknown) => data },
     data: object({
       grant: sharingId,
       request: sharingId,
@@ -47,9 +52,10 @@ export const grantEvents = defineEvents({
       recipient: username,
       /** The grant's own copy in the vault (sealed for this grant, not the original). */
       image: imageId,
+      /** The name of the request: the one the owner shows the object under. */
       name: objectName,
       bytes: integer({ min: 0, max: limits.objectBytesMax }),
-      type: string({ lengthMin: 1, lengthMax: 128, pattern: /^[\x20-\x7e]+$/ }),
+      type: optional(objectType),
       views: integer({ min: 1, max: limits.grantViewsMax }),
       expiresAt: integer({ min: 0 }),
       /** Share A of the grant key, sealed to the recipient's X25519 public key. */

@@ -4,7 +4,9 @@
  * server keeps a slow hash of a hash the client derived from the password, the account
  * keys only wrapped by a key the password gives, token and code hashes, and the secrets
  * it must read (the TOTP seed, the email address, an emailed code) sealed with the
- * cluster key.
+ * cluster key. Where a session came from is private too: since v2 the device name and the
+ * client address are sealed with the cluster key (the servers open them for the session's
+ * owner), and failed logins carry only a keyed hash of the address, enough to throttle it.
  */
 import { defineEvents, type EventsOf } from "./envelope.ts";
 import { limits } from "./limits.ts";
@@ -68,8 +70,10 @@ export const userEvents = defineEvents({
   PasswordChanged: { version: 1, data: object({ user: username, ...credentials, keptSession: sessionId }) },
   /** The name stays taken, so nobody can step into a former user's identity. */
   UserDeleted: { version: 1, data: object({ user: username }) },
+  /** v1 had `deviceName` and `address` in the clear; they are read as they are (v2 writes only the sealed ones). */
   SessionStarted: {
-    version: 1,
+    version: 2,
+    upcasters: { 1: (data: unknown) => data },
     data: object({
       user: username,
       session: sessionId,
@@ -78,8 +82,13 @@ export const userEvents = defineEvents({
       expiresAt: time,
       /** SHA-256 of the client's device id, to notice logins from new devices. */
       deviceHash: hash,
-      deviceName,
+      /** The device's name, sealed with the cluster key (`session-device:<user>`). */
+      deviceSealed: optional(sealedSecret),
       newDevice: boolean(),
+      /** The client's address, sealed with the cluster key (`session-address:<user>`). */
+      addressSealed: optional(sealedSecret),
+      /** v1 only: in the clear. */
+      deviceName: optional(deviceName),
       address: optional(clientAddress),
       secondFactor: oneOf(secondFactors),
       /** The TOTP step or backup code spent, so neither is accepted again. */
@@ -90,13 +99,27 @@ export const userEvents = defineEvents({
   SessionEnded: { version: 1, data: object({ user: username, session: sessionId, reason: oneOf(sessionEndReasons) }) },
   /** `logout --all`: every session ends (but `except`, when given). */
   SessionsEnded: { version: 1, data: object({ user: username, except: optional(sessionId) }) },
+  /** `addressHash` (v2): a keyed hash of the address, so failures per address count; v1 had the address itself. */
   LoginFailed: {
-    version: 1,
-    data: object({ user: username, reason: oneOf(loginFailureReasons), address: optional(clientAddress) }),
+    version: 2,
+    upcasters: { 1: (data: unknown) => data },
+    data: object({
+      user: username,
+      reason: oneOf(loginFailureReasons),
+      addressHash: optional(hash),
+      address: optional(clientAddress),
+    }),
   },
   AccountLocked: {
-    version: 1,
-    data: object({ user: username, until: time, failures: integer({ min: 1 }), address: optional(clientAddress) }),
+    version: 2,
+    upcasters: { 1: (data: unknown) => data },
+    data: object({
+      user: username,
+      until: time,
+      failures: integer({ min: 1 }),
+      addressHash: optional(hash),
+      address: optional(clientAddress),
+    }),
   },
   TotpEnabled: {
     version: 1,

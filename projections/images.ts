@@ -1,7 +1,9 @@
 /**
  * The vault's objects as the log records them: each stored object's manifest, by id, until
- * its owner removes it, and whether its owner shows it to users who discover them. Which chunks are still referenced (for garbage collection and
- * repair) is a fold over this.
+ * its owner removes it, and whether its owner shows it (and under what name) to users who
+ * discover them. Which chunks are still referenced (for garbage collection and repair) is a
+ * fold over this. Names are sealed in manifests: nothing here can look an object up by the
+ * name its owner gave it, only by id or by the name its owner chose to show.
  */
 import { type ImageEvent, imageEvents, type Infer, type VeilEvent } from "../events/mod.ts";
 import type { Projection } from "./projection.ts";
@@ -10,6 +12,8 @@ export type ImageManifest = Infer<(typeof imageEvents)["ImageStored"]["data"]> &
   readonly storedAt: number;
   /** Shown, with its preview, to users who discover the owner online. */
   readonly discoverable?: boolean;
+  /** The name it is shown under while discoverable (public: the owner chose it). */
+  readonly shownName?: string;
 };
 
 export interface ImagesState {
@@ -22,8 +26,8 @@ function isImageEvent(event: VeilEvent): event is ImageEvent {
 
 export const imagesProjection: Projection<ImagesState> = {
   name: "images",
-  description: "the vault: every stored object's manifest (name, size, type, chunks and where they are)",
-  version: 4,
+  description: "the vault: every stored object's manifest (sealed name and type, size, chunks and where they are)",
+  version: 5,
   initial: () => ({ images: {} }),
   evolve(state, event) {
     if (!isImageEvent(event)) return state;
@@ -51,7 +55,11 @@ export const imagesProjection: Projection<ImagesState> = {
       case "DiscoverabilityChanged": {
         const image = imageOf(state, event.data.image);
         if (!image || image.owner !== event.data.owner) return state;
-        return { images: { ...state.images, [image.image]: { ...image, discoverable: event.data.discoverable } } };
+        const { shownName: _hidden, ...rest } = image;
+        // An event from before shown names (v1) shows what a manifest of its time had in the clear.
+        const shownName = event.data.name ?? image.legacy?.name;
+        const changed = event.data.discoverable && shownName ? { ...rest, shownName } : rest;
+        return { images: { ...state.images, [image.image]: { ...changed, discoverable: event.data.discoverable } } };
       }
       case "ImageRemoved": {
         if (!Object.hasOwn(state.images, event.data.image)) return state;
@@ -81,15 +89,25 @@ export function referencedChunks(state: ImagesState): Set<string> {
 }
 
 /**
- * An owner's object by id, or by name (the latest stored under it). Someone else's is not
- * found, like a missing one; so is a grant's copy, which only its grant opens.
+ * An owner's object by id. Someone else's is not found, like a missing one; so is a grant's
+ * copy, which only its grant opens. (Names are resolved on the owner's machine, which alone
+ * can read them.)
  */
-export function findImage(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
-  const mine = (image: ImageManifest | undefined) => image && image.owner === owner && image.grant === undefined;
-  const byId = imageOf(state, reference);
-  if (byId) return mine(byId) ? byId : undefined;
-  return Object.values(state.images)
-    .filter((image) => mine(image) && image.name === reference)
+export function findImage(state: ImagesState, owner: string, image: string): ImageManifest | undefined {
+  const found = imageOf(state, image);
+  return found && found.owner === owner && found.grant === undefined ? found : undefined;
+}
+
+/**
+ * An object its owner shows, by id or by the name it is shown under (the latest shown so):
+ * what someone who found the owner online may ask for. By id it is returned whether shown or
+ * not, and the caller refuses what is not shown, exactly as for a missing one.
+ */
+export function findShown(state: ImagesState, owner: string, reference: string): ImageManifest | undefined {
+  const byId = findImage(state, owner, reference);
+  if (byId) return byId;
+  return imagesOf(state, owner)
+    .filter((image) => image.discoverable && image.shownName === reference)
     .sort((a, b) => b.storedAt - a.storedAt)[0];
 }
 

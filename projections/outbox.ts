@@ -16,6 +16,9 @@ export interface Notification {
   readonly user: string;
   readonly kind: NotificationKind;
   readonly at: number;
+  /** A new device's name and address, sealed with the cluster key: the mailer opens them (v1: in the clear). */
+  readonly deviceSealed?: Uint8Array;
+  readonly addressSealed?: Uint8Array;
   readonly deviceName?: string;
   readonly address?: string;
   readonly lockedUntil?: number;
@@ -53,7 +56,9 @@ export const outboxProjection: Projection<OutboxState> = {
         return event.data.newDevice
           ? raise({
             kind: "new-device",
-            deviceName: event.data.deviceName,
+            ...(event.data.deviceSealed ? { deviceSealed: event.data.deviceSealed } : {}),
+            ...(event.data.addressSealed ? { addressSealed: event.data.addressSealed } : {}),
+            ...(event.data.deviceName !== undefined ? { deviceName: event.data.deviceName } : {}),
             ...(event.data.address ? { address: event.data.address } : {}),
           })
           : state;

@@ -24,7 +24,11 @@ export interface SessionRecord {
   readonly tokenHash: string;
   readonly startedAt: number;
   readonly expiresAt: number;
-  readonly deviceName: string;
+  /** Where it came from, sealed with the cluster key: only servers open it, for the session's owner. */
+  readonly deviceSealed?: Uint8Array;
+  readonly addressSealed?: Uint8Array;
+  /** Sessions started before those were sealed (v1 events) have them in the clear. */
+  readonly deviceName?: string;
   readonly address?: string;
   readonly secondFactor: SecondFactor;
 }
@@ -110,7 +114,9 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
         tokenHash: bytesToHex(data.tokenHash),
         startedAt: event.at,
         expiresAt: data.expiresAt,
-        deviceName: data.deviceName,
+        ...(data.deviceSealed ? { deviceSealed: data.deviceSealed } : {}),
+        ...(data.addressSealed ? { addressSealed: data.addressSealed } : {}),
+        ...(data.deviceName !== undefined ? { deviceName: data.deviceName } : {}),
         ...(data.address ? { address: data.address } : {}),
         secondFactor: data.secondFactor,
       };
@@ -187,16 +193,17 @@ function withinSessionBound(sessions: Record<string, SessionRecord>): Record<str
 }
 
 /**
- * Failures per client address, across users. A success does not clear them (an attacker
- * could log into an account of their own to reset the count); they lapse once the address
- * has been quiet for a lock period.
+ * Failures per client address, across users, by the address's keyed hash in hex (or, for
+ * v1 events, by the address itself: see `addressFailureKey`). A success does not clear them
+ * (an attacker could log into an account of their own to reset the count); they lapse once
+ * the address has been quiet for a lock period.
  */
 function evolveAddresses(
   addresses: UsersState["addresses"],
   event: UserEvent,
 ): UsersState["addresses"] {
   if (event.type !== "LoginFailed" && event.type !== "AccountLocked") return addresses;
-  const address = event.data.address;
+  const address = addressFailureKey(event.data);
   if (!address) return addresses;
   const previous = Object.hasOwn(addresses, address) ? addresses[address] : undefined;
   const recent = previous && event.at - previous.lastFailureAt < limits.accountLockMs;
@@ -206,6 +213,11 @@ function evolveAddresses(
   const stalest = tracked.reduce((a, b) => (next[b]!.lastFailureAt < next[a]!.lastFailureAt ? b : a));
   const { [stalest]: _forgotten, ...rest } = next;
   return rest;
+}
+
+/** The key of an address's failures: its keyed hash in hex, or a v1 event's address as it was. */
+export function addressFailureKey(data: { addressHash?: Uint8Array; address?: string }): string | undefined {
+  return data.addressHash ? bytesToHex(data.addressHash) : data.address;
 }
 
 /** A user's state; own keys only, so a name like "constructor" is a name and nothing else. */

@@ -32,6 +32,8 @@ export const keyPurposes = [
   "note",
   "cluster-box",
   "storage-ticket",
+  "object-meta",
+  "content-mac",
 ] as const;
 export type KeyPurpose = (typeof keyPurposes)[number];
 

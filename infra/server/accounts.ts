@@ -32,6 +32,13 @@ import {
   utf8,
 } from "../../actors/server/accounts/secrets.ts";
 import { constantTimeEqual, matchTotp } from "../../actors/server/accounts/totp.ts";
+import {
+  addressHash,
+  addressHashHex,
+  openPlace,
+  sealAddress,
+  sealDeviceName,
+} from "../../actors/server/accounts/places.ts";
 import { passwordKdf, type ScryptParameters } from "../../actors/crypto/mod.ts";
 import {
   boolean,
@@ -52,7 +59,7 @@ import {
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
-import { userOf, type UsersState, type UserState } from "../../projections/users.ts";
+import { type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandContext, CommandHandler } from "./commands.ts";
 import { InFlightGate, MemoryThrottle } from "./login-limits.ts";
@@ -202,14 +209,20 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     return await passwordMatches(state, authHash);
   }
 
+  /** Where a session came from, opened for its own user (and only ever answered to them). */
+  const placeOf = (user: string, record: SessionRecord) => {
+    const place = openPlace(secrets, user, record);
+    return { device: place.deviceName, address: place.address ?? null };
+  };
+
   const describeSessions = (state: UserState, mine: string) =>
     Object.values(state.sessions)
       .sort((a, b) => a.startedAt - b.startedAt)
       .map((open) => ({
         session: open.session,
         current: open.session === mine,
-        device: open.deviceName,
-        address: open.address ?? null,
+        // Sealed in the log; opened here for the sessions' own user only.
+        ...placeOf(state.user, open),
         startedAt: open.startedAt,
         expiresAt: open.expiresAt,
         expired: open.expiresAt <= clock.now(),
@@ -225,9 +238,10 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
 
   function checkAddress(address: string | undefined, now: number): void {
     // Failures from this address: those the log recorded (known names) and those only memory holds (unknown ones).
-    const logged = address && Object.hasOwn(users.state.addresses, address)
-      ? users.state.addresses[address]
-      : undefined;
+    // The log counts them by the address's keyed hash; v1 events, by the address itself.
+    const recorded = (key: string) =>
+      Object.hasOwn(users.state.addresses, key) ? users.state.addresses[key] : undefined;
+    const logged = address ? recorded(addressHashHex(secrets, address)) ?? recorded(address) : undefined;
     const remembered = unknownNames.get(addressKey(address));
     checkThrottle(
       (logged?.failures ?? 0) + (remembered ? failuresNow(remembered, now) : 0),
@@ -270,8 +284,13 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
           tokenHash: tokenHash(token),
           expiresAt,
           deviceHash,
-          deviceName: request.deviceName,
-          ...(request.address ? { address: request.address } : {}),
+          deviceSealed: sealDeviceName(secrets, request.user, request.deviceName),
+          ...(request.address
+            ? {
+              addressSealed: sealAddress(secrets, request.user, request.address),
+              addressHash: addressHash(secrets, request.address),
+            }
+            : {}),
         },
         deviceHashHex: bytesToHex(deviceHash),
         emailCode: {
@@ -356,6 +375,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         totp: state.totp !== null,
         email: state.emailSealed !== undefined,
         sessions: Object.keys(state.sessions).length,
+        ...placeOf(state.user, mine),
       };
     },
 

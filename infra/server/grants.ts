@@ -62,7 +62,8 @@ function grantView(grant: GrantState, now: number, forOwner: boolean) {
     recipient: grant.recipient,
     name: grant.name,
     bytes: grant.bytes,
-    type: grant.type,
+    // Only v1 grants recorded a type; the copy's own is sealed, for the recipient to open.
+    ...(grant.type ? { type: grant.type } : {}),
     views: grant.views,
     viewsLeft: status === "open" ? grant.viewsLeft : 0,
     expiresAt: grant.expiresAt,
@@ -130,7 +131,6 @@ export function grantCommands(
             image: copy.image,
             name: request.name,
             bytes: copy.bytes,
-            type: copy.type,
             views: issue.views,
             expiresAt: issue.expiresAt,
             shareA: issue.shareA,
@@ -233,6 +233,9 @@ export function grantCommands(
         copy: {
           image: manifest.image,
           bytes: manifest.bytes,
+          // Sealed under the copy's keys, which only the recipient puts together.
+          ...(manifest.meta ? { meta: manifest.meta } : {}),
+          ...(manifest.legacy ? { legacy: manifest.legacy } : {}),
           contentHash: manifest.contentHash,
           ...(manifest.partBytes === undefined ? {} : { partBytes: manifest.partBytes }),
           parts: manifest.parts,

@@ -8,6 +8,7 @@ import { mailerMachine } from "../../actors/mailer/machine.ts";
 import { composeMail } from "../../actors/mailer/messages.ts";
 import type { Clock, EventLog, IdSource, Logger, MailTransport } from "../../actors/ports.ts";
 import { type ClusterSecrets, fromUtf8 } from "../../actors/server/accounts/secrets.ts";
+import { openPlace } from "../../actors/server/accounts/places.ts";
 import { limits, userSubject, veilEvent } from "../../events/mod.ts";
 import { type OutboxState, userOf, type UsersState } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
@@ -51,7 +52,11 @@ export function startMailer(deps: MailerDeps): { stop(): void } {
             if (to && !expired) {
               const code = notification.codeSealed &&
                 fromUtf8(secrets.open("email-code", notification.user, notification.codeSealed));
-              await mail.send(composeMail(notification, to, code));
+              // The device and address are sealed in the log: opened here, for the user's own mail.
+              const place = notification.kind === "new-device"
+                ? openPlace(secrets, notification.user, notification)
+                : {};
+              await mail.send(composeMail({ ...notification, ...place }, to, code));
               logger.info("notification sent", { user: notification.user, kind, via: mail.kind });
             }
           } catch (error) {

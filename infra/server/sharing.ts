@@ -8,18 +8,23 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { decideDeny, decideRequest } from "../../actors/server/sharing/decider.ts";
 import {
   boolean,
+  imageId,
   imageSubject,
   limits,
   NotFoundError,
   object,
+  objectName,
+  optional,
   requestSubject,
   sharingId,
   string,
   username,
+  ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
 import {
   findImage,
+  findShown,
   type HealthState,
   type HeartbeatTimeouts,
   imagesOf,
@@ -38,7 +43,8 @@ const reference = string({ lengthMin: 1, lengthMax: 255 });
 const requests = {
   plain: object(authenticated),
   publicKey: object({ ...authenticated, of: username }),
-  discoverable: object({ ...authenticated, image: reference, discoverable: boolean() }),
+  /** `name`: what users who find the owner see it as; the servers cannot read the object's own. */
+  discoverable: object({ ...authenticated, image: imageId, discoverable: boolean(), name: optional(objectName) }),
   ask: object({ ...authenticated, owner: username, image: reference }),
   request: object({ ...authenticated, request: sharingId }),
 };
@@ -89,15 +95,19 @@ export function sharingCommands(
       await images.caughtUp();
       const image = findImage(images.state, request.user, request.image);
       if (!image) throw new NotFoundError(`no object ${JSON.stringify(request.image)} in your vault`);
+      // Shown under the name the owner sends (a legacy manifest's own, if it has one): it becomes public.
+      const name = request.discoverable ? request.name ?? image.legacy?.name : undefined;
+      if (request.discoverable && !name) throw new ValidationError("name: say what to show the object as");
       const seq = await log.append(imageSubject(image.image), [
         veilEvent("DiscoverabilityChanged", {
           owner: request.user,
           image: image.image,
           discoverable: request.discoverable,
+          ...(name ? { name } : {}),
         }, { id: ids.next(), at: clock.now(), by: nodeId }),
       ]);
       await images.waitFor(seq[0]!, limits.commandTimeoutMs).catch(() => {});
-      return { image: image.image, name: image.name, discoverable: request.discoverable };
+      return { image: image.image, ...(name ? { name } : {}), discoverable: request.discoverable };
     },
 
     /** Users whose peers are online now (presence), and the objects each one shows. */
@@ -120,9 +130,8 @@ export function sharingCommands(
             .slice(-limits.discoverablePerUserMax)
             .map((image) => ({
               image: image.image,
-              name: image.name,
+              name: image.shownName ?? image.image,
               bytes: image.bytes,
-              type: image.type,
               preview: image.preview !== undefined,
             })),
         }));
@@ -142,7 +151,7 @@ export function sharingCommands(
         from: ask.user,
         owner: ask.owner,
         reference: ask.image,
-        image: findImage(images.state, ask.owner, ask.image),
+        image: findShown(images.state, ask.owner, ask.image),
         pendingFromAsker,
         now,
       }, make);

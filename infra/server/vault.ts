@@ -1,7 +1,8 @@
 /**
  * The vault's commands on `veil.cmd.vault.*`, for a logged-in owner: record an uploaded
  * object's manifest (its chunks already on their nodes), list, look up and remove one's own
- * objects. Anyone else's object is "not found", exactly like one that does not exist.
+ * objects, by id. Anyone else's object is "not found", exactly like one that does not exist.
+ * Names are sealed in manifests: the owner's machine opens them and resolves a name to an id.
  */
 import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
 import { checkLayout } from "../../actors/peer/vault.ts";
@@ -37,7 +38,6 @@ import type { Projector } from "../projector.ts";
 import type { CommandHandler } from "./commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
-const reference = string({ lengthMin: 1, lengthMax: 255 });
 /** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
 const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
 const requests = {
@@ -47,7 +47,7 @@ const requests = {
     after: optional(cursor),
     limit: optional(integer({ min: 1, max: limits.listPageMax })),
   }),
-  get: object({ ...authenticated, image: reference }),
+  get: object({ ...authenticated, image: imageId }),
   damaged: object({
     ...authenticated,
     image: imageId,
@@ -56,18 +56,24 @@ const requests = {
   }),
 };
 
-/** What a listing shows of an object: everything but where its chunks are and its wrapped key. */
+/**
+ * What a listing shows of an object: not where its chunks are, but its sealed name and type
+ * and its wrapped key, which the owner's machine opens to show the name.
+ */
 export function summary(image: ImageManifest) {
   return {
     image: image.image,
-    name: image.name,
     bytes: image.bytes,
-    type: image.type,
     storedAt: image.storedAt,
     replicas: image.replicas,
     chunks: chunksOf(image).length,
+    keyWrapped: image.keyWrapped,
+    ...(image.meta ? { meta: image.meta } : {}),
+    ...(image.legacy ? { legacy: image.legacy } : {}),
   };
 }
+
+export type StoredSummary = ReturnType<typeof summary>;
 
 export function vaultCommands(deps: {
   nodeId: string;
@@ -99,6 +105,10 @@ export function vaultCommands(deps: {
       if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
       // Validated as the event it becomes: the owner is whoever is logged in, whatever the manifest says.
       const stored = imageEvents.ImageStored.data.parse({ ...manifest, owner: user });
+      // A new manifest names nothing in the clear: `legacy` is only what reading a v1 one gives.
+      if (!stored.meta || stored.legacy) {
+        throw new ValidationError("manifest: the name and type travel sealed (meta), never in the clear (legacy)");
+      }
       try {
         checkLayout(stored);
       } catch (error) {

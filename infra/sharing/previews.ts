@@ -38,9 +38,9 @@ export interface OnlineUser {
   readonly lastSeenAt: number;
   readonly images: readonly {
     image: string;
+    /** The name its owner shows it under. */
     name: string;
     bytes: number;
-    type: string;
     preview: boolean;
     /** Where its preview was written, and how large it is; absent when it has none or the peer did not answer. */
     previewPath?: string;

@@ -4,12 +4,12 @@
  * gives the copy's keys. The copy is fetched, opened and checked in memory and written only
  * where the user says (or to a private temp file). Share B is never stored.
  */
-import { sha256Hex } from "../../actors/crypto/mod.ts";
 import { mkdtemp, open as openFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "../../actors/peer/grant.ts";
+import { contentHashOf, metaOf } from "../../actors/peer/meta.ts";
 import { checkLayout, partBytesOf, safeFileName } from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
 import { command, eachLimited, readPart, type StoredChunk, ticketsOf, type TransferDeps } from "../vault/parts.ts";
@@ -22,7 +22,6 @@ interface ViewReply {
   grant: string;
   owner: string;
   name: string;
-  type: string;
   viewsLeft: number;
   expiresAt: number;
   shareA: Uint8Array;
@@ -30,6 +29,9 @@ interface ViewReply {
   copy: {
     image: string;
     bytes: number;
+    /** The copy's name and type, sealed under its keys (`legacy`: a copy stored before names were sealed). */
+    meta?: Uint8Array;
+    legacy?: { name: string; type: string };
     contentHash: Uint8Array;
     partBytes?: number;
     parts: { chunks: StoredChunk[] }[];
@@ -50,6 +52,8 @@ export async function openGrant(deps: ViewDeps, grant: string) {
   checkLayout(reply.copy);
   // Get tickets for the copy's chunks, good for this view's download only (they expire soon after).
   const tickets = ticketsOf(reply);
+  // The name the owner gave the object, which only the copy's keys open: the servers know only the shown one.
+  const meta = metaOf(keys, reply.copy);
   const plaintext = new Uint8Array(reply.copy.bytes);
   const partBytes = partBytesOf(reply.copy);
   await eachLimited(reply.copy.parts, limits.partsInFlight, async (part, index) => {
@@ -59,10 +63,11 @@ export async function openGrant(deps: ViewDeps, grant: string) {
     }
     plaintext.set(bytes, index * partBytes);
   });
-  if ((await sha256Hex(plaintext)) !== bytesToHex(reply.copy.contentHash)) {
+  const expected = bytesToHex(reply.copy.contentHash);
+  if (bytesToHex(contentHashOf(keys, plaintext, reply.copy.legacy !== undefined)) !== expected) {
     throw new IntegrityError(`grant ${grant}'s copy did not come back as it was stored`);
   }
-  return { name: reply.name, type: reply.type, viewsLeft: reply.viewsLeft, expiresAt: reply.expiresAt, plaintext };
+  return { name: meta.name, type: meta.type, viewsLeft: reply.viewsLeft, expiresAt: reply.expiresAt, plaintext };
 }
 
 /** Writes what a view opened: to `output` (never over an existing file), or a private temp file. */

@@ -6,35 +6,55 @@
  */
 import { open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { createHash } from "node:crypto";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { checkLayout, openObjectKeys, partBytesOf, previewPartIndex } from "../../actors/peer/vault.ts";
+import { metaOf, type ObjectMeta } from "../../actors/peer/meta.ts";
+import {
+  checkLayout,
+  type ObjectKeys,
+  openObjectKeys,
+  partBytesOf,
+  previewPartIndex,
+} from "../../actors/peer/vault.ts";
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
-import { command, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
+import { resolveObject, type VaultDeps } from "./list.ts";
+import { command, contentHasher, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
+
+/** A manifest with its name and type opened on this machine. */
+export type OpenedManifest = ImageManifest & ObjectMeta;
+
+/** One's own object by id or name, its keys unwrapped and its name and type opened. */
+export async function openManifest(
+  deps: VaultDeps,
+  reference: string,
+): Promise<{ manifest: OpenedManifest; keys: ObjectKeys; tickets: ReturnType<typeof ticketsOf> }> {
+  const image = await resolveObject(deps, reference);
+  const reply = await command(deps.bus, "vault.get", { ...deps.session, image });
+  const stored = reply as ImageManifest;
+  const keys = openObjectKeys(deps.accountKey, stored.image, stored.keyWrapped);
+  // Get tickets for its chunks come with it: only the owner gets them.
+  return { manifest: { ...stored, ...metaOf(keys, stored) }, keys, tickets: ticketsOf(reply) };
+}
 
 export async function download(
   deps: TransferDeps,
   reference: string,
-  /** `output` names the file to write, given the manifest (a default can come from the stored name). */
-  options: { output: (manifest: ImageManifest) => string; force?: boolean },
-): Promise<{ manifest: ImageManifest; output: string }> {
-  const reply = await command(deps.bus, "vault.get", { ...deps.session, image: reference });
-  const manifest = reply as ImageManifest;
-  const tickets = ticketsOf(reply);
+  /** `output` names the file to write, given the opened manifest (a default can come from its name). */
+  options: { output: (manifest: OpenedManifest) => string; force?: boolean },
+): Promise<{ manifest: OpenedManifest; output: string }> {
+  const { manifest, keys, tickets } = await openManifest(deps, reference);
   const output = options.output(manifest);
   if (!options.force && (await exists(output))) {
     throw new ValidationError(`${output} exists; add --force to replace it`);
   }
-  const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
   const partBytes = partBytesOf(manifest);
   checkLayout(manifest);
   const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
   const out = await open(partial, "wx", 0o600);
   try {
     // The native hash: the file passes through it whole (noble is 7x slower on this much).
-    const contentHash = createHash("sha256");
+    const contentHash = contentHasher(keys, manifest.legacy !== undefined);
     let done = 0;
     // Replicas found damaged or missing, reported once the file is safe, so repair can put them back.
     const damaged: { hash: string; node: string }[] = [];
@@ -83,12 +103,10 @@ export async function download(
 
 /** Fetches and opens an object's preview (images only). */
 export async function downloadPreview(deps: TransferDeps, reference: string): Promise<Uint8Array> {
-  const reply = await command(deps.bus, "vault.get", { ...deps.session, image: reference });
-  const manifest = reply as ImageManifest;
+  const { manifest, keys, tickets } = await openManifest(deps, reference);
   if (!manifest.preview) throw new NotFoundError(`${manifest.name} has no preview (only PNG images get one)`);
-  const keys = openObjectKeys(deps.accountKey, manifest.image, manifest.keyWrapped);
   const damaged: { hash: string; node: string }[] = [];
-  const png = await readPart(deps, keys, manifest.preview, previewPartIndex, ticketsOf(reply), damaged);
+  const png = await readPart(deps, keys, manifest.preview, previewPartIndex, tickets, damaged);
   await reportDamaged(deps, manifest.image, damaged);
   return png;
 }

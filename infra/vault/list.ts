@@ -1,25 +1,68 @@
-/** The owner's files, every page of `vault.list` in turn, oldest first. */
+/**
+ * The owner's files, every page of `vault.list` in turn, oldest first, with their names
+ * opened here: the servers hold them only sealed. A name given on the command line is
+ * resolved to an id the same way, on this machine, since no server can read one.
+ */
 import type { Bus } from "../../actors/ports.ts";
-import { limits } from "../../events/mod.ts";
-import type { summary } from "../server/vault.ts";
+import { metaOf } from "../../actors/peer/meta.ts";
+import { openObjectKeys } from "../../actors/peer/vault.ts";
+import { imageIdPattern, IntegrityError, limits, NotFoundError } from "../../events/mod.ts";
+import type { StoredSummary } from "../server/vault.ts";
 import { command } from "./parts.ts";
 
-export type FileSummary = ReturnType<typeof summary>;
+export interface FileSummary {
+  readonly image: string;
+  readonly name: string;
+  readonly bytes: number;
+  readonly type: string;
+  readonly storedAt: number;
+  readonly replicas: number;
+  readonly chunks: number;
+}
 
-export async function listVault(
-  bus: Bus,
-  session: { readonly user: string; readonly token: string },
-): Promise<FileSummary[]> {
+export interface VaultDeps {
+  readonly bus: Bus;
+  readonly session: { readonly user: string; readonly token: string };
+  readonly accountKey: Uint8Array;
+}
+
+/** A listing's entry with its name and type opened under the account key. */
+export function openSummary(accountKey: Uint8Array, stored: StoredSummary): FileSummary {
+  let meta;
+  try {
+    meta = metaOf(openObjectKeys(accountKey, stored.image, stored.keyWrapped), stored);
+  } catch (cause) {
+    throw new IntegrityError(`object ${stored.image} does not open with your key: ${(cause as Error).message}`, {
+      cause,
+    });
+  }
+  const { image, bytes, storedAt, replicas, chunks } = stored;
+  return { image, name: meta.name, bytes, type: meta.type, storedAt, replicas, chunks };
+}
+
+export async function listVault(deps: VaultDeps): Promise<FileSummary[]> {
   const files: FileSummary[] = [];
   let after: string | undefined;
   for (let page = 0;; page++) {
-    const reply = await command(bus, "vault.list", { ...session, ...(after ? { after } : {}) }) as {
-      files: FileSummary[];
+    const reply = await command(deps.bus, "vault.list", { ...deps.session, ...(after ? { after } : {}) }) as {
+      files: StoredSummary[];
       next?: string;
     };
-    files.push(...reply.files);
+    files.push(...reply.files.map((stored) => openSummary(deps.accountKey, stored)));
     // Bounded like everything else: a listing longer than any vault can hold is a fault, not a loop.
     if (!reply.next || page >= limits.objectsPerUserPagesMax) return files;
     after = reply.next;
   }
+}
+
+/**
+ * The id of `reference`: an id as it is, or the latest of the owner's files of that name
+ * (as the vault always resolved names; a name that looks like an id is taken as one).
+ */
+export async function resolveObject(deps: VaultDeps, reference: string): Promise<string> {
+  if (imageIdPattern.test(reference)) return reference;
+  const named = (await listVault(deps)).filter((file) => file.name === reference);
+  const latest = named.sort((a, b) => b.storedAt - a.storedAt)[0];
+  if (!latest) throw new NotFoundError(`no object ${JSON.stringify(reference)} in your vault`);
+  return latest.image;
 }

@@ -1,5 +1,5 @@
 /** The vault's transfers, as the CLI, tests and benches use them. */
-export { download, downloadPreview } from "./download.ts";
-export { type FileSummary, listVault } from "./list.ts";
+export { download, downloadPreview, type OpenedManifest, openManifest } from "./download.ts";
+export { type FileSummary, listVault, openSummary, resolveObject, type VaultDeps } from "./list.ts";
 export type { TransferDeps } from "./parts.ts";
 export { upload } from "./upload.ts";

@@ -4,7 +4,9 @@
  * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256. Reading needs
  * the get tickets that came with the manifest (`vault.get`, `grant.view`).
  */
+import { createHash, createHmac } from "node:crypto";
 import { sha256Hex } from "../../actors/crypto/mod.ts";
+import { contentMacKey } from "../../actors/peer/meta.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
@@ -60,6 +62,16 @@ export async function eachLimited<T>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   if (failure) throw failure.error;
+}
+
+/**
+ * The running content hash of a file as its manifest records it: HMAC-SHA-256 under the
+ * object's content key, or the plain SHA-256 a legacy (v1) manifest has. Native, not noble:
+ * the file passes through it whole (noble is 7x slower on this much); the value is the same
+ * as actors/peer/meta.ts's `contentHashOf`.
+ */
+export function contentHasher(keys: ObjectKeys, legacy: boolean) {
+  return legacy ? createHash("sha256") : createHmac("sha256", contentMacKey(keys));
 }
 
 export const command = (bus: Bus, name: string, data: unknown) =>

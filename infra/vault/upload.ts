@@ -8,7 +8,6 @@
  */
 import { open } from "node:fs/promises";
 import { basename } from "node:path";
-import { createHash } from "node:crypto";
 import type { Bus, Logger } from "../../actors/ports.ts";
 import {
   type Chunk,
@@ -19,13 +18,23 @@ import {
   previewPartIndex,
   wrapDataKey,
 } from "../../actors/peer/vault.ts";
+import { sealMeta } from "../../actors/peer/meta.ts";
 import { checkBits } from "../../actors/stego/mod.ts";
 import { limits, nodeTickets, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../server/commands.ts";
-import { summary } from "../server/vault.ts";
+import { type StoredSummary, summary } from "../server/vault.ts";
 import { storeRequest } from "../storage/client.ts";
-import { command, eachLimited, patiently, sealPart, type StoredChunk, type TransferDeps } from "./parts.ts";
+import type { FileSummary } from "./list.ts";
+import {
+  command,
+  contentHasher,
+  eachLimited,
+  patiently,
+  sealPart,
+  type StoredChunk,
+  type TransferDeps,
+} from "./parts.ts";
 
 export async function upload(
   deps: TransferDeps,
@@ -37,7 +46,7 @@ export async function upload(
    * grant's keys (and listed nowhere, and given no preview).
    */
   options: { replicas: number; cover?: Uint8Array; bits?: number; copyFor?: { grant: string; keys: ObjectKeys } },
-) {
+): Promise<FileSummary> {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
   if (options.bits !== undefined) checkBits(options.bits, "bits per channel");
   const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
@@ -64,8 +73,8 @@ export async function upload(
     }
     const partBytes = options.cover ? Math.max(1, info.size) : limits.vaultPartBytes;
     const parts = partCount(info.size, partBytes);
-    // The native hash: the file passes through it whole (noble is 7x slower on this much).
-    const contentHash = createHash("sha256");
+    // Keyed, so the log cannot be searched for a file someone already has.
+    const contentHash = contentHasher(keys, false);
     let done = 0;
     // Parts go through in parallel (one per stego worker), each read and hashed in file order:
     // memory is bounded by the parts in flight, and the content hash is the file's.
@@ -102,12 +111,13 @@ export async function upload(
       for (const chunk of chunks) placed.push(await putReplicas(bus, chunk, options.replicas, stored, logger));
       previewPart = { chunks: placed };
     }
+    // What the content is, not what the name says: a PNG is an image whatever it is called.
+    const meta = { name: file.name, type: preview ? "image/png" : file.type };
+    // Sealed here, under the object's own key: the servers record it, and cannot read it.
     const manifest = {
       image: keys.image,
-      name: file.name,
+      meta: sealMeta(keys, meta, random),
       bytes: info.size,
-      // What the content is, not what the name says: a PNG is an image whatever it is called.
-      type: preview ? "image/png" : file.type,
       contentHash: new Uint8Array(contentHash.digest()),
       keyWrapped: wrapDataKey(accountKey, keys, random),
       replicas: options.replicas,
@@ -117,15 +127,19 @@ export async function upload(
       ...(previewPart ? { preview: previewPart } : {}),
       ...(options.copyFor ? { grant: options.copyFor.grant } : {}),
     };
+    const described = (stored: StoredSummary): FileSummary => {
+      const { image, bytes, storedAt, replicas, chunks } = stored;
+      return { image, ...meta, bytes, storedAt, replicas, chunks };
+    };
     try {
-      return await command(bus, "vault.store", { ...session, manifest }) as ReturnType<typeof summary>;
+      return described(await command(bus, "vault.store", { ...session, manifest }) as StoredSummary);
     } catch (error) {
       // A lost reply or a timeout does not say the manifest was not recorded: ask before taking anything back.
       const definite = error instanceof VeilError &&
         ["validation", "unauthenticated", "forbidden"].includes(error.code);
       if (!definite) {
         const recorded = await command(bus, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
-        if (recorded) return summary(recorded as ImageManifest);
+        if (recorded) return described(summary(recorded as ImageManifest));
       }
       throw error;
     }

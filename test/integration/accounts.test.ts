@@ -7,7 +7,8 @@
  */
 import { readFile } from "node:fs/promises";
 import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
+import process from "node:process";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { derivePasswordKey, deriveSubkey, unwrapKey } from "../../actors/crypto/mod.ts";
@@ -168,10 +169,13 @@ describe("the CLI", () => {
     });
     expect(reused.code).toBe(10);
     expect(reused.stderr).toMatch(/this TOTP code was already used/);
+    // Where this session came from is sealed in the log; the servers open it for carol alone.
+    const here = { device: `${hostname().slice(0, 40)} (${process.platform})`, address: "127.0.0.1" };
     const whoami = JSON.parse((await runVeil(["whoami", "--json"], { env: env() })).stdout);
-    expect(whoami).toMatchObject({ user: "carol", totp: true });
+    expect(whoami).toMatchObject({ user: "carol", totp: true, ...here });
     const sessions = JSON.parse((await runVeil(["sessions", "--json"], { env: env() })).stdout) as unknown[];
     expect(sessions).toHaveLength(1);
+    expect(sessions[0]).toMatchObject(here);
 
     // Everything secret, in every form it could take, is looked for in every stored message.
     const stored = JSON.parse(await readFile(join(home, "profiles", "default.json"), "utf8")) as { token: string };
@@ -549,6 +553,12 @@ describe("after the server has stopped and saved its snapshots", () => {
       const where = messages.filter((message) => contains(message.bytes, bytes));
       expect(where.map((message) => `${message.stream}#${message.seq}`), name).toEqual([]);
       expect(logLines.filter((line) => contains(text(line), bytes)), `${name} in a log line`).toEqual([]);
+    }
+    // Nor where anyone logged in from: addresses and device names are sealed (a flood's address is only hashed).
+    const cliDevice = `${hostname().slice(0, 40)} (${process.platform})`;
+    for (const place of ["10.9.8.7", "127.0.0.1", cliDevice, "test device"]) {
+      const where = messages.filter((message) => contains(message.bytes, text(place)));
+      expect(where.map((message) => `${message.stream}#${message.seq}`), place).toEqual([]);
     }
   }, 60_000);
 });

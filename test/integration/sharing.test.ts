@@ -6,6 +6,9 @@
  * Rita kept opens it. Tom, a third user, and Olga herself never obtain the cluster's share.
  */
 import { Buffer } from "node:buffer";
+import { hostname } from "node:os";
+import process from "node:process";
+import { sha256 } from "@noble/hashes/sha2.js";
 import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -39,6 +42,7 @@ import { waitForEvent } from "../support/events.ts";
 import { silentLogger } from "../support/logger.ts";
 import { useNatsServer, waitForHeartbeat } from "../support/nats.ts";
 import { hostTestServer, hostTestStorageNode } from "../support/servers.ts";
+import { contains, everyStoredMessage } from "../support/broker.ts";
 
 const nats = useNatsServer();
 /** A user's machine's connection; `serverBus` for what only the cluster may do. */
@@ -56,6 +60,8 @@ const nodes: HostedStorageNode[] = [];
 const passwords: Record<string, string> = {};
 const people: Record<string, TransferDeps & ViewDeps> = {};
 let photo: Uint8Array;
+/** Olga's photo (shown as "photo.png") and her diary (never shown): ids, since names are sealed. */
+const ids: Record<string, string> = {};
 
 const refusal = (work: Promise<unknown>) =>
   work.then(() => {
@@ -106,14 +112,14 @@ beforeAll(async () => {
   for (const user of ["olga", "rita", "tom"]) await signUp(user);
   photo = await encodePng(generateCover(3, 300, 200));
   await writeFile(join(folder, "photo.png"), photo);
-  await upload(people.olga!, { path: join(folder, "photo.png"), name: "photo.png", type: "image/png" }, {
+  ids.photo = (await upload(people.olga!, { path: join(folder, "photo.png"), name: "photo.png", type: "image/png" }, {
     replicas: 2,
-  });
+  })).image;
   await writeFile(join(folder, "diary.txt"), "private");
-  await upload(people.olga!, { path: join(folder, "diary.txt"), name: "diary.txt", type: "text/plain" }, {
+  ids.diary = (await upload(people.olga!, { path: join(folder, "diary.txt"), name: "diary.txt", type: "text/plain" }, {
     replicas: 2,
-  });
-  await call("olga", "vault.discoverable", { image: "photo.png", discoverable: true });
+  })).image;
+  await call("olga", "vault.discoverable", { image: ids.photo, discoverable: true, name: "photo.png" });
 }, 90_000);
 
 afterAll(async () => {
@@ -134,7 +140,21 @@ describe("requests", () => {
     const nobody = await refusal(ask("rita", "nobody", "photo.png"));
     for (const error of [missing, hidden, nobody]) expect(error.code).toBe("not-found");
     expect(hidden.message).toBe(`olga shows no object "diary.txt"`);
+    // By id too: an object not shown is not found, whoever asks.
+    expect((await refusal(ask("rita", "olga", ids.diary!))).code).toBe("not-found");
     expect((await refusal(ask("olga", "olga", "photo.png"))).code).toBe("conflict");
+  });
+
+  it("shows an object only under a name its owner sends, and takes ids, never names, from the owner", async () => {
+    const unnamed = await refusal(call("olga", "vault.discoverable", { image: ids.diary, discoverable: true }));
+    expect(unnamed.code).toBe("validation");
+    expect(unnamed.message).toMatch(/say what to show the object as/);
+    const byName = await refusal(call("olga", "vault.discoverable", { image: "diary.txt", discoverable: false }));
+    expect(byName.code).toBe("validation");
+    // The request records the shown name: what the owner chose to make public, and nothing else.
+    const { request } = await ask("rita", "olga", ids.photo!);
+    const shown = await call("rita", "request.show", { request }) as { name: string; image: string };
+    expect(shown).toMatchObject({ name: "photo.png", image: ids.photo });
   });
 
   it("waits in the log for an owner who is offline; the owner sees it and may deny it, once", async () => {
@@ -264,7 +284,8 @@ describe("grants", () => {
       replicas: 2,
       bits: 4,
     });
-    await call("olga", "vault.discoverable", { image: "dense.bin", discoverable: true });
+    const dense = (await listVault(people.olga!)).find((file) => file.name === "dense.bin")!;
+    await call("olga", "vault.discoverable", { image: dense.image, discoverable: true, name: "dense.bin" });
     const { request } = await ask("rita", "olga", "dense.bin");
     const { grant } = await approve(people.olga!, request, { views: 1, expiresAt: inFuture(3_600_000) }) as {
       grant: string;
@@ -277,8 +298,10 @@ describe("grants", () => {
     expect((copy.event.data as unknown as ImageManifest).bitsPerChannel).toBe(4);
     const opened = await openGrant(people.rita!, grant);
     expect(Buffer.from(opened.plaintext).equals(Buffer.from(bytes))).toBe(true);
+    // The copy's name and type were sealed under the grant's keys: rita opened them.
+    expect(opened).toMatchObject({ name: "dense.bin", type: "x" });
     // Shown no longer: the tests of what olga shows expect her photo alone.
-    await call("olga", "vault.remove", { image: "dense.bin" });
+    await call("olga", "vault.remove", { image: dense.image });
   }, 60_000);
 
   it("spends nothing on a replayed view, and refuses a revoked session and a revoked grant", async () => {
@@ -404,7 +427,7 @@ describe("peers", () => {
         const decoded = await decodePng(new Uint8Array(await readFile(preview.previewPath!)));
         expect(Math.max(decoded.width, decoded.height)).toBe(128);
         // A peer answers only for what its user shows.
-        const diary = (await listVault(bus(), people.olga!.session)).find((one) => one.name === "diary.txt")!;
+        const diary = (await listVault(people.olga!)).find((one) => one.name === "diary.txt")!;
         await expect(previewServer(people.olga!)(diary.image)).rejects.toThrow(/no preview/);
 
         const { request } = await ask("rita", "olga", "photo.png");
@@ -451,6 +474,9 @@ describe("peers", () => {
   }, 40_000);
 });
 
+/** What the command-line flow uploaded, for the scan of the log at the end. */
+const cliFiles: Uint8Array[] = [];
+
 describe("from the command line", () => {
   it("finds, asks, approves, views and follows a grant; and shows views left at a past point", async () => {
     const homes = { ursa: join(folder, "home-ursa"), vic: join(folder, "home-vic") };
@@ -465,6 +491,7 @@ describe("from the command line", () => {
     const picture = join(folder, "harbour.png");
     const bytes = await encodePng(generateCover(5, 400, 300));
     await writeFile(picture, bytes);
+    cliFiles.push(bytes);
     const uploaded = await runVeil(["upload", picture, "--discoverable", "--json"], {
       env: env("ursa"),
       timeoutMs: 60_000,
@@ -532,4 +559,37 @@ describe("from the command line", () => {
       await peer.exited;
     }
   }, 180_000);
+});
+
+describe("the log, after registering, uploading, sharing and viewing", () => {
+  it("holds no file name, no plain SHA-256 of a file, no address and no device name", async () => {
+    const text = (value: string) => new TextEncoder().encode(value);
+    const events = (await everyStoredMessage(nats)).filter((message) => message.stream === "VEIL_EVENTS");
+    const manifests = events.filter((message) => message.type === "ImageStored");
+    // Not vacuous: the flow stored manifests and sessions, and the CLI logins stated an address.
+    expect(manifests.length).toBeGreaterThan(5);
+    const sessions = (await allEvents()).filter((event) => event.type === "SessionStarted");
+    expect(sessions.some((event) => event.data.user === "ursa" && event.data.addressSealed)).toBe(true);
+    expect(sessions.every((event) => event.data.deviceSealed && !event.data.deviceName)).toBe(true);
+
+    // A name never shown is nowhere; a shown one (public by its owner's choice) is in no manifest.
+    for (const name of ["diary.txt", "text/plain"]) {
+      expect(events.filter((message) => contains(message.bytes, text(name))).map((m) => m.subject), name).toEqual([]);
+    }
+    for (const name of ["photo.png", "dense.bin", "harbour.png", "image/png"]) {
+      expect(manifests.filter((message) => contains(message.bytes, text(name))).map((m) => m.subject), name)
+        .toEqual([]);
+    }
+    // No plain content hash that would let someone holding a file confirm it is in the vault.
+    const files = [photo, text("private"), ...cliFiles];
+    for (const [index, file] of files.entries()) {
+      expect(events.filter((message) => contains(message.bytes, sha256(file))).length, `file ${index}`).toBe(0);
+    }
+    // Neither where anyone logged in from, nor what they logged in with.
+    const deviceNames = ["test device", `${hostname().slice(0, 40)} (${process.platform})`];
+    for (const secret of ["127.0.0.1", ...deviceNames]) {
+      expect(events.filter((message) => contains(message.bytes, text(secret))).map((m) => m.subject), secret)
+        .toEqual([]);
+    }
+  });
 });

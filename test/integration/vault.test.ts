@@ -6,13 +6,15 @@
  * records nothing and leaves nothing behind; nobody sees anyone else's files.
  */
 import { Buffer } from "node:buffer";
-import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { limits, type VeilError } from "../../events/mod.ts";
+import { randomUUID } from "node:crypto";
+import type { Bus } from "../../actors/ports.ts";
+import { encodeMessage, limits, type VeilError } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/server/commands.ts";
@@ -121,26 +123,29 @@ async function expectFullyReplicated(image: string, except?: string) {
 describe("the vault", () => {
   it("gives back every file byte for byte, from empty to several parts, each chunk on two nodes", async () => {
     const sizes = [0, 1, 1_000, limits.vaultPartBytes, 2 * limits.vaultPartBytes + 12_345];
+    const ids: string[] = [];
     for (const size of sizes) {
       const bytes = cryptoRandom.bytes(size);
       const stored = await put("olga", `file-${size}.bin`, bytes);
       expect(stored).toMatchObject({ name: `file-${size}.bin`, bytes: size, replicas: 2 });
       expect(identical(await get("olga", stored.image), bytes), `${size} bytes`).toBe(true);
+      ids.push(stored.image);
     }
-    const manifest = await sendCommand(bus(), "vault.get", {
-      ...users.olga!.session,
-      image: "file-1000.bin",
-    }) as ImageManifest;
+    const manifest = await getManifest(ids[2]!);
     for (const chunk of manifest.parts.flatMap((part) => part.chunks)) {
       expect(new Set(chunk.nodes).size).toBe(2);
     }
-    const listing = await listVault(bus(), users.olga!.session);
+    // Names are the owner's to read: a name given to a server is not an id, and is refused as such.
+    expect((await refusal(getManifest("file-1000.bin"))).code).toBe("validation");
+    // ... but the owner's machine resolves it, opening the sealed names.
+    expect(identical(await get("olga", "file-1000.bin"), await get("olga", ids[2]!))).toBe(true);
+    const listing = await listVault(users.olga!);
     expect(listing.map((item) => item.name)).toEqual(sizes.map((size) => `file-${size}.bin`));
   }, 120_000);
 
   it("shows nobody anyone else's files: another user's object is not found, like a missing one", async () => {
     const stored = await put("olga", "diary.txt", new TextEncoder().encode("dear diary"));
-    expect(await listVault(bus(), users.pete!.session)).toEqual([]);
+    expect(await listVault(users.pete!)).toEqual([]);
     for (const reference of [stored.image, "diary.txt", "f".repeat(32)]) {
       const error = await refusal(download(users.pete!, reference, { output: () => join(folder, "stolen") }));
       expect(error.code).toBe("not-found");
@@ -217,10 +222,10 @@ describe("the vault", () => {
         chunks: number;
       }[];
     const before = await totals();
-    const listed = (await listVault(bus(), users.olga!.session)).length;
+    const listed = (await listVault(users.olga!)).length;
     const error = await refusal(put("olga", "too-many.bin", cryptoRandom.bytes(10_000), 4));
     expect(error.message).toMatch(/needs 4 healthy storage nodes|could not store a chunk on 4 nodes/);
-    expect((await listVault(bus(), users.olga!.session)).length).toBe(listed);
+    expect((await listVault(users.olga!)).length).toBe(listed);
     expect((await totals()).map((stat) => stat.chunks)).toEqual(before.map((stat) => stat.chunks));
   }, 60_000);
 
@@ -255,6 +260,15 @@ describe("the vault", () => {
     const again = await runVeil(["download", stored.image, "-o", output], { env });
     expect(again.code).toBe(2);
     expect(again.stderr).toMatch(/exists; add --force/);
+    // By name, into this folder under its own name: both opened on this machine, from the sealed manifest.
+    const here = join(folder, "cli-here");
+    await mkdir(here);
+    const byName = await runVeil(["download", "holiday photo.png"], { env, cwd: here, timeoutMs: 60_000 });
+    expect(byName.stderr).toBe("");
+    expect(identical(new Uint8Array(await readFile(join(here, "holiday photo.png"))), bytes)).toBe(true);
+    const missing = await runVeil(["stat", "no such photo.png"], { env });
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toMatch(/no object "no such photo\.png" in your vault/);
     expect((await runVeil(["rm", "holiday photo.png"], { env })).stdout).toMatch(/removed holiday photo\.png/);
     expect((await runVeil(["ls", "--json"], { env })).stdout.trim()).toBe("[]");
     const gone = await runVeil(["download", stored.image, "-o", join(folder, "gone.png")], { env });
@@ -267,6 +281,10 @@ describe("the vault", () => {
     expect(stored.type).toBe("image/png");
     const preview = decodePng(await downloadPreview(users.olga!, stored.image));
     expect([preview.width, preview.height]).toEqual([128, 96]);
+    expect(
+      identical(await downloadPreview(users.olga!, "sunset.png"), await downloadPreview(users.olga!, stored.image)),
+    )
+      .toBe(true);
     const other = await put("olga", "notes.bin", cryptoRandom.bytes(5_000));
     expect((await refusal(downloadPreview(users.olga!, other.image))).message).toMatch(/has no preview/);
     expect((await refusal(downloadPreview(users.pete!, stored.image))).code).toBe("not-found");
@@ -379,8 +397,58 @@ describe("the vault", () => {
     expect((await refusal(getManifest(image))).code).toBe("not-found");
   });
 
+  it("refuses a manifest that names its file in the clear, or carries no sealed name, recording nothing", async () => {
+    const stored = await put("olga", "clear.bin", cryptoRandom.bytes(1_000));
+    const { owner: _owner, storedAt: _storedAt, discoverable: _shown, meta: _meta, ...bare } = await getManifest(
+      stored.image,
+    );
+    const image = "cd".repeat(16);
+    for (const manifest of [{ ...bare, image }, { ...bare, image, legacy: { name: "clear.bin", type: "x" } }]) {
+      const error = await refusal(sendCommand(bus(), "vault.store", { ...users.olga!.session, manifest }));
+      expect(error.code).toBe("validation");
+      expect(error.message).toMatch(/travel sealed/);
+    }
+    expect((await refusal(getManifest(image))).code).toBe("not-found");
+  });
+
+  it("still opens an object stored with a v1 manifest (name and type in the clear, a plain SHA-256)", async () => {
+    const bytes = cryptoRandom.bytes(300_000);
+    const path = join(folder, "old.bin");
+    await writeFile(path, bytes);
+    // What a client before sealed names recorded: the manifest as a v1 event, written raw to the log.
+    const oldClient: Bus = {
+      ...bus(),
+      async request(subject, data, options) {
+        if (subject !== "veil.cmd.vault.store") return await bus().request(subject, data, options);
+        const { manifest } = data as { manifest: Record<string, unknown> };
+        const { meta: _meta, ...rest } = manifest;
+        const v1 = {
+          ...rest,
+          owner: "olga",
+          name: "old letter.txt",
+          type: "text/plain",
+          contentHash: sha256(bytes),
+        };
+        const event = { type: "ImageStored", v: 1, id: randomUUID(), at: Date.now(), by: "vault-server", data: v1 };
+        await nats.js.publish(`veil.evt.image.${String(rest.image)}`, encodeMessage(event), { msgID: event.id });
+        return {
+          ok: true,
+          value: { image: rest.image, bytes: bytes.byteLength, storedAt: event.at, replicas: 2, chunks: 1 },
+        };
+      },
+    };
+    const stored = await upload({ ...users.olga!, bus: oldClient }, { path, name: "new.bin", type: "x" }, {
+      replicas: 2,
+    });
+    const listed = (await listVault(users.olga!)).find((file) => file.image === stored.image);
+    expect(listed).toMatchObject({ name: "old letter.txt", type: "text/plain" });
+    // By its clear name, and checked against its plain hash (a keyed check would refuse it).
+    expect(identical(await get("olga", "old letter.txt"), bytes)).toBe(true);
+    expect((await getManifest(stored.image)).legacy).toEqual({ name: "old letter.txt", type: "text/plain" });
+  }, 60_000);
+
   it("lists a vault a page at a time, each file once, oldest first", async () => {
-    const all = await listVault(bus(), users.olga!.session);
+    const all = await listVault(users.olga!);
     expect(all.length).toBeGreaterThanOrEqual(3);
     const paged: string[] = [];
     let after: string | undefined;
@@ -422,12 +490,12 @@ describe("the vault", () => {
       const chunksOn = async (node: string) =>
         (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
       const before = await Promise.all(all.map(chunksOn));
-      const listed = (await listVault(bus(), users.olga!.session)).length;
+      const listed = (await listVault(users.olga!)).length;
       const path = join(folder, "doomed.bin");
       await writeFile(path, cryptoRandom.bytes(limits.vaultPartBytes));
       const error = await refusal(upload(users.olga!, { path, name: "doomed.bin", type: "x" }, { replicas: 4 }));
       expect(error.message).toMatch(/could not store a chunk on 4 nodes/);
-      expect((await listVault(bus(), users.olga!.session)).length).toBe(listed);
+      expect((await listVault(users.olga!)).length).toBe(listed);
       const after = await Promise.all(all.map(chunksOn));
       expect(after).toEqual(before);
     } finally {

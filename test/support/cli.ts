@@ -24,12 +24,20 @@ export interface Ran {
 
 export function runVeil(
   args: string[],
-  options: { env?: Record<string, string>; stdin?: Uint8Array; runtime?: Runtime; timeoutMs?: number } = {},
+  options: {
+    env?: Record<string, string>;
+    stdin?: Uint8Array;
+    runtime?: Runtime;
+    timeoutMs?: number;
+    /** The folder it runs in (default: this process's). */
+    cwd?: string;
+  } = {},
 ): Promise<Ran> {
   const [command, prefix] = veilCommand(options.runtime ?? "node");
   return new Promise((resolve, reject) => {
     const child = spawn(command, [...prefix, ...args], {
       env: { ...process.env, NO_COLOR: "1", ...options.env },
+      ...(options.cwd ? { cwd: options.cwd } : {}),
       stdio: ["pipe", "pipe", "pipe"],
     });
     let stdout = "";

@@ -6,6 +6,7 @@ import {
   type EventMaker,
   loginDelayMs,
   requireSession,
+  type SessionGrant,
 } from "../../actors/server/accounts/decider.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { limits, type UserEvent, type VeilError, veilEvent } from "../../events/mod.ts";
@@ -25,7 +26,7 @@ const sessionStarted = (session: string, options: { device?: number; totpStep?: 
     tokenHash: bytes(session.length),
     expiresAt: (options.at ?? t0) + 60_000,
     deviceHash: bytes(options.device ?? 9),
-    deviceName: "laptop",
+    deviceSealed: bytes(8, 60),
     newDevice: false,
     secondFactor: options.totpStep === undefined ? "none" : "totp",
     ...(options.totpStep === undefined ? {} : { totpStep: options.totpStep }),
@@ -55,7 +56,7 @@ function login(overrides: Partial<Extract<AccountCommand, { type: "LogIn" }>> = 
       tokenHash: bytes(42),
       expiresAt: t0 + 86_400_000,
       deviceHash: bytes(9),
-      deviceName: "laptop",
+      deviceSealed: bytes(8, 60),
     },
     deviceHashHex: "09".repeat(32),
     emailCode: { codeHash: bytes(11), codeSealed: bytes(12, 40), expiresAt: t0 + 600_000 },
@@ -116,6 +117,21 @@ describe("logging in", () => {
     given(registered()).when(login()).then(["SessionStarted"], ([event]) => {
       expect(event!.data).toMatchObject({ session: "s-new", newDevice: false, secondFactor: "none" });
     });
+  });
+
+  it("records where a session came from only sealed, and a failure's address only as its keyed hash", () => {
+    const place = { deviceSealed: bytes(8, 60), addressSealed: bytes(6, 50), addressHash: bytes(5) };
+    const from = (passwordMatches: boolean) =>
+      login({ passwordMatches, grant: { ...(login() as { grant: SessionGrant }).grant, ...place } });
+    given(registered()).when(from(true)).then(["SessionStarted"], ([event]) => {
+      expect(event!.data).toMatchObject({ deviceSealed: place.deviceSealed, addressSealed: place.addressSealed });
+      expect(event!.data).not.toHaveProperty("deviceName");
+      expect(event!.data).not.toHaveProperty("address");
+      expect(event!.data).not.toHaveProperty("addressHash");
+    });
+    const failure = decide(from(false), given(registered()).state, t0, make).events[0]!;
+    expect(failure).toMatchObject({ type: "LoginFailed", data: { addressHash: place.addressHash } });
+    expect(failure.data).not.toHaveProperty("address");
   });
 
   it("calls a device new once the user has logged in from another one", () => {

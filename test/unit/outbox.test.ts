@@ -40,6 +40,24 @@ describe("the outbox", () => {
     expect(state.pending[newDevice.id]).toMatchObject({ deviceName: "phone", address: "192.0.2.1" });
   });
 
+  it("carries a new device's sealed name and address for the mailer to open (v2 sessions)", () => {
+    const sealed = veilEvent("SessionStarted", {
+      user: "alice",
+      session: "s-sealed",
+      tokenHash: bytes(8),
+      expiresAt: 2e12,
+      deviceHash: bytes(9),
+      deviceSealed: bytes(12, 60),
+      addressSealed: bytes(13, 50),
+      newDevice: true,
+      secondFactor: "none",
+    }, origin());
+    const pending = given(registered("alice", true), sealed).pending[sealed.id]!;
+    expect(pending).toMatchObject({ kind: "new-device", deviceSealed: bytes(12, 60), addressSealed: bytes(13, 50) });
+    expect(pending.deviceName).toBeUndefined();
+    expect(pending.address).toBeUndefined();
+  });
+
   it("takes a notification out once sent, and forgets a deleted user's", () => {
     const code = veilEvent("EmailCodeIssued", {
       user: "alice",

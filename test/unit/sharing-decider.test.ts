@@ -28,8 +28,8 @@ const id = (digit: string) => digit.repeat(32);
 const shown = {
   owner: "olga",
   image: id("a"),
-  name: "photo.png",
   discoverable: true,
+  shownName: "beach at dawn.png",
 } as unknown as ImageManifest;
 
 const refusal = (decide: () => unknown) => {
@@ -60,7 +60,6 @@ const issued = (views = 2, expiresAt = t0 + 60_000) =>
     image: id("b"),
     name: "photo.png",
     bytes: 10,
-    type: "image/png",
     views,
     expiresAt,
     shareA: new Uint8Array(64),
@@ -82,11 +81,17 @@ describe("requests", () => {
     now: t0,
   };
 
-  it("records a request for a shown object, expiring after the default wait", () => {
+  it("records a request for a shown object under the name it is shown as, expiring after the default wait", () => {
     const [event] = decideRequest({ ...command, image: shown }, make);
     expect(event).toMatchObject({
       type: "AccessRequested",
-      data: { from: "rita", owner: "olga", image: id("a"), expiresAt: t0 + limits.requestExpiryMs },
+      data: {
+        from: "rita",
+        owner: "olga",
+        image: id("a"),
+        name: "beach at dawn.png",
+        expiresAt: t0 + limits.requestExpiryMs,
+      },
     });
   });
 

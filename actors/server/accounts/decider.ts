@@ -35,8 +35,11 @@ export interface SessionGrant {
   readonly tokenHash: Uint8Array;
   readonly expiresAt: number;
   readonly deviceHash: Uint8Array;
-  readonly deviceName: string;
-  readonly address?: string;
+  /** The device's name and the client's address, sealed with the cluster key by the server. */
+  readonly deviceSealed: Uint8Array;
+  readonly addressSealed?: Uint8Array;
+  /** The address's keyed hash: what failures from it are counted by. */
+  readonly addressHash?: Uint8Array;
 }
 
 /** Commands on behalf of a logged-in user carry the hash of their token: the session is checked in the decision. */
@@ -237,14 +240,14 @@ function decideAuthenticated(
 function recordFailure(
   state: UserState,
   reason: "password" | "second-factor",
-  address: string | undefined,
+  addressHash: Uint8Array | undefined,
   rejection: VeilError,
   now: number,
   make: EventMaker,
 ): Decision {
   const user = state.user;
   const next = countFailure(state, now);
-  const where = address ? { address } : {};
+  const where = addressHash ? { addressHash } : {};
   if (next.lockedUntil !== null) {
     return {
       events: [make("AccountLocked", { user, until: next.lockedUntil, failures: next.failures, ...where })],
@@ -263,7 +266,7 @@ function decideLogin(
   if (state?.status !== "active") throw wrongCredentials();
   const user = state.user;
   checkAttemptAllowed(state, now);
-  const address = command.grant.address;
+  const address = command.grant.addressHash;
   if (!command.passwordMatches) return recordFailure(state, "password", address, wrongCredentials(), now, make);
 
   const problem = secondFactorProblem(state, command.secondFactor, now, "login");
@@ -295,10 +298,10 @@ function decideLogin(
       tokenHash: grant.tokenHash,
       expiresAt: grant.expiresAt,
       deviceHash: grant.deviceHash,
-      deviceName: grant.deviceName,
+      deviceSealed: grant.deviceSealed,
       // The first login after registering is not from a "new" device; later unknown ones are.
       newDevice: state.devices.length > 0 && !state.devices.includes(command.deviceHashHex),
-      ...(address ? { address } : {}),
+      ...(grant.addressSealed ? { addressSealed: grant.addressSealed } : {}),
       secondFactor: evidence.kind,
       ...(evidence.kind === "totp" && evidence.step !== null ? { totpStep: evidence.step } : {}),
       ...(evidence.kind === "backup-code" && evidence.index !== null ? { backupCode: evidence.index } : {}),

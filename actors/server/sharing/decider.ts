@@ -55,7 +55,8 @@ export function decideRequest(
       from: command.from,
       owner: command.owner,
       image: image.image,
-      name: image.name,
+      // The name the owner shows it under: the servers know no other (a manifest's is sealed).
+      name: image.shownName ?? image.image,
       expiresAt: command.now + limits.requestExpiryMs,
     }),
   ];

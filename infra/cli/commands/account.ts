@@ -194,9 +194,12 @@ export function registerAccount(program: Command): void {
           totp: boolean;
           email: boolean;
           sessions: number;
+          device: string;
+          address: string | null;
         }>(bus, "user.whoami", session);
         if (options.json) return print(toJson(me));
         print(`${me.user} (session ${me.session}, until ${iso(me.expiresAt)})`);
+        print(`this session: ${me.device || "unnamed device"}${me.address ? ` from ${me.address}` : ""}`);
         print(`previous login: ${iso(me.previousLoginAt)}; open sessions: ${me.sessions}`);
         print(`second factor: ${me.totp ? "TOTP" : me.email ? "emailed codes" : "none"}`);
       });

@@ -20,7 +20,8 @@ import { hostProfilePeer } from "../peer.ts";
 import { table } from "../render.ts";
 import { call, profileOption, withSession } from "../session.ts";
 import { stopSignal } from "../signals.ts";
-import { withVault } from "./vault.ts";
+import { openManifest } from "../../vault/mod.ts";
+import { withOwnKeys, withVault } from "./vault.ts";
 
 const print = (line: string) => process.stdout.write(line + "\n");
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -125,7 +126,7 @@ export function registerSharing(program: Command): void {
               : image.preview
               ? `preview unavailable: ${image.previewProblem}`
               : "no preview";
-            print(`  ${image.name} (${formatBytes(image.bytes)}, ${image.type}): ${preview}`);
+            print(`  ${image.name} (${formatBytes(image.bytes)}): ${preview}`);
           }
         }
       });
@@ -136,16 +137,26 @@ export function registerSharing(program: Command): void {
     .description("show (on) or stop showing (off) one of your objects to users who find you online")
     .argument("<id|name>", "the object's id, or its name")
     .argument("<on|off>", "on or off")
+    .option("--as <name>", "the name they see (default: its own; whatever it is, it becomes public)")
     .addOption(profileOption())
-    .action(async (reference: string, state: string, options: { profile?: string }) => {
+    .action(async (reference: string, state: string, options: { as?: string; profile?: string }) => {
       if (state !== "on" && state !== "off") throw new ValidationError(`say on or off, got ${state}`);
-      await withSession(options, async ({ bus, session }) => {
-        const changed = await call<{ name: string }>(bus, "vault.discoverable", {
-          ...session,
-          image: reference,
+      await withOwnKeys(options, async (deps) => {
+        // The name is sealed in the log: it is opened here, and sent only when the object is to be shown.
+        const { manifest } = await openManifest(deps, reference);
+        await call(deps.bus, "vault.discoverable", {
+          ...deps.session,
+          image: manifest.image,
           discoverable: state === "on",
+          ...(state === "on" ? { name: options.as ?? manifest.name } : {}),
         });
-        print(`${changed.name} is ${state === "on" ? "shown to users who find you online" : "no longer shown"}`);
+        print(
+          state === "on"
+            ? `${manifest.name} is shown${
+              options.as ? ` as ${JSON.stringify(options.as)}` : ""
+            } to users who find you online`
+            : `${manifest.name} is no longer shown`,
+        );
       });
     });
 

@@ -10,10 +10,19 @@ import process from "node:process";
 import type { Command } from "commander";
 import { safeFileName } from "../../../actors/peer/vault.ts";
 import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
-import type { ImageManifest } from "../../../projections/images.ts";
 import { cryptoRandom } from "../../random.ts";
-import type { summary } from "../../server/vault.ts";
-import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../vault/mod.ts";
+import type { StoredSummary } from "../../server/vault.ts";
+import {
+  download,
+  downloadPreview,
+  listVault,
+  openManifest,
+  openSummary,
+  resolveObject,
+  type TransferDeps,
+  upload,
+  type VaultDeps,
+} from "../../vault/mod.ts";
 import { exists, writeFileAtomic } from "../../files.ts";
 import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
 import { cliLogger } from "../client.ts";
@@ -25,7 +34,6 @@ import { loadConfig } from "../../config.ts";
 
 const print = (line: string) => process.stdout.write(line + "\n");
 const iso = (ms: number) => new Date(ms).toISOString();
-type Summary = ReturnType<typeof summary>;
 
 const types: Record<string, string> = {
   ".png": "image/png",
@@ -54,13 +62,26 @@ function progress(what: string) {
   };
 }
 
+const accountKeyOf = (stored: { accountKey?: string }): Uint8Array => {
+  if (!stored.accountKey) throw new AuthenticationError("log in again to unlock your vault on this machine");
+  return new Uint8Array(Buffer.from(stored.accountKey, "base64url"));
+};
+
+/**
+ * Runs work with the session and the unlocked account key, without the workers: enough to
+ * open the names of one's files (sealed in the log) and to resolve a name to an id.
+ */
+export function withOwnKeys<T>(options: { profile?: string }, work: (deps: VaultDeps) => Promise<T>): Promise<T> {
+  return withSession(options, ({ bus, session, stored }) => work({ bus, session, accountKey: accountKeyOf(stored) }));
+}
+
 /** Runs work with the session, the unlocked account keys and the crypto and stego actors. */
 export function withVault<T>(
   options: { profile?: string },
   work: (deps: TransferDeps & { privateKey?: Uint8Array }) => Promise<T>,
 ): Promise<T> {
   return withSession(options, async ({ bus, session, stored }) => {
-    if (!stored.accountKey) throw new AuthenticationError("log in again to unlock your vault on this machine");
+    const accountKey = accountKeyOf(stored);
     const crypto = startCryptoActor();
     const stego = startStegoActor();
     try {
@@ -70,7 +91,7 @@ export function withVault<T>(
         stego,
         random: cryptoRandom,
         session,
-        accountKey: new Uint8Array(Buffer.from(stored.accountKey, "base64url")),
+        accountKey,
         ...(stored.privateKey ? { privateKey: new Uint8Array(Buffer.from(stored.privateKey, "base64url")) } : {}),
         logger: cliLogger(loadConfig()),
       });
@@ -141,7 +162,13 @@ export function registerVault(program: Command): void {
               type: types[extname(name).toLowerCase()] ?? "application/octet-stream",
             }, { replicas, cover, bits }).finally(bar.end);
             if (options.discoverable) {
-              await call(deps.bus, "vault.discoverable", { ...deps.session, image: stored.image, discoverable: true });
+              // Shown under its own name: public from now on, by the owner's choice.
+              await call(deps.bus, "vault.discoverable", {
+                ...deps.session,
+                image: stored.image,
+                discoverable: true,
+                name: stored.name,
+              });
             }
             if (options.json) print(toJson({ ...stored, ...(options.discoverable ? { discoverable: true } : {}) }));
             else {print(
@@ -196,8 +223,8 @@ export function registerVault(program: Command): void {
     .option("--json", "print the list as JSON")
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
-      await withSession(options, async ({ bus, session }) => {
-        const list = await listVault(bus, session);
+      await withOwnKeys(options, async (deps) => {
+        const list = await listVault(deps);
         if (options.json) return void print(toJson(list));
         if (list.length === 0) return void print("no files yet; add some with `veil upload <file>`");
         const rows = list.map((
@@ -214,8 +241,8 @@ export function registerVault(program: Command): void {
     .option("--json", "print it as JSON")
     .addOption(profileOption())
     .action(async (reference: string, options: { json?: boolean; profile?: string }) => {
-      await withSession(options, async ({ bus, session }) => {
-        const manifest = await call<ImageManifest>(bus, "vault.get", { ...session, image: reference });
+      await withOwnKeys(options, async (deps) => {
+        const { manifest } = await openManifest(deps, reference);
         const chunks = manifest.parts.flatMap((part) => part.chunks);
         const perNode: Record<string, number> = {};
         for (const chunk of chunks) for (const node of chunk.nodes) perNode[node] = (perNode[node] ?? 0) + 1;
@@ -255,9 +282,18 @@ export function registerVault(program: Command): void {
     .argument("<id|name>", "the object's id, or its name")
     .addOption(profileOption())
     .action(async (reference: string, options: { profile?: string }) => {
-      await withSession(options, async ({ bus, session }) => {
-        const removed = await call<Summary>(bus, "vault.remove", { ...session, image: reference });
-        print(`removed ${removed.name} (${removed.image}); garbage collection frees its chunks`);
+      await withOwnKeys(options, async (deps) => {
+        const image = await resolveObject(deps, reference);
+        const removed = await call<StoredSummary>(deps.bus, "vault.remove", { ...deps.session, image });
+        // A grant's stray copy (removed by id) is sealed under its grant's keys, not the account's: it goes by its id.
+        const name = (() => {
+          try {
+            return openSummary(deps.accountKey, removed).name;
+          } catch {
+            return image;
+          }
+        })();
+        print(`removed ${name} (${image}); garbage collection frees its chunks`);
       });
     });
 }
