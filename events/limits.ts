@@ -59,6 +59,8 @@ export const limits = {
   commandClockSkewMs: 120_000,
   /** Nonces a server remembers at most (its replay window). */
   replayWindowMax: 200_000,
+  /** Chunks one `vault.abandon` may hand back (a failed upload takes back what it put, in batches). */
+  abandonChunksMax: 256,
   /** How long the open-broker check waits for its probe to be answered. */
   openBrokerProbeTimeoutMs: 1_000,
   /** Graceful shutdown (actors stop, connection drains) must finish within this long. */

@@ -6,9 +6,10 @@
  */
 import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
 import { checkLayout } from "../../actors/peer/vault.ts";
-import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
+import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../actors/storage-node/tickets.ts";
 import { storeRequest } from "../storage/client.ts";
 import {
+  array,
   ConcurrencyError,
   ConflictError,
   imageEvents,
@@ -20,6 +21,7 @@ import {
   object,
   optional,
   string,
+  ticketBytes,
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
@@ -32,6 +34,7 @@ import {
   imageOf,
   imagesOf,
   type ImagesState,
+  referencedChunks,
   type UsersState,
 } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
@@ -40,6 +43,8 @@ import { authenticated, userSessions } from "./sessions.ts";
 
 /** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
 const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
+const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ });
+const nodeToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 const requests = {
   plain: object(authenticated),
   list: object({
@@ -48,6 +53,14 @@ const requests = {
     limit: optional(integer({ min: 1, max: limits.listPageMax })),
   }),
   get: object({ ...authenticated, image: imageId }),
+  /** What a failed upload put and wants taken back, each with the put ticket it was put under. */
+  abandon: object({
+    ...authenticated,
+    chunks: array(object({ hash: chunkHash, node: nodeToken, ticket: ticketBytes }), {
+      lengthMin: 1,
+      lengthMax: limits.abandonChunksMax,
+    }),
+  }),
   damaged: object({
     ...authenticated,
     image: imageId,
@@ -85,6 +98,8 @@ export function vaultCommands(deps: {
   clock: Clock;
   ids: IdSource;
   tickets: TicketIssuer;
+  /** What put tickets are checked with when an upload hands its chunks back. */
+  ticketKey: Uint8Array;
 }): Record<string, CommandHandler> {
   const { nodeId, bus, log, users, images, grants, clock, ids, tickets } = deps;
   const { session } = userSessions({ log, users, clock });
@@ -171,6 +186,33 @@ export function vaultCommands(deps: {
         veilEvent("ChunkLost", { image: image.image, hash: request.hash, node: request.node }, origin()),
       ]);
       return { recorded: true };
+    },
+
+    /**
+     * Takes back what a failed upload stored, at once instead of at the next garbage
+     * collection. Users' machines may not delete chunks: the server does, for chunks the
+     * caller shows a live put ticket for (so it placed them itself, moments ago) and that no
+     * manifest references. Deleting is best effort, like the collection that would follow.
+     */
+    "vault.abandon": async (data) => {
+      const request = requests.abandon.parse(data);
+      await session(request);
+      const now = clock.now();
+      for (const chunk of request.chunks) {
+        checkTicketAllows(verifyTicket(deps.ticketKey, chunk.ticket, { node: chunk.node, now }), {
+          op: "put",
+          hash: chunk.hash,
+        });
+      }
+      await images.caughtUp();
+      const referenced = referencedChunks(images.state);
+      let freed = 0;
+      for (const chunk of request.chunks) {
+        if (referenced.has(chunk.hash)) continue;
+        freed += await storeRequest(bus, chunk.node, "delete", { hash: chunk.hash })
+          .then((reply) => (reply as { freed: number }).freed, () => 0);
+      }
+      return { freed };
     },
 
     "vault.remove": async (data) => {

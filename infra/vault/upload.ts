@@ -55,7 +55,7 @@ export async function upload(
     });
   });
   // Every chunk this upload newly stored, so a failed upload can take them back.
-  const stored: { hash: string; node: string }[] = [];
+  const stored: StoredReplica[] = [];
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new ValidationError(`${file.path} is not a file`);
@@ -144,7 +144,7 @@ export async function upload(
       throw error;
     }
   } catch (error) {
-    await takeBack(bus, stored, logger);
+    await takeBack(bus, session, stored, logger);
     throw error;
   } finally {
     await handle.close();
@@ -183,7 +183,7 @@ async function putReplicas(
   bus: Bus,
   chunk: Chunk,
   replicas: number,
-  stored: { hash: string; node: string }[],
+  stored: StoredReplica[],
   logger: Logger,
 ): Promise<StoredChunk> {
   const holding = new Set<string>();
@@ -213,7 +213,7 @@ async function putReplicas(
           stored: boolean;
         };
         holding.add(node);
-        if (reply.stored) stored.push({ hash: chunk.hash, node });
+        if (reply.stored) stored.push({ hash: chunk.hash, node, ticket });
       } catch (error) {
         failed.add(node);
         lastError = error as Error;
@@ -232,11 +232,28 @@ async function putReplicas(
   return { hash: chunk.hash, bytes: chunk.bytes.byteLength, nodes: [...holding] };
 }
 
-/** Best effort: what a failed upload stored is removed again (only chunks it newly stored, never shared ones). */
-async function takeBack(bus: Bus, stored: readonly { hash: string; node: string }[], logger: Logger): Promise<void> {
-  await eachLimited(stored, limits.transferConcurrency, async ({ hash, node }) => {
-    await storeRequest(bus, node, "delete", { hash }).catch((error: Error) =>
-      logger.warn("could not remove a chunk of a failed upload", { node, reason: error.message })
+/** A chunk this upload newly stored on a node, and the put ticket that let it. */
+interface StoredReplica {
+  readonly hash: string;
+  readonly node: string;
+  readonly ticket: Uint8Array;
+}
+
+/**
+ * Best effort: what a failed upload stored is removed again (only chunks it newly stored,
+ * never shared ones). A user's machine may not delete chunks, so it hands them to the
+ * servers with the put tickets it stored them under; what is left, garbage collection takes.
+ */
+async function takeBack(
+  bus: Bus,
+  session: { user: string; token: string },
+  stored: readonly StoredReplica[],
+  logger: Logger,
+): Promise<void> {
+  for (let start = 0; start < stored.length; start += limits.abandonChunksMax) {
+    const chunks = stored.slice(start, start + limits.abandonChunksMax);
+    await sendCommand(bus, "vault.abandon", { ...session, chunks }).catch((error: Error) =>
+      logger.warn("could not take back the chunks of a failed upload", { reason: error.message })
     );
-  });
+  }
 }

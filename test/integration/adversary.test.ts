@@ -7,6 +7,8 @@
  * every secret that crossed the broker meanwhile.
  */
 import { Buffer } from "node:buffer";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -103,11 +105,15 @@ beforeAll(async () => {
   }
   const png = await encodePng(generateCover(5, 200, 150));
   await writeFile(join(folder, "photo.png"), png);
-  await upload(people.alice!, { path: join(folder, "photo.png"), name: "photo.png", type: "image/png" }, {
-    replicas: 2,
-  });
-  await call("alice", "vault.discoverable", { image: "photo.png", discoverable: true });
-  photo = await call("alice", "vault.get", { image: "photo.png" }) as ImageManifest;
+  const stored = await upload(
+    people.alice!,
+    { path: join(folder, "photo.png"), name: "photo.png", type: "image/png" },
+    {
+      replicas: 2,
+    },
+  );
+  await call("alice", "vault.discoverable", { image: stored.image, discoverable: true, name: "photo.png" });
+  photo = await call("alice", "vault.get", { image: stored.image }) as ImageManifest;
 }, 120_000);
 
 afterAll(async () => {
@@ -251,6 +257,43 @@ describe("destroying", () => {
       deny_delete: true,
       deny_purge: true,
     });
+  });
+});
+
+describe("storage without a ticket", () => {
+  it("cannot get another user's chunks, nor put or get with no ticket or a forged one", async () => {
+    const chunk = chunksOf(photo)[0]!;
+    const node = chunk.nodes[0]!;
+    const malloryBus = natsBus(mallory, silentLogger);
+    // The manifest, and with it the get tickets, are the owner's only.
+    await expect(call("mallory", "vault.get", { image: photo.image })).rejects.toThrow(/no object/);
+    await expect(storeRequest(malloryBus, node, "get", { hash: chunk.hash })).rejects.toThrow(/needs a ticket/);
+    const forged = new Uint8Array(200).fill(3);
+    await expect(storeRequest(malloryBus, node, "get", { hash: chunk.hash, ticket: forged })).rejects.toThrow();
+    const junk = new Uint8Array(1_000).fill(1);
+    const junkHash = bytesToHex(sha256(junk));
+    await expect(storeRequest(malloryBus, node, "put", { hash: junkHash, bytes: junk })).rejects.toThrow(
+      /needs a ticket/,
+    );
+    expect(await storeRequest(serverBus(), node, "has", { hash: junkHash })).toBe(false);
+  });
+
+  it("cannot have the servers delete another user's chunks, even with a genuine put ticket for them", async () => {
+    const chunk = chunksOf(photo)[0]!;
+    // Placement hands her a real put ticket for Alice's chunk on the nodes holding it...
+    const placed = await call("mallory", "cluster.place", {
+      chunks: [{ hash: chunk.hash, bytes: 1 }],
+      replicas: 1,
+    }) as { tickets: { node: string; ticket: Uint8Array }[] };
+    const { node, ticket } = placed.tickets[0]!;
+    await call("mallory", "vault.abandon", { chunks: [{ hash: chunk.hash, node, ticket }] });
+    // ...but a chunk a manifest references is never taken back, and a forged ticket is refused outright.
+    for (const holder of chunk.nodes) {
+      expect(await storeRequest(serverBus(), holder, "has", { hash: chunk.hash })).toBe(true);
+    }
+    await expect(call("mallory", "vault.abandon", {
+      chunks: [{ hash: chunk.hash, node: chunk.nodes[0]!, ticket: new Uint8Array(200).fill(7) }],
+    })).rejects.toThrow(/ticket/);
   });
 });
 

@@ -51,8 +51,9 @@ afterAll(async () => {
   await Promise.all(servers.map((server) => server.done));
 });
 
+/** Only the storage identity may heartbeat as a storage node. */
 const storageBeat = (node: string, bytesUsed: number) =>
-  nats.nc.publish(
+  nats.storage.publish(
     `veil.hb.storage.${node}`,
     encodeMessage({
       node,

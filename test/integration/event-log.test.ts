@@ -5,6 +5,8 @@ import { useNatsServer } from "../support/nats.ts";
 import { elected, joined, left } from "../support/events.ts";
 
 const nats = useNatsServer();
+/** Without veil's config: the only broker where messages can be deleted, to see replays cope with gaps. */
+const open = useNatsServer({ open: true });
 
 async function collect(records: AsyncIterable<LogRecord>): Promise<LogRecord[]> {
   const all: LogRecord[] = [];
@@ -101,14 +103,19 @@ describe("NatsEventLog", () => {
   });
 
   it("ends a replay whose range holds no stored entry (deleted, purged)", async () => {
+    // veil's streams deny deleting and purging; on a broker without veil's config, a stream
+    // made without that protection does not, and replays must still end cleanly.
+    const { config } = await open.jsm.streams.info("VEIL_EVENTS");
+    await open.jsm.streams.delete("VEIL_EVENTS");
+    await open.jsm.streams.add({ ...config, deny_delete: false, deny_purge: false });
     const subject = nodeSubject("gone-1");
-    const [kept, deleted] = await nats.log.append(subject, [joined("gone-1"), left("gone-1")]);
-    await nats.jsm.streams.deleteMessage("VEIL_EVENTS", deleted!);
-    expect((await collect(nats.log.replay({ subject }))).map((record) => record.seq)).toEqual([kept]);
-    expect(await collect(nats.log.replay({ subject, fromSeq: deleted }))).toEqual([]);
-    await nats.jsm.streams.purge("VEIL_EVENTS", { filter: subject });
-    expect(await collect(nats.log.replay({ subject }))).toEqual([]);
-    expect((await nats.log.readAggregate(subject)).lastSubjectSeq).toBe(0);
+    const [kept, deleted] = await open.log.append(subject, [joined("gone-1"), left("gone-1")]);
+    await open.jsm.streams.deleteMessage("VEIL_EVENTS", deleted!);
+    expect((await collect(open.log.replay({ subject }))).map((record) => record.seq)).toEqual([kept]);
+    expect(await collect(open.log.replay({ subject, fromSeq: deleted }))).toEqual([]);
+    await open.jsm.streams.purge("VEIL_EVENTS", { filter: subject });
+    expect(await collect(open.log.replay({ subject }))).toEqual([]);
+    expect((await open.log.readAggregate(subject)).lastSubjectSeq).toBe(0);
   });
 
   it("leaves no consumer behind on the server after reading", async () => {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtemp, readFile, rm, stat } from "node:fs/promises";
+import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +7,7 @@ import process from "node:process";
 import { afterEach, describe, expect, it } from "vitest";
 import { nodeSubject, UnavailableError } from "../../events/mod.ts";
 import { reachBroker } from "../../infra/launcher/broker.ts";
-import { loadOrCreateIdentities } from "../../infra/nats/identities.ts";
+import { authenticatorFor, loadOrCreateIdentities } from "../../infra/nats/identities.ts";
 import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
@@ -137,7 +137,7 @@ describe("veil up", () => {
 
     // Ctrl-C in a terminal signals the whole foreground process group at once: the private
     // broker must not be in it, or it would stop before veil had persisted and left.
-    const brokerPid = execFileSync("pgrep", ["-f", `nats-server .*-p ${port} `], { encoding: "utf8" }).trim();
+    const brokerPid = execFileSync("pgrep", ["-f", `nats-server .*-p ${port}( |$)`], { encoding: "utf8" }).trim();
     expect(brokerPid).toMatch(/^\d+$/);
     brokers.push(brokerPid);
     expect(processGroup(brokerPid)).not.toBe(processGroup(String(veil.child.pid)));
@@ -146,9 +146,19 @@ describe("veil up", () => {
     expect(veil.output().stderr).toMatch(/left the cluster[\s\S]*private nats-server stopped/);
     await expect(connectNats(url, { name: "launcher-test", timeoutMs: 500 })).rejects.toBeInstanceOf(UnavailableError);
 
-    // The private store kept everything, NodeLeft included: reopen it with a broker of our own.
-    const reopened = await startNatsServer({ storeFolder: join(data, "nats") });
-    const client = await connectNats(reopened.url, { name: "launcher-test" });
+    // It ran with the config it wrote (mode 0600), every user inside an accounts block.
+    const configPath = join(data, "broker", "nats-server.conf");
+    expect((await stat(configPath)).mode & 0o777).toBe(0o600);
+    expect((await stat(join(data, "broker", "identities.json"))).mode & 0o777).toBe(0o600);
+    expect(await readFile(configPath, "utf8")).toMatch(/accounts \{[\s\S]*no_auth_user: "client"/);
+
+    // The private store kept everything, NodeLeft included: reopen it with the same config.
+    const reopened = await startNatsServer({ storeFolder: join(data, "nats"), configFile: configPath });
+    const identities = await loadOrCreateIdentities(data);
+    const client = await connectNats(reopened.url, {
+      name: "launcher-test",
+      authenticator: authenticatorFor(identities, "operator"),
+    });
     try {
       const { js, jsm } = await openJetStream(client, reopened.url);
       const { records } = await new NatsEventLog(js, jsm).readAggregate(nodeSubject("server-1"));
@@ -191,10 +201,75 @@ describe("veil up", () => {
 });
 
 describe("brokers veil cannot use as they are", () => {
+  it("refuses to run servers on a broker open to anyone, and says how to fix it", async () => {
+    // As Debian installs it: no accounts, no users, anyone may publish anything.
+    const server = await startNatsServer({ storeFolder: await dataFolder() });
+    try {
+      for (const args of [["up"], ["node", "--role", "server", "--id", "open-1"]]) {
+        const ran = await runVeil(args, {
+          env: {
+            NATS_URL: server.url,
+            VEIL_DATA: await dataFolder(),
+            VEIL_CREDS: nats.env.VEIL_CREDS,
+            VEIL_LOG: "warn",
+          },
+        });
+        expect(ran.code, args.join(" ")).toBe(5);
+        expect(ran.stderr).toMatch(/is open: an unauthenticated connection can publish into the servers' account/);
+        expect(ran.stderr).toMatch(/veil broker config/);
+      }
+      // Nothing was written there.
+      const probe = await connectNats(server.url, { name: "probe" });
+      const { jsm } = await openJetStream(probe, server.url);
+      expect(await jsm.streams.names().next()).toEqual([]);
+      await probe.close();
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it("runs on a nats-server started with the config `veil broker config` prints", async () => {
+    const data = await dataFolder();
+    const printed = await runVeil(["broker", "config", "--store", join(data, "own-store")], {
+      env: { VEIL_DATA: data },
+    });
+    expect(printed.code).toBe(0);
+    const configPath = join(data, "veil.conf");
+    await writeFile(configPath, printed.stdout);
+    const server = await startNatsServer({ storeFolder: join(data, "own-store"), configFile: configPath });
+    const veil = startVeil(["up", "--servers", "1", "--storage", "1"], {
+      env: { NATS_URL: server.url, VEIL_DATA: data, VEIL_LOG: "warn" },
+    });
+    running.push(veil);
+    try {
+      await veil.waitForOutput(/Press Ctrl-C to stop/);
+      // The operator's tools find their identity in the same data folder...
+      // (Live means caught up; the election may still be under way: ask again until it is over.)
+      let leaders: string[] = [];
+      for (let attempt = 0; attempt < 20 && leaders.length === 0; attempt++) {
+        const nodes = await runVeil(["nodes", "--json"], { env: { NATS_URL: server.url, VEIL_DATA: data } });
+        expect(nodes.code).toBe(0);
+        leaders = (JSON.parse(nodes.stdout) as { id: string; leader: boolean }[]).filter((node) => node.leader)
+          .map((node) => node.id);
+      }
+      expect(leaders).toEqual(["server-1"]);
+      // ...and an anonymous connection there has the client's rights only.
+      const anonymous = await connectNats(server.url, { name: "anonymous" });
+      await expect(anonymous.request("$JS.API.INFO", undefined, { timeout: 1_000 })).rejects.toThrow(
+        /Permissions Violation/,
+      );
+      await anonymous.close();
+    } finally {
+      veil.child.kill("SIGTERM");
+      await veil.exited;
+      await server.stop();
+    }
+  });
+
   it("tells the user to start veil when the broker has no veil log yet", async () => {
     const server = await startNatsServer({ storeFolder: await dataFolder() });
     try {
-      const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
+      const ran = await runVeil(["events"], { env: { NATS_URL: server.url, VEIL_CREDS: nats.env.VEIL_CREDS } });
       expect(ran.code).toBe(3);
       expect(ran.stderr).toMatch(
         /there is no veil event log \(stream VEIL_EVENTS\) at .*; start veil with `veil up` first/,
@@ -207,12 +282,9 @@ describe("brokers veil cannot use as they are", () => {
   it("says JetStream is missing when the broker runs without it", async () => {
     const server = await startNatsServer({ storeFolder: await dataFolder(), jetStream: false });
     try {
-      const ran = await runVeil(["events"], { env: { NATS_URL: server.url } });
+      const ran = await runVeil(["events"], { env: { NATS_URL: server.url, VEIL_CREDS: nats.env.VEIL_CREDS } });
       expect(ran.code).toBe(6);
       expect(ran.stderr).toMatch(/has no JetStream; start nats-server with -js/);
-      const up = await runVeil(["up"], { env: { NATS_URL: server.url, VEIL_DATA: await dataFolder() } });
-      expect(up.code).toBe(6);
-      expect(up.stderr).toMatch(/has no JetStream/);
     } finally {
       await server.stop();
     }

@@ -2,7 +2,7 @@ import { describe, expect, it, vi } from "vitest";
 import { encodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
 import type { EventLog, SnapshotStore } from "../../actors/ports.ts";
 import { clusterProjection, fold } from "../../projections/mod.ts";
-import { connectNats, openJetStream } from "../../infra/nats/connection.ts";
+import { openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
@@ -12,6 +12,7 @@ import { useNatsServer } from "../support/nats.ts";
 import { elected, joined, left } from "../support/events.ts";
 
 const nats = useNatsServer();
+const open = useNatsServer({ open: true });
 
 describe("Projector", () => {
   it("keeps live state equal to state rebuilt from sequence 1, bad input included", async () => {
@@ -148,7 +149,7 @@ describe("Projector lifecycle", () => {
 
   it("reports a failure when the log stops delivering without being asked to", async () => {
     const { logger } = recordingLogger();
-    const own = await connectNats(nats.url, { name: "projector-failure" });
+    const own = await nats.connectAs("server", "projector-failure");
     const { js, jsm } = await openJetStream(own, nats.url);
     const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
@@ -161,26 +162,26 @@ describe("Projector lifecycle", () => {
   });
 });
 
-// Last in this file: it deletes and recreates the stream under the other tests' feet.
+// On a broker of its own without veil's config: only there can the stream be deleted and made anew.
 describe("a recreated log", () => {
   it("is not mistaken for the old one: its snapshots are discarded", async () => {
     const { logger } = recordingLogger();
-    const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
-    await nats.log.append(nodeSubject("old-world"), [joined("old-world")]);
-    const before = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    const snapshots = await openSnapshotStore(open.nc, { replicas: 1 });
+    await open.log.append(nodeSubject("old-world"), [joined("old-world")]);
+    const before = new Projector({ log: open.log, snapshots, projection: clusterProjection, logger });
     await before.start();
     await before.stop();
     expect((await snapshots.load("cluster"))?.state).toMatchObject({ nodes: { "old-world": {} } });
 
-    await nats.jsm.streams.delete("VEIL_EVENTS");
-    await ensureStreams(nats.jsm, { replicas: 1 });
-    await nats.log.append(nodeSubject("new-world"), [joined("new-world")]);
+    await open.jsm.streams.delete("VEIL_EVENTS");
+    await ensureStreams(open.jsm, { replicas: 1 });
+    await open.log.append(nodeSubject("new-world"), [joined("new-world")]);
 
-    const after = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    const after = new Projector({ log: open.log, snapshots, projection: clusterProjection, logger });
     await after.start();
     expect(Object.keys(after.state.nodes)).toEqual(["new-world"]);
     expect(after.state).toEqual(
-      (await projectUntil({ log: nats.log, snapshots, projection: clusterProjection, logger })).state,
+      (await projectUntil({ log: open.log, snapshots, projection: clusterProjection, logger })).state,
     );
     await after.stop();
   });

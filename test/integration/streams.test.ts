@@ -1,10 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { UnavailableError } from "../../events/mod.ts";
-import { clusterStreamName, ensureStreams, eventStreamName } from "../../infra/nats/streams.ts";
+import { clusterStreamName, ensureStreams, eventStreamName, streamConfigs } from "../../infra/nats/streams.ts";
 import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 
 const nats = useNatsServer();
+/** A broker with no streams yet, open (no veil config), so a test can also delete one. */
+const empty = useNatsServer({ createStreams: false, open: true });
 
 describe("ensureStreams", () => {
   it("is idempotent: a second node's start changes nothing", async () => {
@@ -31,10 +33,28 @@ describe("ensureStreams", () => {
   });
 
   it("explains why a stream cannot be created, e.g. replicas without a cluster", async () => {
-    await nats.jsm.streams.delete(clusterStreamName);
-    const attempt = ensureStreams(nats.jsm, { replicas: 3 });
+    const attempt = ensureStreams(empty.jsm, { replicas: 3 });
     await expect(attempt).rejects.toBeInstanceOf(UnavailableError);
     await expect(attempt).rejects.toThrow(/VEIL_STREAM_REPLICAS=3 needs a NATS cluster of at least 3 servers/);
-    await ensureStreams(nats.jsm, { replicas: 1 });
+    await ensureStreams(empty.jsm, { replicas: 1 });
+  });
+
+  it("creates its streams so that nobody may delete or purge them, not even a server", async () => {
+    const { config } = await nats.jsm.streams.info(eventStreamName);
+    expect(config).toMatchObject({ deny_delete: true, deny_purge: true, discard: "new" });
+    expect(config.max_bytes).toBeGreaterThan(0);
+    await expect(nats.jsm.streams.purge(eventStreamName)).rejects.toThrow();
+    await expect(nats.jsm.streams.delete(eventStreamName)).rejects.toThrow(/Permissions Violation/);
+  });
+
+  it("protects a stream made before veil protected its streams", async () => {
+    const old = streamConfigs({ replicas: 1 }).find((stream) => stream.name === clusterStreamName)!;
+    await empty.jsm.streams.delete(clusterStreamName);
+    await empty.jsm.streams.add({ ...old, deny_delete: false, deny_purge: false });
+    await ensureStreams(empty.jsm, { replicas: 1 });
+    expect((await empty.jsm.streams.info(clusterStreamName)).config).toMatchObject({
+      deny_delete: true,
+      deny_purge: true,
+    });
   });
 });

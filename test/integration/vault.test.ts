@@ -5,6 +5,9 @@
  * replica or a stopped node does not lose a file; an upload that cannot reach its replicas
  * records nothing and leaves nothing behind; nobody sees anyone else's files.
  */
+import { openCommand, ReplayWindow } from "../../actors/crypto/mod.ts";
+import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
+import { testClusterKey } from "../support/identity.ts";
 import { Buffer } from "node:buffer";
 import { mkdir, mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -416,11 +419,18 @@ describe("the vault", () => {
     const path = join(folder, "old.bin");
     await writeFile(path, bytes);
     // What a client before sealed names recorded: the manifest as a v1 event, written raw to the log.
+    // The test plays the server for that one command: it opens the sealed request with the cluster's key.
+    const clusterSealing = clusterSecrets(testClusterKey, cryptoRandom).sealingKeys;
     const oldClient: Bus = {
       ...bus(),
       async request(subject, data, options) {
         if (subject !== "veil.cmd.vault.store") return await bus().request(subject, data, options);
-        const { manifest } = data as { manifest: Record<string, unknown> };
+        const opened = openCommand(clusterSealing.privateKey, "vault.store", data, {
+          replays: new ReplayWindow(),
+          now: Date.now(),
+          random: cryptoRandom,
+        });
+        const { manifest } = opened.data as { manifest: Record<string, unknown> };
         const { meta: _meta, ...rest } = manifest;
         const v1 = {
           ...rest,
@@ -431,10 +441,10 @@ describe("the vault", () => {
         };
         const event = { type: "ImageStored", v: 1, id: randomUUID(), at: Date.now(), by: "vault-server", data: v1 };
         await nats.js.publish(`veil.evt.image.${String(rest.image)}`, encodeMessage(event), { msgID: event.id });
-        return {
+        return opened.sealReply({
           ok: true,
           value: { image: rest.image, bytes: bytes.byteLength, storedAt: event.at, replicas: 2, chunks: 1 },
-        };
+        });
       },
     };
     const stored = await upload({ ...users.olga!, bus: oldClient }, { path, name: "new.bin", type: "x" }, {

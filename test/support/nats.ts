@@ -41,8 +41,14 @@ export interface TestNats {
   connectAs(kind: IdentityKind, name?: string): Promise<NatsConnection>;
 }
 
-/** Starts a private nats-server for this test file, with veil's streams created. */
-export function useNatsServer(): TestNats {
+/**
+ * Starts a private nats-server for this test file, with veil's streams created.
+ * `createStreams: false` leaves the broker empty. `open: true` starts it without veil's
+ * config, as a nats-server someone runs with no accounts: open to every connection, so a
+ * test can do what no identity of veil's may (delete messages, delete a stream) and see how
+ * veil copes.
+ */
+export function useNatsServer(options: { createStreams?: boolean; open?: boolean } = {}): TestNats {
   let server: NatsServerProcess | undefined;
   let storeFolder = "";
   let nc: NatsConnection | undefined;
@@ -54,7 +60,7 @@ export function useNatsServer(): TestNats {
     storeFolder = await mkdtemp(join(tmpdir(), "veil-test-nats-"));
     const dataFolder = join(storeFolder, "data");
     const { path, identities } = await writeBrokerConfig(dataFolder, { storeFolder: join(storeFolder, "js") });
-    server = await startNatsServer({ storeFolder, configFile: path });
+    server = await startNatsServer({ storeFolder, ...(options.open ? {} : { configFile: path }) });
     process.once("exit", killOnExit);
     const url = server.url;
     const connectAs = async (kind: IdentityKind, name = `veil-test-${kind}`) => {
@@ -67,7 +73,7 @@ export function useNatsServer(): TestNats {
     others.push(client);
     const storage = await connectAs("storage");
     const jsm = await jetstreamManager(nc);
-    await ensureStreams(jsm, { replicas: 1 });
+    if (options.createStreams !== false) await ensureStreams(jsm, { replicas: 1 });
     const js = jetstream(nc);
     Object.assign(handle, {
       url,
