@@ -57,6 +57,8 @@ export const limits = {
   grantShareBucketBytesMax: 1024 * 1024 * 1024,
   /** A sealed command's time may differ this much from the server's clock; its nonce is remembered this long. */
   commandClockSkewMs: 120_000,
+  /** Clients whose shared keys a server keeps, so a busy client costs one key agreement, not one per command. */
+  sealingClientsCachedMax: 10_000,
   /** Nonces a server remembers at most (its replay window). */
   replayWindowMax: 200_000,
   /** Chunks one `vault.abandon` may hand back (a failed upload takes back what it put, in batches). */

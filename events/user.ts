@@ -67,7 +67,17 @@ export const userEvents = defineEvents({
     }),
   },
   /** New credentials; every session but the one that changed it ends. */
-  PasswordChanged: { version: 1, data: object({ user: username, ...credentials, keptSession: sessionId }) },
+  PasswordChanged: {
+    version: 1,
+    data: object({
+      user: username,
+      ...credentials,
+      keptSession: sessionId,
+      /** The second factor it was confirmed with, spent like a login's (absent: none was set, or before one was asked). */
+      totpStep: optional(integer({ min: 0 })),
+      backupCode: optional(integer({ min: 0, max: limits.backupCodes - 1 })),
+    }),
+  },
   /** The name stays taken, so nobody can step into a former user's identity. */
   UserDeleted: { version: 1, data: object({ user: username }) },
   /** v1 had `deviceName` and `address` in the clear; they are read as they are (v2 writes only the sealed ones). */

@@ -101,9 +101,14 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
   if (!state) return state;
   switch (event.type) {
     case "PasswordChanged": {
-      const { user: _user, keptSession, ...credentials } = event.data;
+      const { user: _user, keptSession, totpStep, backupCode, ...credentials } = event.data;
       const kept = Object.hasOwn(state.sessions, keptSession) ? state.sessions[keptSession] : undefined;
-      return { ...state, credentials, sessions: kept ? { [keptSession]: kept } : {} };
+      return {
+        ...state,
+        credentials,
+        sessions: kept ? { [keptSession]: kept } : {},
+        totp: spendSecondFactor(state.totp, { totpStep, backupCode }),
+      };
     }
     case "UserDeleted":
       return { ...state, status: "deleted", sessions: {}, totp: null, emailCode: null };
@@ -122,11 +127,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
       };
       const device = bytesToHex(data.deviceHash);
       const devices = [...state.devices.filter((known) => known !== device), device].slice(-limits.devicesPerUserMax);
-      const totp = state.totp && {
-        ...state.totp,
-        lastStep: data.totpStep ?? state.totp.lastStep,
-        backupCodeHashes: state.totp.backupCodeHashes.map((hash, index) => (index === data.backupCode ? null : hash)),
-      };
+      const totp = spendSecondFactor(state.totp, data);
       return {
         ...state,
         sessions: withinSessionBound({ ...state.sessions, [data.session]: session }),
@@ -242,4 +243,17 @@ export const usersProjection: Projection<UsersState> = {
 
 function assertNever(event: never): never {
   throw new Error(`programmer error: unhandled user event ${(event as UserEvent).type}`);
+}
+
+/** A TOTP step or backup code, once used, is spent: the step and those before it, the code for good. */
+function spendSecondFactor(
+  totp: UserState["totp"],
+  used: { readonly totpStep?: number; readonly backupCode?: number },
+): UserState["totp"] {
+  if (!totp) return totp;
+  return {
+    ...totp,
+    lastStep: used.totpStep ?? totp.lastStep,
+    backupCodeHashes: totp.backupCodeHashes.map((hash, index) => (index === used.backupCode ? null : hash)),
+  };
 }

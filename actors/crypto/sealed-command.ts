@@ -22,8 +22,9 @@ import {
   ValidationError,
 } from "../../events/mod.ts";
 import type { RandomSource } from "../ports.ts";
-import { openSealed, sealTo } from "./box.ts";
-import { openSecret, sealSecret } from "./keys.ts";
+import { x25519 } from "@noble/curves/ed25519.js";
+import { newKeyPair } from "./box.ts";
+import { deriveSubkey, keyBytes, openSecret, sealSecret } from "./keys.ts";
 
 /** What crosses the wire for a sealed command, and for its reply. */
 export const sealedBody = object({ sealed: bytes({ lengthMin: 1, lengthMax: limits.brokerPayloadBytesMax }) });
@@ -36,85 +37,174 @@ const inside = object({
 
 export interface SealedCommand {
   readonly body: { readonly sealed: Uint8Array };
-  /** Opens the reply to this command; a reply sealed to anyone else is an IntegrityError. */
+  /** Opens the reply to this command; a reply sealed to anyone else, or for another request, is an IntegrityError. */
   openReply(reply: unknown): unknown;
 }
 
+/** The keys one client's key pair shares with the cluster: one for requests, one for replies. */
+interface SharedKeys {
+  readonly requestKey: Uint8Array;
+  readonly replyKey: Uint8Array;
+}
+
+function sharedKeys(shared: Uint8Array, clientPublicKey: Uint8Array): SharedKeys {
+  return {
+    requestKey: deriveSubkey(shared, "command", clientPublicKey),
+    replyKey: deriveSubkey(shared, "box-reply", clientPublicKey),
+  };
+}
+
+/** A reply opens only for the request it answers: the request's nonce is bound into it. */
+const replyContext = (name: string, nonce: Uint8Array) => `reply:${name}:${bytesToHex(nonce)}`;
+
+/**
+ * The client's side. One key pair per client (a process, a connection) for all its
+ * commands: the key agreement with the cluster is done once, and each command is sealed
+ * under the shared key with a fresh random nonce (XChaCha20's 192-bit nonces make that safe).
+ * What a captured request could be used for is bounded by the replay window, not the key.
+ */
+export class CommandSealer {
+  readonly #publicKey: Uint8Array;
+  readonly #keys: SharedKeys;
+
+  constructor(clusterPublicKey: Uint8Array, readonly random: RandomSource) {
+    if (clusterPublicKey.byteLength !== keyBytes) throw new ValidationError("public keys are 32 bytes");
+    const own = newKeyPair(random);
+    this.#publicKey = own.publicKey;
+    this.#keys = sharedKeys(x25519.getSharedSecret(own.privateKey, clusterPublicKey), own.publicKey);
+  }
+
+  seal(command: { name: string; data: unknown }, now: number): SealedCommand {
+    const nonce = this.random.bytes(16);
+    const body = sealSecret(
+      this.#keys.requestKey,
+      encodeMessage({ name: command.name, data: command.data, nonce, at: now }),
+      `box:${command.name}`,
+      this.random,
+    );
+    const sealed = new Uint8Array(keyBytes + body.byteLength);
+    sealed.set(this.#publicKey, 0);
+    sealed.set(body, keyBytes);
+    const replyKey = this.#keys.replyKey;
+    return {
+      body: { sealed },
+      openReply(reply) {
+        // A server that could not open the request cannot seal its refusal: only refusals come plain.
+        if ((reply as { ok?: unknown } | null)?.ok === false) return reply;
+        let answer: { sealed: Uint8Array };
+        try {
+          answer = sealedBody.parse(reply);
+        } catch {
+          throw new IntegrityError(`the reply to ${command.name} was not sealed: it did not come from the cluster`);
+        }
+        try {
+          return decodeMessage(
+            openSecret(replyKey, answer.sealed, replyContext(command.name, nonce)),
+            limits.brokerPayloadBytesMax,
+          );
+        } catch (cause) {
+          throw new IntegrityError(`the reply to ${command.name} does not open: it was not sealed for this request`, {
+            cause,
+          });
+        }
+      },
+    };
+  }
+}
+
+/** Seals one command with a key pair of its own (a client that sends only one). */
 export function sealCommand(
   clusterPublicKey: Uint8Array,
   command: { name: string; data: unknown },
   options: { random: RandomSource; now: number },
 ): SealedCommand {
-  const plaintext = encodeMessage({
-    name: command.name,
-    data: command.data,
-    nonce: options.random.bytes(16),
-    at: options.now,
-  });
-  const { sealed, replyKey } = sealTo(clusterPublicKey, plaintext, "command", command.name, options.random);
-  return {
-    body: { sealed },
-    openReply(reply) {
-      // A server that could not open the request cannot seal its refusal: only refusals come plain.
-      if ((reply as { ok?: unknown } | null)?.ok === false) return reply;
-      let body: { sealed: Uint8Array };
-      try {
-        body = sealedBody.parse(reply);
-      } catch {
-        throw new IntegrityError(`the reply to ${command.name} was not sealed: it did not come from the cluster`);
-      }
-      try {
-        return decodeMessage(openSecret(replyKey, body.sealed, `reply:${command.name}`), limits.brokerPayloadBytesMax);
-      } catch (cause) {
-        throw new IntegrityError(`the reply to ${command.name} does not open: it was not sealed for this request`, {
-          cause,
-        });
-      }
-    },
-  };
+  return new CommandSealer(clusterPublicKey, options.random).seal(command, options.now);
 }
 
 export interface OpenedCommand {
   readonly data: unknown;
-  /** The reply, sealed for the client that asked. */
+  /** The reply, sealed for the client that asked, for this request only. */
   sealReply(reply: unknown): { readonly sealed: Uint8Array };
 }
 
 /**
- * Opens a sealed command that arrived on `name`'s subject: a bad seal, a name that is not
- * the subject's, a time outside the window or a nonce seen before are refused.
+ * The server's side: opens sealed commands with the cluster's private key, remembering the
+ * keys it shares with each recent client (bounded), so a busy client costs one key
+ * agreement, not one per command.
  */
+export class CommandOpener {
+  readonly #clients = new Map<string, SharedKeys>();
+
+  constructor(
+    readonly clusterPrivateKey: Uint8Array,
+    readonly replays: ReplayWindow,
+    readonly clientsMax: number = limits.sealingClientsCachedMax,
+  ) {}
+
+  /**
+   * Opens a sealed command that arrived on `name`'s subject: a bad seal, a name that is not
+   * the subject's, a time outside the window or a nonce seen before are refused.
+   */
+  open(name: string, body: unknown, options: { now: number; random: RandomSource }): OpenedCommand {
+    let sealed: Uint8Array;
+    try {
+      ({ sealed } = sealedBody.parse(body));
+    } catch {
+      throw new AuthenticationError(`${name} must be sealed to the cluster's key (this client is too old, or forged)`);
+    }
+    if (sealed.byteLength <= keyBytes) throw new ValidationError("a sealed command is too short");
+    const keys = this.#keysFor(sealed.subarray(0, keyBytes));
+    let plaintext: Uint8Array;
+    try {
+      plaintext = openSecret(keys.requestKey, sealed.subarray(keyBytes), `box:${name}`);
+    } catch (cause) {
+      throw new IntegrityError(
+        `the sealed ${name} request does not open: sealed to another cluster's key, or damaged`,
+        { cause },
+      );
+    }
+    const message = decodeMessage(plaintext, limits.brokerPayloadBytesMax) as Record<string, unknown>;
+    const head = inside.parse(message);
+    if (head.name !== name) throw new ValidationError(`a sealed ${head.name} request arrived as ${name}`);
+    this.replays.admit(head.nonce, head.at, options.now);
+    return {
+      data: message.data,
+      sealReply: (reply) => ({
+        sealed: sealSecret(keys.replyKey, encodeMessage(reply), replyContext(name, head.nonce), options.random),
+      }),
+    };
+  }
+
+  #keysFor(clientPublicKey: Uint8Array): SharedKeys {
+    const id = bytesToHex(clientPublicKey);
+    const known = this.#clients.get(id);
+    if (known) {
+      // Most recently used last, so the first entry is the one to forget.
+      this.#clients.delete(id);
+      this.#clients.set(id, known);
+      return known;
+    }
+    let shared: Uint8Array;
+    try {
+      shared = x25519.getSharedSecret(this.clusterPrivateKey, clientPublicKey);
+    } catch (cause) {
+      throw new IntegrityError("the sealed request does not open: not a public key", { cause });
+    }
+    const keys = sharedKeys(shared, clientPublicKey);
+    this.#clients.set(id, keys);
+    if (this.#clients.size > this.clientsMax) this.#clients.delete(this.#clients.keys().next().value!);
+    return keys;
+  }
+}
+
+/** Opens one sealed command (tests and tools; servers keep a CommandOpener). */
 export function openCommand(
   clusterPrivateKey: Uint8Array,
   name: string,
   body: unknown,
   options: { replays: ReplayWindow; now: number; random: RandomSource },
 ): OpenedCommand {
-  let sealed: Uint8Array;
-  try {
-    ({ sealed } = sealedBody.parse(body));
-  } catch {
-    throw new AuthenticationError(`${name} must be sealed to the cluster's key (this client is too old, or forged)`);
-  }
-  let opened: { plaintext: Uint8Array; replyKey: Uint8Array };
-  try {
-    opened = openSealed(clusterPrivateKey, sealed, "command", name);
-  } catch (cause) {
-    throw new IntegrityError(
-      `the sealed ${name} request does not open: sealed to another cluster's key, or damaged`,
-      { cause },
-    );
-  }
-  const message = decodeMessage(opened.plaintext, limits.brokerPayloadBytesMax) as Record<string, unknown>;
-  const head = inside.parse(message);
-  if (head.name !== name) throw new ValidationError(`a sealed ${head.name} request arrived as ${name}`);
-  options.replays.admit(head.nonce, head.at, options.now);
-  return {
-    data: message.data,
-    sealReply: (reply) => ({
-      sealed: sealSecret(opened.replyKey, encodeMessage(reply), `reply:${name}`, options.random),
-    }),
-  };
+  return new CommandOpener(clusterPrivateKey, options.replays).open(name, body, options);
 }
 
 /**

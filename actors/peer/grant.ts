@@ -74,6 +74,14 @@ export function openShare(privateKey: Uint8Array, sealed: Uint8Array, context: s
   return openSecret(key, sealed.subarray(keyBytes), `share:${context}`);
 }
 
+/**
+ * A public key's fingerprint as people compare it: SHA-256, its first 16 bytes in groups of
+ * four hex digits. `veil approve` shows the recipient's, so an owner can check it out of band.
+ */
+export function keyFingerprint(publicKey: Uint8Array): string {
+  return bytesToHex(sha256(publicKey).slice(0, 16)).match(/.{4}/g)!.join(":");
+}
+
 /** The contexts the shares are sealed under: share A once per grant, share B once per view. */
 export const shareAContext = (parties: GrantParties) => `a:${parties.grant}:${parties.owner}:${parties.recipient}`;
 export const shareBContext = (parties: GrantParties, view: string) =>

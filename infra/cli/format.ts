@@ -1,7 +1,26 @@
 /** Turning records and states into lines for people and for `--json`, and parsing time arguments. */
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import type { LogRecord } from "../../actors/ports.ts";
 import { ValidationError } from "../../events/mod.ts";
+
+/**
+ * Text for a terminal, from wherever it came (a name someone chose, a note, a server's
+ * message): C0 and C1 control characters other than tab and newline, and the invisible
+ * Unicode marks that reorder or hide text, are dropped, so nothing from the network can move
+ * the cursor, recolour, retitle or rewrite what the screen shows.
+ */
+// deno-lint-ignore no-control-regex
+const unsafeForTerminal = /[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+
+export function terminalSafe(text: string): string {
+  return text.replace(unsafeForTerminal, "");
+}
+
+/** Prints one line on stdout, made safe for a terminal. */
+export function printLine(line: string): void {
+  process.stdout.write(terminalSafe(line) + "\n");
+}
 
 /**
  * JSON for any decoded msgpack: bytes as `{"$base64": ...}` so binary fields survive a round

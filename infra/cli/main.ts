@@ -7,6 +7,7 @@ import process from "node:process";
 import { Command, CommanderError } from "commander";
 import { type ErrorCode, VeilError } from "../../events/mod.ts";
 import { registerAccount } from "./commands/account.ts";
+import { terminalSafe } from "./format.ts";
 import { registerBroker } from "./commands/broker.ts";
 import { registerDecode } from "./commands/decode.ts";
 import { registerEvents } from "./commands/events.ts";
@@ -64,10 +65,11 @@ export async function main(argv: string[]): Promise<number> {
       return error.exitCode === 0 ? 0 : 2;
     }
     if (error instanceof VeilError) {
-      process.stderr.write(`veil: ${error.message}\n`);
+      // Messages can carry text from the network (names, a server's words): made safe for a terminal.
+      process.stderr.write(`veil: ${terminalSafe(error.message)}\n`);
       return exitStatus[error.code];
     }
-    process.stderr.write(`veil: unexpected error: ${(error as Error).message}\n`);
+    process.stderr.write(`veil: unexpected error: ${terminalSafe((error as Error).message)}\n`);
     if (process.env.VEIL_LOG === "debug") process.stderr.write(`${(error as Error).stack}\n`);
     return 1;
   }

@@ -6,6 +6,7 @@
  * sequence: a concurrent decision on the same user makes it reload and decide again. Any
  * server can serve them; the log orders the decisions.
  */
+import { keyFingerprint } from "../../actors/peer/grant.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Clock, EventLog, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
@@ -115,8 +116,9 @@ const requests = {
   session: object(authenticated),
   logout: object({ ...authenticated, all: optional(boolean()) }),
   revoke: object({ ...authenticated, session: string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ }) }),
-  passwd: object({ ...authenticated, authHash: hash32, next: object(clientCredentials) }),
-  delete: object({ ...authenticated, authHash: hash32 }),
+  /** With TOTP on, both need a fresh code or a backup code too. */
+  passwd: object({ ...authenticated, authHash: hash32, next: object(clientCredentials), otp: optional(code) }),
+  delete: object({ ...authenticated, authHash: hash32, otp: optional(code) }),
   otpEnable: object({ ...authenticated, authHash: hash32, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
   otpDisable: object({ ...authenticated, otp: code }),
 };
@@ -376,6 +378,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         email: state.emailSealed !== undefined,
         sessions: Object.keys(state.sessions).length,
         ...placeOf(state.user, mine),
+        keyFingerprint: keyFingerprint(state.publicKey),
       };
     },
 
@@ -430,6 +433,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
           user: request.user,
           tokenHash: tokenHashOf(request),
           passwordMatches: await guess(state, request.authHash),
+          secondFactor: state ? secondFactorEvidence(state, request.otp) : { kind: "none" },
           credentials: {
             passwordSalt: request.next.passwordSalt,
             passwordKdf: request.next.passwordKdf,
@@ -453,6 +457,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
           user: request.user,
           tokenHash: tokenHashOf(request),
           passwordMatches: await guess(state, request.authHash),
+          secondFactor: state ? secondFactorEvidence(state, request.otp) : { kind: "none" },
         })));
       logger.info("user deleted", { user: request.user });
       return { deleted: request.user };

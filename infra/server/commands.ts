@@ -8,7 +8,7 @@
  * the cluster's key, and its reply sealed for the one who asked (see sealed-command.ts).
  */
 import type { Bus, Caller, Clock, Logger, RandomSource, Subscription } from "../../actors/ports.ts";
-import { type KeyPair, openCommand, type ReplayWindow, sealCommand } from "../../actors/crypto/mod.ts";
+import { CommandOpener, CommandSealer, type KeyPair, type ReplayWindow } from "../../actors/crypto/mod.ts";
 import { cryptoRandom } from "../random.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import {
@@ -75,6 +75,7 @@ export function serveCommands(options: {
   track: <T>(work: Promise<T>) => Promise<T>;
 }): Subscription {
   const { bus, logger, commands, leaderCommands, track, trustedCommands = new Set(), sealing } = options;
+  const opener = new CommandOpener(sealing.keys.privateKey, sealing.replays);
   return bus.subscribe("veil.cmd.>", (message) => {
     const name = message.subject.slice("veil.cmd.".length);
     const forward: CommandHandler = (data) =>
@@ -97,11 +98,7 @@ export function serveCommands(options: {
     }
     let opened;
     try {
-      opened = openCommand(sealing.keys.privateKey, name, message.data, {
-        replays: sealing.replays,
-        now: sealing.clock.now(),
-        random: sealing.random,
-      });
+      opened = opener.open(name, message.data, { now: sealing.clock.now(), random: sealing.random });
     } catch (error) {
       // Not opened: nothing was done, and the refusal cannot be sealed for anyone.
       return message.respond(failureReply(error));
@@ -156,23 +153,30 @@ export async function fetchClusterKeys(bus: Bus, timeoutMs: number = limits.comm
 }
 
 /**
- * The keys each bus seals to: fetched at its first command, or set by whoever checked them
- * against a pin (the CLI). A failed fetch is forgotten, so the next command asks again.
+ * What each bus seals with: the cluster's keys, fetched at its first command or set by
+ * whoever checked them against a pin (the CLI), and the bus's own sealer (one key pair for
+ * all its commands). A failed fetch is forgotten, so the next command asks again.
  */
-const knownKeys = new WeakMap<Bus, Promise<ClusterKeys>>();
-
-export function useClusterKeys(bus: Bus, keys: ClusterKeys): void {
-  knownKeys.set(bus, Promise.resolve(keys));
+interface Sealing {
+  readonly keys: ClusterKeys;
+  readonly sealer: CommandSealer;
 }
 
-function clusterKeysOf(bus: Bus, timeoutMs: number): Promise<ClusterKeys> {
-  let keys = knownKeys.get(bus);
-  if (!keys) {
-    keys = fetchClusterKeys(bus, timeoutMs);
-    knownKeys.set(bus, keys);
-    keys.catch(() => knownKeys.delete(bus));
+const sealings = new WeakMap<Bus, Promise<Sealing>>();
+const sealingOf = (keys: ClusterKeys): Sealing => ({ keys, sealer: new CommandSealer(keys.sealingKey, cryptoRandom) });
+
+export function useClusterKeys(bus: Bus, keys: ClusterKeys): void {
+  sealings.set(bus, Promise.resolve(sealingOf(keys)));
+}
+
+function sealingFor(bus: Bus, timeoutMs: number): Promise<Sealing> {
+  let sealing = sealings.get(bus);
+  if (!sealing) {
+    sealing = fetchClusterKeys(bus, timeoutMs).then(sealingOf);
+    sealings.set(bus, sealing);
+    sealing.catch(() => sealings.delete(bus));
   }
-  return keys;
+  return sealing;
 }
 
 /** The client side: sends a command sealed to the cluster and returns its value, or throws its typed error. */
@@ -186,9 +190,8 @@ export async function sendCommand(
   const timeoutMs = options.timeoutMs ?? limits.commandTimeoutMs;
   if (name === clusterKeysCommand) return readReply(await bus.request(subject, data, { timeoutMs }), subject);
   const attempt = async () => {
-    const keys = await clusterKeysOf(bus, timeoutMs);
-    const now = Date.now() + keys.clockOffsetMs;
-    const sealed = sealCommand(keys.sealingKey, { name, data }, { random: cryptoRandom, now });
+    const { keys, sealer } = await sealingFor(bus, timeoutMs);
+    const sealed = sealer.seal({ name, data }, Date.now() + keys.clockOffsetMs);
     return readReply(sealed.openReply(await bus.request(subject, sealed.body, { timeoutMs })), subject);
   };
   try {
@@ -197,7 +200,7 @@ export async function sendCommand(
     // Refused unopened because the clocks drifted apart: nothing was done, so learn the time again and retry once.
     if (!(error instanceof ForbiddenError && staleTime.test(error.message))) throw error;
     const keys = await fetchClusterKeys(bus, timeoutMs);
-    const pinned = await knownKeys.get(bus);
+    const pinned = (await sealings.get(bus))?.keys;
     if (pinned && bytesToHex(pinned.sealingKey) !== bytesToHex(keys.sealingKey)) throw error;
     useClusterKeys(bus, keys);
     return await attempt();

@@ -8,7 +8,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { grantObjectKeys, newGrantShares, sealShareTo, shareAContext } from "../../actors/peer/grant.ts";
+import {
+  grantObjectKeys,
+  keyFingerprint,
+  newGrantShares,
+  sealShareTo,
+  shareAContext,
+} from "../../actors/peer/grant.ts";
 import { limits, ValidationError } from "../../events/mod.ts";
 import { download, type TransferDeps, upload } from "../vault/mod.ts";
 import { command } from "../vault/parts.ts";
@@ -61,7 +67,7 @@ export async function approve(
       copyFor: { grant, keys },
     });
     stored = true;
-    return await command(bus, "grant.issue", {
+    const issued = await command(bus, "grant.issue", {
       ...session,
       request: requestId,
       grant,
@@ -71,6 +77,8 @@ export async function approve(
       shareA: sealShareTo(publicKey, shareA, shareAContext(parties), random),
       shareB,
     });
+    // What the grant is sealed to, for the owner to compare with the recipient's own fingerprint.
+    return { ...(issued as object), recipientKey: keyFingerprint(publicKey) };
   } catch (error) {
     // A copy no grant was recorded for is of no use: remove it, so its chunks are collected.
     if (stored) await command(bus, "vault.remove", { ...session, image: keys.image }).catch(() => {});

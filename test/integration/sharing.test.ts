@@ -526,7 +526,11 @@ describe("from the command line", () => {
         env: env("ursa"),
         timeoutMs: 60_000,
       });
-      const grant = JSON.parse(approved.stdout) as { grant: string };
+      const grant = JSON.parse(approved.stdout) as { grant: string; recipientKey: string };
+      // The owner sees the fingerprint of the key the grant is sealed to; the recipient sees the same as theirs.
+      const vic = JSON.parse((await runVeil(["whoami", "--json"], { env: env("vic") })).stdout);
+      expect(grant.recipientKey).toMatch(/^[0-9a-f]{4}(:[0-9a-f]{4}){7}$/);
+      expect(vic.keyFingerprint).toBe(grant.recipientKey);
       const inbox = JSON.parse((await runVeil(["inbox", "--json"], { env: env("vic") })).stdout);
       expect(inbox.find((one: { grant: string }) => one.grant === grant.grant)).toMatchObject({ viewsLeft: 2 });
       const { seq: beforeView } = await waitForEvent(

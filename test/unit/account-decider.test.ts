@@ -6,6 +6,7 @@ import {
   type EventMaker,
   loginDelayMs,
   requireSession,
+  type SecondFactorEvidence,
   type SessionGrant,
 } from "../../actors/server/accounts/decider.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -317,6 +318,8 @@ describe("sessions", () => {
   });
 });
 
+const none: SecondFactorEvidence = { kind: "none" };
+
 describe("credentials and factors", () => {
   it("a password change needs the current password and ends every other session", () => {
     const credentials = {
@@ -330,15 +333,16 @@ describe("credentials and factors", () => {
     };
     const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
     // A wrong guess through a stolen session counts like a failed login.
-    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: false, credentials })
+    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: false, credentials, secondFactor: none })
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /current password is wrong/);
     given(...two, failed(), failed(), failed()).when({
       type: "ChangePassword",
       ...as("s1"),
       passwordMatches: true,
       credentials,
+      secondFactor: none,
     }).thenRefuses("busy", /try again/);
-    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials })
+    given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials, secondFactor: none })
       .then(["PasswordChanged"], ([event]) => expect(event!.data).toMatchObject({ keptSession: "s1" }));
     const changed = given(...two, make("PasswordChanged", { user: "alice", ...credentials, keptSession: "s1" })).state!;
     expect(Object.keys(changed.sessions)).toEqual(["s1"]);
@@ -371,18 +375,64 @@ describe("credentials and factors", () => {
       .then(["TotpDisabled"]);
   });
 
+  it("a password change or a deletion needs a fresh second factor when TOTP is on, and spends it", () => {
+    const credentials = {
+      passwordSalt: bytes(31, 16),
+      passwordKdf: kdf,
+      verifier: bytes(32),
+      verifierSalt: bytes(33, 16),
+      verifierKdf: kdf,
+      accountKeyWrapped: bytes(34, 73),
+      privateKeyWrapped: bytes(35, 73),
+    };
+    const open = [registered(), sessionStarted("s1"), totpEnabled(5)];
+    const change = (secondFactor: SecondFactorEvidence): AccountCommand => ({
+      type: "ChangePassword",
+      ...as("s1"),
+      passwordMatches: true,
+      credentials,
+      secondFactor,
+    });
+    // A stolen session and password are not enough.
+    given(...open).when(change(none)).thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /needs a TOTP code/);
+    given(...open).when(change({ kind: "totp", step: 5 })).thenRecordsAndRefuses(
+      ["LoginFailed"],
+      "unauthenticated",
+      /already used/,
+    );
+    given(...open).when(change({ kind: "totp", step: 7 })).then(
+      ["PasswordChanged"],
+      ([event]) => expect(event!.data).toMatchObject({ totpStep: 7 }),
+    );
+    const changed = given(
+      ...open,
+      make("PasswordChanged", { user: "alice", ...credentials, keptSession: "s1", totpStep: 7 }),
+    )
+      .state!;
+    expect(changed.totp?.lastStep).toBe(7);
+    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: true, secondFactor: none })
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /needs a TOTP code/);
+    given(...open).when({
+      type: "DeleteUser",
+      ...as("s1"),
+      passwordMatches: true,
+      secondFactor: { kind: "backup-code", index: 0 },
+    }).then(["UserDeleted"]);
+  });
+
   it("deletes only with the password, and a deleted user can do nothing", () => {
     const open = [registered(), sessionStarted("s1")];
-    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: false })
+    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: false, secondFactor: none })
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /password is wrong/);
-    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: true }).then(["UserDeleted"]);
+    given(...open).when({ type: "DeleteUser", ...as("s1"), passwordMatches: true, secondFactor: none })
+      .then(["UserDeleted"]);
     const deleted = [...open, make("UserDeleted", { user: "alice" })];
     const credentials = registered().data as never;
     const commands: AccountCommand[] = [
       { type: "LogOut", ...as("s1"), all: false },
       { type: "RevokeSession", ...as("s1"), session: "s1" },
-      { type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials },
-      { type: "DeleteUser", ...as("s1"), passwordMatches: true },
+      { type: "ChangePassword", ...as("s1"), passwordMatches: true, credentials, secondFactor: none },
+      { type: "DeleteUser", ...as("s1"), passwordMatches: true, secondFactor: none },
       {
         type: "EnableTotp",
         ...as("s1"),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
+  CommandOpener,
+  CommandSealer,
   keyPairOf,
   newKeyPair,
   openCommand,
@@ -87,6 +89,28 @@ describe("sealed commands", () => {
     expect(caught(() => sealed.openReply({ ok: true, value: { token: "forged" } })).message).toMatch(/not sealed/);
     const refusal = { ok: false, error: { code: "integrity", message: "does not open" } };
     expect(sealed.openReply(refusal)).toEqual(refusal);
+  });
+});
+
+describe("a client's sealer, used for many commands", () => {
+  it("binds each reply to its own request, so replies cannot be swapped", () => {
+    const sealer = new CommandSealer(cluster.publicKey, random);
+    const opener = new CommandOpener(cluster.privateKey, new ReplayWindow());
+    const first = sealer.seal(login, now);
+    const second = sealer.seal(login, now);
+    const firstReply = opener.open("user.login", first.body, { now, random }).sealReply({ ok: true, value: 1 });
+    const secondReply = opener.open("user.login", second.body, { now, random }).sealReply({ ok: true, value: 2 });
+    expect(first.openReply(firstReply)).toEqual({ ok: true, value: 1 });
+    expect(second.openReply(secondReply)).toEqual({ ok: true, value: 2 });
+    expect(caught(() => first.openReply(secondReply))).toBeInstanceOf(IntegrityError);
+  });
+
+  it("is remembered by the server up to its bound, and opens again after being forgotten", () => {
+    const opener = new CommandOpener(cluster.privateKey, new ReplayWindow(), 2);
+    const sealers = [0, 1, 2].map(() => new CommandSealer(cluster.publicKey, random));
+    for (const sealer of [...sealers, ...sealers]) {
+      expect(opener.open("user.login", sealer.seal(login, now).body, { now, random }).data).toEqual(login.data);
+    }
   });
 });
 

@@ -66,9 +66,15 @@ export type AccountCommand =
   | Authenticated & {
     readonly type: "ChangePassword";
     readonly passwordMatches: boolean;
+    /** A fresh second factor, when the account has one: a stolen session and password are not enough. */
+    readonly secondFactor: SecondFactorEvidence;
     readonly credentials: Omit<Data<"PasswordChanged">, "user" | "keptSession">;
   }
-  | Authenticated & { readonly type: "DeleteUser"; readonly passwordMatches: boolean }
+  | Authenticated & {
+    readonly type: "DeleteUser";
+    readonly passwordMatches: boolean;
+    readonly secondFactor: SecondFactorEvidence;
+  }
   | Authenticated & {
     readonly type: "EnableTotp";
     /** Turning a second factor on needs the password too, so a stolen session cannot lock its owner out. */
@@ -196,13 +202,26 @@ function decideAuthenticated(
           make,
         );
       }
+      {
+        const problem = freshSecondFactorProblem(user, command.secondFactor, now);
+        if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
+      }
       return {
-        events: [make("PasswordChanged", { user: name, ...command.credentials, keptSession: session.session })],
+        events: [make("PasswordChanged", {
+          user: name,
+          ...command.credentials,
+          keptSession: session.session,
+          ...spent(command.secondFactor),
+        })],
       };
     case "DeleteUser":
       checkAttemptAllowed(user, now);
       if (!command.passwordMatches) {
         return recordFailure(user, "password", undefined, new AuthenticationError("the password is wrong"), now, make);
+      }
+      {
+        const problem = freshSecondFactorProblem(user, command.secondFactor, now);
+        if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
       }
       return { events: [make("UserDeleted", { user: name })] };
     case "EnableTotp":
@@ -234,6 +253,24 @@ function decideAuthenticated(
     default:
       return assertNever(command);
   }
+}
+
+/** What is wrong with the second factor a sensitive change needs (TOTP or a backup code, when the account has TOTP). */
+function freshSecondFactorProblem(
+  state: UserState,
+  evidence: SecondFactorEvidence,
+  now: number,
+): VeilError | undefined {
+  const problem = secondFactorProblem(state, evidence, now, "needed");
+  if (problem === "email-code-needed") throw new Error("programmer error: no emailed codes here");
+  return problem;
+}
+
+/** The second factor a decision used up, to record with it. */
+function spent(evidence: SecondFactorEvidence): { totpStep?: number; backupCode?: number } {
+  if (evidence.kind === "totp" && evidence.step !== null) return { totpStep: evidence.step };
+  if (evidence.kind === "backup-code" && evidence.index !== null) return { backupCode: evidence.index };
+  return {};
 }
 
 /** Records a failed attempt (locking the account when it reaches the bound) and answers with `rejection`. */

@@ -23,13 +23,13 @@ import { AuthenticationError, limits, ValidationError } from "../../../events/mo
 import { cryptoRandom } from "../../random.ts";
 import { startCryptoActor } from "../../workers/actors.ts";
 import { withConnection } from "../client.ts";
-import { toJson } from "../format.ts";
+import { printLine, toJson } from "../format.ts";
 import type { Profile } from "../profile.ts";
 import { readPassphrase } from "../prompt.ts";
 import { call, profileOf, profileOption, withSession } from "../session.ts";
 import { table } from "../render.ts";
 
-const print = (line: string) => process.stdout.write(line + "\n");
+const print = printLine;
 /** Steps of slow work, on stderr and only for a person at a terminal. */
 const step = (line: string) => process.stderr.isTTY && process.stderr.write(`${line}\n`);
 const iso = (ms: number | null) => (ms === null ? "never" : new Date(ms).toISOString());
@@ -196,12 +196,14 @@ export function registerAccount(program: Command): void {
           sessions: number;
           device: string;
           address: string | null;
+          keyFingerprint: string;
         }>(bus, "user.whoami", session);
         if (options.json) return print(toJson(me));
         print(`${me.user} (session ${me.session}, until ${iso(me.expiresAt)})`);
         print(`this session: ${me.device || "unnamed device"}${me.address ? ` from ${me.address}` : ""}`);
         print(`previous login: ${iso(me.previousLoginAt)}; open sessions: ${me.sessions}`);
         print(`second factor: ${me.totp ? "TOTP" : me.email ? "emailed codes" : "none"}`);
+        print(`your key: ${me.keyFingerprint} (what \`veil approve\` shows to whoever grants you something)`);
       });
     });
 
@@ -246,8 +248,9 @@ export function registerAccount(program: Command): void {
     .addOption(
       new Option("--password-stdin", "read the current password, then the new one, from the first two lines of stdin"),
     )
+    .option("--otp <code>", "with TOTP on: a fresh TOTP code or a backup code (a session and password are not enough)")
     .addOption(profileOption())
-    .action(async (options: { passwordStdin?: boolean; profile?: string }) => {
+    .action(async (options: { passwordStdin?: boolean; profile?: string; otp?: string }) => {
       const current = await readPassword(options.passwordStdin, "current password");
       await withSession(options, async ({ bus, session }) => {
         const next = await newPassword(session.user, options.passwordStdin, "new password");
@@ -275,7 +278,12 @@ export function registerAccount(program: Command): void {
           keys,
           random: cryptoRandom,
         });
-        await call(bus, "user.passwd", { ...session, authHash: authHash(oldMaster), next: credentials });
+        await call(bus, "user.passwd", {
+          ...session,
+          authHash: authHash(oldMaster),
+          next: credentials,
+          ...(options.otp ? { otp: options.otp } : {}),
+        });
         print(`password changed for ${session.user}; your other sessions have ended`);
       });
     });
@@ -354,8 +362,9 @@ export function registerAccount(program: Command): void {
     .command("delete-account")
     .description("delete your account (needs your password); the name stays taken")
     .addOption(passwordStdinOption())
+    .option("--otp <code>", "with TOTP on: a fresh TOTP code or a backup code")
     .addOption(profileOption())
-    .action(async (options: { passwordStdin?: boolean; profile?: string }) => {
+    .action(async (options: { passwordStdin?: boolean; profile?: string; otp?: string }) => {
       const password = await readPassword(options.passwordStdin);
       await withSession(options, async ({ bus, session, profile }) => {
         const wrapped = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
@@ -364,7 +373,11 @@ export function registerAccount(program: Command): void {
           session,
         );
         const master = await masterKey(password, wrapped.passwordSalt, wrapped.passwordKdf);
-        await call(bus, "user.delete", { ...session, authHash: authHash(master) });
+        await call(bus, "user.delete", {
+          ...session,
+          authHash: authHash(master),
+          ...(options.otp ? { otp: options.otp } : {}),
+        });
         await profile.forget();
         print(`deleted ${session.user}`);
       });

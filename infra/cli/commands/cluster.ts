@@ -4,7 +4,7 @@ import { UnavailableError } from "../../../events/mod.ts";
 import { sendCommand } from "../../server/commands.ts";
 import type { NodeView } from "../../server/host.ts";
 import { withConnection } from "../client.ts";
-import { formatBytes, toJson } from "../format.ts";
+import { formatBytes, printLine, toJson } from "../format.ts";
 import { table } from "../render.ts";
 
 interface NodesReply {
@@ -27,7 +27,7 @@ async function askNodes(): Promise<NodesReply> {
   }, "operator");
 }
 
-const print = (line: string) => process.stdout.write(line + "\n");
+const print = printLine;
 const age = (ms: number | null) => (ms === null ? "never" : ms < 1_000 ? `${ms}ms` : `${(ms / 1_000).toFixed(1)}s`);
 const mebibytes = (bytes: number) => `${Math.round(bytes / 1024 / 1024)}MiB`;
 

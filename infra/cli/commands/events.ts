@@ -1,9 +1,8 @@
-import process from "node:process";
 import type { Command } from "commander";
 import type { ReadOptions } from "../../../actors/ports.ts";
 import { systemClock } from "../../clock.ts";
 import { withClient } from "../client.ts";
-import { fullSubject, parseSeq, parseSince, recordToJson, recordToLine, toJson } from "../format.ts";
+import { fullSubject, parseSeq, parseSince, printLine, recordToJson, recordToLine, toJson } from "../format.ts";
 import { stopSignal } from "../signals.ts";
 
 export function registerEvents(program: Command): void {
@@ -22,7 +21,7 @@ export function registerEvents(program: Command): void {
         fromSeq: options.from === undefined ? undefined : parseSeq(options.from, "--from"),
         since: options.since === undefined ? undefined : parseSince(options.since, systemClock.now()),
       };
-      const print = (line: string) => process.stdout.write(line + "\n");
+      const print = printLine;
       await withClient(async ({ log }) => {
         const records = options.follow ? log.follow({ ...read, signal: stopSignal() }) : log.replay(read);
         for await (const record of records) print(options.json ? toJson(recordToJson(record)) : recordToLine(record));

@@ -14,7 +14,7 @@ import { approve } from "../../sharing/approve.ts";
 import { discoverOnline } from "../../sharing/previews.ts";
 import { openGrant, writeView } from "../../sharing/view.ts";
 import { exists } from "../../files.ts";
-import { formatBytes, toJson } from "../format.ts";
+import { formatBytes, printLine, toJson } from "../format.ts";
 import { cliLogger } from "../client.ts";
 import { hostProfilePeer } from "../peer.ts";
 import { table } from "../render.ts";
@@ -23,7 +23,7 @@ import { stopSignal } from "../signals.ts";
 import { openManifest } from "../../vault/mod.ts";
 import { withOwnKeys, withVault } from "./vault.ts";
 
-const print = (line: string) => process.stdout.write(line + "\n");
+const print = printLine;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const durationUnitsMs: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -68,6 +68,8 @@ interface RequestView {
 
 interface GrantView {
   grant: string;
+  /** The fingerprint of the recipient's key the grant is sealed to (approvals only). */
+  recipientKey?: string;
   owner: string;
   recipient: string;
   name: string;
@@ -219,6 +221,7 @@ export function registerSharing(program: Command): void {
             iso(grant.expiresAt)
           } (grant ${grant.grant})`,
         );
+        print(`sealed to ${grant.recipient}'s key ${grant.recipientKey} (they see theirs with \`veil whoami\`)`);
       });
     });
 

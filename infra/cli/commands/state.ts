@@ -1,10 +1,9 @@
-import process from "node:process";
 import type { Command } from "commander";
 import { ValidationError } from "../../../events/mod.ts";
 import { findProjection, projections } from "../../../projections/mod.ts";
 import { projectUntil } from "../../projector.ts";
 import { withClient } from "../client.ts";
-import { parseAt, toJson } from "../format.ts";
+import { parseAt, printLine, toJson } from "../format.ts";
 import { renderState } from "../render.ts";
 
 export function registerState(program: Command): void {
@@ -42,7 +41,7 @@ export function registerState(program: Command): void {
         })
       );
       const time = result.seq === 0 ? null : new Date(result.storedAt).toISOString();
-      const print = (line: string) => process.stdout.write(line + "\n");
+      const print = printLine;
       if (options.json) {
         print(toJson({ projection: name, seq: result.seq, time, skipped: result.skipped, state: result.state }));
         return;

@@ -8,10 +8,10 @@ import { IntegrityError, limits, ValidationError } from "../../../events/mod.ts"
 import { exists, writeFileAtomic } from "../../files.ts";
 import { cryptoRandom } from "../../random.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../workers/actors.ts";
-import { toJson } from "../format.ts";
+import { printLine, toJson } from "../format.ts";
 import { readPassphrase } from "../prompt.ts";
 
-const print = (line: string) => process.stdout.write(line + "\n");
+const print = printLine;
 /** Steps of slow work, on stderr and only for a person at a terminal. */
 const step = (line: string) => process.stderr.isTTY && process.stderr.write(`${line}\n`);
 const objectSaltBytes = 16;

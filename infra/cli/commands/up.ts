@@ -1,7 +1,7 @@
 import process from "node:process";
 import { type Command, Option } from "commander";
 import { AuthenticationError, limits, subjectToken, ValidationError } from "../../../events/mod.ts";
-import { parseBytes } from "../format.ts";
+import { parseBytes, printLine } from "../format.ts";
 import { systemClock } from "../../clock.ts";
 import { loadConfig } from "../../config.ts";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -82,7 +82,7 @@ export function registerUp(program: Command): void {
               bus: natsBus(nc, cliLogger(config)),
               stored,
               logger: cliLogger(config),
-              print: (line) => process.stdout.write(line + "\n"),
+              print: printLine,
               labelled: true,
             });
             process.stdout.write(`peer of ${stored.user} online\n`);

@@ -26,13 +26,13 @@ import {
 import { exists, writeFileAtomic } from "../../files.ts";
 import { startCryptoActor, startStegoActor } from "../../workers/actors.ts";
 import { cliLogger } from "../client.ts";
-import { formatBytes, toJson } from "../format.ts";
+import { formatBytes, printLine, toJson } from "../format.ts";
 import { table } from "../render.ts";
 import { call, profileOption, withSession } from "../session.ts";
 import { parseBits } from "../arguments.ts";
 import { loadConfig } from "../../config.ts";
 
-const print = (line: string) => process.stdout.write(line + "\n");
+const print = printLine;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 const types: Record<string, string> = {
