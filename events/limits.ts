@@ -168,6 +168,17 @@ export const limits = {
   peerHeartbeatIntervalMs: 5_000,
   /** Discoverable objects `veil online` shows per user. */
   discoverablePerUserMax: 32,
+  /**
+   * Users' peers one server tracks as online, apart from the cluster's own nodes (a flood of
+   * accounts going online fills this table, never the one elections and placement read).
+   */
+  peersOnlineMax: 10_000,
+  /** Users one `peer.online` page holds (each with up to discoverablePerUserMax objects). */
+  onlinePageMax: 50,
+  /** Users `veil online` reads at most; past them it says so, and `veil online <user>` finds anyone. */
+  onlineShownMax: 500,
+  /** Grants one `grant.inbox` or `grant.list` page holds (each with up to grantViewsMax view times). */
+  grantsPageMax: 50,
   /** A 128 x 128 preview PNG, as a peer answers it. */
   previewBytesMax: 256 * 1024,
   /** Items one listing reply holds (a vault's files): a few hundred bytes each, well inside a message. */
@@ -231,6 +242,12 @@ export const limits = {
    * sender a retry, not everyone else a queue of memory-hard hashes.
    */
   slowHashesInFlightMax: 16,
+  /**
+   * Slow hashes one server runs at once for logins from a device the account already knows
+   * (its id is sealed in the request, so nobody else can claim it): a lane of their own, so a
+   * flood of logins for unknown names or from new devices never refuses a returning user.
+   */
+  knownDeviceHashesInFlightMax: 8,
   loginsInFlightPerUserMax: 4,
   loginsInFlightPerAddressMax: 8,
   /** Client addresses whose failures are tracked at once; the stalest is forgotten first. */

@@ -4,6 +4,7 @@ export * from "./envelope.ts";
 export * from "./image.ts";
 export * from "./errors.ts";
 export * from "./limits.ts";
+export * from "./paging.ts";
 export * from "./schema.ts";
 export * from "./sharing.ts";
 export * from "./subjects.ts";

@@ -50,10 +50,15 @@ export function emptyHealth(): HealthState {
  * Records a heartbeat. One not newer than the node's last (a replay, or a duplicate) changes
  * nothing, and a table at its bound only takes heartbeats from nodes it knows.
  */
-export function observeHeartbeat(state: HealthState, heartbeat: ObservedHeartbeat, at: number): HealthState {
+export function observeHeartbeat(
+  state: HealthState,
+  heartbeat: ObservedHeartbeat,
+  at: number,
+  nodesMax: number = limits.clusterNodesMax,
+): HealthState {
   const known = state.nodes[heartbeat.node];
   if (known && heartbeat.sentAt <= known.sentAt) return state;
-  if (!known && Object.keys(state.nodes).length >= limits.clusterNodesMax) return state;
+  if (!known && Object.keys(state.nodes).length >= nodesMax) return state;
   const { node, ...health } = heartbeat;
   return { nodes: { ...state.nodes, [node]: { ...health, lastSeenAt: at } } };
 }

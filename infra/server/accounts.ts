@@ -63,7 +63,7 @@ import {
 import { type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandContext, CommandHandler } from "./commands.ts";
-import { InFlightGate, MemoryThrottle } from "./login-limits.ts";
+import { InFlightGate, type Lane, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
 export interface AccountDeps {
@@ -136,9 +136,10 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
   const { nodeId, log, users, clock, ids, random, secrets, sessionTtlMs, logger } = deps;
   const unknownNames = new MemoryThrottle();
   const gate = new InFlightGate();
-  const server: [string, number] = ["server", limits.slowHashesInFlightMax];
-  const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
-    gate.run([server], () => deps.slowHash(input, salt, parameters));
+  const server: Lane = ["server", limits.slowHashesInFlightMax];
+  const knownDevices: Lane = ["known-devices", limits.knownDeviceHashesInFlightMax];
+  const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters, lane = server) =>
+    gate.run([lane], () => deps.slowHash(input, salt, parameters));
   // A verifier for names nobody holds, so a login for one costs the same slow hash as a real one.
   const decoy = { salt: random.bytes(16), verifier: random.bytes(32) };
 
@@ -168,12 +169,17 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     throw new BusyError(`too many concurrent changes to ${user}; retry`);
   }
 
-  async function passwordMatches(state: UserState | undefined, authHash: Uint8Array): Promise<boolean> {
+  async function passwordMatches(
+    state: UserState | undefined,
+    authHash: Uint8Array,
+    lane: Lane = server,
+  ): Promise<boolean> {
     const credentials = state?.status === "active" ? state.credentials : undefined;
     const computed = await slowHash(
       authHash,
       credentials?.verifierSalt ?? decoy.salt,
       credentials?.verifierKdf ?? passwordKdf,
+      lane,
     );
     return constantTimeEqual(bytesToHex(computed), bytesToHex(credentials?.verifier ?? decoy.verifier)) &&
       credentials !== undefined;
@@ -273,7 +279,12 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       // Before the slow hash: a throttled or locked account costs nothing to refuse.
       checkAttemptAllowed(state, now);
       if (checked?.verifier !== state.credentials.verifier) {
-        checked = { verifier: state.credentials.verifier, matches: await passwordMatches(state, request.authHash) };
+        // A device this account logged in from before hashes in its own lane (see limits).
+        const lane = state.devices.includes(bytesToHex(deviceHash)) ? knownDevices : server;
+        checked = {
+          verifier: state.credentials.verifier,
+          matches: await passwordMatches(state, request.authHash, lane),
+        };
       }
       const code = newNumericCode(random);
       return {
@@ -314,8 +325,8 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     };
   }
 
-  const perUser = (user: string): [string, number] => [`user:${user}`, limits.loginsInFlightPerUserMax];
-  const perAddress = (address: string | undefined): [string, number] => [
+  const perUser = (user: string): Lane => [`user:${user}`, limits.loginsInFlightPerUserMax];
+  const perAddress = (address: string | undefined): Lane => [
     addressKey(address),
     limits.loginsInFlightPerAddressMax,
   ];

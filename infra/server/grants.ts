@@ -20,8 +20,12 @@ import {
   limits,
   NotFoundError,
   object,
+  optional,
+  pageCursor,
+  pageOf,
   requestSubject,
   sharingId,
+  timeKey,
   ValidationError,
 } from "../../events/mod.ts";
 import {
@@ -39,6 +43,11 @@ import type { SharingDeps, SharingDuties } from "./sharing-duties.ts";
 
 const requests = {
   plain: object(authenticated),
+  list: object({
+    ...authenticated,
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.grantsPageMax })),
+  }),
   issue: object({
     ...authenticated,
     request: sharingId,
@@ -88,14 +97,19 @@ export function grantCommands(
 
   /** The caller's grants on one side, oldest first; the owner's view carries each view's time. */
   async function grantsOf(data: unknown, side: "owner" | "recipient") {
-    const request = requests.plain.parse(data);
+    const request = requests.list.parse(data);
     await session(request);
     await deps.grants.caughtUp();
     const now = clock.now();
-    return Object.values(deps.grants.state.grants)
-      .filter((grant) => grant[side] === request.user)
-      .sort((a, b) => a.issuedAt - b.issuedAt)
-      .map((grant) => grantView(grant, now, side === "owner"));
+    const theirs = Object.values(deps.grants.state.grants).filter((grant) => grant[side] === request.user);
+    const page = pageOf(theirs, (grant) => `${timeKey(grant.issuedAt)}:${grant.grant}`, {
+      after: request.after,
+      limit: request.limit ?? limits.grantsPageMax,
+    });
+    return {
+      grants: page.items.map((grant) => grantView(grant, now, side === "owner")),
+      ...(page.next ? { next: page.next } : {}),
+    };
   }
 
   return {

@@ -189,7 +189,12 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     // Peers are users, not cluster members: they live in their own table, so a user named
     // like a node cannot stand in for it, and membership never records them.
     if (beat.role === "peer") {
-      presence = observeHeartbeat(forgetLongGone(presence, clock.now(), heartbeatTimeouts), beat, clock.now());
+      presence = observeHeartbeat(
+        forgetLongGone(presence, clock.now(), heartbeatTimeouts),
+        beat,
+        clock.now(),
+        limits.peersOnlineMax,
+      );
     } else health = observeHeartbeat(health, beat, clock.now());
   });
 

@@ -32,12 +32,15 @@ export class MemoryThrottle {
   }
 }
 
+/** A key work is counted under, and how much of it may be in flight at once. */
+export type Lane = readonly [key: string, max: number];
+
 /** Counts work in flight per key and refuses, at once, work beyond a key's bound. */
 export class InFlightGate {
   readonly #counts = new Map<string, number>();
 
   /** Runs `work` once every key has room, or throws BusyError without running it. */
-  async run<T>(keys: readonly [string, number][], work: () => Promise<T>): Promise<T> {
+  async run<T>(keys: readonly Lane[], work: () => Promise<T>): Promise<T> {
     const full = keys.find(([key, max]) => (this.#counts.get(key) ?? 0) >= max);
     if (full) throw new BusyError("too many logins in progress for this account, address or server; retry shortly");
     for (const [key] of keys) this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);

@@ -10,14 +10,18 @@ import {
   boolean,
   imageId,
   imageSubject,
+  integer,
   limits,
   NotFoundError,
   object,
   objectName,
   optional,
+  pageCursor,
+  pageOf,
   requestSubject,
   sharingId,
   string,
+  timeKey,
   username,
   ValidationError,
   veilEvent,
@@ -42,6 +46,18 @@ import type { SharingDeps, SharingDuties } from "./sharing-duties.ts";
 const reference = string({ lengthMin: 1, lengthMax: 255 });
 const requests = {
   plain: object(authenticated),
+  online: object({
+    ...authenticated,
+    /** One user only: found however many others are online. */
+    of: optional(username),
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.onlinePageMax })),
+  }),
+  list: object({
+    ...authenticated,
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.listPageMax })),
+  }),
   publicKey: object({ ...authenticated, of: username }),
   /** `name`: what users who find the owner see it as; the servers cannot read the object's own. */
   discoverable: object({ ...authenticated, image: imageId, discoverable: boolean(), name: optional(objectName) }),
@@ -112,29 +128,32 @@ export function sharingCommands(
 
     /** Users whose peers are online now (presence), and the objects each one shows. */
     "peer.online": async (data) => {
-      const request = requests.plain.parse(data);
+      const request = requests.online.parse(data);
       await session(request);
       await images.caughtUp();
       const now = clock.now();
-      return Object.entries(deps.presence().nodes)
-        .filter(([user, view]) =>
-          view.role === "peer" && view.state === "online" && user !== request.user &&
-          isAlive(view, now, deps.heartbeatTimeouts)
-        )
-        .sort(([a], [b]) => a.localeCompare(b))
-        .map(([user, view]) => ({
-          user,
-          lastSeenAt: view.lastSeenAt,
-          images: imagesOf(images.state, user)
-            .filter((image) => image.discoverable)
-            .slice(-limits.discoverablePerUserMax)
-            .map((image) => ({
-              image: image.image,
-              name: image.shownName ?? image.image,
-              bytes: image.bytes,
-              preview: image.preview !== undefined,
-            })),
-        }));
+      const online = Object.entries(deps.presence().nodes).filter(([user, view]) =>
+        view.role === "peer" && view.state === "online" && user !== request.user &&
+        (request.of === undefined || user === request.of) && isAlive(view, now, deps.heartbeatTimeouts)
+      );
+      const page = pageOf(online, ([user]) => user, {
+        after: request.after,
+        limit: request.limit ?? limits.onlinePageMax,
+      });
+      const users = page.items.map(([user, view]) => ({
+        user,
+        lastSeenAt: view.lastSeenAt,
+        images: imagesOf(images.state, user)
+          .filter((image) => image.discoverable)
+          .slice(-limits.discoverablePerUserMax)
+          .map((image) => ({
+            image: image.image,
+            name: image.shownName ?? image.image,
+            bytes: image.bytes,
+            preview: image.preview !== undefined,
+          })),
+      }));
+      return { users, ...(page.next ? { next: page.next } : {}) };
     },
 
     "request.create": async (data) => {
@@ -168,14 +187,18 @@ export function sharingCommands(
     },
 
     "request.list": async (data) => {
-      const request = requests.plain.parse(data);
+      const request = requests.list.parse(data);
       await session(request);
       await deps.requests.caughtUp();
       const now = clock.now();
-      const all = Object.values(deps.requests.state.requests).sort((a, b) => a.requestedAt - b.requestedAt);
+      // Incoming and outgoing paged together, oldest first: requests others send cannot outgrow a reply.
+      const mine = Object.values(deps.requests.state.requests)
+        .filter((one) => one.owner === request.user || one.from === request.user);
+      const page = pageOf(mine, (one) => `${timeKey(one.requestedAt)}:${one.request}`, request);
       return {
-        incoming: all.filter((one) => one.owner === request.user).map((one) => requestView(one, now)),
-        outgoing: all.filter((one) => one.from === request.user).map((one) => requestView(one, now)),
+        incoming: page.items.filter((one) => one.owner === request.user).map((one) => requestView(one, now)),
+        outgoing: page.items.filter((one) => one.from === request.user).map((one) => requestView(one, now)),
+        ...(page.next ? { next: page.next } : {}),
       };
     },
 

@@ -20,8 +20,10 @@ import {
   NotFoundError,
   object,
   optional,
+  pageOf,
   string,
   ticketBytes,
+  timeKey,
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
@@ -148,17 +150,16 @@ export function vaultCommands(deps: {
       await session(request);
       await images.caughtUp();
       // A page at a time: a vault of thousands of files would not fit in one message.
-      const limit = request.limit ?? limits.listPageMax;
-      const key = (image: ImageManifest) => `${String(image.storedAt).padStart(16, "0")}:${image.image}`;
-      const after = request.after && `${request.after.split(":")[0]!.padStart(16, "0")}:${request.after.split(":")[1]}`;
-      const all = imagesOf(images.state, request.user).sort((a, b) => (key(a) < key(b) ? -1 : 1));
-      const rest = after ? all.filter((image) => key(image) > after) : all;
-      const page = rest.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        files: page.map(summary),
-        ...(rest.length > limit && last ? { next: `${last.storedAt}:${last.image}` } : {}),
-      };
+      const after = request.after && `${timeKey(Number(request.after.split(":")[0]))}:${request.after.split(":")[1]}`;
+      const page = pageOf(
+        imagesOf(images.state, request.user),
+        (image) => `${timeKey(image.storedAt)}:${image.image}`,
+        {
+          after,
+          limit: request.limit,
+        },
+      );
+      return { files: page.items.map(summary), ...(page.next ? { next: page.next } : {}) };
     },
 
     /** The owner's manifest, with get tickets for its chunks (and its preview's) on the nodes that hold them. */

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { safeFileName } from "../../actors/peer/vault.ts";
-import { bytes, limits, NotFoundError } from "../../events/mod.ts";
+import { bytes, everyPage, limits, NotFoundError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { downloadPreview, type TransferDeps } from "../vault/mod.ts";
 import { command } from "../vault/parts.ts";
@@ -51,28 +51,72 @@ export interface OnlineUser {
 
 const previewReply = bytes({ lengthMin: 8, lengthMax: limits.previewBytesMax });
 
-/** Who is online, with their shown objects' previews written under `folder/<user>/`. */
+/** Previews asked for at once: a page of users with many shown objects is not a burst of hundreds. */
+const previewsInFlightMax = 8;
+
+/**
+ * Who is online (or only `of`), with their shown objects' previews written under
+ * `folder/<user>/`: page by page, up to limits.onlineShownMax users (`more` says there were more).
+ */
 export async function discoverOnline(
   deps: Pick<TransferDeps, "bus" | "session">,
   folder: string,
-): Promise<OnlineUser[]> {
-  const online = await command(deps.bus, "peer.online", deps.session) as OnlineUser[];
-  return await Promise.all(online.map(async (peer) => ({
+  options: { readonly of?: string } = {},
+): Promise<{ users: OnlineUser[]; more: boolean }> {
+  const pages = await everyPage(
+    (after) =>
+      command(deps.bus, "peer.online", {
+        ...deps.session,
+        ...(options.of ? { of: options.of } : {}),
+        ...(after ? { after } : {}),
+      }) as Promise<{ users: OnlineUser[]; next?: string }>,
+    Math.ceil(limits.onlineShownMax / limits.onlinePageMax),
+  );
+  const online = pages.flatMap((page) => page.users);
+  const preview = boundedBy(previewsInFlightMax);
+  const users = await Promise.all(online.map(async (peer) => ({
     ...peer,
-    images: await Promise.all(peer.images.map(async (image) => {
-      if (!image.preview) return image;
-      try {
-        const png = previewReply.parse(
-          await command(deps.bus, "peer.preview", { ...deps.session, of: peer.user, image: image.image }),
-        );
-        await mkdir(join(folder, peer.user), { recursive: true, mode: 0o700 });
-        const name = safeFileName(image.name).replace(/\.png$/i, "");
-        const path = join(folder, peer.user, `${image.image.slice(0, 8)}-${name}.png`);
-        await writeFile(path, png, { mode: 0o600 });
-        return { ...image, previewPath: path, previewBytes: png.byteLength };
-      } catch (error) {
-        return { ...image, previewProblem: (error as Error).message };
-      }
-    })),
+    images: await Promise.all(
+      peer.images.map((image) => image.preview ? preview(() => writePreview(deps, folder, peer.user, image)) : image),
+    ),
   })));
+  return { users, more: pages.at(-1)?.next !== undefined };
+}
+
+async function writePreview(
+  deps: Pick<TransferDeps, "bus" | "session">,
+  folder: string,
+  user: string,
+  image: OnlineUser["images"][number],
+): Promise<OnlineUser["images"][number]> {
+  try {
+    const png = previewReply.parse(
+      await command(deps.bus, "peer.preview", { ...deps.session, of: user, image: image.image }),
+    );
+    await mkdir(join(folder, user), { recursive: true, mode: 0o700 });
+    const name = safeFileName(image.name).replace(/\.png$/i, "");
+    const path = join(folder, user, `${image.image.slice(0, 8)}-${name}.png`);
+    await writeFile(path, png, { mode: 0o600 });
+    return { ...image, previewPath: path, previewBytes: png.byteLength };
+  } catch (error) {
+    return { ...image, previewProblem: (error as Error).message };
+  }
+}
+
+/** Runs at most `max` of the works given to it at once, the rest in turn. */
+function boundedBy(max: number): <T>(work: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  return async (work) => {
+    // A finished work hands its slot straight to the next waiting one.
+    if (running < max) running++;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    try {
+      return await work();
+    } finally {
+      const next = waiting.shift();
+      if (next) next();
+      else running--;
+    }
+  };
 }

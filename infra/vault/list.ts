@@ -6,7 +6,7 @@
 import type { Bus } from "../../actors/ports.ts";
 import { metaOf } from "../../actors/peer/meta.ts";
 import { openObjectKeys } from "../../actors/peer/vault.ts";
-import { imageIdPattern, IntegrityError, limits, NotFoundError } from "../../events/mod.ts";
+import { everyPage, imageIdPattern, IntegrityError, NotFoundError } from "../../events/mod.ts";
 import type { StoredSummary } from "../server/vault.ts";
 import { command } from "./parts.ts";
 
@@ -41,18 +41,13 @@ export function openSummary(accountKey: Uint8Array, stored: StoredSummary): File
 }
 
 export async function listVault(deps: VaultDeps): Promise<FileSummary[]> {
-  const files: FileSummary[] = [];
-  let after: string | undefined;
-  for (let page = 0;; page++) {
-    const reply = await command(deps.bus, "vault.list", { ...deps.session, ...(after ? { after } : {}) }) as {
+  const pages = await everyPage((after) =>
+    command(deps.bus, "vault.list", { ...deps.session, ...(after ? { after } : {}) }) as Promise<{
       files: StoredSummary[];
       next?: string;
-    };
-    files.push(...reply.files.map((stored) => openSummary(deps.accountKey, stored)));
-    // Bounded like everything else: a listing longer than any vault can hold is a fault, not a loop.
-    if (!reply.next || page >= limits.objectsPerUserPagesMax) return files;
-    after = reply.next;
-  }
+    }>
+  );
+  return pages.flatMap((page) => page.files.map((stored) => openSummary(deps.accountKey, stored)));
 }
 
 /**

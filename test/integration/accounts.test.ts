@@ -53,6 +53,14 @@ const text = (value: string) => new TextEncoder().encode(value);
 /** Every secret the tests handle, looked for on the whole broker and in every log line at the end. */
 const secretsToFind: Record<string, Uint8Array> = { clusterKey };
 
+/**
+ * While `held` is set, every slow hash waits for it: a test fills the server's lanes with
+ * hashes that do not finish, and sees who else still gets in. `hashesHeld` counts them.
+ */
+let held: Promise<void> | undefined;
+let hashesHeld = 0;
+let onHashHeld = () => {};
+
 /** A server on the test's skewed clock and cluster key, mailing the test's SMTP server. */
 const startAccountsServer = (nodeId: string) =>
   hostTestServer(nats, {
@@ -60,7 +68,14 @@ const startAccountsServer = (nodeId: string) =>
     clock,
     logger,
     identity: {
-      slowHash: crypto.slowHash,
+      slowHash: async (...input) => {
+        if (held) {
+          hashesHeld++;
+          onHashHeld();
+          await held;
+        }
+        return crypto.slowHash(...input);
+      },
       sessionTtlMs,
       clusterKey,
       mail: smtpTransport(smtp.url, "veil <veil@test>"),
@@ -205,6 +220,55 @@ describe("the CLI", () => {
     });
     // The scan itself runs last, once the server has stopped and saved its snapshots.
   }, 60_000);
+
+  it(
+    "with TOTP on, a session and the password are not enough to change the password or delete the account",
+    async () => {
+      const as = ["--profile", "rita"];
+      const lines = (...given: string[]) => new TextEncoder().encode(given.join("\n") + "\n");
+      await runVeil(["register", "rita", "--password-stdin", ...as], { env: env(), stdin: lines(password) });
+      const { secret } = JSON.parse((await runVeil(["otp", "enable", "--json", ...as], { env: env() })).stdout) as {
+        secret: string;
+      };
+      const code = totp(fromBase32(secret), clock.now());
+      const confirmed = await runVeil(["otp", "enable", "--json", "--password-stdin", "--code", code, ...as], {
+        env: env(),
+        stdin: lines(password),
+      });
+      const { backupCodes } = JSON.parse(confirmed.stdout) as { backupCodes: string[] };
+      const next = "a wider and slower river";
+
+      const bare = await runVeil(["passwd", "--password-stdin", ...as], { env: env(), stdin: lines(password, next) });
+      expect(bare.code).toBe(10);
+      expect(bare.stderr).toMatch(/needs a TOTP code/);
+      skewMs += limits.loginDelayMaxMs;
+      const changed = await runVeil(["passwd", "--password-stdin", "--otp", backupCodes[0]!, ...as], {
+        env: env(),
+        stdin: lines(password, next),
+      });
+      expect(changed.stderr).toBe("");
+      expect(changed.stdout).toMatch(/password changed for rita/);
+
+      // The backup code the change used is spent; deleting needs another.
+      const reused = await runVeil(["delete-account", "--password-stdin", "--otp", backupCodes[0]!, ...as], {
+        env: env(),
+        stdin: lines(next),
+      });
+      expect(reused.code).toBe(10);
+      expect(reused.stderr).toMatch(/wrong or already used backup code/);
+      skewMs += limits.loginDelayMaxMs;
+      const deleted = await runVeil(["delete-account", "--password-stdin", "--otp", backupCodes[1]!, ...as], {
+        env: env(),
+        stdin: lines(next),
+      });
+      expect(deleted.stderr).toBe("");
+      expect(deleted.stdout).toMatch(/deleted rita/);
+      expect((await userEvents("rita")).map((event) => event.type)).toEqual(
+        expect.arrayContaining(["PasswordChanged", "UserDeleted"]),
+      );
+    },
+    60_000,
+  );
 
   it("logs in the same way on Deno", async () => {
     await client.register("oscar", password);
@@ -370,6 +434,57 @@ describe("logging in", () => {
     });
     skewMs += limits.loginDelayMaxMs;
   }, 60_000);
+
+  it(
+    "keeps a lane for known devices: a flood of logins for unknown names does not refuse a returning user",
+    async () => {
+      await client.register("lane", password);
+      const laptop = cryptoRandom.bytes(32);
+      await client.login("lane", password, { device: laptop, address: "10.1.1.1" });
+      const authHash = await client.authHashFor("lane", password);
+      let release = () => {};
+      held = new Promise((resolve) => (release = resolve));
+      hashesHeld = 0;
+      const heldReach = (count: number) =>
+        new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(() => reject(new Error(`only ${hashesHeld} of ${count} hashes started`)), 20_000);
+          onHashHeld = () => {
+            if (hashesHeld >= count) clearTimeout(timer), resolve();
+          };
+          onHashHeld();
+        });
+      try {
+        // Names nobody holds, each from its own address, until the server's lane is full.
+        const ghosts = Array.from(
+          { length: limits.slowHashesInFlightMax + 4 },
+          (_, index) =>
+            refusal(client.call("user.login", {
+              user: `ghost-lane-${index}`,
+              authHash,
+              deviceId: cryptoRandom.bytes(32),
+              deviceName: "flood",
+              address: `10.1.2.${index + 1}`,
+            })),
+        );
+        await heldReach(limits.slowHashesInFlightMax);
+        const returning = client.login("lane", password, { device: laptop, address: "10.1.1.2" });
+        await heldReach(limits.slowHashesInFlightMax + 1);
+        const newDevice = await refusal(
+          client.login("lane", password, { device: cryptoRandom.bytes(32), address: "10.1.1.3" }),
+        );
+        expect(newDevice.code).toBe("busy");
+        release();
+        expect(await returning).toMatchObject({ user: "lane" });
+        const codes = (await Promise.all(ghosts)).map((error) => error.code);
+        expect(codes.filter((code) => code === "busy")).toHaveLength(4);
+        expect(codes.filter((code) => code === "unauthenticated")).toHaveLength(limits.slowHashesInFlightMax);
+      } finally {
+        held = undefined;
+        release();
+      }
+    },
+    60_000,
+  );
 
   it("refuses malformed and oversized payloads and writes nothing", async () => {
     const before = await nats.log.lastSeq();

@@ -299,7 +299,7 @@ describe("storage without a ticket", () => {
 
 describe("impersonating", () => {
   it("cannot appear online as someone else or write into their notifications", async () => {
-    const before = (await call("bob", "peer.online") as { user: string }[]).map((one) => one.user);
+    const before = (await call("bob", "peer.online") as { users: { user: string }[] }).users.map((one) => one.user);
     await expect(call("mallory", "peer.presence", {
       user: "alice",
       state: "online",
@@ -308,7 +308,9 @@ describe("impersonating", () => {
     })).rejects.toThrow(/not logged in|session/);
     mallory.publish("veil.note.alice", encodeMessage({ kind: "grant", text: "click here", at: 1 }));
     await settled();
-    expect((await call("bob", "peer.online") as { user: string }[]).map((one) => one.user)).toEqual(before);
+    expect((await call("bob", "peer.online") as { users: { user: string }[] }).users.map((one) => one.user)).toEqual(
+      before,
+    );
   });
 
   it("cannot answer for another user's previews", async () => {
@@ -332,7 +334,7 @@ describe("impersonating", () => {
     try {
       await settled();
       for (let attempt = 0; attempt < 20; attempt++) {
-        const online = await call("bob", "peer.online") as { user: string }[];
+        const online = (await call("bob", "peer.online") as { users: { user: string }[] }).users;
         if (online.some((one) => one.user === "alice")) break;
         await waitForHeartbeat(nats.nc, "adv-server", () => true, 5_000);
       }

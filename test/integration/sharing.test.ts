@@ -168,6 +168,19 @@ describe("requests", () => {
     expect((await refusal(call("olga", "request.deny", { request }))).message).toMatch(/was denied already/);
     const mine = await call("rita", "request.list") as { outgoing: { request: string; status: string }[] };
     expect(mine.outgoing.find((one) => one.request === request)?.status).toBe("denied");
+    // A page at a time: following `next` one by one gives every request once, in order.
+    type Page = { incoming: { request: string }[]; outgoing: { request: string }[]; next?: string };
+    const paged: string[] = [];
+    for (let after: string | undefined, pages = 0; pages < 100; pages++) {
+      const page = await call("rita", "request.list", { limit: 1, ...(after ? { after } : {}) }) as Page;
+      paged.push(...[...page.incoming, ...page.outgoing].map((one) => one.request));
+      if (!page.next) break;
+      after = page.next;
+    }
+    const whole = await call("rita", "request.list") as Page;
+    expect(paged.length).toBeGreaterThan(1);
+    expect(new Set(paged)).toEqual(new Set([...whole.incoming, ...whole.outgoing].map((one) => one.request)));
+    expect(paged).toHaveLength(new Set(paged).size);
   });
 
   it("refuses a malformed request id and a malformed grant id clearly", async () => {
@@ -187,9 +200,13 @@ describe("grants", () => {
         grant: string;
       };
       const grant = issued.grant;
-      const inbox = await call("rita", "grant.inbox") as { grant: string; viewsLeft: number; owner: string }[];
+      const inbox =
+        (await call("rita", "grant.inbox") as { grants: { grant: string; viewsLeft: number; owner: string }[] })
+          .grants;
       expect(inbox.find((one) => one.grant === grant)).toMatchObject({ viewsLeft: 5, owner: "olga" });
-      const copy = (await call("olga", "grant.list") as { grant: string }[]).find((one) => one.grant === grant);
+      const copy = (await call("olga", "grant.list") as { grants: { grant: string }[] }).grants.find((one) =>
+        one.grant === grant
+      );
       expect(copy).toBeDefined();
 
       // Neither a stranger nor the owner can obtain the cluster's share.
@@ -223,8 +240,10 @@ describe("grants", () => {
         what: "the grant shredded",
       });
       expect(await shares.get(grant)).toBeUndefined();
-      const grantView = (await call("olga", "grant.list") as { grant: string; viewedAt: number[]; status: string }[])
-        .find((one) => one.grant === grant)!;
+      const grantView =
+        (await call("olga", "grant.list") as { grants: { grant: string; viewedAt: number[]; status: string }[] })
+          .grants
+          .find((one) => one.grant === grant)!;
       expect(grantView.status).toBe("closed");
       expect(grantView.viewedAt).toHaveLength(5);
       const copyRecord = await waitForEvent(
@@ -312,7 +331,7 @@ describe("grants", () => {
     const view = "ab".repeat(16);
     await call("rita", "grant.view", { grant, view });
     expect((await refusal(call("rita", "grant.view", { grant, view }))).message).toMatch(/answered already/);
-    const inbox = await call("rita", "grant.inbox") as { grant: string; viewsLeft: number }[];
+    const inbox = (await call("rita", "grant.inbox") as { grants: { grant: string; viewsLeft: number }[] }).grants;
     expect(inbox.find((one) => one.grant === grant)?.viewsLeft).toBe(2);
 
     const other = await logIn("rita");
@@ -372,7 +391,7 @@ async function allEvents() {
 /** The users `peer.online` lists for `user` now. */
 const onlineFor = async (
   user: string,
-) => (await call(user, "peer.online") as { user: string; images: { name: string }[] }[]);
+) => (await call(user, "peer.online") as { users: { user: string; images: { name: string }[] }[] }).users;
 
 /** Waits, with a bound, until `check` holds, looking again at each of the server's heartbeats. */
 async function eventually(check: () => Promise<boolean>, timeoutMs: number, what: string) {
@@ -418,8 +437,12 @@ describe("peers", () => {
           10_000,
           "olga online",
         );
-        const online = await discoverOnline(people.rita!, join(folder, "online"));
+        const { users: online, more } = await discoverOnline(people.rita!, join(folder, "online"));
+        expect(more).toBe(false);
         const shown = online.find((peer) => peer.user === "olga")!;
+        // One user is found by name, alone, however many others are online.
+        const only = await discoverOnline(people.rita!, join(folder, "online"), { of: "olga" });
+        expect(only.users.map((peer) => peer.user)).toEqual(["olga"]);
         expect(shown.images.map((image) => image.name)).toEqual(["photo.png"]);
         const preview = shown.images[0]!;
         expect(preview.previewBytes).toBeGreaterThan(0);

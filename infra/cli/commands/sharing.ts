@@ -8,7 +8,8 @@ import { spawn } from "node:child_process";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
-import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
+import type { Bus } from "../../../actors/ports.ts";
+import { AuthenticationError, everyPage, limits, ValidationError } from "../../../events/mod.ts";
 import { loadConfig } from "../../config.ts";
 import { approve } from "../../sharing/approve.ts";
 import { discoverOnline } from "../../sharing/previews.ts";
@@ -110,15 +111,16 @@ export function registerSharing(program: Command): void {
   program
     .command("online")
     .description("users online now, with the objects they show and their previews (written to a folder)")
+    .argument("[user]", "only this user (found however many others are online)")
     .option("--dir <folder>", "where the previews go (default: $VEIL_HOME/online)")
     .option("--json", "print the list as JSON (with the previews' paths)")
     .addOption(profileOption())
-    .action(async (options: { dir?: string; json?: boolean; profile?: string }) => {
+    .action(async (user: string | undefined, options: { dir?: string; json?: boolean; profile?: string }) => {
       const folder = resolve(options.dir ?? join(loadConfig().veilHome, "online"));
       await withSession(options, async ({ bus, session }) => {
-        const online = await discoverOnline({ bus, session }, folder);
+        const { users: online, more } = await discoverOnline({ bus, session }, folder, user ? { of: user } : {});
         if (options.json) return void print(toJson(online));
-        if (online.length === 0) return void print("nobody else is online");
+        if (online.length === 0) return void print(user ? `${user} is not online` : "nobody else is online");
         for (const peer of online) {
           print(`${peer.user} (seen ${age(Date.now() - peer.lastSeenAt)})`);
           if (peer.images.length === 0) print("  shows nothing");
@@ -131,6 +133,7 @@ export function registerSharing(program: Command): void {
             print(`  ${image.name} (${formatBytes(image.bytes)}): ${preview}`);
           }
         }
+        if (more) print(`and more users than the ${online.length} shown; find one with: veil online <user>`);
       });
     });
 
@@ -186,7 +189,16 @@ export function registerSharing(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const list = await call<{ incoming: RequestView[]; outgoing: RequestView[] }>(bus, "request.list", session);
+        const pages = await everyPage((after) =>
+          call<{ incoming: RequestView[]; outgoing: RequestView[]; next?: string }>(bus, "request.list", {
+            ...session,
+            ...(after ? { after } : {}),
+          })
+        );
+        const list = {
+          incoming: pages.flatMap((page) => page.incoming),
+          outgoing: pages.flatMap((page) => page.outgoing),
+        };
         if (options.json) return void print(toJson(list));
         const now = Date.now();
         const rows = [
@@ -284,7 +296,7 @@ export function registerSharing(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const list = await call<GrantView[]>(bus, "grant.inbox", session);
+        const list = await everyGrant(bus, session, "grant.inbox");
         if (options.json) return void print(toJson(list));
         if (list.length === 0) return void print("nothing granted to you yet");
         const rows = list.map((one) => [
@@ -305,7 +317,7 @@ export function registerSharing(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const list = await call<GrantView[]>(bus, "grant.list", session);
+        const list = await everyGrant(bus, session, "grant.list");
         if (options.json) return void print(toJson(list));
         if (list.length === 0) return void print("you have granted nothing yet");
         for (const one of list) {
@@ -317,4 +329,16 @@ export function registerSharing(program: Command): void {
         }
       });
     });
+}
+
+/** Every grant made to the caller (`grant.inbox`) or by them (`grant.list`), page by page. */
+async function everyGrant(
+  bus: Bus,
+  session: { user: string; token: string },
+  name: "grant.inbox" | "grant.list",
+): Promise<GrantView[]> {
+  const pages = await everyPage((after) =>
+    call<{ grants: GrantView[]; next?: string }>(bus, name, { ...session, ...(after ? { after } : {}) })
+  );
+  return pages.flatMap((page) => page.grants);
 }
