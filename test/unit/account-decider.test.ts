@@ -320,17 +320,20 @@ describe("sessions", () => {
 
 const none: SecondFactorEvidence = { kind: "none" };
 
+/** Credentials a password change brings, each field filled from `seed` on. */
+const newCredentials = (seed: number) => ({
+  passwordSalt: bytes(seed, 16),
+  passwordKdf: kdf,
+  verifier: bytes(seed + 1),
+  verifierSalt: bytes(seed + 2, 16),
+  verifierKdf: kdf,
+  accountKeyWrapped: bytes(seed + 3, 73),
+  privateKeyWrapped: bytes(seed + 4, 73),
+});
+
 describe("credentials and factors", () => {
   it("a password change needs the current password and ends every other session", () => {
-    const credentials = {
-      passwordSalt: bytes(21, 16),
-      passwordKdf: kdf,
-      verifier: bytes(22),
-      verifierSalt: bytes(23, 16),
-      verifierKdf: kdf,
-      accountKeyWrapped: bytes(24, 73),
-      privateKeyWrapped: bytes(25, 73),
-    };
+    const credentials = newCredentials(21);
     const two = [registered(), sessionStarted("s1"), sessionStarted("s22")];
     // A wrong guess through a stolen session counts like a failed login.
     given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: false, credentials, secondFactor: none })
@@ -376,15 +379,7 @@ describe("credentials and factors", () => {
   });
 
   it("a password change or a deletion needs a fresh second factor when TOTP is on, and spends it", () => {
-    const credentials = {
-      passwordSalt: bytes(31, 16),
-      passwordKdf: kdf,
-      verifier: bytes(32),
-      verifierSalt: bytes(33, 16),
-      verifierKdf: kdf,
-      accountKeyWrapped: bytes(34, 73),
-      privateKeyWrapped: bytes(35, 73),
-    };
+    const credentials = newCredentials(31);
     const open = [registered(), sessionStarted("s1"), totpEnabled(5)];
     const change = (secondFactor: SecondFactorEvidence): AccountCommand => ({
       type: "ChangePassword",
