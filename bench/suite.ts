@@ -8,7 +8,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { writeBrokerConfig } from "../infra/nats/broker-config.ts";
 import { connectNats, openJetStream } from "../infra/nats/connection.ts";
+import { authenticatorFor, identitiesPath } from "../infra/nats/identities.ts";
 import { NatsEventLog } from "../infra/nats/event-log.ts";
 import { startNatsServer } from "../infra/nats/server-process.ts";
 import { ensureStreams } from "../infra/nats/streams.ts";
@@ -37,20 +39,59 @@ export async function bestRate(rounds: number, count: number, work: () => unknow
   return count / (await bestSeconds(rounds, work));
 }
 
-/** A private nats-server with veil's streams, for one suite; always stopped and removed after. */
-export async function withPrivateNats<T>(
-  name: string,
-  work: (
-    broker: { nc: NatsConnection; url: string; js: JetStreamClient; jsm: JetStreamManager; log: NatsEventLog },
-  ) => Promise<T>,
-): Promise<T> {
+/** What a suite gets: the broker, a server's connection and a user's machine's. */
+export interface PrivateNats {
+  readonly url: string;
+  /** Connected as a server (the trusted account). */
+  readonly nc: NatsConnection;
+  /** Connected as a user's machine: anonymously, in the clients' account, as `veil` connects. */
+  readonly client: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly jsm: JetStreamManager;
+  readonly log: NatsEventLog;
+  /** What a `veil node` needs to reach this broker with its identities. */
+  readonly env: { readonly NATS_URL: string; readonly VEIL_CREDS: string };
+}
+
+/**
+ * A private nats-server with veil's streams, for one suite, started with the config and
+ * identities `veil up` generates (accounts, permissions), so what is measured is what runs;
+ * always stopped and removed after.
+ */
+export async function withPrivateNats<T>(name: string, work: (broker: PrivateNats) => Promise<T>): Promise<T> {
   const storeFolder = await mkdtemp(join(tmpdir(), `veil-bench-${name}-`));
-  const server = await startNatsServer({ storeFolder });
-  const nc = await connectNats(server.url, { name: `veil-bench-${name}` });
+  const dataFolder = join(storeFolder, "data");
+  const { path, identities } = await writeBrokerConfig(dataFolder, { storeFolder: join(storeFolder, "js") });
+  const server = await startNatsServer({ storeFolder, configFile: path });
+  const nc = await connectNats(server.url, {
+    name: `veil-bench-${name}`,
+    authenticator: authenticatorFor(identities, "server"),
+  });
+  const client = await connectNats(server.url, { name: `veil-bench-${name}-client` });
   try {
     const { js, jsm } = await openJetStream(nc, server.url);
     await ensureStreams(jsm, { replicas: 1 });
-    return await work({ nc, url: server.url, js, jsm, log: new NatsEventLog(js, jsm) });
+    const env = { NATS_URL: server.url, VEIL_CREDS: identitiesPath(dataFolder) };
+    return await work({ nc, client, url: server.url, js, jsm, log: new NatsEventLog(js, jsm), env });
+  } finally {
+    await client.close();
+    await nc.close();
+    await server.stop();
+    await rm(storeFolder, { recursive: true, force: true });
+  }
+}
+
+/**
+ * An open nats-server beside veil's, for references that veil's identities may not run:
+ * NATS's own Object Store purges a stream subject on every put, which veil's config denies
+ * everyone. Same machine, same temp disk; always stopped and removed after.
+ */
+export async function withReferenceNats<T>(name: string, work: (nc: NatsConnection) => Promise<T>): Promise<T> {
+  const storeFolder = await mkdtemp(join(tmpdir(), `veil-bench-${name}-reference-`));
+  const server = await startNatsServer({ storeFolder });
+  const nc = await connectNats(server.url, { name: `veil-bench-${name}-reference` });
+  try {
+    return await work(nc);
   } finally {
     await nc.close();
     await server.stop();
