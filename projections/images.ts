@@ -88,6 +88,28 @@ export function referencedChunks(state: ImagesState): Set<string> {
   return hashes;
 }
 
+const ownersByState = new WeakMap<ImagesState, ReadonlyMap<string, ReadonlySet<string>>>();
+
+/**
+ * Who references each chunk hash: a chunk belongs to the owners whose manifests name it
+ * (one, unless a log from before this rule says otherwise). States are never changed in
+ * place, so the index is built once per state and kept while the state is.
+ */
+export function chunkOwners(state: ImagesState): ReadonlyMap<string, ReadonlySet<string>> {
+  const known = ownersByState.get(state);
+  if (known) return known;
+  const owners = new Map<string, Set<string>>();
+  for (const image of Object.values(state.images)) {
+    for (const chunk of chunksOf(image)) {
+      const holders = owners.get(chunk.hash) ?? new Set<string>();
+      holders.add(image.owner);
+      owners.set(chunk.hash, holders);
+    }
+  }
+  ownersByState.set(state, owners);
+  return owners;
+}
+
 /**
  * An owner's object by id. Someone else's is not found, like a missing one; so is a grant's
  * copy, which only its grant opens. (Names are resolved on the owner's machine, which alone

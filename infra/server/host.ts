@@ -61,7 +61,14 @@ import {
 import { Projector } from "../projector.ts";
 import { accountCommands } from "./accounts.ts";
 import { vaultCommands } from "./vault.ts";
-import { serveCommands, serveLeaderCommands } from "./commands.ts";
+import {
+  type CommandContext,
+  leaderCommandSubject,
+  readReply,
+  serveCommands,
+  serveLeaderCommands,
+} from "./commands.ts";
+import { authenticated, userSessions } from "./sessions.ts";
 import { startMailer } from "./mailer.ts";
 import { collectRound } from "./collector.ts";
 import { repairRound } from "./repair.ts";
@@ -129,6 +136,8 @@ export interface NodeView {
 }
 
 const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+/** Who asks for a placement from a user's machine. */
+const placeSession = object(authenticated);
 const placeRequest = object({
   /** The chunks to place, all on the same nodes: each node chosen gets a put ticket for them. */
   chunks: placementChunks,
@@ -279,6 +288,17 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       };
     },
   };
+  const { session } = userSessions({ log, users, clock });
+  /**
+   * A placement signs put tickets, which let bytes onto the storage nodes: a user's machine
+   * gets them only with an open session. Servers (repair, tests inside the trusted account)
+   * ask without one.
+   */
+  const placeFor = async (data: unknown, context: CommandContext) => {
+    if (context.caller) await session(placeSession.parse(data));
+    const subject = leaderCommandSubject("cluster.place");
+    return readReply(await bus.request(subject, data, { timeoutMs: limits.commandTimeoutMs }), subject);
+  };
   const sharing = {
     nodeId,
     bus,
@@ -299,6 +319,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     logger,
     commands: {
       "cluster.nodes": () => nodesView(),
+      "cluster.place": placeFor,
       // Any server answers, in the clear (they are public): clients learn what to seal commands to,
       // storage nodes without the cluster key how to check tickets.
       "cluster.keys": () => ({
@@ -324,7 +345,8 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
       ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties, tickets }),
       ...presenceCommands({ ...sharing, users, heartbeatTimeouts }),
     },
-    leaderCommands: new Set(Object.keys(leaderCommands)),
+    // cluster.place is checked here first (see placeFor): the others go to the leader as they are.
+    leaderCommands: new Set(Object.keys(leaderCommands).filter((name) => name !== "cluster.place")),
     trustedCommands: new Set(["cluster.nodes"]),
     sealing: { keys: identity.secrets.sealingKeys, replays: identity.replays, clock, random },
     track,

@@ -12,6 +12,7 @@ import {
   array,
   ConcurrencyError,
   ConflictError,
+  ForbiddenError,
   imageEvents,
   imageId,
   imageSubject,
@@ -28,6 +29,7 @@ import {
   veilEvent,
 } from "../../events/mod.ts";
 import {
+  chunkOwners,
   chunksOf,
   findImage,
   grantOf,
@@ -131,6 +133,14 @@ export function vaultCommands(deps: {
       } catch (error) {
         throw new ValidationError((error as Error).message);
       }
+      // A chunk is its uploader's: naming another owner's (a hash overheard or guessed) would
+      // keep it from garbage collection after its owner removed it, and earn get tickets for it.
+      await images.caughtUp();
+      const owners = chunkOwners(images.state);
+      const foreign = chunksOf({ ...stored, storedAt: 0 }).find((chunk) =>
+        [...owners.get(chunk.hash) ?? []].some((owner) => owner !== user)
+      );
+      if (foreign) throw new ForbiddenError(`chunk ${foreign.hash} belongs to another user's object`);
       let seq: number;
       try {
         [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {

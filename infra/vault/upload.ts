@@ -97,7 +97,7 @@ export async function upload(
       });
       const placed: StoredChunk[] = new Array(chunks.length);
       await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
-        placed[position] = await putReplicas(bus, chunk, options.replicas, stored, logger);
+        placed[position] = await putReplicas(bus, session, chunk, options.replicas, stored, logger);
       });
       manifestParts[index] = { chunks: placed };
       done += length;
@@ -108,7 +108,7 @@ export async function upload(
     if (preview) {
       const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
       const placed: StoredChunk[] = [];
-      for (const chunk of chunks) placed.push(await putReplicas(bus, chunk, options.replicas, stored, logger));
+      for (const chunk of chunks) placed.push(await putReplicas(bus, session, chunk, options.replicas, stored, logger));
       previewPart = { chunks: placed };
     }
     // What the content is, not what the name says: a PNG is an image whatever it is called.
@@ -181,6 +181,7 @@ async function previewOf(
 /** Puts a chunk on `replicas` distinct nodes; a node that fails is replaced by another, a bounded number of times. */
 async function putReplicas(
   bus: Bus,
+  session: { user: string; token: string },
   chunk: Chunk,
   replicas: number,
   stored: StoredReplica[],
@@ -194,6 +195,7 @@ async function putReplicas(
     try {
       const placement = await patiently(() =>
         sendCommand(bus, "cluster.place", {
+          ...session,
           chunks: [{ hash: chunk.hash, bytes: chunk.bytes.byteLength }],
           replicas: replicas - holding.size,
           exclude: [...holding, ...failed],

@@ -297,6 +297,37 @@ describe("storage without a ticket", () => {
   });
 });
 
+describe("filling the storage nodes", () => {
+  it("gets no put ticket without a session of her own", async () => {
+    const chunks = [{ hash: bytesToHex(sha256(new Uint8Array(8))), bytes: 8 }];
+    // Anonymous, as any machine that reaches the broker...
+    await expect(sendCommand(clientBus(), "cluster.place", { chunks, replicas: 1 })).rejects.toThrow(/user/);
+    // ...or naming a user with a token that is not one of its sessions.
+    await expect(sendCommand(clientBus(), "cluster.place", {
+      user: "alice",
+      token: people.mallory!.session.token,
+      chunks,
+      replicas: 1,
+    })).rejects.toThrow(/session/);
+    // With her own session she gets tickets: the check is the session, not a closed door.
+    const placed = await call("mallory", "cluster.place", { chunks, replicas: 1 }) as { tickets: unknown[] };
+    expect(placed.tickets).toHaveLength(1);
+  });
+
+  it("cannot keep another user's chunk alive, or get tickets for it, by naming it in a manifest of hers", async () => {
+    const before = await lastSeq();
+    const image = bytesToHex(cryptoRandom.bytes(16));
+    // Alice's manifest as she could have pieced it together from overheard chunk replies.
+    const { preview: _preview, discoverable: _shown, shownName: _name, storedAt: _at, ...parts } = photo;
+    const forged = { ...parts, image, owner: "mallory" };
+    await expect(call("mallory", "vault.store", { manifest: forged })).rejects.toThrow(
+      /belongs to another user's object/,
+    );
+    expect(await lastSeq()).toBe(before);
+    await expect(call("mallory", "vault.get", { image })).rejects.toThrow(/no object/);
+  });
+});
+
 describe("impersonating", () => {
   it("cannot appear online as someone else or write into their notifications", async () => {
     const before = (await call("bob", "peer.online") as { users: { user: string }[] }).users.map((one) => one.user);
