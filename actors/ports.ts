@@ -109,6 +109,8 @@ export interface BusMessage {
   readonly data: unknown;
   /** Set when the request came from outside the trusted account (a user's machine). */
   readonly caller?: Caller;
+  /** A request, whose sender waits for an answer (not a message published one way). */
+  readonly expectsReply: boolean;
   /** Answers a request; a no-op when the sender expects no reply. */
   respond(data: unknown): void;
 }

@@ -59,8 +59,12 @@ export const limits = {
   commandClockSkewMs: 120_000,
   /** Clients whose shared keys a server keeps, so a busy client costs one key agreement, not one per command. */
   sealingClientsCachedMax: 10_000,
+  /** A sealed command may be dated at most this far ahead of the server's clock (clients correct theirs by it). */
+  commandFutureSkewMs: 10_000,
   /** Nonces a server remembers at most (its replay window). */
   replayWindowMax: 200_000,
+  /** Of those, what one address (or the trusted account) may hold: a flood from one machine fills its share only. */
+  replayWindowPerSourceMax: 50_000,
   /** Chunks one `vault.abandon` may hand back (a failed upload takes back what it put, in batches). */
   abandonChunksMax: 256,
   /** How long the open-broker check waits for its probe to be answered. */

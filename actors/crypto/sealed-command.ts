@@ -145,7 +145,7 @@ export class CommandOpener {
    * Opens a sealed command that arrived on `name`'s subject: a bad seal, a name that is not
    * the subject's, a time outside the window or a nonce seen before are refused.
    */
-  open(name: string, body: unknown, options: { now: number; random: RandomSource }): OpenedCommand {
+  open(name: string, body: unknown, options: { now: number; random: RandomSource; source?: string }): OpenedCommand {
     let sealed: Uint8Array;
     try {
       ({ sealed } = sealedBody.parse(body));
@@ -165,14 +165,16 @@ export class CommandOpener {
     }
     const message = decodeMessage(plaintext, limits.brokerPayloadBytesMax) as Record<string, unknown>;
     const head = inside.parse(message);
-    if (head.name !== name) throw new ValidationError(`a sealed ${head.name} request arrived as ${name}`);
-    this.replays.admit(head.nonce, head.at, options.now);
-    return {
-      data: message.data,
-      sealReply: (reply) => ({
-        sealed: sealSecret(keys.replyKey, encodeMessage(reply), replyContext(name, head.nonce), options.random),
-      }),
-    };
+    const sealReply = (reply: unknown) => ({
+      sealed: sealSecret(keys.replyKey, encodeMessage(reply), replyContext(name, head.nonce), options.random),
+    });
+    try {
+      if (head.name !== name) throw new ValidationError(`a sealed ${head.name} request arrived as ${name}`);
+      this.replays.admit(head.nonce, head.at, options.now, options.source);
+    } catch (error) {
+      throw new RefusedCommand(error as Error, sealReply);
+    }
+    return { data: message.data, sealReply };
   }
 
   #keysFor(clientPublicKey: Uint8Array): SharedKeys {
@@ -197,6 +199,18 @@ export class CommandOpener {
   }
 }
 
+/**
+ * A sealed command that opened but is refused (a replay, a time outside the window, too
+ * many at once): the refusal can be sealed for the one who asked, so no one else on the
+ * broker can forge it. Only a request that does not open at all is refused in the clear.
+ */
+export class RefusedCommand extends Error {
+  constructor(readonly reason: Error, readonly sealReply: (reply: unknown) => { readonly sealed: Uint8Array }) {
+    super(reason.message, { cause: reason });
+    this.name = "RefusedCommand";
+  }
+}
+
 /** Opens one sealed command (tests and tools; servers keep a CommandOpener). */
 export function openCommand(
   clusterPrivateKey: Uint8Array,
@@ -209,20 +223,37 @@ export function openCommand(
 
 /**
  * The nonces a server has accepted, each kept until its request is too old to be accepted
- * anyway. Bounded: past its size, new requests are refused (busy) rather than old ones forgotten.
+ * anyway. Bounded twice: past its size new requests are refused (busy) rather than old ones
+ * forgotten, and one source (an address, or the trusted account) may hold only a share, so
+ * a flood from one machine cannot refuse everyone else. Nonces are kept in slices of time
+ * and a slice is forgotten whole once it is past the window: forgetting follows the time a
+ * request was sealed at, not the order requests came in, so one request dated far ahead
+ * cannot hold back the forgetting of those behind it.
  */
 export class ReplayWindow {
-  readonly #seen = new Map<string, number>();
+  readonly #seen = new Map<string, { readonly slice: number; readonly source: string }>();
+  readonly #slices = new Map<number, string[]>();
+  readonly #perSource = new Map<string, number>();
+  readonly #sliceMs: number;
+  readonly futureMs: number;
+  readonly perSourceMax: number;
 
   constructor(
     readonly windowMs: number = limits.commandClockSkewMs,
     readonly entriesMax: number = limits.replayWindowMax,
-  ) {}
+    options: { futureMs?: number; perSourceMax?: number } = {},
+  ) {
+    this.perSourceMax = options.perSourceMax ?? limits.replayWindowPerSourceMax;
+    this.futureMs = Math.min(windowMs, options.futureMs ?? limits.commandFutureSkewMs);
+    // About 128 slices over the window: few enough to look at each on every admit.
+    this.#sliceMs = Math.max(1, Math.ceil(windowMs / 128));
+  }
 
-  admit(nonce: Uint8Array, at: number, now: number): void {
-    if (Math.abs(now - at) > this.windowMs) {
+  admit(nonce: Uint8Array, at: number, now: number, source = "cluster"): void {
+    if (at < now - this.windowMs || at > now + this.futureMs) {
+      const limit = at < now ? this.windowMs : this.futureMs;
       throw new ForbiddenError(
-        `the request was sealed at a time more than ${this.windowMs / 1_000} s from the cluster's: ` +
+        `the request was sealed at a time more than ${limit / 1_000} s from the cluster's: ` +
           "a replay, or this machine's clock is wrong",
       );
     }
@@ -230,18 +261,36 @@ export class ReplayWindow {
     const key = bytesToHex(nonce);
     if (this.#seen.has(key)) throw new ForbiddenError("the request was seen before: a replay is refused");
     if (this.#seen.size >= this.entriesMax) throw new BusyError("too many requests at once; retry in a moment");
-    this.#seen.set(key, at);
+    const held = this.#perSource.get(source) ?? 0;
+    if (held >= this.perSourceMax) {
+      throw new BusyError("too many requests from this address at once; retry in a moment");
+    }
+    const slice = Math.floor(at / this.#sliceMs);
+    this.#seen.set(key, { slice, source });
+    this.#perSource.set(source, held + 1);
+    const keys = this.#slices.get(slice);
+    if (keys) keys.push(key);
+    else this.#slices.set(slice, [key]);
   }
 
-  /**
-   * Entries are kept in arrival order, which is nearly the order of their times (clients'
-   * clocks differ a little): forgetting stops at the first one still young, so an admit costs
-   * what it forgets, not the window's size. A straggler behind it is forgotten a little late.
-   */
+  /** Nonces held now (for tests and health). */
+  get size(): number {
+    return this.#seen.size;
+  }
+
+  /** Forgets every slice wholly older than `oldest`; a slice it cuts through is kept a little longer. */
   #forgetBefore(oldest: number): void {
-    for (const [key, at] of this.#seen) {
-      if (at >= oldest) return;
-      this.#seen.delete(key);
+    const first = Math.floor(oldest / this.#sliceMs);
+    for (const [slice, keys] of this.#slices) {
+      if (slice >= first) continue;
+      for (const key of keys) {
+        const entry = this.#seen.get(key)!;
+        this.#seen.delete(key);
+        const held = this.#perSource.get(entry.source)! - 1;
+        if (held === 0) this.#perSource.delete(entry.source);
+        else this.#perSource.set(entry.source, held);
+      }
+      this.#slices.delete(slice);
     }
   }
 }

@@ -50,6 +50,7 @@ export function natsBus(nc: NatsConnection, logger: Logger): Bus {
             subject: message.subject,
             data,
             ...(caller ? { caller } : {}),
+            expectsReply: Boolean(message.reply),
             respond: (reply) => {
               if (!message.reply) return;
               try {

@@ -8,7 +8,13 @@
  * the cluster's key, and its reply sealed for the one who asked (see sealed-command.ts).
  */
 import type { Bus, Caller, Clock, Logger, RandomSource, Subscription } from "../../actors/ports.ts";
-import { CommandOpener, CommandSealer, type KeyPair, type ReplayWindow } from "../../actors/crypto/mod.ts";
+import {
+  CommandOpener,
+  CommandSealer,
+  type KeyPair,
+  RefusedCommand,
+  type ReplayWindow,
+} from "../../actors/crypto/mod.ts";
 import { cryptoRandom } from "../random.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import {
@@ -77,6 +83,9 @@ export function serveCommands(options: {
   const { bus, logger, commands, leaderCommands, track, trustedCommands = new Set(), sealing } = options;
   const opener = new CommandOpener(sealing.keys.privateKey, sealing.replays);
   return bus.subscribe("veil.cmd.>", (message) => {
+    // A command is a request: one published with nowhere to answer is a flood, not a user, and
+    // must not take a place in the replay window.
+    if (!message.expectsReply) return;
     const name = message.subject.slice("veil.cmd.".length);
     const forward: CommandHandler = (data) =>
       bus.request(leaderCommandSubject(name), data, { timeoutMs: limits.commandTimeoutMs })
@@ -98,9 +107,13 @@ export function serveCommands(options: {
     }
     let opened;
     try {
-      opened = opener.open(name, message.data, { now: sealing.clock.now(), random: sealing.random });
+      // Each address (or the trusted account) has its share of the replay window.
+      const source = message.caller ? message.caller.host ?? message.caller.account : undefined;
+      opened = opener.open(name, message.data, { now: sealing.clock.now(), random: sealing.random, source });
     } catch (error) {
-      // Not opened: nothing was done, and the refusal cannot be sealed for anyone.
+      // Nothing was done. Refused after opening, the refusal is sealed for the one who asked;
+      // a request that does not open cannot be answered for anyone.
+      if (error instanceof RefusedCommand) return message.respond(error.sealReply(failureReply(error.reason)));
       return message.respond(failureReply(error));
     }
     void track(answer(handler, opened.data, context)).then((reply) => message.respond(opened.sealReply(reply)));

@@ -95,6 +95,7 @@ export class SimNetwork {
           receiver.handler({
             subject,
             data: decodeMessage(bytes),
+            expectsReply: Boolean(reply),
             respond: (answer) => reply && this.#publish(receiver.node, reply, answer),
           });
         }, this.random.between(this.faults.delayMinMs, this.faults.delayMaxMs));

@@ -16,10 +16,12 @@ import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { createUser } from "@nats-io/nkeys";
 import { type NatsConnection, nkeyAuthenticator, usernamePasswordAuthenticator } from "@nats-io/nats-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CommandSealer, ReplayWindow } from "../../actors/crypto/mod.ts";
 import { encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
 import {
   AuthenticationError,
+  decodeMessage,
   encodeEvent,
   encodeMessage,
   grantSubject,
@@ -63,6 +65,8 @@ let mallory: NatsConnection;
 /** Everything Mallory could overhear on the subjects a client may subscribe to. */
 const overheard: Uint8Array[] = [];
 let photo: ImageManifest;
+/** The server's replay window, to see what a flood takes of it: smaller than a real one, so a flood is quick. */
+const replays = new ReplayWindow(undefined, 20_000, { perSourceMax: 20_000 });
 
 const serverBus = () => natsBus(nats.nc, silentLogger);
 const clientBus = () => natsBus(nats.client, silentLogger);
@@ -82,7 +86,7 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-adversary-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 1 });
-  server = await hostTestServer(nats, { nodeId: "adv-server", identity: { slowHash: crypto.slowHash } });
+  server = await hostTestServer(nats, { nodeId: "adv-server", identity: { slowHash: crypto.slowHash, replays } });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   for (const nodeId of storageIds) {
     nodes.push(hostTestStorageNode(nats, { nodeId, folder: join(folder, "storage"), capacityBytes: 1024 ** 3 }));
@@ -426,11 +430,32 @@ describe("replaying", () => {
     sniffer.unsubscribe();
     expect(captured).toBeDefined();
     const sessionsBefore = await countSessions("alice");
-    const reply = await mallory.request("veil.cmd.user.login", captured, { timeout: 5_000 });
-    expect(new TextDecoder().decode(reply.data)).toMatch(/replay/);
+    const reply = decodeMessage(
+      (await mallory.request("veil.cmd.user.login", captured, { timeout: 5_000 })).data,
+    ) as Record<string, unknown>;
+    // Refused, and the refusal itself is sealed for the one who sent the request: she reads nothing.
+    expect(Object.keys(reply)).toEqual(["sealed"]);
     await settled();
     expect(await countSessions("alice")).toBe(sessionsBefore);
   });
+
+  it("cannot fill the replay window with commands sent nowhere to answer", async () => {
+    const { sealingKey } = await sendCommand(clientBus(), "cluster.keys") as { sealingKey: Uint8Array };
+    const sealer = new CommandSealer(sealingKey, cryptoRandom);
+    const held = replays.size;
+    const flood = replays.entriesMax + 100;
+    for (let index = 0; index < flood; index++) {
+      const sealed = sealer.seal({ name: "user.prelogin", data: { user: "bob" } }, Date.now());
+      mallory.publish("veil.cmd.user.prelogin", encodeMessage(sealed.body));
+      if (index % 5_000 === 0) await mallory.flush();
+    }
+    // One request after the flood on the same connection: once it is answered, the flood was handled.
+    const answered = sealer.seal({ name: "user.prelogin", data: { user: "bob" } }, Date.now());
+    await mallory.request("veil.cmd.user.prelogin", encodeMessage(answered.body), { timeout: 30_000 });
+    expect(replays.size - held).toBeLessThan(5);
+    // And everyone's commands still go through.
+    expect(await call("bob", "vault.list")).toBeDefined();
+  }, 120_000);
 });
 
 async function countSessions(user: string): Promise<number> {

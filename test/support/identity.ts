@@ -20,6 +20,7 @@ export function testIdentity(
     sessionTtlMs?: number;
     clusterKey?: Uint8Array;
     mail?: MailTransport;
+    replays?: ReplayWindow;
   } = {},
 ): Pick<ServerHostDeps, "identity" | "random" | "ticketKeys"> {
   const clusterKey = options.clusterKey ?? testClusterKey;
@@ -28,7 +29,7 @@ export function testIdentity(
     ticketKeys: ticketKeys(clusterKey),
     identity: {
       secrets: clusterSecrets(clusterKey, cryptoRandom),
-      replays: new ReplayWindow(),
+      replays: options.replays ?? new ReplayWindow(),
       slowHash: options.slowHash ?? slowHash,
       sessionTtlMs: options.sessionTtlMs ?? 24 * 60 * 60 * 1_000,
       mail: options.mail ?? recordingMail().transport,

@@ -6,11 +6,12 @@ import {
   newKeyPair,
   openCommand,
   openSealed,
+  RefusedCommand,
   ReplayWindow,
   sealCommand,
   sealTo,
 } from "../../actors/crypto/mod.ts";
-import { ForbiddenError, IntegrityError, ValidationError } from "../../events/mod.ts";
+import { BusyError, ForbiddenError, IntegrityError, ValidationError } from "../../events/mod.ts";
 import { seededRandom } from "../../infra/sim/random.ts";
 
 const seeded = (seed: number) => {
@@ -59,8 +60,12 @@ describe("sealed commands", () => {
     const sealed = sealCommand(cluster.publicKey, login, { random, now });
     openCommand(cluster.privateKey, "user.login", sealed.body, { replays, now, random });
     const replayed = caught(() => openCommand(cluster.privateKey, "user.login", sealed.body, { replays, now, random }));
-    expect(replayed).toBeInstanceOf(ForbiddenError);
+    expect(replayed).toBeInstanceOf(RefusedCommand);
+    expect((replayed as RefusedCommand).reason).toBeInstanceOf(ForbiddenError);
     expect(replayed.message).toMatch(/seen before: a replay/);
+    // The refusal goes back sealed for the one who asked: no one else can forge it.
+    const refusal = { ok: false, error: { code: "forbidden", message: replayed.message } };
+    expect(sealed.openReply((replayed as RefusedCommand).sealReply(refusal))).toEqual(refusal);
 
     const old = sealCommand(cluster.publicKey, login, { random, now: now - 200_000 });
     expect(caught(() => openCommand(cluster.privateKey, "user.login", old.body, { replays, now, random })).message)
@@ -126,6 +131,39 @@ describe("the replay window", () => {
     window.admit(nonce(4), now + 1_500, now + 1_500);
     window.admit(nonce(1), now + 1_500, now + 1_500);
     expect(caught(() => window.admit(nonce(1), now + 1_500, now + 1_600))).toBeInstanceOf(ForbiddenError);
+    expect(window.size).toBe(2);
+  });
+
+  it("refuses requests dated ahead of its clock past a short margin", () => {
+    const window = new ReplayWindow(120_000, 10, { futureMs: 10_000 });
+    expect(caught(() => window.admit(new Uint8Array(16), now + 11_000, now)).message).toMatch(/more than 10 s/);
+    window.admit(new Uint8Array(16), now + 9_000, now);
+  });
+
+  it("forgets by the time requests were sealed at: one dated ahead holds back no one behind it", () => {
+    const window = new ReplayWindow(1_000, 3);
+    const nonce = (n: number) => new Uint8Array(16).fill(n);
+    // Arrived first, dated as far ahead as the margin allows: still young when the others are old.
+    window.admit(nonce(1), now + 900, now);
+    window.admit(nonce(2), now, now);
+    window.admit(nonce(3), now, now);
+    window.admit(nonce(4), now + 1_500, now + 1_500);
+    window.admit(nonce(5), now + 1_500, now + 1_500);
+    expect(caught(() => window.admit(nonce(1), now + 1_500, now + 1_500)).message).toMatch(/seen before/);
+    expect(window.size).toBe(3);
+  });
+
+  it("gives one address a share only, so a flood from one machine refuses no one else", () => {
+    const window = new ReplayWindow(120_000, 10, { perSourceMax: 2 });
+    const nonce = (n: number) => new Uint8Array(16).fill(n);
+    window.admit(nonce(1), now, now, "203.0.113.7");
+    window.admit(nonce(2), now, now, "203.0.113.7");
+    const refused = caught(() => window.admit(nonce(3), now, now, "203.0.113.7"));
+    expect(refused).toBeInstanceOf(BusyError);
+    expect(refused.message).toMatch(/from this address/);
+    window.admit(nonce(3), now, now, "198.51.100.2");
+    // Once its requests are past the window, the address has its share back.
+    window.admit(nonce(4), now + 121_000, now + 121_000, "203.0.113.7");
   });
 });
 
