@@ -7,7 +7,7 @@
 import { sha256Hex } from "../crypto/mod.ts";
 import { fromPromise } from "xstate";
 import { ForbiddenError, IntegrityError, NotFoundError } from "../../events/mod.ts";
-import type { ChunkStore } from "../ports.ts";
+import type { ChunkStore, Signatures } from "../ports.ts";
 import { putBytes, type StorageContext, type StorageEvent, type StoreChange, type StoreResult } from "./machine.ts";
 import { checkTicketAllows, ticketVerifier } from "./tickets.ts";
 
@@ -15,7 +15,7 @@ const unchanged: StoreChange = { bytes: 0, chunks: 0 };
 type Request = Extract<StorageEvent, { type: "REQUEST" }>;
 
 /** Checks a put's or get's ticket; any failure is a ForbiddenError and the request goes no further. */
-function ticketChecker() {
+function ticketChecker(signatures: Signatures | undefined) {
   let verifier: { key: Uint8Array; check: ReturnType<typeof ticketVerifier> } | undefined;
   return (context: Pick<StorageContext, "nodeId" | "ticketKey">, request: Request) => {
     if (request.operation !== "put" && request.operation !== "get") return;
@@ -29,7 +29,7 @@ function ticketChecker() {
     if (request.atMs === undefined) throw new Error("programmer error: a put or get arrives with its time");
     // The machine admits no put or get before it has the key; the key never changes after.
     const key = context.ticketKey!;
-    if (verifier?.key !== key) verifier = { key, check: ticketVerifier(key) };
+    if (verifier?.key !== key) verifier = { key, check: ticketVerifier(key, signatures ? { signatures } : {}) };
     try {
       const ticket = verifier.check.verify(request.ticket, { node: context.nodeId, now: request.atMs });
       checkTicketAllows(ticket, { op: request.operation, hash: request.hash!, bytes: request.bytes?.byteLength });
@@ -89,8 +89,13 @@ async function run(
  * `learnTicketKey` finds the cluster's ticket public key: the process's own when it has the
  * cluster key, otherwise asked of the servers (infra/storage/ticket-key.ts).
  */
-export function storageEffects(store: ChunkStore, learnTicketKey: (signal: AbortSignal) => Promise<Uint8Array>) {
-  const checkTicket = ticketChecker();
+export function storageEffects(
+  store: ChunkStore,
+  learnTicketKey: (signal: AbortSignal) => Promise<Uint8Array>,
+  /** How tickets' signatures are checked: the platform's native Ed25519 in production. */
+  signatures?: Signatures,
+) {
+  const checkTicket = ticketChecker(signatures);
   return {
     actions: {
       perform: (

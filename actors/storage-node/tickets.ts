@@ -5,7 +5,6 @@
  * ticket but never make one. A ticket names its chunks by hash, so it cannot be stretched to
  * other chunks, and it expires, so one that leaks is soon worthless.
  */
-import { ed25519 } from "@noble/curves/ed25519.js";
 import { equalBytes } from "@noble/curves/utils.js";
 import { bytesToHex, concatBytes } from "@noble/hashes/utils.js";
 import {
@@ -19,8 +18,8 @@ import {
   type TicketOperation,
   ticketSignatureBytes,
 } from "../../events/mod.ts";
-import { deriveSubkey } from "../crypto/mod.ts";
-import type { Clock } from "../ports.ts";
+import { deriveSubkey, portableSignatures } from "../crypto/mod.ts";
+import type { Clock, Signatures } from "../ports.ts";
 
 export interface TicketKeys {
   /** Only servers hold it (it comes from the cluster key). */
@@ -36,13 +35,16 @@ const signedPrefix = new TextEncoder().encode("veil/v1/storage-ticket\0");
 
 export function ticketKeys(clusterKey: Uint8Array): TicketKeys {
   const secretKey = deriveSubkey(clusterKey, "storage-ticket");
-  return { secretKey, publicKey: ed25519.getPublicKey(secretKey) };
+  return { secretKey, publicKey: portableSignatures.publicKeyOf(secretKey) };
 }
 
-export function signTicket(secretKey: Uint8Array, ticket: StorageTicket): Uint8Array {
+export function signTicket(
+  secretKey: Uint8Array,
+  ticket: StorageTicket,
+  signatures: Signatures = portableSignatures,
+): Uint8Array {
   const fields = encodeMessage(storageTicket.parse(ticket));
-  const signature = ed25519.sign(concatBytes(signedPrefix, fields), secretKey);
-  return concatBytes(fields, signature);
+  return concatBytes(fields, signatures.sign(concatBytes(signedPrefix, fields), secretKey));
 }
 
 /** The fields of a ticket, unchecked: for a carrier finding which of its tickets names a chunk. */
@@ -54,19 +56,15 @@ export function readTicket(bytes: Uint8Array): StorageTicket {
   }
 }
 
-function checkSignature(publicKey: Uint8Array, bytes: Uint8Array): void {
+function checkSignature(publicKey: Uint8Array, bytes: Uint8Array, signatures: Signatures): void {
   if (bytes.byteLength <= ticketSignatureBytes || bytes.byteLength > limits.ticketBytesMax) {
     throw new ForbiddenError(`a storage ticket is ${ticketSignatureBytes + 1}..${limits.ticketBytesMax} bytes`);
   }
   const fields = bytes.subarray(0, bytes.byteLength - ticketSignatureBytes);
   const signature = bytes.subarray(bytes.byteLength - ticketSignatureBytes);
-  let valid = false;
-  try {
-    valid = ed25519.verify(signature, concatBytes(signedPrefix, fields), publicKey);
-  } catch {
-    // A signature that is not even a curve point: as invalid as a wrong one.
+  if (!signatures.verify(signature, concatBytes(signedPrefix, fields), publicKey)) {
+    throw new ForbiddenError("the storage ticket's signature is not the cluster's (forged or damaged)");
   }
-  if (!valid) throw new ForbiddenError("the storage ticket's signature is not the cluster's (forged or damaged)");
 }
 
 /** What holds for a ticket wherever it is used: this node's, and not expired by this node's clock. */
@@ -87,8 +85,9 @@ export function verifyTicket(
   publicKey: Uint8Array,
   bytes: Uint8Array,
   where: { node: string; now: number },
+  signatures: Signatures = portableSignatures,
 ): StorageTicket {
-  checkSignature(publicKey, bytes);
+  checkSignature(publicKey, bytes, signatures);
   return checkScope(readTicket(bytes), where);
 }
 
@@ -118,14 +117,18 @@ export function checkTicketAllows(
  * bounded number, the oldest forgotten first), since a download sends its node's ticket with
  * every chunk and an Ed25519 verification costs about as much as hashing the chunk.
  */
-export function ticketVerifier(publicKey: Uint8Array, cacheMax: number = limits.ticketCacheMax) {
+export function ticketVerifier(
+  publicKey: Uint8Array,
+  options: { cacheMax?: number; signatures?: Signatures } = {},
+) {
+  const { cacheMax = limits.ticketCacheMax, signatures = portableSignatures } = options;
   const verified = new Map<string, { bytes: Uint8Array; ticket: StorageTicket }>();
   return {
     verify(bytes: Uint8Array, where: { node: string; now: number }): StorageTicket {
       const key = bytesToHex(bytes.subarray(bytes.byteLength - ticketSignatureBytes));
       const known = verified.get(key);
       if (known && equalBytes(known.bytes, bytes)) return checkScope(known.ticket, where);
-      const ticket = verifyTicket(publicKey, bytes, where);
+      const ticket = verifyTicket(publicKey, bytes, where, signatures);
       verified.delete(key);
       verified.set(key, { bytes: bytes.slice(), ticket });
       if (verified.size > cacheMax) verified.delete(verified.keys().next().value!);
@@ -135,7 +138,7 @@ export function ticketVerifier(publicKey: Uint8Array, cacheMax: number = limits.
 }
 
 /** How servers make tickets: signed with the cluster's ticket key, good for the ticket lifetime from now. */
-export function ticketIssuer(secretKey: Uint8Array, clock: Clock) {
+export function ticketIssuer(secretKey: Uint8Array, clock: Clock, signatures: Signatures = portableSignatures) {
   const expiresAt = () => clock.now() + limits.ticketLifetimeMs;
   return {
     /** One put ticket for these chunks on `node`. */
@@ -148,7 +151,7 @@ export function ticketIssuer(secretKey: Uint8Array, clock: Clock) {
         hashes: chunks.map((chunk) => chunk.hash),
         bytesMax,
         expiresAt: expiresAt(),
-      });
+      }, signatures);
     },
     /**
      * Get tickets for chunks on the nodes that hold them: per node, its chunks in order, a
@@ -168,7 +171,10 @@ export function ticketIssuer(secretKey: Uint8Array, clock: Clock) {
         const hashes = [...set];
         for (let start = 0; start < hashes.length; start += limits.ticketHashesMax) {
           const group = hashes.slice(start, start + limits.ticketHashesMax);
-          tickets.push({ node, ticket: signTicket(secretKey, { op: "get", node, hashes: group, expiresAt: until }) });
+          tickets.push({
+            node,
+            ticket: signTicket(secretKey, { op: "get", node, hashes: group, expiresAt: until }, signatures),
+          });
         }
       }
       return tickets;

@@ -4,6 +4,7 @@
  * publishes the node's heartbeat, keeps the cluster's health view from everyone's
  * heartbeats, and serves commands.
  */
+import { nativeSignatures } from "../signatures.ts";
 import process from "node:process";
 import { type Actor, createActor, fromCallback, fromPromise, type SnapshotFrom, toPromise, waitFor } from "xstate";
 import type {
@@ -159,7 +160,7 @@ function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
   const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts, random, identity } = deps;
-  const tickets = ticketIssuer(deps.ticketKeys.secretKey, clock);
+  const tickets = ticketIssuer(deps.ticketKeys.secretKey, clock, nativeSignatures);
   const projectors = new Map(
     projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
   );

@@ -4,6 +4,7 @@
  * objects, by id. Anyone else's object is "not found", exactly like one that does not exist.
  * Names are sealed in manifests: the owner's machine opens them and resolves a name to an id.
  */
+import { nativeSignatures } from "../signatures.ts";
 import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
 import { checkLayout } from "../../actors/peer/vault.ts";
 import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../actors/storage-node/tickets.ts";
@@ -210,7 +211,7 @@ export function vaultCommands(deps: {
       await session(request);
       const now = clock.now();
       for (const chunk of request.chunks) {
-        checkTicketAllows(verifyTicket(deps.ticketKey, chunk.ticket, { node: chunk.node, now }), {
+        checkTicketAllows(verifyTicket(deps.ticketKey, chunk.ticket, { node: chunk.node, now }, nativeSignatures), {
           op: "put",
           hash: chunk.hash,
         });

@@ -6,6 +6,7 @@
  * and gets carry a storage ticket (`ticket`), which the node checks with the cluster's ticket
  * key: given to it, or asked of the servers.
  */
+import { nativeSignatures } from "../signatures.ts";
 import process from "node:process";
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
 import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
@@ -76,7 +77,7 @@ export function hostStorageNode(deps: {
   const { nodeId, bus, store, clock, logger, capacityBytes, ticketKey } = deps;
   const learnTicketKey = (signal: AbortSignal) =>
     ticketKey ? Promise.resolve(ticketKey) : askServersForTicketKey({ bus, clock, logger }, signal);
-  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey)), {
+  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey, nativeSignatures)), {
     input: { nodeId, capacityBytes },
   });
 

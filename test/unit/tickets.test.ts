@@ -112,7 +112,7 @@ describe("storage tickets", () => {
   });
 
   it("are verified once per signature by a node, and still checked for node and time every use", () => {
-    const verifier = ticketVerifier(keys.publicKey, 2);
+    const verifier = ticketVerifier(keys.publicKey, { cacheMax: 2 });
     const signed = signTicket(keys.secretKey, ticket);
     expect(verifier.verify(signed, where)).toEqual(ticket);
     expect(verifier.verify(signed, where)).toEqual(ticket);
