@@ -2,9 +2,10 @@
  * Uploads on the owner's machine. An upload reads the file a part at a time (memory is
  * bounded by the parts in flight, not by the file), seals each part in the crypto actor,
  * hides it in a cover in the stego actor, cuts the PNG into chunks, asks the leader where
- * each chunk goes (with a put ticket for each node it chooses) and puts it on R distinct
- * nodes in parallel, a put that fails going to another node. Only when every replica of every chunk has acknowledged is the manifest
- * recorded; an upload that cannot finish removes what it stored and records nothing.
+ * the part's chunks go (with a put ticket for each node it chooses) and puts each on R
+ * distinct nodes in parallel, a put that fails going to another node. Only when every
+ * replica of every chunk has acknowledged is the manifest recorded; an upload that cannot
+ * finish removes what it stored and records nothing.
  */
 import { open } from "node:fs/promises";
 import { basename } from "node:path";
@@ -95,11 +96,7 @@ export async function upload(
         cover: options.cover,
         bits: options.bits,
       });
-      const placed: StoredChunk[] = new Array(chunks.length);
-      await eachLimited(chunks, limits.transferConcurrency, async (chunk, position) => {
-        placed[position] = await putReplicas(bus, session, chunk, options.replicas, stored, logger);
-      });
-      manifestParts[index] = { chunks: placed };
+      manifestParts[index] = { chunks: await putPart(bus, session, chunks, options.replicas, stored, logger) };
       done += length;
       deps.onProgress?.(done, info.size);
     });
@@ -107,9 +104,7 @@ export async function upload(
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
       const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
-      const placed: StoredChunk[] = [];
-      for (const chunk of chunks) placed.push(await putReplicas(bus, session, chunk, options.replicas, stored, logger));
-      previewPart = { chunks: placed };
+      previewPart = { chunks: await putPart(bus, session, chunks, options.replicas, stored, logger) };
     }
     // What the content is, not what the name says: a PNG is an image whatever it is called.
     const meta = { name: file.name, type: preview ? "image/png" : file.type };
@@ -178,57 +173,117 @@ async function previewOf(
   }
 }
 
-/** Puts a chunk on `replicas` distinct nodes; a node that fails is replaced by another, a bounded number of times. */
+/**
+ * Puts a part's chunks on `replicas` distinct nodes each. One placement for the whole part
+ * (a ticket per node names all its chunks, so the leader signs and each node checks once
+ * per part, not once per chunk); a chunk that a node then fails to take is placed again on
+ * its own, on another node.
+ */
+async function putPart(
+  bus: Bus,
+  session: { user: string; token: string },
+  chunks: readonly Chunk[],
+  replicas: number,
+  stored: StoredReplica[],
+  logger: Logger,
+): Promise<StoredChunk[]> {
+  const placed: StoredChunk[] = new Array(chunks.length);
+  for (let start = 0; start < chunks.length; start += limits.ticketHashesMax) {
+    const group = chunks.slice(start, start + limits.ticketHashesMax);
+    let targets: { node: string; ticket: Uint8Array }[] = [];
+    try {
+      targets = await placeChunks(bus, session, group, replicas, []);
+    } catch (error) {
+      // Placed one by one below, which says why if it fails again.
+      logger.warn("a part's placement failed; placing its chunks one by one", { reason: (error as Error).message });
+    }
+    await eachLimited(group, limits.transferConcurrency, async (chunk, position) => {
+      const puts: ChunkPuts = { holding: new Set(), failed: new Set(), stored, logger };
+      await Promise.all(targets.map((target) => putOn(bus, chunk, target, puts)));
+      // Nothing more to do when every node took it; otherwise the rest, one chunk at a time.
+      placed[start + position] = await putReplicas(bus, session, chunk, replicas, puts);
+    });
+  }
+  return placed;
+}
+
+/** Where the leader places these chunks, with a put ticket for each node it chose. */
+async function placeChunks(
+  bus: Bus,
+  session: { user: string; token: string },
+  chunks: readonly Chunk[],
+  replicas: number,
+  exclude: readonly string[],
+): Promise<{ node: string; ticket: Uint8Array }[]> {
+  const placement = await patiently(() =>
+    sendCommand(bus, "cluster.place", {
+      ...session,
+      chunks: chunks.map((chunk) => ({ hash: chunk.hash, bytes: chunk.bytes.byteLength })),
+      replicas,
+      exclude,
+    })
+  );
+  // One node, one put ticket: the leader's word that these chunks may go there.
+  return nodeTickets.parse((placement as { tickets?: unknown }).tickets);
+}
+
+/** What is known of one chunk's puts so far. */
+interface ChunkPuts {
+  readonly holding: Set<string>;
+  readonly failed: Set<string>;
+  readonly stored: StoredReplica[];
+  readonly logger: Logger;
+  lastError?: Error;
+}
+
+/** Puts a chunk on one node with its ticket; a failure is remembered, not thrown. */
+async function putOn(
+  bus: Bus,
+  chunk: Chunk,
+  { node, ticket }: { node: string; ticket: Uint8Array },
+  puts: ChunkPuts,
+): Promise<void> {
+  try {
+    const reply = await patiently(() =>
+      storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket })
+    ) as { stored: boolean };
+    puts.holding.add(node);
+    if (reply.stored) puts.stored.push({ hash: chunk.hash, node, ticket });
+  } catch (error) {
+    puts.failed.add(node);
+    puts.lastError = error as Error;
+    puts.logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
+  }
+}
+
+/**
+ * Puts a chunk on `replicas` distinct nodes, beyond those already holding it; a node that
+ * fails is replaced by another, a bounded number of times.
+ */
 async function putReplicas(
   bus: Bus,
   session: { user: string; token: string },
   chunk: Chunk,
   replicas: number,
-  stored: StoredReplica[],
-  logger: Logger,
+  puts: ChunkPuts,
 ): Promise<StoredChunk> {
-  const holding = new Set<string>();
-  const failed = new Set<string>();
-  let lastError: Error | undefined;
+  const { holding, failed } = puts;
   for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
     let targets: { node: string; ticket: Uint8Array }[];
     try {
-      const placement = await patiently(() =>
-        sendCommand(bus, "cluster.place", {
-          ...session,
-          chunks: [{ hash: chunk.hash, bytes: chunk.bytes.byteLength }],
-          replicas: replicas - holding.size,
-          exclude: [...holding, ...failed],
-        })
-      );
-      // One node, one put ticket: the leader's word that this chunk may go there.
-      targets = nodeTickets.parse((placement as { tickets?: unknown }).tickets);
+      targets = await placeChunks(bus, session, [chunk], replicas - holding.size, [...holding, ...failed]);
     } catch (error) {
-      lastError = error as Error;
+      puts.lastError = error as Error;
       break;
     }
-    await Promise.all(targets.map(async ({ node, ticket }) => {
-      try {
-        const reply = await patiently(() =>
-          storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket })
-        ) as {
-          stored: boolean;
-        };
-        holding.add(node);
-        if (reply.stored) stored.push({ hash: chunk.hash, node, ticket });
-      } catch (error) {
-        failed.add(node);
-        lastError = error as Error;
-        logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
-      }
-    }));
+    await Promise.all(targets.map((target) => putOn(bus, chunk, target, puts)));
   }
   if (holding.size < replicas) {
     throw new UnavailableError(
       `could not store a chunk on ${replicas} nodes (${holding.size} took it)${
-        lastError ? `: ${lastError.message}` : ""
+        puts.lastError ? `: ${puts.lastError.message}` : ""
       }; nothing was recorded`,
-      { cause: lastError },
+      { cause: puts.lastError },
     );
   }
   return { hash: chunk.hash, bytes: chunk.bytes.byteLength, nodes: [...holding] };

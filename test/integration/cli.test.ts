@@ -1,4 +1,4 @@
-import type { Command } from "commander";
+import type { Command, CommanderError } from "commander";
 import { describe, expect, it } from "vitest";
 import { buildProgram } from "../../infra/cli/main.ts";
 import { encodeEvent, encodeMessage, nodeSubject } from "../../events/mod.ts";
@@ -120,7 +120,24 @@ describe("veil CLI with bad input", () => {
       command.commands.flatMap((sub) => [[...prefix, sub.name()], ...paths(sub, [...prefix, sub.name()])]);
     const all = paths(buildProgram(), []);
     expect(all.map((path) => path.join(" "))).toEqual(expect.arrayContaining(["register", "login", "otp enable"]));
+    // In this process, each on a fresh program (a process each would take most of a minute)...
     for (const path of all) {
+      let out = "";
+      const program = buildProgram();
+      const capture = (command: Command): void => {
+        command.configureOutput({ writeOut: (text) => void (out += text), writeErr: (text) => void (out += text) });
+        command.commands.forEach(capture);
+      };
+      capture(program);
+      const ended = await program.parseAsync([...path, "--help"], { from: "user" }).then(
+        () => "returned",
+        (error: CommanderError) => error.code,
+      );
+      expect(ended, path.join(" ")).toBe("commander.helpDisplayed");
+      expect(out).toMatch(new RegExp(`^Usage: veil ${path.join(" ")}`));
+    }
+    // ...and as a user runs it, for a command and a subcommand.
+    for (const path of [["upload"], ["otp", "enable"]]) {
       const ran = await runVeil([...path, "--help"]);
       expect(ran.code, path.join(" ")).toBe(0);
       expect(ran.stdout).toMatch(new RegExp(`^Usage: veil ${path.join(" ")}`));
