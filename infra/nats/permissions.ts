@@ -49,14 +49,17 @@ const jetStreamReads = [
 export const trustedPermissions: Readonly<Record<TrustedKind, Permissions>> = {
   // Servers keep the log and the buckets, elect, heartbeat, serve commands, reach storage
   // nodes for repair and collection, and tell peers of notifications. They never speak as
-  // a storage node.
+  // a storage node. They answer requests on reply subjects they may publish to (their own
+  // account's inboxes, and `_R_.>`, where the broker maps the replies of users' machines),
+  // not through `allow_responses`: with it, nats-server 2.9 tracks the reply subject of
+  // every message it delivers, JetStream's included, which made reading the log 25 times
+  // slower (7k instead of 170k messages a second, measured).
   server: {
     publish: {
-      allow: ["veil.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "_INBOX.>"],
+      allow: ["veil.>", "$JS.API.>", "$JS.ACK.>", "$JS.FC.>", "$KV.>", "_INBOX.>", "_R_.>"],
       deny: [...destructiveJetStream, "veil.hb.storage.>"],
     },
     subscribe: { allow: ["veil.>", "_INBOX.>"] },
-    allowResponses: true,
   },
   // Storage nodes answer on their own subjects, heartbeat as storage, and ask the servers
   // for the cluster's public keys. They never touch the log.
