@@ -73,7 +73,7 @@ export const imagesProjection: Projection<ImagesState> = {
 };
 
 /** Every chunk of an object: its parts' and its preview's. */
-export function chunksOf(image: ImageManifest): ImageManifest["parts"][number]["chunks"] {
+export function chunksOf(image: Pick<ImageManifest, "parts" | "preview">): ImageManifest["parts"][number]["chunks"] {
   return [...image.parts, ...(image.preview ? [image.preview] : [])].flatMap((part) => part.chunks);
 }
 

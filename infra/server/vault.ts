@@ -138,7 +138,7 @@ export function vaultCommands(deps: {
       // keep it from garbage collection after its owner removed it, and earn get tickets for it.
       await images.caughtUp();
       const owners = chunkOwners(images.state);
-      const foreign = chunksOf({ ...stored, storedAt: 0 }).find((chunk) =>
+      const foreign = chunksOf(stored).find((chunk) =>
         [...owners.get(chunk.hash) ?? []].some((owner) => owner !== user)
       );
       if (foreign) throw new ForbiddenError(`chunk ${foreign.hash} belongs to another user's object`);

@@ -57,6 +57,7 @@ export async function upload(
   });
   // Every chunk this upload newly stored, so a failed upload can take them back.
   const stored: StoredReplica[] = [];
+  const putting: Putting = { bus, session, replicas: options.replicas, stored, logger };
   try {
     const info = await handle.stat();
     if (!info.isFile()) throw new ValidationError(`${file.path} is not a file`);
@@ -96,7 +97,7 @@ export async function upload(
         cover: options.cover,
         bits: options.bits,
       });
-      manifestParts[index] = { chunks: await putPart(bus, session, chunks, options.replicas, stored, logger) };
+      manifestParts[index] = { chunks: await putPart(putting, chunks) };
       done += length;
       deps.onProgress?.(done, info.size);
     });
@@ -104,7 +105,7 @@ export async function upload(
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
       const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
-      previewPart = { chunks: await putPart(bus, session, chunks, options.replicas, stored, logger) };
+      previewPart = { chunks: await putPart(putting, chunks) };
     }
     // What the content is, not what the name says: a PNG is an image whatever it is called.
     const meta = { name: file.name, type: preview ? "image/png" : file.type };
@@ -179,29 +180,24 @@ async function previewOf(
  * per part, not once per chunk); a chunk that a node then fails to take is placed again on
  * its own, on another node.
  */
-async function putPart(
-  bus: Bus,
-  session: { user: string; token: string },
-  chunks: readonly Chunk[],
-  replicas: number,
-  stored: StoredReplica[],
-  logger: Logger,
-): Promise<StoredChunk[]> {
+async function putPart(putting: Putting, chunks: readonly Chunk[]): Promise<StoredChunk[]> {
   const placed: StoredChunk[] = new Array(chunks.length);
   for (let start = 0; start < chunks.length; start += limits.ticketHashesMax) {
     const group = chunks.slice(start, start + limits.ticketHashesMax);
     let targets: { node: string; ticket: Uint8Array }[] = [];
     try {
-      targets = await placeChunks(bus, session, group, replicas, []);
+      targets = await placeChunks(putting, group, putting.replicas, []);
     } catch (error) {
       // Placed one by one below, which says why if it fails again.
-      logger.warn("a part's placement failed; placing its chunks one by one", { reason: (error as Error).message });
+      putting.logger.warn("a part's placement failed; placing its chunks one by one", {
+        reason: (error as Error).message,
+      });
     }
     await eachLimited(group, limits.transferConcurrency, async (chunk, position) => {
-      const puts: ChunkPuts = { holding: new Set(), failed: new Set(), stored, logger };
-      await Promise.all(targets.map((target) => putOn(bus, chunk, target, puts)));
+      const puts: ChunkPuts = { holding: new Set(), failed: new Set() };
+      await Promise.all(targets.map((target) => putOn(putting, chunk, target, puts)));
       // Nothing more to do when every node took it; otherwise the rest, one chunk at a time.
-      placed[start + position] = await putReplicas(bus, session, chunk, replicas, puts);
+      placed[start + position] = await putReplicas(putting, chunk, puts);
     });
   }
   return placed;
@@ -209,8 +205,7 @@ async function putPart(
 
 /** Where the leader places these chunks, with a put ticket for each node it chose. */
 async function placeChunks(
-  bus: Bus,
-  session: { user: string; token: string },
+  { bus, session }: Putting,
   chunks: readonly Chunk[],
   replicas: number,
   exclude: readonly string[],
@@ -227,18 +222,26 @@ async function placeChunks(
   return nodeTickets.parse((placement as { tickets?: unknown }).tickets);
 }
 
+/** What every put of one upload shares. */
+interface Putting {
+  readonly bus: Bus;
+  readonly session: { readonly user: string; readonly token: string };
+  readonly replicas: number;
+  /** Every chunk this upload newly stored, so a failed upload can take them back. */
+  readonly stored: StoredReplica[];
+  readonly logger: Logger;
+}
+
 /** What is known of one chunk's puts so far. */
 interface ChunkPuts {
   readonly holding: Set<string>;
   readonly failed: Set<string>;
-  readonly stored: StoredReplica[];
-  readonly logger: Logger;
   lastError?: Error;
 }
 
 /** Puts a chunk on one node with its ticket; a failure is remembered, not thrown. */
 async function putOn(
-  bus: Bus,
+  { bus, stored, logger }: Putting,
   chunk: Chunk,
   { node, ticket }: { node: string; ticket: Uint8Array },
   puts: ChunkPuts,
@@ -248,11 +251,11 @@ async function putOn(
       storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket })
     ) as { stored: boolean };
     puts.holding.add(node);
-    if (reply.stored) puts.stored.push({ hash: chunk.hash, node, ticket });
+    if (reply.stored) stored.push({ hash: chunk.hash, node, ticket });
   } catch (error) {
     puts.failed.add(node);
     puts.lastError = error as Error;
-    puts.logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
+    logger.warn("a chunk put failed; trying another node", { node, reason: (error as Error).message });
   }
 }
 
@@ -260,23 +263,18 @@ async function putOn(
  * Puts a chunk on `replicas` distinct nodes, beyond those already holding it; a node that
  * fails is replaced by another, a bounded number of times.
  */
-async function putReplicas(
-  bus: Bus,
-  session: { user: string; token: string },
-  chunk: Chunk,
-  replicas: number,
-  puts: ChunkPuts,
-): Promise<StoredChunk> {
+async function putReplicas(putting: Putting, chunk: Chunk, puts: ChunkPuts): Promise<StoredChunk> {
+  const { replicas } = putting;
   const { holding, failed } = puts;
   for (let attempt = 0; holding.size < replicas && attempt < limits.putAttemptsMax; attempt++) {
     let targets: { node: string; ticket: Uint8Array }[];
     try {
-      targets = await placeChunks(bus, session, [chunk], replicas - holding.size, [...holding, ...failed]);
+      targets = await placeChunks(putting, [chunk], replicas - holding.size, [...holding, ...failed]);
     } catch (error) {
       puts.lastError = error as Error;
       break;
     }
-    await Promise.all(targets.map((target) => putOn(bus, chunk, target, puts)));
+    await Promise.all(targets.map((target) => putOn(putting, chunk, target, puts)));
   }
   if (holding.size < replicas) {
     throw new UnavailableError(
