@@ -55,6 +55,15 @@ const credentials = {
 export const secondFactors = ["none", "totp", "backup-code", "email"] as const;
 export const sessionEndReasons = ["logout", "revoked"] as const;
 export const loginFailureReasons = ["password", "second-factor"] as const;
+/**
+ * Where a failure counts. `trusted`: a login from a device the account logged in from
+ * before, or a password or code tried from an open session. `open`: everything else. Each
+ * lane locks on its own, so someone who knows only a user's name can lock the open lane,
+ * never the user's own devices out.
+ */
+export const loginLanes = ["open", "trusted"] as const;
+/** Older failures were counted in one lane, the one strangers reach. */
+const inOpenLane = (data: unknown) => ({ ...(data as object), lane: "open" });
 
 export const userEvents = defineEvents({
   UserRegistered: {
@@ -109,22 +118,28 @@ export const userEvents = defineEvents({
   SessionEnded: { version: 1, data: object({ user: username, session: sessionId, reason: oneOf(sessionEndReasons) }) },
   /** `logout --all`: every session ends (but `except`, when given). */
   SessionsEnded: { version: 1, data: object({ user: username, except: optional(sessionId) }) },
-  /** `addressHash` (v2): a keyed hash of the address, so failures per address count; v1 had the address itself. */
+  /**
+   * `addressHash` (v2): a keyed hash of the address, so failures per address count; v1 had
+   * the address itself. `lane` (v3): where the failure counts.
+   */
   LoginFailed: {
-    version: 2,
-    upcasters: { 1: (data: unknown) => data },
+    version: 3,
+    upcasters: { 1: (data: unknown) => data, 2: inOpenLane },
     data: object({
       user: username,
       reason: oneOf(loginFailureReasons),
+      lane: oneOf(loginLanes),
       addressHash: optional(hash),
       address: optional(clientAddress),
     }),
   },
+  /** A lane locked (see `loginLanes`); `lane` since v3. */
   AccountLocked: {
-    version: 2,
-    upcasters: { 1: (data: unknown) => data },
+    version: 3,
+    upcasters: { 1: (data: unknown) => data, 2: inOpenLane },
     data: object({
       user: username,
+      lane: oneOf(loginLanes),
       until: time,
       failures: integer({ min: 1 }),
       addressHash: optional(hash),
@@ -161,3 +176,4 @@ export const userEvents = defineEvents({
 
 export type UserEvent = EventsOf<typeof userEvents>;
 export type SecondFactor = (typeof secondFactors)[number];
+export type LoginLane = (typeof loginLanes)[number];

@@ -4,7 +4,7 @@
  * with an email), named by the id of the event that raised it; `NotificationSent` takes it
  * out. The mailer works from this list, so a mail lost to a crash is sent after a restart.
  */
-import { type VeilEvent } from "../events/mod.ts";
+import { type LoginLane, type VeilEvent } from "../events/mod.ts";
 import type { Projection } from "./projection.ts";
 import { isUserEvent } from "./users.ts";
 
@@ -22,6 +22,8 @@ export interface Notification {
   readonly deviceName?: string;
   readonly address?: string;
   readonly lockedUntil?: number;
+  /** Which logins a lock refuses (see `loginLanes`). */
+  readonly lane?: LoginLane;
   /** An emailed code, sealed with the cluster key: only the mailer opens it. */
   readonly codeSealed?: Uint8Array;
 }
@@ -35,7 +37,8 @@ export interface OutboxState {
 export const outboxProjection: Projection<OutboxState> = {
   name: "outbox",
   description: "notifications (new device, locked account, emailed codes) waiting for the mailer",
-  version: 1,
+  // 2: a lock says which lane it locked.
+  version: 2,
   initial: () => ({ reachable: {}, pending: {} }),
   evolve(state, event: VeilEvent) {
     if (!isUserEvent(event)) return state;
@@ -63,7 +66,7 @@ export const outboxProjection: Projection<OutboxState> = {
           })
           : state;
       case "AccountLocked":
-        return raise({ kind: "account-locked", lockedUntil: event.data.until });
+        return raise({ kind: "account-locked", lockedUntil: event.data.until, lane: event.data.lane });
       case "EmailCodeIssued":
         return raise({ kind: "email-code", codeSealed: event.data.codeSealed });
       case "NotificationSent": {

@@ -5,7 +5,14 @@
  * decides against is exactly what `veil state users --at` shows.
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { limits, type SecondFactor, type UserEvent, userEvents, type VeilEvent } from "../events/mod.ts";
+import {
+  limits,
+  type LoginLane,
+  type SecondFactor,
+  type UserEvent,
+  userEvents,
+  type VeilEvent,
+} from "../events/mod.ts";
 import type { Projection } from "./projection.ts";
 
 export interface Credentials {
@@ -33,6 +40,15 @@ export interface SessionRecord {
   readonly secondFactor: SecondFactor;
 }
 
+/** Failed attempts in a row, in one lane of an account (or for a name nobody holds). */
+export interface FailureCount {
+  readonly failures: number;
+  readonly lastFailureAt: number | null;
+  readonly lockedUntil: number | null;
+}
+
+const noFailures: FailureCount = { failures: 0, lastFailureAt: null, lockedUntil: null };
+
 export interface UserState {
   readonly user: string;
   readonly status: "active" | "deleted";
@@ -47,10 +63,8 @@ export interface UserState {
   readonly lastLoginAt: number | null;
   /** The login before the last one: what "last login" means to the person who just logged in. */
   readonly previousLoginAt: number | null;
-  /** Failed logins since the last success. */
-  readonly failures: number;
-  readonly lastFailureAt: number | null;
-  readonly lockedUntil: number | null;
+  /** Failed attempts in each lane since that lane's last success (see `loginLanes`). */
+  readonly lanes: Readonly<Record<LoginLane, FailureCount>>;
   readonly totp: {
     readonly secretSealed: Uint8Array;
     /** The last step accepted: no code of this step or an earlier one is accepted again. */
@@ -91,9 +105,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
       devices: [],
       lastLoginAt: null,
       previousLoginAt: null,
-      failures: 0,
-      lastFailureAt: null,
-      lockedUntil: null,
+      lanes: { open: noFailures, trusted: noFailures },
       totp: null,
       emailCode: null,
     };
@@ -126,6 +138,8 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
         secondFactor: data.secondFactor,
       };
       const device = bytesToHex(data.deviceHash);
+      // A success clears its own lane only: the user's own device logging in does not let a stranger guess on.
+      const lane = loginLaneOf(state, device);
       const devices = [...state.devices.filter((known) => known !== device), device].slice(-limits.devicesPerUserMax);
       const totp = spendSecondFactor(state.totp, data);
       return {
@@ -134,9 +148,7 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
         devices,
         lastLoginAt: event.at,
         previousLoginAt: state.lastLoginAt,
-        failures: 0,
-        lastFailureAt: null,
-        lockedUntil: null,
+        lanes: { ...state.lanes, [lane]: noFailures },
         totp,
         emailCode: data.secondFactor === "email" ? null : state.emailCode,
       };
@@ -152,17 +164,20 @@ export function evolveUser(state: UserState | undefined, event: UserEvent): User
     }
     case "LoginFailed": {
       // A lock that has run out starts the count afresh (as the decider counts, from event time).
-      const lapsed = state.lockedUntil !== null && state.lockedUntil <= event.at;
-      return {
-        ...state,
-        failures: (lapsed ? 0 : state.failures) + 1,
+      const count = state.lanes[event.data.lane];
+      const lapsed = count.lockedUntil !== null && count.lockedUntil <= event.at;
+      const next = {
+        failures: (lapsed ? 0 : count.failures) + 1,
         lastFailureAt: event.at,
-        lockedUntil: lapsed ? null : state.lockedUntil,
+        lockedUntil: lapsed ? null : count.lockedUntil,
       };
+      return { ...state, lanes: { ...state.lanes, [event.data.lane]: next } };
     }
-    case "AccountLocked":
+    case "AccountLocked": {
       // The failure that reached the bound is recorded by the lock itself (one event per decision).
-      return { ...state, failures: event.data.failures, lastFailureAt: event.at, lockedUntil: event.data.until };
+      const next = { failures: event.data.failures, lastFailureAt: event.at, lockedUntil: event.data.until };
+      return { ...state, lanes: { ...state.lanes, [event.data.lane]: next } };
+    }
     case "TotpEnabled":
       return {
         ...state,
@@ -221,6 +236,11 @@ export function addressFailureKey(data: { addressHash?: Uint8Array; address?: st
   return data.addressHash ? bytesToHex(data.addressHash) : data.address;
 }
 
+/** The lane a login from this device (hex of its hash) counts in: trusted once the account logged in from it. */
+export function loginLaneOf(state: UserState, deviceHashHex: string): LoginLane {
+  return state.devices.includes(deviceHashHex) ? "trusted" : "open";
+}
+
 /** A user's state; own keys only, so a name like "constructor" is a name and nothing else. */
 export function userOf(state: UsersState, user: string): UserState | undefined {
   return Object.hasOwn(state.users, user) ? state.users[user] : undefined;
@@ -229,7 +249,8 @@ export function userOf(state: UsersState, user: string): UserState | undefined {
 export const usersProjection: Projection<UsersState> = {
   name: "users",
   description: "accounts: credentials (hashes and wrapped keys only), sessions, second factors, failed logins",
-  version: 1,
+  // 2: failures counted in lanes.
+  version: 2,
   initial: () => ({ users: {}, addresses: {} }),
   evolve(state, event) {
     if (!isUserEvent(event)) return state;

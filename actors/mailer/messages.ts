@@ -25,9 +25,16 @@ export function composeMail(notification: Notification, to: string, code?: strin
         to,
         subject: "veil: your account is locked after failed logins",
         text: hello +
-          `after many failed logins, logins to your account are refused until ${
-            iso(notification.lockedUntil ?? notification.at)
-          }.\nIf those attempts were not yours, someone may be guessing your password; consider changing it.` +
+          `after many failed logins, ${
+            notification.lane === "trusted"
+              ? "logins to your account"
+              : "logins to your account from devices it has not logged in from before"
+          } are refused until ${iso(notification.lockedUntil ?? notification.at)}.\n` +
+          (notification.lane === "trusted"
+            ? "The attempts came from one of your own devices or sessions: if they were not yours, " +
+              "someone may have that device; change your password from another one when the lock ends."
+            : "Devices you logged in from before can still log in. If those attempts were not yours, " +
+              "someone may be guessing your password; consider changing it.") +
           footer,
       };
     case "email-code":

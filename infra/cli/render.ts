@@ -1,4 +1,5 @@
 /** Human renderings of projection states for `veil state`; any projection without one is shown as JSON. */
+import { loginLanes } from "../../events/mod.ts";
 import type { ClusterState, OutboxState, UsersState } from "../../projections/mod.ts";
 import { toJson } from "./format.ts";
 
@@ -46,8 +47,9 @@ function renderUsers(state: UsersState): string[] {
       String(Object.keys(user.sessions).length),
       user.lastLoginAt === null ? "never" : iso(user.lastLoginAt),
       user.totp ? "totp" : user.emailSealed ? "email" : "none",
-      String(user.failures),
-      user.lockedUntil === null ? "" : iso(user.lockedUntil),
+      loginLanes.map((lane) => `${lane} ${user.lanes[lane].failures}`).join(", "),
+      loginLanes.filter((lane) => user.lanes[lane].lockedUntil !== null)
+        .map((lane) => `${lane} ${iso(user.lanes[lane].lockedUntil!)}`).join(", "),
     ]),
   ]);
 }

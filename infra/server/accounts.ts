@@ -60,7 +60,7 @@ import {
   ValidationError,
   veilEvent,
 } from "../../events/mod.ts";
-import { type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
+import { loginLaneOf, type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandContext, CommandHandler } from "./commands.ts";
 import { InFlightGate, type Lane, MemoryThrottle } from "./login-limits.ts";
@@ -213,7 +213,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
 
   /** A password tried by a logged-in user: refused before the slow hash while its failures throttle it. */
   async function guess(state: UserState | undefined, authHash: Uint8Array): Promise<boolean> {
-    if (state) checkAttemptAllowed(state, clock.now());
+    if (state) checkAttemptAllowed(state.lanes.trusted, clock.now());
     return await passwordMatches(state, authHash);
   }
 
@@ -276,14 +276,14 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         unknownNames.fail(addressKey(request.address), now);
         throw wrongCredentials();
       }
-      // Before the slow hash: a throttled or locked account costs nothing to refuse.
-      checkAttemptAllowed(state, now);
+      // Before the slow hash: a throttled or locked lane costs nothing to refuse. A device
+      // this account logged in from before counts and hashes in a lane of its own.
+      const lane = loginLaneOf(state, bytesToHex(deviceHash));
+      checkAttemptAllowed(state.lanes[lane], now);
       if (checked?.verifier !== state.credentials.verifier) {
-        // A device this account logged in from before hashes in its own lane (see limits).
-        const lane = state.devices.includes(bytesToHex(deviceHash)) ? knownDevices : server;
         checked = {
           verifier: state.credentials.verifier,
-          matches: await passwordMatches(state, request.authHash, lane),
+          matches: await passwordMatches(state, request.authHash, lane === "trusted" ? knownDevices : server),
         };
       }
       const code = newNumericCode(random);

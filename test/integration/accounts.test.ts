@@ -486,6 +486,37 @@ describe("logging in", () => {
     60_000,
   );
 
+  it("lets a stranger who knows only the name lock new devices out, never the user's own", async () => {
+    await client.register("kate", password);
+    const laptop = cryptoRandom.bytes(32);
+    await client.login("kate", password, { device: laptop, address: "10.2.1.1" });
+    const wrong = await client.authHashFor("kate", "a stranger's guess");
+    // Each guess from a device of its own and an address of its own, after the delay the last one earned.
+    for (let guess = 0; guess < limits.loginFailuresLock; guess++) {
+      skewMs += limits.loginDelayMaxMs;
+      const error = await refusal(
+        client.login("kate", "a stranger's guess", {
+          authHash: wrong,
+          device: cryptoRandom.bytes(32),
+          address: `10.2.2.${guess + 1}`,
+        }),
+      );
+      expect(error.code).toBe("unauthenticated");
+    }
+    const lock = (await userEvents("kate")).find((event) => event.type === "AccountLocked");
+    expect(lock?.data).toMatchObject({ lane: "open" });
+    skewMs += limits.loginDelayMaxMs;
+    // Even with the right password, a new device waits for the lock; the laptop gets in.
+    const newDevice = await refusal(
+      client.login("kate", password, { device: cryptoRandom.bytes(32), address: "10.2.3.1" }),
+    );
+    expect(newDevice.code).toBe("busy");
+    expect(await client.login("kate", password, { device: laptop, address: "10.2.1.1" })).toMatchObject({
+      user: "kate",
+    });
+    skewMs += limits.accountLockMs;
+  }, 60_000);
+
   it("refuses malformed and oversized payloads and writes nothing", async () => {
     const before = await nats.log.lastSeq();
     const bad: [string, unknown][] = [

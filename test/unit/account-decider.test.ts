@@ -10,7 +10,7 @@ import {
   type SessionGrant,
 } from "../../actors/server/accounts/decider.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { limits, type UserEvent, type VeilError, veilEvent } from "../../events/mod.ts";
+import { limits, type LoginLane, type UserEvent, validateEvent, type VeilError, veilEvent } from "../../events/mod.ts";
 import { evolveUser, type UserState } from "../../projections/users.ts";
 import { origin } from "../support/events.ts";
 import { bytes, kdf, registered as registeredEvent } from "../support/users.ts";
@@ -37,7 +37,15 @@ const sessionStarted = (session: string, options: { device?: number; totpStep?: 
 const tokenOf = (session: string) => bytesToHex(bytes(session.length));
 const as = (session: string) => ({ user: "alice", tokenHash: tokenOf(session) });
 
-const failed = (at = t0) => veilEvent("LoginFailed", { user: "alice", reason: "password" }, origin(at)) as UserEvent;
+const failed = (at = t0, lane: LoginLane = "open") =>
+  veilEvent("LoginFailed", { user: "alice", reason: "password", lane }, origin(at)) as UserEvent;
+const lockedAt = (at: number, lane: LoginLane = "open") =>
+  veilEvent("AccountLocked", {
+    user: "alice",
+    lane,
+    until: at + limits.accountLockMs,
+    failures: limits.loginFailuresLock,
+  }, origin(at)) as UserEvent;
 const totpEnabled = (step: number) =>
   make("TotpEnabled", {
     user: "alice",
@@ -78,11 +86,17 @@ function given(...events: UserEvent[]) {
           expect(decision.rejection).toBeUndefined();
           check(decision.events);
         },
-        thenRecordsAndRefuses(types: UserEvent["type"][], code: string, message: RegExp) {
+        thenRecordsAndRefuses(
+          types: UserEvent["type"][],
+          code: string,
+          message: RegExp,
+          check: (events: readonly UserEvent[]) => void = () => {},
+        ) {
           const decision = run();
           expect(decision.events.map((event) => event.type)).toEqual(types);
           expect(decision.rejection?.code).toBe(code);
           expect(decision.rejection?.message).toMatch(message);
+          check(decision.events);
         },
         thenRefuses(code: string, message: RegExp) {
           let error: VeilError | undefined;
@@ -161,17 +175,10 @@ describe("logging in", () => {
     const lockAt = t0 + limits.loginDelayMaxMs;
     given(...nearlyLocked).when(login({ passwordMatches: false }), lockAt)
       .thenRecordsAndRefuses(["AccountLocked"], "unauthenticated", /wrong username or password/);
-    const locked = [
-      ...nearlyLocked,
-      veilEvent("AccountLocked", {
-        user: "alice",
-        until: lockAt + limits.accountLockMs,
-        failures: limits.loginFailuresLock,
-      }, origin(lockAt)) as UserEvent,
-    ];
+    const locked = [...nearlyLocked, lockedAt(lockAt)];
     given(...locked).when(login(), lockAt + limits.accountLockMs - 1).thenRefuses("busy", /try again/);
     const after = given(...locked, sessionStarted("s2", { at: lockAt + limits.accountLockMs }));
-    expect(after.state).toMatchObject({ failures: 0, lockedUntil: null, lastFailureAt: null });
+    expect(after.state!.lanes.open).toEqual({ failures: 0, lockedUntil: null, lastFailureAt: null });
   });
 
   it("needs a TOTP code once TOTP is on, accepts a fresh one once, and refuses reuse", () => {
@@ -249,14 +256,65 @@ describe("logging in", () => {
 
   it("starts the count afresh once a lock has run out", () => {
     const until = t0 + limits.accountLockMs;
-    const locked = [
-      registered(),
-      veilEvent("AccountLocked", { user: "alice", until, failures: limits.loginFailuresLock }, origin(t0)) as UserEvent,
-    ];
+    const locked = [registered(), lockedAt(t0)];
     given(...locked).when(login({ passwordMatches: false }), until)
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong username or password/);
     const after = given(...locked, failed(until)).state!;
-    expect(after).toMatchObject({ failures: 1, lockedUntil: null });
+    expect(after.lanes.open).toMatchObject({ failures: 1, lockedUntil: null });
+  });
+});
+
+describe("lanes of failures", () => {
+  // The user logged in from device 9 before; a stranger's login comes from elsewhere.
+  const known = [registered(), sessionStarted("s1", { device: 9 })];
+  const stranger = (passwordMatches = false) => login({ passwordMatches, deviceHashHex: "05".repeat(32) });
+  const lane = (expected: LoginLane) => (events: readonly UserEvent[]) =>
+    expect(events[0]!.data).toMatchObject({ lane: expected });
+
+  it("counts a failure from a device the account logged in from in the trusted lane, any other in the open one", () => {
+    given(...known).when(login({ passwordMatches: false }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong username/, lane("trusted"));
+    given(...known).when(stranger())
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong username/, lane("open"));
+    // The very first login has no known device: everything is open.
+    given(registered()).when(login({ passwordMatches: false }))
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /wrong username/, lane("open"));
+  });
+
+  it("lets the user's own device in while strangers have the account locked", () => {
+    const lockedByStranger = [...known, lockedAt(t0)];
+    given(...lockedByStranger).when(stranger(true), t0 + 1).thenRefuses("busy", /too many failed logins/);
+    given(...lockedByStranger).when(login(), t0 + 1).then(["SessionStarted"]);
+  });
+
+  it("keeps the open lane locked when the user logs in from a known device", () => {
+    const after = given(...known, lockedAt(t0), sessionStarted("s2", { device: 9, at: t0 + 1 })).state!;
+    expect(after.lanes.open.lockedUntil).toBe(t0 + limits.accountLockMs);
+    given(...known, lockedAt(t0), sessionStarted("s2", { device: 9, at: t0 + 1 })).when(stranger(true), t0 + 2)
+      .thenRefuses("busy", /too many failed logins/);
+  });
+
+  it("counts passwords and codes tried from a session in the trusted lane, which strangers cannot lock", () => {
+    const change: AccountCommand = {
+      type: "DeleteUser",
+      ...as("s1"),
+      passwordMatches: false,
+      secondFactor: { kind: "none" },
+    };
+    given(...known).when(change)
+      .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /password is wrong/, lane("trusted"));
+    given(...known, lockedAt(t0)).when({ ...change, passwordMatches: true }, t0 + 1).then(["UserDeleted"]);
+    given(...known, lockedAt(t0, "trusted")).when({ ...change, passwordMatches: true }, t0 + 1)
+      .thenRefuses("busy", /too many failed logins/);
+  });
+
+  it("reads failures from before the lanes as the open lane's", () => {
+    const old = validateEvent({ ...failed(), v: 2, data: { user: "alice", reason: "password" } }) as UserEvent;
+    expect(old.data).toMatchObject({ lane: "open" });
+    expect(evolveUser(given(...known).state, old)!.lanes).toMatchObject({
+      open: { failures: 1 },
+      trusted: { failures: 0 },
+    });
   });
 });
 
@@ -338,7 +396,8 @@ describe("credentials and factors", () => {
     // A wrong guess through a stolen session counts like a failed login.
     given(...two).when({ type: "ChangePassword", ...as("s1"), passwordMatches: false, credentials, secondFactor: none })
       .thenRecordsAndRefuses(["LoginFailed"], "unauthenticated", /current password is wrong/);
-    given(...two, failed(), failed(), failed()).when({
+    // Guesses from a session (the trusted lane) slow the next ones down.
+    given(...two, failed(t0, "trusted"), failed(t0, "trusted"), failed(t0, "trusted")).when({
       type: "ChangePassword",
       ...as("s1"),
       passwordMatches: true,

@@ -1,7 +1,7 @@
 /** The outbox projection, given events / then the notifications waiting; and what the mails say. */
 import { describe, expect, it } from "vitest";
 import { composeMail } from "../../actors/mailer/messages.ts";
-import { type VeilEvent, veilEvent } from "../../events/mod.ts";
+import { type LoginLane, type VeilEvent, veilEvent } from "../../events/mod.ts";
 import { fold, outboxProjection } from "../../projections/mod.ts";
 import { origin } from "../support/events.ts";
 import { bytes, registered as registeredEvent } from "../support/users.ts";
@@ -23,7 +23,11 @@ const given = (...events: VeilEvent[]) => fold(outboxProjection, events);
 
 describe("the outbox", () => {
   it("raises a notification for a new device and a lock, only for users with an email", () => {
-    const lock = veilEvent("AccountLocked", { user: "alice", until: 1_800_000_900_000, failures: 20 }, origin());
+    const lock = veilEvent(
+      "AccountLocked",
+      { user: "alice", lane: "open", until: 1_800_000_900_000, failures: 20 },
+      origin(),
+    );
     const newDevice = login("alice", true);
     const state = given(
       registered("alice", true),
@@ -81,7 +85,10 @@ describe("the outbox", () => {
     const alert = composeMail({ ...base, kind: "new-device", deviceName: "phone", address: "192.0.2.1" }, "a@x.test");
     expect(alert.subject).toMatch(/new device/);
     expect(alert.text).toMatch(/phone \(address 192\.0\.2\.1\)[\s\S]*veil passwd/);
-    expect(composeMail({ ...base, kind: "account-locked", lockedUntil: 1_800_000_900_000 }, "a@x.test").text)
-      .toMatch(/refused until 2027-01-15T08:15:00.000Z/);
+    const locked = (lane: LoginLane) =>
+      composeMail({ ...base, kind: "account-locked", lockedUntil: 1_800_000_900_000, lane }, "a@x.test").text;
+    expect(locked("open")).toMatch(/not logged in from before are refused until 2027-01-15T08:15:00.000Z/);
+    expect(locked("open")).toMatch(/Devices you logged in from before can still log in/);
+    expect(locked("trusted")).toMatch(/logins to your account are refused until 2027-01-15T08:15:00.000Z/);
   });
 });

@@ -49,7 +49,7 @@ describe("a session's place", () => {
 
 describe("the users projection, for places", () => {
   const failed = (data: Record<string, unknown>, at: number) =>
-    veilEvent("LoginFailed", { user: "alice", reason: "password", ...data } as never, origin(at));
+    veilEvent("LoginFailed", { user: "alice", reason: "password", lane: "open", ...data } as never, origin(at));
 
   it("counts failures per address by its keyed hash, and a v1 event's by the address it had in the clear", () => {
     const hash = addressHash(secrets, "203.0.113.7");

@@ -11,13 +11,14 @@ import {
   ConflictError,
   type Infer,
   limits,
+  type LoginLane,
   NotFoundError,
   type UserEvent,
   userEvents,
   ValidationError,
   type VeilError,
 } from "../../../events/mod.ts";
-import type { SessionRecord, UserState } from "../../../projections/users.ts";
+import { type FailureCount, loginLaneOf, type SessionRecord, type UserState } from "../../../projections/users.ts";
 
 type Data<Type extends UserEvent["type"]> = Infer<(typeof userEvents)[Type]["data"]>;
 
@@ -115,12 +116,7 @@ export function checkThrottle(failures: number, lastFailureAt: number | null, no
 const tooManyFailures = (waitMs: number) =>
   new BusyError(`too many failed logins; try again in ${Math.ceil(waitMs / 1_000)} s`);
 
-/** Failed attempts in a row, as an account (or a name nobody holds) has them. */
-export interface FailureCount {
-  readonly failures: number;
-  readonly lastFailureAt: number | null;
-  readonly lockedUntil: number | null;
-}
+export type { FailureCount };
 
 /** Failures that still count: a lock that has run out starts the count afresh. */
 export function failuresNow(count: FailureCount, now: number): number {
@@ -191,12 +187,11 @@ function decideAuthenticated(
       if (!Object.hasOwn(user.sessions, command.session)) throw new NotFoundError(`no session ${command.session}`);
       return { events: [make("SessionEnded", { user: name, session: command.session, reason: "revoked" })] };
     case "ChangePassword":
-      checkAttemptAllowed(user, now);
+      checkAttemptAllowed(user.lanes.trusted, now);
       if (!command.passwordMatches) {
         return recordFailure(
           user,
-          "password",
-          undefined,
+          fromSession("password"),
           new AuthenticationError("the current password is wrong"),
           now,
           make,
@@ -204,7 +199,7 @@ function decideAuthenticated(
       }
       {
         const problem = freshSecondFactorProblem(user, command.secondFactor, now);
-        if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
+        if (problem) return recordFailure(user, fromSession("second-factor"), problem, now, make);
       }
       return {
         events: [make("PasswordChanged", {
@@ -215,20 +210,32 @@ function decideAuthenticated(
         })],
       };
     case "DeleteUser":
-      checkAttemptAllowed(user, now);
+      checkAttemptAllowed(user.lanes.trusted, now);
       if (!command.passwordMatches) {
-        return recordFailure(user, "password", undefined, new AuthenticationError("the password is wrong"), now, make);
+        return recordFailure(
+          user,
+          fromSession("password"),
+          new AuthenticationError("the password is wrong"),
+          now,
+          make,
+        );
       }
       {
         const problem = freshSecondFactorProblem(user, command.secondFactor, now);
-        if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
+        if (problem) return recordFailure(user, fromSession("second-factor"), problem, now, make);
       }
       return { events: [make("UserDeleted", { user: name })] };
     case "EnableTotp":
       if (user.totp) throw new ConflictError("TOTP is already on; turn it off first to change it");
-      checkAttemptAllowed(user, now);
+      checkAttemptAllowed(user.lanes.trusted, now);
       if (!command.passwordMatches) {
-        return recordFailure(user, "password", undefined, new AuthenticationError("the password is wrong"), now, make);
+        return recordFailure(
+          user,
+          fromSession("password"),
+          new AuthenticationError("the password is wrong"),
+          now,
+          make,
+        );
       }
       if (command.step === null) {
         throw new ValidationError("the code does not match the new secret; check the authenticator's clock and retry");
@@ -243,11 +250,11 @@ function decideAuthenticated(
       };
     case "DisableTotp": {
       if (!user.totp) throw new ConflictError("TOTP is not on");
-      checkAttemptAllowed(user, now);
+      checkAttemptAllowed(user.lanes.trusted, now);
       const problem = secondFactorProblem(user, command.secondFactor, now, "needed");
       if (problem === "email-code-needed") throw new Error("programmer error: no emailed codes here");
       // A wrong code counts like a failed login: a stolen session cannot guess its way past TOTP.
-      if (problem) return recordFailure(user, "second-factor", undefined, problem, now, make);
+      if (problem) return recordFailure(user, fromSession("second-factor"), problem, now, make);
       return { events: [make("TotpDisabled", { user: name })] };
     }
     default:
@@ -273,25 +280,35 @@ function spent(evidence: SecondFactorEvidence): { totpStep?: number; backupCode?
   return {};
 }
 
-/** Records a failed attempt (locking the account when it reaches the bound) and answers with `rejection`. */
+/** What failed, in which lane, and from which address (a keyed hash), when it came through a login. */
+interface Failure {
+  readonly reason: Data<"LoginFailed">["reason"];
+  readonly lane: LoginLane;
+  readonly addressHash?: Uint8Array;
+}
+
+/** A password or code tried from an open session: whoever holds one logged in before, so it counts as trusted. */
+const fromSession = (reason: Failure["reason"]): Failure => ({ reason, lane: "trusted" });
+
+/** Records a failed attempt (locking its lane when it reaches the bound) and answers with `rejection`. */
 function recordFailure(
   state: UserState,
-  reason: "password" | "second-factor",
-  addressHash: Uint8Array | undefined,
+  failure: Failure,
   rejection: VeilError,
   now: number,
   make: EventMaker,
 ): Decision {
   const user = state.user;
-  const next = countFailure(state, now);
+  const { reason, lane, addressHash } = failure;
+  const next = countFailure(state.lanes[lane], now);
   const where = addressHash ? { addressHash } : {};
   if (next.lockedUntil !== null) {
     return {
-      events: [make("AccountLocked", { user, until: next.lockedUntil, failures: next.failures, ...where })],
+      events: [make("AccountLocked", { user, lane, until: next.lockedUntil, failures: next.failures, ...where })],
       rejection,
     };
   }
-  return { events: [make("LoginFailed", { user, reason, ...where })], rejection };
+  return { events: [make("LoginFailed", { user, reason, lane, ...where })], rejection };
 }
 
 function decideLogin(
@@ -302,9 +319,15 @@ function decideLogin(
 ): Decision {
   if (state?.status !== "active") throw wrongCredentials();
   const user = state.user;
-  checkAttemptAllowed(state, now);
-  const address = command.grant.addressHash;
-  if (!command.passwordMatches) return recordFailure(state, "password", address, wrongCredentials(), now, make);
+  // A device the account logged in from before has a lane of its own: strangers cannot lock it.
+  const lane = loginLaneOf(state, command.deviceHashHex);
+  checkAttemptAllowed(state.lanes[lane], now);
+  const failure = (reason: Failure["reason"]): Failure => ({
+    reason,
+    lane,
+    ...(command.grant.addressHash ? { addressHash: command.grant.addressHash } : {}),
+  });
+  if (!command.passwordMatches) return recordFailure(state, failure("password"), wrongCredentials(), now, make);
 
   const problem = secondFactorProblem(state, command.secondFactor, now, "login");
   if (problem === "email-code-needed") {
@@ -324,7 +347,7 @@ function decideLogin(
       ),
     };
   }
-  if (problem) return recordFailure(state, "second-factor", address, problem, now, make);
+  if (problem) return recordFailure(state, failure("second-factor"), problem, now, make);
 
   const evidence = command.secondFactor;
   const grant = command.grant;
