@@ -126,8 +126,13 @@ export const limits = {
    */
   partsPerObjectMax: 768,
   chunksPerPartMax: 256,
-  /** Parts one transfer works on at once (a part is sealed and hidden in one stego worker). */
-  partsInFlight: 2,
+  /**
+   * Parts one transfer works on at once (a part is sealed and hidden in one stego worker).
+   * One more than a two-core machine's two stego workers, so a part waiting for its placement (a round trip to the
+   * leader, which signs its put tickets) does not leave a worker idle: at 4 bits per channel
+   * an upload went from 9.6 to 10.7 MB/s with 3 instead of 2, measured in one run.
+   */
+  partsInFlight: 3,
   /** Chunk puts and gets one transfer keeps in flight (per part). */
   transferConcurrency: 8,
   /** A busy node (or a leader changing) is asked again this many times, after pauses growing by this much. */

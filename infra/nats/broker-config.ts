@@ -22,8 +22,10 @@ import {
   clientPermissions,
   clientServices,
   clientStreams,
+  commandServices,
   peerServices,
   type Permissions,
+  storageServices,
   trustedPermissions,
 } from "./permissions.ts";
 import { limits } from "../../events/mod.ts";
@@ -100,10 +102,13 @@ export function brokerConfig(options: BrokerConfigOptions): string {
     `    ]`,
     `    imports: [`,
     // `share: true` puts the caller's account, user and address into a Nats-Request-Info
-    // header the broker writes itself, so servers know a request came from a user's machine.
-    ...clientServices.map((subject) =>
+    // header the broker writes itself, so servers know a command came from a user's machine.
+    // Chunk puts and gets go without it: a storage node trusts only the ticket, never the
+    // caller, so it need not learn users' addresses, nor parse a header on every put.
+    ...commandServices.map((subject) =>
       `      { service: { account: ${trustedAccount}, subject: ${quote(subject)} }, share: true }`
     ),
+    ...storageServices.map((subject) => `      { service: { account: ${trustedAccount}, subject: ${quote(subject)} } }`),
     ...clientStreams.map((subject) => `      { stream: { account: ${trustedAccount}, subject: ${quote(subject)} } }`),
     `    ]`,
     `  }`,

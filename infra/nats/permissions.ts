@@ -17,8 +17,10 @@ export interface Permissions {
   readonly allowResponses?: boolean;
 }
 
-/** What the trusted account offers users' machines. */
-export const clientServices = ["veil.cmd.>", "veil.store.*.put", "veil.store.*.get"] as const;
+/** What the trusted account offers users' machines: the commands, and ticketed chunk puts and gets. */
+export const commandServices = ["veil.cmd.>"] as const;
+export const storageServices = ["veil.store.*.put", "veil.store.*.get"] as const;
+export const clientServices = [...commandServices, ...storageServices] as const;
 /** What the trusted account streams to users' machines: their notifications and peers' requests. */
 export const clientStreams = ["veil.note.>"] as const;
 /** What users' machines offer the trusted account: their peers' answers (previews), checked by servers. */

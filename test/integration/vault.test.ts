@@ -343,8 +343,9 @@ describe("the vault", () => {
   }, 60_000);
 
   it("finishes an upload when a node stops in the middle of it, putting its share on another node", async () => {
-    // Three parts, two at a time: the node stops as the first part is done, before the third starts.
-    const bytes = cryptoRandom.bytes(3 * limits.vaultPartBytes);
+    // One part more than an upload works on at once: the node stops as the first part is
+    // done, before the last one starts.
+    const bytes = cryptoRandom.bytes((limits.partsInFlight + 1) * limits.vaultPartBytes);
     const path = join(folder, "moving.bin");
     await writeFile(path, bytes);
     // Least-loaded placement is sure to use the emptiest node for the first part: that one stops.
