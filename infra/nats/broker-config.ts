@@ -108,7 +108,9 @@ export function brokerConfig(options: BrokerConfigOptions): string {
     ...commandServices.map((subject) =>
       `      { service: { account: ${trustedAccount}, subject: ${quote(subject)} }, share: true }`
     ),
-    ...storageServices.map((subject) => `      { service: { account: ${trustedAccount}, subject: ${quote(subject)} } }`),
+    ...storageServices.map((subject) =>
+      `      { service: { account: ${trustedAccount}, subject: ${quote(subject)} } }`
+    ),
     ...clientStreams.map((subject) => `      { stream: { account: ${trustedAccount}, subject: ${quote(subject)} } }`),
     `    ]`,
     `  }`,
