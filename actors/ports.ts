@@ -124,7 +124,17 @@ export interface Bus {
   publish(subject: string, data: unknown): void;
   /** With a queue group, each message goes to one subscriber of the group. */
   subscribe(subject: string, handler: (message: BusMessage) => void, options?: { queue?: string }): Subscription;
-  request(subject: string, data: unknown, options: { timeoutMs: number }): Promise<unknown>;
+  /**
+   * With `accept`, replies are read until one is accepted (others are skipped: on a subject
+   * more than one may answer, the first is not always the right one); if none is before the
+   * timeout, the last one read is returned for the caller to refuse, or a TimeoutError.
+   */
+  request(subject: string, data: unknown, options: RequestOptions): Promise<unknown>;
+}
+
+export interface RequestOptions {
+  readonly timeoutMs: number;
+  readonly accept?: (reply: unknown) => boolean;
 }
 
 /**

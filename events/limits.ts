@@ -257,6 +257,13 @@ export const limits = {
    * flood of logins for unknown names or from new devices never refuses a returning user.
    */
   knownDeviceHashesInFlightMax: 8,
+  /**
+   * Logins per minute one account may make from its known devices:
+   * with a slow hash each, one account holds only a small part of the known devices' lane.
+   */
+  knownDeviceLoginsPerUserPerMinuteMax: 30,
+  /** And at once: a quarter of the lane, so only several accounts together could fill it. */
+  knownDeviceLoginsInFlightPerUserMax: 2,
   loginsInFlightPerUserMax: 4,
   loginsInFlightPerAddressMax: 8,
   /** Client addresses whose failures are tracked at once; the stalest is forgotten first. */

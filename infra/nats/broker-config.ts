@@ -98,7 +98,9 @@ export function brokerConfig(options: BrokerConfigOptions): string {
     } }`,
     `    ]`,
     `    exports: [`,
-    ...peerServices.map((subject) => `      { service: ${quote(subject)} }`),
+    // A stream of answers, not the broker's default single one: anyone in this account can
+    // listen on a peer's subject, so the server reads answers until one is signed by the peer.
+    ...peerServices.map((subject) => `      { service: ${quote(subject)}, response_type: stream }`),
     `    ]`,
     `    imports: [`,
     // `share: true` puts the caller's account, user and address into a Nats-Request-Info

@@ -75,6 +75,7 @@ export function natsBus(nc: NatsConnection, logger: Logger): Bus {
     },
     async request(subject, data, options) {
       try {
+        if (options.accept) return await firstAccepted(nc, subject, data, options.timeoutMs, options.accept);
         const reply = await nc.request(subject, encodeMessage(data), { timeout: options.timeoutMs });
         return decodeMessage(reply.data);
       } catch (error) {
@@ -88,4 +89,29 @@ export function natsBus(nc: NatsConnection, logger: Logger): Bus {
       }
     },
   };
+}
+
+/** Reads every reply until one is accepted or the time is up (see `Bus.request`). */
+async function firstAccepted(
+  nc: NatsConnection,
+  subject: string,
+  data: unknown,
+  timeoutMs: number,
+  accept: (reply: unknown) => boolean,
+): Promise<unknown> {
+  let last: { reply: unknown } | undefined;
+  const replies = await nc.requestMany(subject, encodeMessage(data), { strategy: "timer", maxWait: timeoutMs });
+  for await (const message of replies) {
+    let reply: unknown;
+    try {
+      reply = decodeMessage(message.data);
+    } catch (decodeError) {
+      if (!(decodeError instanceof EventDecodeError)) throw decodeError;
+      continue;
+    }
+    if (accept(reply)) return reply;
+    last = { reply };
+  }
+  if (last) return last.reply;
+  throw new NatsTimeoutError();
 }

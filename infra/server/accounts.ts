@@ -51,6 +51,7 @@ import {
   deviceName,
   type Infer,
   limits,
+  type LoginLane,
   object,
   optional,
   scryptParameters,
@@ -63,7 +64,7 @@ import {
 import { loginLaneOf, type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import type { CommandContext, CommandHandler } from "./commands.ts";
-import { InFlightGate, type Lane, MemoryThrottle } from "./login-limits.ts";
+import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
 export interface AccountDeps {
@@ -135,6 +136,7 @@ function brokerAddress(context: CommandContext): { address?: string } {
 export function accountCommands(deps: AccountDeps): Record<string, CommandHandler> {
   const { nodeId, log, users, clock, ids, random, secrets, sessionTtlMs, logger } = deps;
   const unknownNames = new MemoryThrottle();
+  const knownDeviceLogins = new MemoryRate(limits.knownDeviceLoginsPerUserPerMinuteMax, 60_000);
   const gate = new InFlightGate();
   const server: Lane = ["server", limits.slowHashesInFlightMax];
   const knownDevices: Lane = ["known-devices", limits.knownDeviceHashesInFlightMax];
@@ -260,7 +262,6 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
 
   async function logIn(request: Infer<typeof requests.login>) {
     const now = clock.now();
-    checkAddress(request.address, now);
     const token = newToken(random);
     const session = ids.next();
     const expiresAt = now + sessionTtlMs;
@@ -270,6 +271,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     const { state } = await decideAndAppend(request.user, async (state) => {
       if (state?.status !== "active") {
         // Throttled, locked, hashed and answered exactly like a real name with a wrong password.
+        checkAddress(request.address, now);
         unknownNames.check(`user:${request.user}`, now);
         await passwordMatches(undefined, request.authHash);
         unknownNames.fail(`user:${request.user}`, now);
@@ -278,7 +280,11 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       }
       // Before the slow hash: a throttled or locked lane costs nothing to refuse. A device
       // this account logged in from before counts and hashes in a lane of its own.
+      // The address's failures slow down only the open lane: many people share an address
+      // (a home, an office, a carrier's NAT), and a stranger's failures must not lock a
+      // returning user's device out.
       const lane = loginLaneOf(state, bytesToHex(deviceHash));
+      if (lane === "open") checkAddress(request.address, now);
       checkAttemptAllowed(state.lanes[lane], now);
       if (checked?.verifier !== state.credentials.verifier) {
         checked = {
@@ -325,7 +331,11 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     };
   }
 
-  const perUser = (user: string): Lane => [`user:${user}`, limits.loginsInFlightPerUserMax];
+  /** Per user and lane, so a stranger's logins for a name never fill the slots of its own devices. */
+  const perUser = (user: string, lane: LoginLane): Lane => [
+    `user:${lane}:${user}`,
+    lane === "trusted" ? limits.knownDeviceLoginsInFlightPerUserMax : limits.loginsInFlightPerUserMax,
+  ];
   const perAddress = (address: string | undefined): Lane => [
     addressKey(address),
     limits.loginsInFlightPerAddressMax,
@@ -374,7 +384,17 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
 
     "user.login": (data, context) => {
       const request = { ...requests.login.parse(data), ...brokerAddress(context) };
-      return gate.run([perUser(request.user), perAddress(request.address)], () => logIn(request));
+      // The slots are chosen from the projection as it stands (logIn decides on the latest
+      // state): a known device's login waits on nothing a stranger can fill, neither its
+      // address's slots nor those of logins from new devices; its own rate bounds how much
+      // of the known devices' lane one account can hold.
+      const state = userOf(users.state, request.user);
+      const lane = state?.status === "active" ? loginLaneOf(state, bytesToHex(sha256(request.deviceId))) : "open";
+      if (lane === "trusted") {
+        knownDeviceLogins.take(request.user, clock.now());
+        return gate.run([perUser(request.user, lane)], () => logIn(request));
+      }
+      return gate.run([perUser(request.user, lane), perAddress(request.address)], () => logIn(request));
     },
 
     "user.whoami": async (data) => {
@@ -436,7 +456,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     "user.passwd": async (data) => {
       const request = requests.passwd.parse(data);
       await session(request);
-      return await gate.run([perUser(request.user)], async () => {
+      return await gate.run([perUser(request.user, "trusted")], async () => {
         const verifierSalt = random.bytes(16);
         const verifier = await slowHash(request.next.authHash, verifierSalt, passwordKdf);
         await decideAndAppend(request.user, async (state) => ({
@@ -462,7 +482,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     "user.delete": async (data) => {
       const request = requests.delete.parse(data);
       await session(request);
-      await gate.run([perUser(request.user)], () =>
+      await gate.run([perUser(request.user, "trusted")], () =>
         decideAndAppend(request.user, async (state) => ({
           type: "DeleteUser",
           user: request.user,
@@ -479,7 +499,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       await session(request);
       if (!numericCodePattern.test(request.code)) throw new ValidationError("a TOTP code is 6 digits");
       const backupCodes = newBackupCodes(random);
-      await gate.run([perUser(request.user)], () =>
+      await gate.run([perUser(request.user, "trusted")], () =>
         decideAndAppend(request.user, async (state) => ({
           type: "EnableTotp",
           user: request.user,

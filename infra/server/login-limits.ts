@@ -1,6 +1,6 @@
 /**
  * The in-memory guards of logins: failure counts for names that have no aggregate to record
- * them in, and bounds on the slow hashes in flight per key. Neither is state anyone needs
+ * them in, a rate per account, and bounds on the slow hashes in flight per key. Neither is state anyone needs
  * rebuilt: losing them costs an attacker's pause, never an account.
  */
 import { checkAttemptAllowed, countFailure, type FailureCount } from "../../actors/server/accounts/decider.ts";
@@ -29,6 +29,32 @@ export class MemoryThrottle {
     this.#counts.set(key, next);
     // A Map iterates in insertion order: the first key is the stalest.
     if (this.#counts.size > limits.loginAddressesTrackedMax) this.#counts.delete(this.#counts.keys().next().value!);
+  }
+}
+
+/**
+ * At most `max` attempts per key in any `windowMs`, kept only in memory: it bounds how much
+ * of a shared lane one account can hold with logins that all succeed.
+ */
+export class MemoryRate {
+  readonly #attempts = new Map<string, number[]>();
+
+  constructor(private readonly max: number, private readonly windowMs: number) {}
+
+  /** Counts an attempt, or throws BusyError (counting nothing) when the key has had its share. */
+  take(key: string, now: number): void {
+    const recent = (this.#attempts.get(key) ?? []).filter((at) => at > now - this.windowMs);
+    if (recent.length >= this.max) {
+      const waitS = Math.ceil((recent[0]! + this.windowMs - now) / 1_000);
+      throw new BusyError(`too many logins for this account in the last minute; retry in ${waitS} s`);
+    }
+    recent.push(now);
+    this.#attempts.delete(key);
+    this.#attempts.set(key, recent);
+    // Insertion order again: the first key is the one least recently seen.
+    if (this.#attempts.size > limits.loginAddressesTrackedMax) {
+      this.#attempts.delete(this.#attempts.keys().next().value!);
+    }
   }
 }
 

@@ -4,7 +4,8 @@
  * heartbeat (`veil.hb.peer.<user>`, which no user's machine may publish), so every server
  * learns who is online and with which keys. A preview is asked of the owner's peer by a
  * server, with a fresh nonce, and believed only when the answer is signed with the key that
- * peer went online with: whoever else answers is ignored.
+ * peer went online with: whoever else answers is skipped, and the request waits for the
+ * signed answer.
  */
 import { isPreviewSigned } from "../../actors/peer/presence.ts";
 import type { Bus, Clock, RandomSource } from "../../actors/ports.ts";
@@ -84,9 +85,21 @@ export function presenceCommands(deps: {
       }
       const nonce = deps.random.bytes(16);
       const subject = peerSubject(request.of, "preview");
-      const reply = await bus.request(subject, { image: request.image, nonce }, { timeoutMs: limits.commandTimeoutMs });
+      const signed = (reply: unknown) => {
+        try {
+          const answer = previewAnswer.parse(readReply(reply, subject));
+          return isPreviewSigned(online.answerKey!, { user: request.of, image: request.image, nonce, ...answer });
+        } catch {
+          return false;
+        }
+      };
+      // Any client may listen on `veil.peer.>`, so a forger may answer first: its answer is skipped, not believed.
+      const reply = await bus.request(subject, { image: request.image, nonce }, {
+        timeoutMs: limits.commandTimeoutMs,
+        accept: signed,
+      });
       const answer = previewAnswer.parse(readReply(reply, subject));
-      if (!isPreviewSigned(online.answerKey, { user: request.of, image: request.image, nonce, ...answer })) {
+      if (!signed(reply)) {
         throw new ForbiddenError(`the answer for ${request.of}'s preview was not signed by ${request.of}'s peer`);
       }
       return answer.png;

@@ -5,7 +5,7 @@
  * msgpack codec, so what cannot cross NATS cannot cross the simulator either. For the
  * simulator only: tests of real behaviour use a real nats-server.
  */
-import type { Bus, BusMessage, Subscription } from "../../actors/ports.ts";
+import type { Bus, BusMessage, RequestOptions, Subscription } from "../../actors/ports.ts";
 import { decodeMessage, encodeMessage, subjectMatches, TimeoutError, UnavailableError } from "../../events/mod.ts";
 import type { Random } from "./random.ts";
 
@@ -59,7 +59,7 @@ export class SimNetwork {
     return {
       publish: (subject, data) => this.#publish(node, subject, data),
       subscribe: (pattern, handler, options = {}) => this.#subscribe(node, pattern, handler, options.queue),
-      request: (subject, data, options) => this.#request(node, subject, data, options.timeoutMs),
+      request: (subject, data, options) => this.#request(node, subject, data, options),
     };
   }
 
@@ -103,15 +103,18 @@ export class SimNetwork {
     }
   }
 
-  #request(from: string, subject: string, data: unknown, timeoutMs: number): Promise<unknown> {
+  #request(from: string, subject: string, data: unknown, options: RequestOptions): Promise<unknown> {
+    const { timeoutMs, accept = () => true } = options;
     if (!this.#subscriptions.some((subscription) => subjectMatches(subscription.pattern, subject))) {
       return Promise.reject(new UnavailableError(`nobody serves ${subject}`));
     }
     const inbox = `_INBOX.sim.${++this.#inboxes}`;
     return new Promise((resolve, reject) => {
       let settled = false;
+      let last: { reply: unknown } | undefined;
       const subscription = this.#subscribe(from, inbox, (message) => {
         if (settled) return;
+        if (!accept(message.data)) return void (last = { reply: message.data });
         settled = true;
         subscription.unsubscribe();
         resolve(message.data);
@@ -120,6 +123,7 @@ export class SimNetwork {
         if (settled) return;
         settled = true;
         subscription.unsubscribe();
+        if (last) return resolve(last.reply);
         reject(new TimeoutError(`no reply on ${subject} within ${timeoutMs} ms`));
       }, timeoutMs);
       this.#publish(from, subject, data, inbox);

@@ -517,6 +517,83 @@ describe("logging in", () => {
     skewMs += limits.accountLockMs;
   }, 60_000);
 
+  it("keeps the user's own device clear of what strangers at the same address do (a shared NAT)", async () => {
+    await client.register("nat", password);
+    const laptop = cryptoRandom.bytes(32);
+    const shared = "10.3.1.1";
+    await client.login("nat", password, { device: laptop, address: shared });
+    const ghostAt = (index: number) =>
+      refusal(client.call("user.login", {
+        user: `ghost-nat-${index}`,
+        authHash: new Uint8Array(32),
+        deviceId: cryptoRandom.bytes(32),
+        deviceName: "stranger",
+        address: shared,
+      }));
+    let release = () => {};
+    held = new Promise((resolve) => (release = resolve));
+    hashesHeld = 0;
+    const heldReach = (count: number) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${hashesHeld} of ${count} hashes started`)), 20_000);
+        onHashHeld = () => {
+          if (hashesHeld >= count) clearTimeout(timer), resolve();
+        };
+        onHashHeld();
+      });
+    try {
+      // Strangers fill the address's slots; a new device there is refused, the laptop is not.
+      const ghosts = Array.from({ length: limits.loginsInFlightPerAddressMax }, (_, index) => ghostAt(index));
+      await heldReach(limits.loginsInFlightPerAddressMax);
+      expect((await refusal(client.login("nat", password, { device: cryptoRandom.bytes(32), address: shared }))).code)
+        .toBe("busy");
+      const returning = client.login("nat", password, { device: laptop, address: shared });
+      await heldReach(limits.loginsInFlightPerAddressMax + 1);
+      release();
+      expect(await returning).toMatchObject({ user: "nat" });
+      for (const error of await Promise.all(ghosts)) expect(error.code).toBe("unauthenticated");
+    } finally {
+      held = undefined;
+      release();
+    }
+    // Their failures slow the address down for new devices, never for the laptop.
+    expect((await ghostAt(99)).code).toBe("busy");
+    expect((await refusal(client.login("nat", password, { device: cryptoRandom.bytes(32), address: shared }))).code)
+      .toBe("busy");
+    expect(await client.login("nat", password, { device: laptop, address: shared })).toMatchObject({ user: "nat" });
+    skewMs += limits.loginDelayMaxMs;
+  }, 60_000);
+
+  it("lets one account hold only its share of the known devices' lane, and only so many logins a minute", async () => {
+    await client.register("greedy", password);
+    const device = cryptoRandom.bytes(32);
+    await client.login("greedy", password, { device, address: "10.4.1.1" });
+    const authHash = await client.authHashFor("greedy", password);
+    const again = () => client.login("greedy", password, { device, authHash, address: "10.4.1.1" });
+    let release = () => {};
+    held = new Promise((resolve) => (release = resolve));
+    hashesHeld = 0;
+    try {
+      // Its own slots hold two; every other login of the minute is refused at once, and counted.
+      const running = Array.from({ length: limits.knownDeviceLoginsInFlightPerUserMax }, () => again());
+      for (let login = running.length; login < limits.knownDeviceLoginsPerUserPerMinuteMax; login++) {
+        expect((await refusal(again())).message).toMatch(/too many logins in progress/);
+      }
+      expect(hashesHeld).toBe(limits.knownDeviceLoginsInFlightPerUserMax);
+      const refused = await refusal(again());
+      expect(refused.code).toBe("busy");
+      expect(refused.message).toMatch(/too many logins for this account in the last minute/);
+      held = undefined;
+      release();
+      for (const session of await Promise.all(running)) expect(session).toMatchObject({ user: "greedy" });
+    } finally {
+      held = undefined;
+      release();
+    }
+    skewMs += 60_000;
+    expect(await again()).toMatchObject({ user: "greedy" });
+  }, 60_000);
+
   it("refuses malformed and oversized payloads and writes nothing", async () => {
     const before = await nats.log.lastSeq();
     const bad: [string, unknown][] = [
