@@ -202,6 +202,8 @@ export const limits = {
    * whole download of the largest object (192 MiB) on a slow link, and a clock skew.
    */
   ticketLifetimeMs: 15 * 60_000,
+  /** What one user's objects and uploads may take on the storage nodes, every replica counted (VEIL_QUOTA). */
+  userQuotaBytes: 100 * 1024 ** 3,
   /**
    * Chunks one ticket names. A get carries its node's ticket on every request, so a ticket
    * stays small (64 hashes are 4.3 KB beside a 256 KiB chunk); an object with more chunks on

@@ -2,6 +2,7 @@
 import process from "node:process";
 import { homedir } from "node:os";
 import { join, resolve } from "node:path";
+import { parseBytes } from "./cli/format.ts";
 import { limits, ValidationError } from "../events/mod.ts";
 import { defaultHeartbeatTimeouts, type HeartbeatTimeouts } from "../projections/mod.ts";
 import { displayUrl, type LogLevel, logLevels } from "./log.ts";
@@ -40,6 +41,8 @@ export interface Config {
   readonly gcGraceMs: number;
   /** VEIL_GC_INTERVAL_MS: how often the leader looks for unreferenced chunks. */
   readonly gcIntervalMs: number;
+  /** VEIL_QUOTA: what one user's files and uploads may take on the storage nodes, every replica counted (e.g. 20GB). */
+  readonly userQuotaBytes: number;
 }
 
 /**
@@ -120,5 +123,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     repairGraceMs: milliseconds(env, "VEIL_REPAIR_GRACE_MS", limits.repairGraceMs),
     gcGraceMs: milliseconds(env, "VEIL_GC_GRACE_MS", limits.gcGraceMs),
     gcIntervalMs: milliseconds(env, "VEIL_GC_INTERVAL_MS", limits.gcIntervalMs),
+    userQuotaBytes: env.VEIL_QUOTA ? parseBytes(env.VEIL_QUOTA, "VEIL_QUOTA", 2 ** 53 - 1) : limits.userQuotaBytes,
   };
 }

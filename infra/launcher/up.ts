@@ -169,6 +169,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
         repairGraceMs: config.repairGraceMs,
         gcGraceMs: config.gcGraceMs,
         gcIntervalMs: config.gcIntervalMs,
+        userQuotaBytes: config.userQuotaBytes,
         grantShares,
         ticketKeys,
       });

@@ -25,6 +25,7 @@ import { electionEffects } from "../../actors/server/effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "../../actors/server/load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "../../actors/server/mod.ts";
 import { heartbeat, heartbeatSubject } from "../../actors/server/messages.ts";
+import { StorageQuota } from "../../actors/server/quota.ts";
 import {
   array,
   integer,
@@ -36,6 +37,7 @@ import {
   placementChunks,
   string,
   UnavailableError,
+  username,
   veilEvent,
 } from "../../events/mod.ts";
 import {
@@ -94,6 +96,8 @@ export interface ServerHostDeps {
   /** Garbage collection: how long a put chunk is kept unreferenced (VEIL_GC_GRACE_MS), and how often the leader looks (VEIL_GC_INTERVAL_MS). */
   readonly gcGraceMs?: number;
   readonly gcIntervalMs?: number;
+  /** What one user's objects and uploads may take on the storage nodes, every replica counted (VEIL_QUOTA). */
+  readonly userQuotaBytes?: number;
   /** Where the cluster keeps its shares of grant keys (a KV bucket). */
   readonly grantShares: GrantShareStore;
   /** The storage ticket key pair, from the cluster key: puts and gets on storage nodes need a ticket signed with it. */
@@ -140,6 +144,8 @@ const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthM
 /** Who asks for a placement from a user's machine. */
 const placeSession = object(authenticated);
 const placeRequest = object({
+  /** Whose quota it counts against: set by the server that checked the user's session. */
+  user: optional(username),
   /** The chunks to place, all on the same nodes: each node chosen gets a put ticket for them. */
   chunks: placementChunks,
   replicas: integer({ min: 1, max: limits.replicasMax }),
@@ -209,6 +215,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
   });
 
   let placementCursor = 0;
+  const quota = new StorageQuota(deps.userQuotaBytes ?? limits.userQuotaBytes, limits.ticketLifetimeMs);
   const nodesView = () => {
     const now = clock.now();
     const state = cluster.state;
@@ -276,13 +283,15 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           capacityBytes: seen.capacityBytes ?? 0,
           inFlight: seen.inFlight,
         }));
+      const bytes = request.chunks.reduce((sum, chunk) => sum + chunk.bytes, 0);
       const placed = place(candidates, {
-        bytes: request.chunks.reduce((sum, chunk) => sum + chunk.bytes, 0),
+        bytes,
         replicas: request.replicas,
         policy: (request.policy ?? "least-loaded") as PlacementPolicy,
         cursor: placementCursor,
       });
       placementCursor = placed.cursor;
+      if (request.user) quota.reserve(request.user, bytes * placed.nodes.length, images.state, now);
       return {
         nodes: placed.nodes,
         tickets: placed.nodes.map((node) => ({ node, ticket: tickets.put(node, request.chunks) })),
@@ -296,9 +305,13 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
    * ask without one.
    */
   const placeFor = async (data: unknown, context: CommandContext) => {
-    if (context.caller) await session(placeSession.parse(data));
+    // The leader counts a user's placements against the user's quota; servers place for themselves.
+    const { user: _claimed, ...request } = placeRequest.parse(data);
+    const forwarded = context.caller
+      ? { ...request, user: (await session(placeSession.parse(data))).state.user }
+      : request;
     const subject = leaderCommandSubject("cluster.place");
-    return readReply(await bus.request(subject, data, { timeoutMs: limits.commandTimeoutMs }), subject);
+    return readReply(await bus.request(subject, forwarded, { timeoutMs: limits.commandTimeoutMs }), subject);
   };
   const sharing = {
     nodeId,

@@ -26,6 +26,7 @@ import {
   encodeMessage,
   grantSubject,
   leaderSubject,
+  limits,
   nodeSubject,
   userSubject,
   veilEvent,
@@ -79,6 +80,9 @@ async function settled() {
   await nats.nc.flush();
 }
 
+/** Each user's share of the storage nodes here: far more than the tests store, far less than the nodes hold. */
+const userQuotaBytes = 64 * 1024 ** 2;
+
 /** The log's last sequence, to show an attack appended nothing. */
 const lastSeq = () => nats.log.lastSeq();
 
@@ -86,7 +90,11 @@ beforeAll(async () => {
   folder = await mkdtemp(join(tmpdir(), "veil-test-adversary-"));
   crypto = startCryptoActor({ size: 2 });
   stego = startStegoActor({ size: 1 });
-  server = await hostTestServer(nats, { nodeId: "adv-server", identity: { slowHash: crypto.slowHash, replays } });
+  server = await hostTestServer(nats, {
+    nodeId: "adv-server",
+    identity: { slowHash: crypto.slowHash, replays },
+    userQuotaBytes,
+  });
   await waitForEvent(nats.log, (event) => event.type === "LeaderElected", { timeoutMs: 10_000, what: "a leader" });
   for (const nodeId of storageIds) {
     nodes.push(hostTestStorageNode(nats, { nodeId, folder: join(folder, "storage"), capacityBytes: 1024 ** 3 }));
@@ -316,6 +324,27 @@ describe("filling the storage nodes", () => {
     // With her own session she gets tickets: the check is the session, not a closed door.
     const placed = await call("mallory", "cluster.place", { chunks, replicas: 1 }) as { tickets: unknown[] };
     expect(placed.tickets).toHaveLength(1);
+  });
+
+  it("cannot take more than her quota with put tickets, stored or not; others still get theirs", async () => {
+    // As many chunks as one placement may name, each as large as a chunk may be: junk she may never store.
+    const chunks = Array.from({ length: limits.ticketHashesMax }, () => ({
+      hash: bytesToHex(cryptoRandom.bytes(32)),
+      bytes: limits.chunkBytes,
+    }));
+    const perPlacement = limits.ticketHashesMax * limits.chunkBytes;
+    let placements = 0;
+    let refusal: Error | undefined;
+    while (!refusal && placements <= userQuotaBytes / perPlacement) {
+      await call("mallory", "cluster.place", { chunks, replicas: 1 }).then(() => placements++, (error) => {
+        refusal = error as Error;
+      });
+    }
+    expect(refusal?.message).toMatch(/mallory's storage quota is 67108864 bytes/);
+    // What she holds already (a few small placements above) leaves room for one placement fewer.
+    expect(placements).toBe(userQuotaBytes / perPlacement - 1);
+    const theirs = await call("alice", "cluster.place", { chunks: chunks.slice(0, 1), replicas: 2 });
+    expect((theirs as { tickets: unknown[] }).tickets).toHaveLength(2);
   });
 
   it("cannot keep another user's chunk alive, or get tickets for it, by naming it in a manifest of hers", async () => {

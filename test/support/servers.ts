@@ -26,6 +26,7 @@ export async function hostTestServer(
     identity?: Parameters<typeof testIdentity>[0];
     repairGraceMs?: number;
     gc?: { graceMs: number; intervalMs: number };
+    userQuotaBytes?: number;
   },
 ): Promise<HostedServer> {
   return hostServer({
@@ -41,6 +42,7 @@ export async function hostTestServer(
     ...testIdentity(options.identity),
     ...(options.repairGraceMs === undefined ? {} : { repairGraceMs: options.repairGraceMs }),
     ...(options.gc ? { gcGraceMs: options.gc.graceMs, gcIntervalMs: options.gc.intervalMs } : {}),
+    ...(options.userQuotaBytes === undefined ? {} : { userQuotaBytes: options.userQuotaBytes }),
   });
 }
 
