@@ -702,9 +702,14 @@ describe("TOTP under concurrency", () => {
       Array.from({ length: 4 }, () => client.login("kim", password, { otp: code })),
     );
     expect(outcomes.filter((outcome) => outcome.status === "fulfilled")).toHaveLength(1);
-    for (const outcome of outcomes) {
-      if (outcome.status === "rejected") expect((outcome.reason as Error).message).toMatch(/already used|try again/);
-    }
+    // A known device holds at most two of the account's login slots, so some of the four may
+    // be turned away before they reach the code; of those let in, one wins and the other is
+    // refused for the code.
+    const refusals = outcomes.flatMap((outcome) =>
+      outcome.status === "rejected" ? [(outcome.reason as Error).message] : []
+    );
+    for (const message of refusals) expect(message).toMatch(/already used|try again|logins in progress/);
+    expect(refusals.filter((message) => /already used|try again/.test(message)).length).toBeGreaterThan(0);
     const started = (await userEvents("kim")).filter((event) => event.type === "SessionStarted");
     expect(started.filter((event) => (event.data as { totpStep?: number }).totpStep !== undefined)).toHaveLength(1);
     skewMs += limits.loginDelayMaxMs;
