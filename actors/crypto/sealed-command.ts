@@ -89,7 +89,9 @@ export class CommandSealer {
     return {
       body: { sealed },
       openReply(reply) {
-        // A server that could not open the request cannot seal its refusal: only refusals come plain.
+        // A server that could not open the request cannot seal its refusal: only refusals come
+        // plain. They are trusted because the broker lets no other client publish into this
+        // client's inbox (the adversary suite tries).
         if ((reply as { ok?: unknown } | null)?.ok === false) return reply;
         let answer: { sealed: Uint8Array };
         try {

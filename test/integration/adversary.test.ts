@@ -377,6 +377,31 @@ describe("impersonating", () => {
     );
   });
 
+  it("cannot slip a forged reply, a refusal included, into another user's inbox", async () => {
+    // A refusal comes unsealed when a server could not open the request, so a client trusts
+    // a plain refusal only because no other client can publish into its inbox.
+    const inboxes: string[] = [];
+    const watch = mallory.subscribe("_INBOX.>", { callback: (_, message) => void inboxes.push(message.subject) });
+    await settled();
+    await call("bob", "vault.list");
+    await settled();
+    watch.unsubscribe();
+    expect(inboxes.length).toBeGreaterThan(0);
+    const bobs = natsBus(nats.client, silentLogger);
+    const received: unknown[] = [];
+    const prefix = inboxes[0]!.split(".").slice(0, 2).join(".");
+    const listening = bobs.subscribe(`${prefix}.forged`, (message) => void received.push(message.data));
+    await nats.client.flush();
+    const forgedRefusal = { ok: false, error: { code: "authentication", message: "wrong password" } };
+    for (const subject of [inboxes[0]!, `${prefix}.forged`]) mallory.publish(subject, encodeMessage(forgedRefusal));
+    await settled();
+    await nats.client.flush();
+    listening.unsubscribe();
+    expect(received).toEqual([]);
+    // And Bob's commands go on being answered by the cluster.
+    expect(await call("bob", "vault.list")).toHaveProperty("files");
+  });
+
   it("cannot answer for another user's previews", async () => {
     const notes: string[] = [];
     const peer = hostPeer({
