@@ -30,6 +30,15 @@ describe("identity settings", () => {
     expect(() => loadConfig({ VEIL_SMTP_URL: "http://mail" })).toThrow(/smtp:\/\//);
   });
 
+  it("takes each user's storage quota as a size, 100 GiB by default, and refuses anything else", () => {
+    expect(loadConfig({}).userQuotaBytes).toBe(100 * 1024 ** 3);
+    expect(loadConfig({ VEIL_QUOTA: "20GB" }).userQuotaBytes).toBe(20 * 1000 ** 3);
+    expect(loadConfig({ VEIL_QUOTA: "512 MiB" }).userQuotaBytes).toBe(512 * 1024 ** 2);
+    for (const bad of ["0", "lots", "-5GB", "12 parsecs"]) {
+      expect(() => loadConfig({ VEIL_QUOTA: bad }), bad).toThrow(/VEIL_QUOTA must be a size like 500MB/);
+    }
+  });
+
   it("reads a cluster key from VEIL_CLUSTER_KEY as hex or base64, and refuses anything else", async () => {
     const hex = "ab".repeat(32);
     expect(parseClusterKey(hex, "x")).toEqual(new Uint8Array(32).fill(0xab));
