@@ -150,10 +150,17 @@ export interface Signatures {
 }
 
 /** CPU-heavy work (crypto, stego) run off the event loop, in parallel. */
+export interface WorkOptions {
+  readonly urgent?: boolean;
+}
+
 export interface WorkerPool {
   readonly size: number;
-  /** Runs `operation` in a worker; rejects with the operation's typed error. */
-  run(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]): Promise<unknown>;
+  /**
+   * Runs `operation` in a worker; rejects with the operation's typed error. Urgent work goes
+   * ahead of whatever waits for a worker (a returning user's login ahead of a flood's).
+   */
+  run(operation: string, input: unknown, transfer?: readonly ArrayBuffer[], options?: WorkOptions): Promise<unknown>;
   close(): Promise<void>;
 }
 

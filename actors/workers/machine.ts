@@ -16,6 +16,7 @@ export type WorkerEvent =
     readonly operation: string;
     readonly input: unknown;
     readonly transfer?: readonly ArrayBuffer[];
+    readonly urgent?: boolean;
     readonly reply: (result: WorkResult) => void;
   }
   | { readonly type: "SETTLED" }
@@ -85,7 +86,7 @@ export function workerEffects(pool: WorkerPool) {
     actions: {
       launch: ({ event, self }: { event: WorkerEvent; self: { send(event: WorkerEvent): void } }) => {
         if (event.type !== "RUN") return;
-        pool.run(event.operation, event.input, event.transfer).then(
+        pool.run(event.operation, event.input, event.transfer, { urgent: event.urgent }).then(
           (value) => event.reply({ ok: true, value }),
           (error: Error) => event.reply({ ok: false, error }),
         ).finally(() => self.send({ type: "SETTLED" }));

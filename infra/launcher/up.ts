@@ -7,7 +7,7 @@
  * connection drains, and a private broker stops last.
  */
 import type { NatsConnection } from "@nats-io/nats-core";
-import type { Logger } from "../../actors/ports.ts";
+import type { Logger, WorkOptions } from "../../actors/ports.ts";
 import { limits, TimeoutError } from "../../events/mod.ts";
 import { randomIds, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
@@ -149,8 +149,8 @@ async function runServers(connections: Connections, options: RunOptions, broker:
     ticketKeys = ticketKeysOf(clusterKey);
     // One crypto actor for the process (its pool already uses every core), started at the first
     // login or registration: a server that never sees one spends nothing on worker threads.
-    const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) =>
-      (crypto ??= startCryptoActor()).slowHash(input, salt, parameters);
+    const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters, options?: WorkOptions) =>
+      (crypto ??= startCryptoActor()).slowHash(input, salt, parameters, options);
     const mail = mailTransport({ smtpUrl: config.smtpUrl, dataFolder: config.dataFolder, from: config.mailFrom });
     const identity = { secrets, slowHash, sessionTtlMs: config.sessionTtlMs, mail, replays: new ReplayWindow() };
     for (const nodeId of serverIds) {

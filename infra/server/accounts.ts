@@ -9,7 +9,7 @@
 import { keyFingerprint } from "../../actors/peer/grant.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Clock, EventLog, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
+import type { Clock, EventLog, IdSource, Logger, RandomSource, WorkOptions } from "../../actors/ports.ts";
 import {
   type AccountCommand,
   checkAttemptAllowed,
@@ -76,7 +76,12 @@ export interface AccountDeps {
   readonly random: RandomSource;
   readonly secrets: ClusterSecrets;
   /** scrypt over bytes, off the event loop (the crypto actor). */
-  readonly slowHash: (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) => Promise<Uint8Array>;
+  readonly slowHash: (
+    input: Uint8Array,
+    salt: Uint8Array,
+    parameters: ScryptParameters,
+    options?: WorkOptions,
+  ) => Promise<Uint8Array>;
   readonly sessionTtlMs: number;
   readonly logger: Logger;
 }
@@ -141,7 +146,9 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
   const server: Lane = ["server", limits.slowHashesInFlightMax];
   const knownDevices: Lane = ["known-devices", limits.knownDeviceHashesInFlightMax];
   const slowHash = (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters, lane = server) =>
-    gate.run([lane], () => deps.slowHash(input, salt, parameters));
+    // A known device's hash goes ahead of those waiting for a worker, so a flood of logins for
+    // unknown names or from new devices delays a returning user by at most the hashes running.
+    gate.run([lane], () => deps.slowHash(input, salt, parameters, { urgent: lane === knownDevices }));
   // A verifier for names nobody holds, so a login for one costs the same slow hash as a real one.
   const decoy = { salt: random.bytes(16), verifier: random.bytes(32) };
 
@@ -160,8 +167,10 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
       const decision = decide(await build(state), state, clock.now(), make);
       try {
         const [appended] = await log.append(userSubject(user), decision.events, { expectedSubjectSeq: seq });
+        // A refusal waits for the read model too: a failed login it recorded must already
+        // slow down the next attempt, however soon that comes.
+        if (appended !== undefined) await users.waitFor(appended, limits.commandTimeoutMs);
         if (decision.rejection) throw decision.rejection;
-        await users.waitFor(appended!, limits.commandTimeoutMs);
         return { state: userOf(users.state, user), seq: appended! };
       } catch (error) {
         if (error instanceof ConcurrencyError) continue;
@@ -274,8 +283,11 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         checkAddress(request.address, now);
         unknownNames.check(`user:${request.user}`, now);
         await passwordMatches(undefined, request.authHash);
-        unknownNames.fail(`user:${request.user}`, now);
-        unknownNames.fail(addressKey(request.address), now);
+        // Counted from when the hash failed, as the log counts a real name's failure: a slow
+        // hash must not use up the delay the failure earns.
+        const failedAt = clock.now();
+        unknownNames.fail(`user:${request.user}`, failedAt);
+        unknownNames.fail(addressKey(request.address), failedAt);
         throw wrongCredentials();
       }
       // Before the slow hash: a throttled or locked lane costs nothing to refuse. A device

@@ -17,6 +17,7 @@ import type {
   MailTransport,
   RandomSource,
   SnapshotStore,
+  WorkOptions,
 } from "../../actors/ports.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import type { ReplayWindow, ScryptParameters } from "../../actors/crypto/mod.ts";
@@ -105,7 +106,12 @@ export interface ServerHostDeps {
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
-    readonly slowHash: (input: Uint8Array, salt: Uint8Array, parameters: ScryptParameters) => Promise<Uint8Array>;
+    readonly slowHash: (
+      input: Uint8Array,
+      salt: Uint8Array,
+      parameters: ScryptParameters,
+      options?: WorkOptions,
+    ) => Promise<Uint8Array>;
     readonly sessionTtlMs: number;
     /** Where the leader's mailer sends notifications. */
     readonly mail: MailTransport;

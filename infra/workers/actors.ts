@@ -4,13 +4,14 @@
  */
 import { createActor, toPromise } from "xstate";
 import type { ScryptParameters } from "../../actors/crypto/mod.ts";
+import type { WorkOptions } from "../../actors/ports.ts";
 import { workerEffects, workerMachine } from "../../actors/workers/mod.ts";
 import { limits, UnavailableError } from "../../events/mod.ts";
 import { startWorkerPool } from "./pool.ts";
 import type { EmbedRequest } from "./stego-worker.ts";
 
 export interface WorkerActor {
-  request<T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]): Promise<T>;
+  request<T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[], options?: WorkOptions): Promise<T>;
   /** Lets admitted work finish, then stops the workers. */
   stop(): Promise<void>;
 }
@@ -24,7 +25,7 @@ export function startWorkerActor(
   });
   actor.start();
   return {
-    request: <T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[]) =>
+    request: <T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[], work: WorkOptions = {}) =>
       new Promise<T>((resolve, reject) => {
         // A stopped actor takes no more events: answer for it.
         if (actor.getSnapshot().status !== "active") {
@@ -35,6 +36,7 @@ export function startWorkerActor(
           operation,
           input,
           transfer,
+          urgent: work.urgent,
           reply: (result) => (result.ok ? resolve(result.value as T) : reject(result.error)),
         });
       }),
@@ -58,8 +60,8 @@ export function startCryptoActor(options: { size?: number; admittedMax?: number 
       actor.request<{ objectId: Uint8Array; plaintext: Uint8Array }>("open", { key, sealed }),
     derivePasswordKey: (password: string, salt: Uint8Array, parameters?: ScryptParameters) =>
       actor.request<Uint8Array>("derivePasswordKey", { password, salt, parameters }),
-    slowHash: (bytes: Uint8Array, salt: Uint8Array, parameters?: ScryptParameters) =>
-      actor.request<Uint8Array>("slowHash", { bytes, salt, parameters }),
+    slowHash: (bytes: Uint8Array, salt: Uint8Array, parameters?: ScryptParameters, options?: WorkOptions) =>
+      actor.request<Uint8Array>("slowHash", { bytes, salt, parameters }, [], options),
     stop: () => actor.stop(),
   };
 }

@@ -92,13 +92,15 @@ export function startWorkerPool(options: { module: URL; size?: number; name: str
 
   return {
     size,
-    run(operation, input, transfer = []) {
+    run(operation, input, transfer = [], { urgent = false } = {}) {
       if (closed) return Promise.reject(new UnavailableError(`the ${options.name} pool is closed`));
       if (workers.size === 0) {
         return Promise.reject(new UnavailableError(`the ${options.name} workers could not start`));
       }
       return new Promise((resolve, reject) => {
-        waiting.push({ id: ++nextId, operation, input, transfer, resolve, reject });
+        const task = { id: ++nextId, operation, input, transfer, resolve, reject };
+        if (urgent) waiting.unshift(task);
+        else waiting.push(task);
         dispatch();
       });
     },

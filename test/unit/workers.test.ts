@@ -40,6 +40,20 @@ describe("worker actors", () => {
     }
   });
 
+  it("runs urgent work ahead of the work waiting for a worker", async () => {
+    const actor = startWorkerActor({ name: "test", module: testWorker, size: 1 });
+    try {
+      const settled: string[] = [];
+      const run = (name: string, urgent = false) =>
+        actor.request("echo", name, [], { urgent }).then((value) => void settled.push(value as string));
+      await Promise.all([run("first"), run("waiting-1"), run("waiting-2"), run("urgent", true)]);
+      expect(settled.indexOf("urgent")).toBeLessThan(settled.indexOf("waiting-1"));
+      expect(settled.slice(-2)).toEqual(["waiting-1", "waiting-2"]);
+    } finally {
+      await actor.stop();
+    }
+  });
+
   it("replaces a worker that dies, failing only its own task", async () => {
     const actor = startWorkerActor({ name: "test", module: testWorker, size: 1 });
     try {
