@@ -10,6 +10,16 @@ export interface Clock {
   now(): number;
 }
 
+/**
+ * Timers, shaped as XState's own clock: the system's in production, the simulator's
+ * (simulated time, advanced by the test) in simulation. Actor-side code never calls the
+ * global setTimeout.
+ */
+export interface Timers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
 /** Cryptographically strong random bytes (seeded in simulation and known-answer tests). */
 export interface RandomSource {
   bytes(length: number): Uint8Array;

@@ -4,7 +4,7 @@
  * stops. `projectUntil` folds a projection up to a sequence or a moment: time travel.
  * Both apply entries the same way, so live state and rebuilt state cannot differ.
  */
-import type { EventLog, Logger, LogRecord, SnapshotStore } from "../actors/ports.ts";
+import type { EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../actors/ports.ts";
 import { limits, TimeoutError, VeilError } from "../events/mod.ts";
 import type { Projection } from "../projections/mod.ts";
 
@@ -125,6 +125,7 @@ export class Projector<State> {
       snapshots: SnapshotStore;
       projection: Projection<State>;
       logger: Logger;
+      timers: Timers;
       snapshotEveryEvents?: number;
     },
   ) {
@@ -176,12 +177,12 @@ export class Projector<State> {
         else if (this.#abort.signal.aborted) finish(new ProjectorStoppedError(name));
       };
       const finish = (error?: Error) => {
-        clearTimeout(timer);
+        this.deps.timers.clearTimeout(timer);
         this.#listeners.delete(check);
         if (error) reject(error);
         else resolve();
       };
-      const timer = setTimeout(
+      const timer = this.deps.timers.setTimeout(
         () =>
           finish(
             new TimeoutError(

@@ -1,6 +1,7 @@
 /**
- * The mailer: while its server leads, it delivers what waits in the outbox. Each TICK (and
- * the end of each round) starts a round when none runs; a failed round waits a retry delay,
+ * The mailer: while its server leads, it delivers what waits in the outbox. Every interval
+ * (an XState delay, so simulated time drives it too), a TICK, and the end of each round
+ * start a round when none runs; a failed round waits a retry delay,
  * so a mail server that is down is not hammered. Delivery is at least once: a mail sent
  * just before a crash, whose `NotificationSent` did not land, is sent again.
  */
@@ -22,12 +23,12 @@ export const mailerMachine = setup({
   guards: {
     hasMore: ({ event }) => (event as unknown as { output: number }).output > 0,
   },
-  delays: { retryDelay: limits.mailerRetryDelayMs },
+  delays: { interval: limits.mailerIntervalMs, retryDelay: limits.mailerRetryDelayMs },
 }).createMachine({
   id: "mailer",
   initial: "idle",
   states: {
-    idle: { on: { TICK: "delivering", STOP: "stopped" } },
+    idle: { after: { interval: "delivering" }, on: { TICK: "delivering", STOP: "stopped" } },
     delivering: {
       invoke: {
         src: "deliverRound",

@@ -17,6 +17,7 @@ import type {
   MailTransport,
   RandomSource,
   SnapshotStore,
+  Timers,
   WorkOptions,
 } from "../../actors/ports.ts";
 import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
@@ -62,6 +63,7 @@ import {
   usersProjection,
   type UsersState,
 } from "../../projections/mod.ts";
+import { systemTimers } from "../clock.ts";
 import { Projector } from "../projector.ts";
 import { accountCommands } from "./accounts.ts";
 import { vaultCommands } from "./vault.ts";
@@ -88,6 +90,8 @@ export interface ServerHostDeps {
   readonly log: EventLog;
   readonly snapshots: SnapshotStore;
   readonly clock: Clock;
+  /** The application layer's timers (the system's unless given). */
+  readonly timers?: Timers;
   readonly ids: IdSource;
   readonly logger: Logger;
   readonly heartbeatTimeouts: HeartbeatTimeouts;
@@ -172,9 +176,10 @@ function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
 
 export function hostServer(deps: ServerHostDeps): HostedServer {
   const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts, random, identity } = deps;
+  const timers = deps.timers ?? systemTimers;
   const tickets = ticketIssuer(deps.ticketKeys.secretKey, clock, nativeSignatures);
   const projectors = new Map(
-    projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger })]),
+    projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger, timers })]),
   );
   const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
   const users = projectors.get(usersProjection.name) as Projector<UsersState>;
@@ -324,6 +329,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
     bus,
     log,
     clock,
+    timers,
     ids,
     logger,
     random,
@@ -416,11 +422,11 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           const elected = cluster.state.elected;
           return elected?.node === nodeId && elected.term === input.term;
         };
-        const timers: ReturnType<typeof setInterval>[] = [];
+        const rounds: ReturnType<typeof setInterval>[] = [];
         /** A leader duty every `intervalMs`, one round at a time: a slow round is not overlapped by the next. */
         const everyRound = (intervalMs: number, what: string, round: () => Promise<void>) => {
           let running: Promise<void> | undefined;
-          timers.push(setInterval(() => {
+          rounds.push(setInterval(() => {
             running ??= round()
               .catch((error: Error) => logger.warn(`${what} failed`, { reason: error.message }))
               .finally(() => (running = undefined));
@@ -481,12 +487,13 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
           secrets: identity.secrets,
           mail: identity.mail,
           clock,
+          timers,
           ids,
           logger,
         });
         return () => {
           active = false;
-          for (const timer of timers) clearInterval(timer);
+          for (const round of rounds) clearInterval(round);
           mailer.stop();
           serving.unsubscribe();
         };

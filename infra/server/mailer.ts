@@ -1,12 +1,12 @@
 /**
- * Hosts the mailer machine for a leader: every interval it delivers what the outbox holds
+ * Hosts the mailer machine for a leader: every interval (the machine's own delay) it delivers what the outbox holds
  * (oldest first, a batch a round) and records each delivery as `NotificationSent`, then
  * waits until the outbox has seen those records so nothing is sent twice by one leader.
  */
 import { createActor, fromPromise } from "xstate";
 import { mailerMachine } from "../../actors/mailer/machine.ts";
 import { composeMail } from "../../actors/mailer/messages.ts";
-import type { Clock, EventLog, IdSource, Logger, MailTransport } from "../../actors/ports.ts";
+import type { Clock, EventLog, IdSource, Logger, MailTransport, Timers } from "../../actors/ports.ts";
 import { type ClusterSecrets, fromUtf8 } from "../../actors/server/accounts/secrets.ts";
 import { openPlace } from "../../actors/server/accounts/places.ts";
 import { limits, userSubject, veilEvent } from "../../events/mod.ts";
@@ -22,6 +22,8 @@ export interface MailerDeps {
   readonly secrets: ClusterSecrets;
   readonly mail: MailTransport;
   readonly clock: Clock;
+  /** Drive the rounds: the system's timers, or the simulator's. */
+  readonly timers: Timers;
   readonly ids: IdSource;
   readonly logger: Logger;
 }
@@ -78,15 +80,13 @@ export function startMailer(deps: MailerDeps): { stop(): void } {
       }),
     },
   });
-  const actor = createActor(machine);
+  const actor = createActor(machine, { clock: deps.timers });
   actor.subscribe({
     error: (error) => logger.warn("mailer stopped", { reason: (error as Error).message }),
   });
   actor.start();
-  const timer = setInterval(() => actor.send({ type: "TICK" }), limits.mailerIntervalMs);
   return {
     stop() {
-      clearInterval(timer);
       actor.send({ type: "STOP" });
     },
   };

@@ -5,7 +5,16 @@
  * `GrantShredded`). The sweep runs while this server leads: it expires requests and grants
  * past their time, finishes approvals a crash interrupted, and shreds what is closed.
  */
-import type { Bus, Clock, EventLog, GrantShareStore, IdSource, Logger, RandomSource } from "../../actors/ports.ts";
+import type {
+  Bus,
+  Clock,
+  EventLog,
+  GrantShareStore,
+  IdSource,
+  Logger,
+  RandomSource,
+  Timers,
+} from "../../actors/ports.ts";
 import { decideCloseGrant, decideExpireRequest, type SharingEventMaker } from "../../actors/server/sharing/decider.ts";
 import {
   BusyError,
@@ -34,6 +43,7 @@ export interface SharingDeps {
   readonly bus: Bus;
   readonly log: EventLog;
   readonly clock: Clock;
+  readonly timers: Timers;
   readonly ids: IdSource;
   readonly logger: Logger;
   readonly images: Projector<ImagesState>;
@@ -47,7 +57,7 @@ export interface SharingDeps {
 }
 
 export function sharingDuties(deps: SharingDeps) {
-  const { nodeId, bus, log, clock, ids, logger, images, requests, grants, shares, random } = deps;
+  const { nodeId, bus, log, clock, timers, ids, logger, images, requests, grants, shares, random } = deps;
   const make: SharingEventMaker = (type, data) =>
     veilEvent(type, data as never, { id: ids.next(), at: clock.now(), by: nodeId }) as ReturnType<SharingEventMaker>;
 
@@ -94,7 +104,9 @@ export function sharingDuties(deps: SharingDeps) {
       } catch (error) {
         if (!(error instanceof ConcurrencyError)) throw error;
         // Many viewers of one grant race for its sequence: spread the next tries out.
-        await new Promise((resolve) => setTimeout(resolve, random.bytes(1)[0]! % (5 + 5 * attempt)));
+        await new Promise((resolve) =>
+          timers.setTimeout(() => resolve(undefined), random.bytes(1)[0]! % (5 + 5 * attempt))
+        );
       }
     }
     throw new BusyError(`too many concurrent changes to ${subject}; retry`);

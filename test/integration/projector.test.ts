@@ -6,6 +6,7 @@ import { openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
+import { systemTimers } from "../../infra/clock.ts";
 import { Projector, projectUntil } from "../../infra/projector.ts";
 import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
@@ -23,6 +24,7 @@ describe("Projector", () => {
       snapshots,
       projection: clusterProjection,
       logger,
+      timers: systemTimers,
       snapshotEveryEvents: 7,
     });
     await projector.start();
@@ -49,7 +51,13 @@ describe("Projector", () => {
   it("resumes from its snapshot and reaches the same state as a rebuild", async () => {
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
     const { logger } = recordingLogger();
-    const first = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    const first = new Projector({
+      log: nats.log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     await first.start();
     await first.stop();
     const saved = await snapshots.load("cluster");
@@ -57,7 +65,13 @@ describe("Projector", () => {
 
     await nats.log.append(nodeSubject("late"), [joined("late", "storage")]);
     const replay = vi.spyOn(nats.log, "replay");
-    const second = new Projector({ log: nats.log, snapshots, projection: clusterProjection, logger });
+    const second = new Projector({
+      log: nats.log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     await second.start();
     // It caught up from just after the snapshot, not from sequence 1.
     expect(replay).toHaveBeenCalledTimes(1);
@@ -82,7 +96,13 @@ describe("Projector", () => {
       save: () => Promise.resolve(),
     };
     const { logger } = recordingLogger();
-    const projector = new Projector({ log: nats.log, snapshots: lying, projection: clusterProjection, logger });
+    const projector = new Projector({
+      log: nats.log,
+      snapshots: lying,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     await projector.start();
     expect(projector.state.nodes.ghost).toBeUndefined();
     expect(projector.seq).toBe(await nats.log.lastSeq());
@@ -138,7 +158,13 @@ describe("Projector lifecycle", () => {
       },
     });
     const snapshots: SnapshotStore = { load: () => Promise.resolve(undefined), save: () => Promise.resolve() };
-    const projector = new Projector({ log: slow, snapshots, projection: clusterProjection, logger });
+    const projector = new Projector({
+      log: slow,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     const outcome = projector.start().then(() => "started", (error: Error) => error.name);
     await vi.waitFor(() => expect(delivered).toBe(2), { timeout: 5_000 });
     await projector.stop();
@@ -153,7 +179,7 @@ describe("Projector lifecycle", () => {
     const { js, jsm } = await openJetStream(own, nats.url);
     const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
-    const projector = new Projector({ log, snapshots, projection: clusterProjection, logger });
+    const projector = new Projector({ log, snapshots, projection: clusterProjection, logger, timers: systemTimers });
     await projector.start();
     await own.close();
     const failure = await projector.failed;
@@ -168,7 +194,13 @@ describe("a recreated log", () => {
     const { logger } = recordingLogger();
     const snapshots = await openSnapshotStore(open.nc, { replicas: 1 });
     await open.log.append(nodeSubject("old-world"), [joined("old-world")]);
-    const before = new Projector({ log: open.log, snapshots, projection: clusterProjection, logger });
+    const before = new Projector({
+      log: open.log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     await before.start();
     await before.stop();
     expect((await snapshots.load("cluster"))?.state).toMatchObject({ nodes: { "old-world": {} } });
@@ -177,7 +209,13 @@ describe("a recreated log", () => {
     await ensureStreams(open.jsm, { replicas: 1 });
     await open.log.append(nodeSubject("new-world"), [joined("new-world")]);
 
-    const after = new Projector({ log: open.log, snapshots, projection: clusterProjection, logger });
+    const after = new Projector({
+      log: open.log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+    });
     await after.start();
     expect(Object.keys(after.state.nodes)).toEqual(["new-world"]);
     expect(after.state).toEqual(

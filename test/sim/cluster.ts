@@ -9,9 +9,9 @@ import { serverMachine } from "../../actors/server/machine.ts";
 import { compareNodeIds } from "../../actors/server/messages.ts";
 import { limits, nodeSubject, type VeilEvent, veilEvent } from "../../events/mod.ts";
 import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
-import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
-import { SimNetwork } from "../../infra/sim/network.ts";
-import { type Random, seededRandom } from "../../infra/sim/random.ts";
+import { MemoryEventLog } from "./memory-log.ts";
+import { SimNetwork } from "./network.ts";
+import { type Random, seededRandom } from "./random.ts";
 import { silentLogger } from "../support/logger.ts";
 
 type ServerActor = Actor<typeof serverMachine>;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../events/mod.ts";
-import { calmNetwork } from "../../infra/sim/network.ts";
+import { calmNetwork } from "./network.ts";
 import { seeds, type SimCluster, withSeed } from "./cluster.ts";
 
 const file = "test/sim/election.test.ts";

@@ -2,7 +2,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-export const repoRoot = fileURLToPath(new URL("../../", import.meta.url));
+export const repoRoot = fileURLToPath(new URL("../..", import.meta.url));
 export type Runtime = "node" | "deno";
 
 export function veilCommand(runtime: Runtime): [string, string[]] {

@@ -16,7 +16,7 @@ import {
   wrapKey,
 } from "../../actors/crypto/mod.ts";
 import { IntegrityError } from "../../events/mod.ts";
-import { seededRandom } from "../../infra/sim/random.ts";
+import { seededRandom } from "../sim/random.ts";
 
 const hex = (bytes: Uint8Array) => Buffer.from(bytes).toString("hex");
 const key = Uint8Array.from({ length: 32 }, (_, index) => index + 1);

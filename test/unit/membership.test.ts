@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { leaderSubject, nodeSubject, type VeilEvent } from "../../events/mod.ts";
-import { MemoryEventLog } from "../../infra/sim/memory-log.ts";
+import { MemoryEventLog } from "../sim/memory-log.ts";
 import { reconcileMembership } from "../../infra/server/membership.ts";
 import {
   clusterProjection,

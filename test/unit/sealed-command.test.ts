@@ -12,7 +12,7 @@ import {
   sealTo,
 } from "../../actors/crypto/mod.ts";
 import { BusyError, ForbiddenError, IntegrityError, ValidationError } from "../../events/mod.ts";
-import { seededRandom } from "../../infra/sim/random.ts";
+import { seededRandom } from "../sim/random.ts";
 
 const seeded = (seed: number) => {
   const random = seededRandom(seed);

@@ -10,7 +10,7 @@ import { storageEffects } from "../../actors/storage-node/effects.ts";
 import { storageNodeMachine, type StoreOperation, type StoreResult } from "../../actors/storage-node/machine.ts";
 import { signTicket, ticketKeys } from "../../actors/storage-node/tickets.ts";
 import type { ChunkStore } from "../../actors/ports.ts";
-import { memoryChunkStore } from "../../infra/sim/memory-store.ts";
+import { memoryChunkStore } from "../sim/memory-store.ts";
 import { diskChunkStore } from "../../infra/storage/disk-store.ts";
 import { silentLogger } from "../support/logger.ts";
 
