@@ -12,10 +12,7 @@
  * unavailable, so callers retry; if it never learns it, it stops with that problem.
  */
 import { assign, fromPromise, setup } from "xstate";
-import { BusyError, limits, UnavailableError, VeilError } from "../../events/mod.ts";
-
-export const storeOperations = ["put", "get", "has", "list", "delete", "stat"] as const;
-export type StoreOperation = (typeof storeOperations)[number];
+import { BusyError, limits, type StoreOperation, UnavailableError, VeilError } from "../../events/mod.ts";
 
 export type StoreResult = { readonly ok: true; readonly value: unknown } | {
   readonly ok: false;

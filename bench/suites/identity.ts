@@ -11,7 +11,7 @@ import { passwordKdf } from "../../actors/crypto/mod.ts";
 import { decodeMessage, encodeMessage, limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import { startCryptoActor } from "../../infra/workers/actors.ts";
 import { hostBenchServer, quietLogger as quiet } from "../server.ts";
 import { bestSeconds, type Figures, pipelined, round2, type Suite, withPrivateNats } from "../suite.ts";

@@ -16,7 +16,7 @@ import { passwordKdf } from "../../actors/crypto/mod.ts";
 import { limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { eachLimited, sealPart } from "../../infra/vault/parts.ts";
 import { newObjectKeys } from "../../actors/peer/vault.ts";

@@ -11,7 +11,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Bus } from "../../actors/ports.ts";
 import { AuthenticationError, object, string, ValidationError } from "../../events/mod.ts";
 import { writeFileAtomic } from "../files.ts";
-import { type ClusterKeys, fetchClusterKeys, useClusterKeys } from "../server/commands.ts";
+import { type ClusterKeys, fetchClusterKeys, useClusterKeys } from "../command-client.ts";
 
 const hex = (length: number) => string({ lengthMin: length, lengthMax: length, pattern: /^[0-9a-f]+$/ });
 const pin = object({ sealingKey: hex(64), fingerprint: hex(32) });

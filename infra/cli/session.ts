@@ -7,7 +7,7 @@ import { Option } from "commander";
 import type { Bus } from "../../actors/ports.ts";
 import { AuthenticationError, limits, UnavailableError } from "../../events/mod.ts";
 import { loadConfig } from "../config.ts";
-import { sendCommand } from "../server/commands.ts";
+import { sendCommand } from "../command-client.ts";
 import { withConnection } from "./client.ts";
 import { Profile, profileName, type StoredSession } from "./profile.ts";
 

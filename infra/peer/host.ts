@@ -12,6 +12,7 @@ import { newPeerKeys, openNote, signPreview } from "../../actors/peer/presence.t
 import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import {
   bytes,
+  failureReply,
   integer,
   limits,
   notificationSubject,
@@ -20,7 +21,7 @@ import {
   sharingId,
   string,
 } from "../../events/mod.ts";
-import { failureReply, sendCommand } from "../server/commands.ts";
+import { sendCommand } from "../command-client.ts";
 
 export interface Note {
   readonly kind: string;

@@ -63,7 +63,7 @@ import {
 } from "../../events/mod.ts";
 import { loginLaneOf, type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
-import type { CommandContext, CommandHandler } from "./commands.ts";
+import { type CommandContext, type CommandHandler } from "../../actors/server/commands.ts";
 import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 

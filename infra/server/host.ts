@@ -31,12 +31,14 @@ import { StorageQuota } from "../../actors/server/quota.ts";
 import {
   array,
   integer,
+  leaderCommandSubject,
   limits,
   nodeSubject,
   object,
   oneOf,
   optional,
   placementChunks,
+  readReply,
   string,
   UnavailableError,
   username,
@@ -67,13 +69,7 @@ import { systemTimers } from "../clock.ts";
 import { Projector } from "../projector.ts";
 import { accountCommands } from "./accounts.ts";
 import { vaultCommands } from "./vault.ts";
-import {
-  type CommandContext,
-  leaderCommandSubject,
-  readReply,
-  serveCommands,
-  serveLeaderCommands,
-} from "./commands.ts";
+import { type CommandContext, serveCommands, serveLeaderCommands } from "../../actors/server/commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 import { startMailer } from "./mailer.ts";
 import { collectRound } from "./collector.ts";

@@ -8,7 +8,7 @@
  * signed answer.
  */
 import { isPreviewSigned } from "../../actors/peer/presence.ts";
-import type { Bus, Clock, RandomSource } from "../../actors/ports.ts";
+import type { Bus, Clock, EventLog, RandomSource } from "../../actors/ports.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
 import {
   bytes,
@@ -18,6 +18,7 @@ import {
   object,
   oneOf,
   peerSubject,
+  readReply,
   sharingId,
   UnavailableError,
   username,
@@ -25,9 +26,8 @@ import {
 import { type HealthState, type HeartbeatTimeouts, imageOf, type ImagesState, isAlive } from "../../projections/mod.ts";
 import type { UsersState } from "../../projections/users.ts";
 import type { Projector } from "../projector.ts";
-import { type CommandHandler, readReply } from "./commands.ts";
+import { type CommandHandler } from "../../actors/server/commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
-import type { EventLog } from "../../actors/ports.ts";
 
 const publicKey = bytes({ lengthMin: 32, lengthMax: 32 });
 const requests = {

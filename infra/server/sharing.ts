@@ -39,7 +39,7 @@ import {
   type UsersState,
 } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import type { CommandHandler } from "./commands.ts";
+import { type CommandHandler } from "../../actors/server/commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 import type { SharingDeps, SharingDuties } from "./sharing-duties.ts";
 

@@ -43,7 +43,7 @@ import {
   type UsersState,
 } from "../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import type { CommandHandler } from "./commands.ts";
+import { type CommandHandler } from "../../actors/server/commands.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
 /** Where a listing page ends: the last object's time and id (objects are listed oldest first). */

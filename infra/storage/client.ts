@@ -1,9 +1,6 @@
 /** The caller's side of a storage node: one request, its reply checked and turned into a value or a typed error. */
 import type { Bus } from "../../actors/ports.ts";
-import type { StoreOperation } from "../../actors/storage-node/machine.ts";
-import { bytes, limits } from "../../events/mod.ts";
-import { readReply } from "../server/commands.ts";
-import { storeSubject } from "./host.ts";
+import { bytes, limits, readReply, type StoreOperation, storeSubject } from "../../events/mod.ts";
 
 export async function storeRequest(
   bus: Bus,

@@ -12,23 +12,24 @@ import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "
 import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
 import { heartbeatSubject } from "../../actors/server/messages.ts";
 import { storageEffects } from "../../actors/storage-node/effects.ts";
-import { storageNodeMachine, type StoreOperation, storeOperations } from "../../actors/storage-node/machine.ts";
+import { storageNodeMachine } from "../../actors/storage-node/machine.ts";
 import {
   bytes,
+  failureReply,
   integer,
   limits,
   object,
   optional,
+  type StoreOperation,
+  storeOperations,
+  storeSubjectsOf,
   string,
   ticketBytes,
   UnavailableError,
   ValidationError,
 } from "../../events/mod.ts";
-import { failureReply } from "../server/commands.ts";
 import { chunkHashPattern } from "./disk-store.ts";
 import { askServersForTicketKey } from "./ticket-key.ts";
-
-export const storeSubject = (node: string, operation: StoreOperation) => `veil.store.${node}.${operation}`;
 
 const hash = string({ lengthMin: 64, lengthMax: 64, pattern: chunkHashPattern });
 type StoreRequestData = {
@@ -81,8 +82,8 @@ export function hostStorageNode(deps: {
     input: { nodeId, capacityBytes },
   });
 
-  const subscription = bus.subscribe(`veil.store.${nodeId}.*`, (message) => {
-    const operation = message.subject.slice(`veil.store.${nodeId}.`.length) as StoreOperation;
+  const subscription = bus.subscribe(storeSubjectsOf(nodeId), (message) => {
+    const operation = message.subject.slice(message.subject.lastIndexOf(".") + 1) as StoreOperation;
     if (!storeOperations.includes(operation)) {
       return message.respond(failureReply(new ValidationError(`unknown store operation ${operation}`)));
     }

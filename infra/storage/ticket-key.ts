@@ -6,7 +6,7 @@
  */
 import type { Bus, Clock, Logger } from "../../actors/ports.ts";
 import { bytes, limits, object, TimeoutError } from "../../events/mod.ts";
-import { sendCommand } from "../server/commands.ts";
+import { sendCommand } from "../command-client.ts";
 
 /** Of `cluster.keys`, a storage node needs only the key tickets are checked with. */
 const ticketKeyReply = object({ ticketKey: bytes({ lengthMin: 32, lengthMax: 32 }) });

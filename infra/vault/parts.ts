@@ -12,7 +12,7 @@ import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
 import { ticketIndex } from "../../actors/storage-node/tickets.ts";
 import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
-import { sendCommand } from "../server/commands.ts";
+import { sendCommand } from "../command-client.ts";
 import { chunkReply, storeRequest } from "../storage/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
 

@@ -23,7 +23,7 @@ import { sealMeta } from "../../actors/peer/meta.ts";
 import { checkBits } from "../../actors/stego/mod.ts";
 import { limits, nodeTickets, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { sendCommand } from "../server/commands.ts";
+import { sendCommand } from "../command-client.ts";
 import { type StoredSummary, summary } from "../server/vault.ts";
 import { storeRequest } from "../storage/client.ts";
 import type { FileSummary } from "./list.ts";

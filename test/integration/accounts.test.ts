@@ -19,7 +19,7 @@ import { checkClusterKey } from "../../infra/cluster-key.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { smtpTransport } from "../../infra/mail/transport.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { type CryptoActor, startCryptoActor } from "../../infra/workers/actors.ts";
 import { usersProjection } from "../../projections/mod.ts";

@@ -36,7 +36,7 @@ import { connectNats } from "../../infra/nats/connection.ts";
 import { eventStreamName } from "../../infra/nats/streams.ts";
 import { hostPeer } from "../../infra/peer/host.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { approve } from "../../infra/sharing/approve.ts";
 import { previewServer } from "../../infra/sharing/previews.ts";

@@ -9,7 +9,7 @@ import { randomIds, systemClock } from "../../infra/clock.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import { type HostedServer, hostServer } from "../../infra/server/host.ts";
 import { waitForEvent } from "../support/events.ts";
 import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";

@@ -20,7 +20,7 @@ import { encodeMessage, grantSubject, limits, type VeilError } from "../../event
 import { openGrantShareStore } from "../../infra/nats/grant-shares.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { approve } from "../../infra/sharing/approve.ts";
 import { hostPeer, type Note } from "../../infra/peer/host.ts";

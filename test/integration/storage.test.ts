@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { encodeMessage, limits, type VeilError } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../infra/storage/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";

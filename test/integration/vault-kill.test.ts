@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/server/commands.ts";
+import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";

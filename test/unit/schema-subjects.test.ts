@@ -1,5 +1,18 @@
 import { describe, expect, it } from "vitest";
-import { eventSubject, integer, object, oneOf, optional, string, ValidationError } from "../../events/mod.ts";
+import {
+  commandSubject,
+  eventSubject,
+  integer,
+  leaderCommandSubject,
+  object,
+  oneOf,
+  optional,
+  readReply,
+  storeSubject,
+  storeSubjectsOf,
+  string,
+  ValidationError,
+} from "../../events/mod.ts";
 
 describe("schemas", () => {
   const shape = object({
@@ -34,5 +47,28 @@ describe("subjects", () => {
 
   it.each(["", "a.b", "*", ">", "has space", "x".repeat(129)])("refuses the token %j", (token) => {
     expect(() => eventSubject("node", token)).toThrow(ValidationError);
+  });
+});
+
+describe("the wire protocol", () => {
+  it("builds command, leader and storage subjects, and refuses wildcards in any of their tokens", () => {
+    expect(commandSubject("user.login")).toBe("veil.cmd.user.login");
+    expect(leaderCommandSubject("cluster.place")).toBe("veil.lead.cluster.place");
+    expect(storeSubject("store-1", "put")).toBe("veil.store.store-1.put");
+    expect(storeSubjectsOf("store-1")).toBe("veil.store.store-1.*");
+    for (const name of ["user.*", "user.>", "user..login", "user login"]) {
+      expect(() => commandSubject(name), name).toThrow(ValidationError);
+    }
+    expect(() => storeSubject("*", "get")).toThrow(ValidationError);
+  });
+
+  it("reads a reply's value or its typed error, and calls anything else malformed", () => {
+    expect(readReply({ ok: true, value: 7 }, "s")).toBe(7);
+    expect(() => readReply({ ok: false, error: { code: "not-found", message: "no such file" } }, "s")).toThrow(
+      expect.objectContaining({ code: "not-found", message: "no such file" }),
+    );
+    for (const malformed of [null, "ok", { ok: false, error: { code: 5 } }, { ok: "yes" }]) {
+      expect(() => readReply(malformed, "veil.cmd.x"), JSON.stringify(malformed)).toThrow(/malformed reply/);
+    }
   });
 });

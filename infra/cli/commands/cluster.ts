@@ -1,7 +1,7 @@
 import process from "node:process";
 import type { Command } from "commander";
 import { UnavailableError } from "../../../events/mod.ts";
-import { sendCommand } from "../../server/commands.ts";
+import { sendCommand } from "../../command-client.ts";
 import type { NodeView } from "../../server/host.ts";
 import { withConnection } from "../client.ts";
 import { formatBytes, printLine, toJson } from "../format.ts";
