@@ -12,7 +12,7 @@ import { headers } from "@nats-io/nats-core";
 import { encodeEvent, veilEvent } from "../../events/mod.ts";
 import type { Projection } from "../../projections/mod.ts";
 import { eventStreamName } from "../../infra/nats/streams.ts";
-import { projectUntil } from "../../infra/projector.ts";
+import { projectUntil } from "../../actors/server/projector.ts";
 import { bestRate, type Figures, pipelined, round2, type Suite, withPrivateNats } from "../suite.ts";
 
 const appendCount = 5_000;

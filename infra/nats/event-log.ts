@@ -30,7 +30,7 @@ import {
   type VeilEvent,
 } from "../../events/mod.ts";
 import type { AppendOptions, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
-import { decodeRecord } from "../log-record.ts";
+import { decodeRecord } from "../../actors/log-record.ts";
 import { eventStreamName } from "./streams.ts";
 
 export class NatsEventLog implements EventLog {

@@ -66,19 +66,19 @@ import {
   type UsersState,
 } from "../../projections/mod.ts";
 import { systemTimers } from "../clock.ts";
-import { Projector } from "../projector.ts";
-import { accountCommands } from "./accounts.ts";
-import { vaultCommands } from "./vault.ts";
+import { Projector } from "../../actors/server/projector.ts";
+import { accountCommands } from "../../actors/server/accounts/commands.ts";
+import { vaultCommands } from "../../actors/server/vault/commands.ts";
 import { type CommandContext, serveCommands, serveLeaderCommands } from "../../actors/server/commands.ts";
-import { authenticated, userSessions } from "./sessions.ts";
-import { startMailer } from "./mailer.ts";
-import { collectRound } from "./collector.ts";
-import { repairRound } from "./repair.ts";
-import { grantCommands } from "./grants.ts";
-import { sharingCommands } from "./sharing.ts";
-import { sharingDuties } from "./sharing-duties.ts";
-import { reconcileMembership } from "./membership.ts";
-import { presenceCommands } from "./presence.ts";
+import { authenticated, userSessions } from "../../actors/server/accounts/sessions.ts";
+import { startMailer } from "../../actors/mailer/duty.ts";
+import { collectRound } from "../../actors/server/vault/collector.ts";
+import { repairRound } from "../../actors/server/vault/repair.ts";
+import { grantCommands } from "../../actors/server/sharing/grants.ts";
+import { sharingCommands } from "../../actors/server/sharing/commands.ts";
+import { sharingDuties } from "../../actors/server/sharing/duties.ts";
+import { reconcileMembership } from "../../actors/server/membership.ts";
+import { presenceCommands } from "../../actors/server/presence.ts";
 
 export interface ServerHostDeps {
   readonly nodeId: string;
@@ -362,6 +362,7 @@ export function hostServer(deps: ServerHostDeps): HostedServer {
         ids,
         tickets,
         ticketKey: deps.ticketKeys.publicKey,
+        signatures: nativeSignatures,
       }),
       ...sharingCommands({ ...sharing, users, duties, presence: () => presence, heartbeatTimeouts }),
       ...grantCommands({ ...sharing, users, secrets: identity.secrets, duties, tickets }),

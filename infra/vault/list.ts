@@ -7,7 +7,7 @@ import type { Bus } from "../../actors/ports.ts";
 import { metaOf } from "../../actors/peer/meta.ts";
 import { openObjectKeys } from "../../actors/peer/vault.ts";
 import { everyPage, imageIdPattern, IntegrityError, NotFoundError } from "../../events/mod.ts";
-import type { StoredSummary } from "../server/vault.ts";
+import type { StoredSummary } from "../../actors/server/vault/commands.ts";
 import { command } from "./parts.ts";
 
 export interface FileSummary {

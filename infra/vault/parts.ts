@@ -13,7 +13,7 @@ import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../acto
 import { ticketIndex } from "../../actors/storage-node/tickets.ts";
 import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
 import { sendCommand } from "../command-client.ts";
-import { chunkReply, storeRequest } from "../storage/client.ts";
+import { chunkReply, storeRequest } from "../../actors/storage-node/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
 
 export interface TransferDeps {

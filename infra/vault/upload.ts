@@ -24,8 +24,8 @@ import { checkBits } from "../../actors/stego/mod.ts";
 import { limits, nodeTickets, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../command-client.ts";
-import { type StoredSummary, summary } from "../server/vault.ts";
-import { storeRequest } from "../storage/client.ts";
+import { type StoredSummary, summary } from "../../actors/server/vault/commands.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { FileSummary } from "./list.ts";
 import {
   command,

@@ -23,7 +23,7 @@ import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { type CryptoActor, startCryptoActor } from "../../infra/workers/actors.ts";
 import { usersProjection } from "../../projections/mod.ts";
-import { projectUntil } from "../../infra/projector.ts";
+import { projectUntil } from "../../actors/server/projector.ts";
 import { accountClient } from "../support/accounts.ts";
 import { runVeil } from "../support/cli.ts";
 import { waitForEvent } from "../support/events.ts";

@@ -41,7 +41,7 @@ import type { HostedServer } from "../../infra/server/host.ts";
 import { approve } from "../../infra/sharing/approve.ts";
 import { previewServer } from "../../infra/sharing/previews.ts";
 import { openGrant, type ViewDeps } from "../../infra/sharing/view.ts";
-import { storeRequest } from "../../infra/storage/client.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";

@@ -18,7 +18,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { signTicket, ticketKeys } from "../../actors/storage-node/tickets.ts";
 import { parseClusterKey } from "../../infra/cluster-key.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
-import { storeRequest } from "../../infra/storage/client.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { type RunningVeil, runVeil, startVeil } from "../support/cli.ts";
 

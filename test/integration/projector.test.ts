@@ -7,7 +7,7 @@ import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
 import { systemTimers } from "../../infra/clock.ts";
-import { Projector, projectUntil } from "../../infra/projector.ts";
+import { Projector, projectUntil } from "../../actors/server/projector.ts";
 import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
 import { elected, joined, left } from "../support/events.ts";

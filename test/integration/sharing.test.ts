@@ -26,7 +26,7 @@ import { approve } from "../../infra/sharing/approve.ts";
 import { hostPeer, type Note } from "../../infra/peer/host.ts";
 import { discoverOnline, previewServer } from "../../infra/sharing/previews.ts";
 import { openGrant, type ViewDeps } from "../../infra/sharing/view.ts";
-import { storeRequest } from "../../infra/storage/client.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { readPart, ticketsOf } from "../../infra/vault/parts.ts";

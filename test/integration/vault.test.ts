@@ -22,7 +22,7 @@ import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
-import { storeRequest } from "../../infra/storage/client.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { ticketsOf } from "../../infra/vault/parts.ts";

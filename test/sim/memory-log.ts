@@ -6,7 +6,7 @@
  */
 import type { AppendOptions, Clock, EventLog, LogRecord, ReadOptions, ReplayOptions } from "../../actors/ports.ts";
 import { ConcurrencyError, encodeEvent, eventSubjectsAll, subjectMatches, type VeilEvent } from "../../events/mod.ts";
-import { decodeRecord } from "../../infra/log-record.ts";
+import { decodeRecord } from "../../actors/log-record.ts";
 
 interface Entry {
   readonly seq: number;

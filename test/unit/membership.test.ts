@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { leaderSubject, nodeSubject, type VeilEvent } from "../../events/mod.ts";
 import { MemoryEventLog } from "../sim/memory-log.ts";
-import { reconcileMembership } from "../../infra/server/membership.ts";
+import { reconcileMembership } from "../../actors/server/membership.ts";
 import {
   clusterProjection,
   type ClusterState,

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { ValidationError } from "../../../events/mod.ts";
 import { findProjection, projections } from "../../../projections/mod.ts";
-import { projectUntil } from "../../projector.ts";
+import { projectUntil } from "../../../actors/server/projector.ts";
 import { withClient } from "../client.ts";
 import { parseAt, printLine, toJson } from "../format.ts";
 import { renderState } from "../render.ts";

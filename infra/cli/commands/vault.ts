@@ -11,7 +11,7 @@ import type { Command } from "commander";
 import { safeFileName } from "../../../actors/peer/vault.ts";
 import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
 import { cryptoRandom } from "../../random.ts";
-import type { StoredSummary } from "../../server/vault.ts";
+import type { StoredSummary } from "../../../actors/server/vault/commands.ts";
 import {
   download,
   downloadPreview,

@@ -3,8 +3,8 @@
  * them in, a rate per account, and bounds on the slow hashes in flight per key. Neither is state anyone needs
  * rebuilt: losing them costs an attacker's pause, never an account.
  */
-import { checkAttemptAllowed, countFailure, type FailureCount } from "../../actors/server/accounts/decider.ts";
-import { BusyError, limits } from "../../events/mod.ts";
+import { checkAttemptAllowed, countFailure, type FailureCount } from "./decider.ts";
+import { BusyError, limits } from "../../../events/mod.ts";
 
 /**
  * Failures for names nobody holds, kept only in memory (they have no aggregate to record

@@ -8,20 +8,20 @@
  * chunks: they are then over-replicated, never lost. The leader signs its own tickets for
  * the get and the put, as it would for anyone it lets read or place a chunk.
  */
-import { sha256Hex } from "../../actors/crypto/mod.ts";
-import type { Bus, Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
-import { place } from "../../actors/server/load-balancer.ts";
-import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
-import { imageSubject, limits, veilEvent } from "../../events/mod.ts";
+import { sha256Hex } from "../../crypto/mod.ts";
+import type { Bus, Clock, EventLog, IdSource, Logger } from "../../ports.ts";
+import { place } from "../load-balancer.ts";
+import type { TicketIssuer } from "../../storage-node/tickets.ts";
+import { imageSubject, limits, veilEvent } from "../../../events/mod.ts";
 import {
   chunksOf,
   type HealthState,
   type HeartbeatTimeouts,
   type ImagesState,
   isAlive,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { chunkReply, storeRequest } from "../storage/client.ts";
+import { chunkReply, storeRequest } from "../../storage-node/client.ts";
 
 export interface RepairDeps {
   readonly nodeId: string;

@@ -1,5 +1,5 @@
 /** One stored entry as readers see it: decoded, or with the typed reason it could not be. */
-import type { LogRecord } from "../actors/ports.ts";
+import type { LogRecord } from "./ports.ts";
 import { decodeEvent, EventDecodeError } from "../events/mod.ts";
 
 export function decodeRecord(seq: number, subject: string, storedAt: number, bytes: Uint8Array): LogRecord {

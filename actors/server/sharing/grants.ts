@@ -6,10 +6,10 @@
  * again. A view is spent in the log before the cluster's share is released, sealed to the
  * recipient's key, for that view only.
  */
-import { grantCopyId, sealShareTo, shareBContext } from "../../actors/peer/grant.ts";
-import type { ClusterSecrets } from "../../actors/server/accounts/secrets.ts";
-import type { TicketIssuer } from "../../actors/storage-node/tickets.ts";
-import { checkAnswerable, decideRevoke, decideView } from "../../actors/server/sharing/decider.ts";
+import { grantCopyId, sealShareTo, shareBContext } from "../../peer/grant.ts";
+import type { ClusterSecrets } from "../accounts/secrets.ts";
+import type { TicketIssuer } from "../../storage-node/tickets.ts";
+import { checkAnswerable, decideRevoke, decideView } from "./decider.ts";
 import {
   bytes,
   ConcurrencyError,
@@ -27,7 +27,7 @@ import {
   sharingId,
   timeKey,
   ValidationError,
-} from "../../events/mod.ts";
+} from "../../../events/mod.ts";
 import {
   grantOf,
   type GrantState,
@@ -35,11 +35,11 @@ import {
   imageOf,
   requestOf,
   type UsersState,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { type CommandHandler } from "../../actors/server/commands.ts";
-import { authenticated, userSessions } from "./sessions.ts";
-import type { SharingDeps, SharingDuties } from "./sharing-duties.ts";
+import { type CommandHandler } from "../commands.ts";
+import { authenticated, userSessions } from "../accounts/sessions.ts";
+import type { SharingDeps, SharingDuties } from "./duties.ts";
 
 const requests = {
   plain: object(authenticated),

@@ -4,7 +4,7 @@
  * its role's timeout gets NodeLeft{timeout}. Each is decided against the node's aggregate
  * (expected sequence), and only while this node still holds the latest term.
  */
-import type { Clock, EventLog, IdSource, Logger } from "../../actors/ports.ts";
+import type { Clock, EventLog, IdSource, Logger } from "../ports.ts";
 import { ConcurrencyError, nodeSubject, veilEvent } from "../../events/mod.ts";
 import { type ClusterState, type HealthState, type HeartbeatTimeouts, isAlive } from "../../projections/mod.ts";
 

@@ -7,9 +7,9 @@
  * peer went online with: whoever else answers is skipped, and the request waits for the
  * signed answer.
  */
-import { isPreviewSigned } from "../../actors/peer/presence.ts";
-import type { Bus, Clock, EventLog, RandomSource } from "../../actors/ports.ts";
-import { heartbeatSubject } from "../../actors/server/messages.ts";
+import { isPreviewSigned } from "../peer/presence.ts";
+import type { Bus, Clock, EventLog, RandomSource } from "../ports.ts";
+import { heartbeatSubject } from "./messages.ts";
 import {
   bytes,
   ForbiddenError,
@@ -25,9 +25,9 @@ import {
 } from "../../events/mod.ts";
 import { type HealthState, type HeartbeatTimeouts, imageOf, type ImagesState, isAlive } from "../../projections/mod.ts";
 import type { UsersState } from "../../projections/users.ts";
-import type { Projector } from "../projector.ts";
-import { type CommandHandler } from "../../actors/server/commands.ts";
-import { authenticated, userSessions } from "./sessions.ts";
+import type { Projector } from "./projector.ts";
+import { type CommandHandler } from "./commands.ts";
+import { authenticated, userSessions } from "./accounts/sessions.ts";
 
 const publicKey = bytes({ lengthMin: 32, lengthMax: 32 });
 const requests = {

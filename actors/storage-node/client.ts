@@ -1,5 +1,5 @@
 /** The caller's side of a storage node: one request, its reply checked and turned into a value or a typed error. */
-import type { Bus } from "../../actors/ports.ts";
+import type { Bus } from "../ports.ts";
 import { bytes, limits, readReply, type StoreOperation, storeSubject } from "../../events/mod.ts";
 
 export async function storeRequest(

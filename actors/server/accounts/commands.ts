@@ -6,10 +6,10 @@
  * sequence: a concurrent decision on the same user makes it reload and decide again. Any
  * server can serve them; the log orders the decisions.
  */
-import { keyFingerprint } from "../../actors/peer/grant.ts";
+import { keyFingerprint } from "../../peer/grant.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Clock, EventLog, IdSource, Logger, RandomSource, WorkOptions } from "../../actors/ports.ts";
+import type { Clock, EventLog, IdSource, Logger, RandomSource, WorkOptions } from "../../ports.ts";
 import {
   type AccountCommand,
   checkAttemptAllowed,
@@ -19,7 +19,7 @@ import {
   failuresNow,
   type SecondFactorEvidence,
   wrongCredentials,
-} from "../../actors/server/accounts/decider.ts";
+} from "./decider.ts";
 import {
   backupCodePattern,
   type ClusterSecrets,
@@ -31,16 +31,10 @@ import {
   numericCodePattern,
   tokenHash,
   utf8,
-} from "../../actors/server/accounts/secrets.ts";
-import { constantTimeEqual, matchTotp } from "../../actors/server/accounts/totp.ts";
-import {
-  addressHash,
-  addressHashHex,
-  openPlace,
-  sealAddress,
-  sealDeviceName,
-} from "../../actors/server/accounts/places.ts";
-import { passwordKdf, type ScryptParameters } from "../../actors/crypto/mod.ts";
+} from "./secrets.ts";
+import { constantTimeEqual, matchTotp } from "./totp.ts";
+import { addressHash, addressHashHex, openPlace, sealAddress, sealDeviceName } from "./places.ts";
+import { passwordKdf, type ScryptParameters } from "../../crypto/mod.ts";
 import {
   boolean,
   BusyError,
@@ -60,10 +54,16 @@ import {
   userSubject,
   ValidationError,
   veilEvent,
-} from "../../events/mod.ts";
-import { loginLaneOf, type SessionRecord, userOf, type UsersState, type UserState } from "../../projections/users.ts";
+} from "../../../events/mod.ts";
+import {
+  loginLaneOf,
+  type SessionRecord,
+  userOf,
+  type UsersState,
+  type UserState,
+} from "../../../projections/users.ts";
 import type { Projector } from "../projector.ts";
-import { type CommandContext, type CommandHandler } from "../../actors/server/commands.ts";
+import { type CommandContext, type CommandHandler } from "../commands.ts";
 import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 

@@ -4,15 +4,15 @@
  * waits until the outbox has seen those records so nothing is sent twice by one leader.
  */
 import { createActor, fromPromise } from "xstate";
-import { mailerMachine } from "../../actors/mailer/machine.ts";
-import { composeMail } from "../../actors/mailer/messages.ts";
-import type { Clock, EventLog, IdSource, Logger, MailTransport, Timers } from "../../actors/ports.ts";
-import { type ClusterSecrets, fromUtf8 } from "../../actors/server/accounts/secrets.ts";
-import { openPlace } from "../../actors/server/accounts/places.ts";
+import { mailerMachine } from "./machine.ts";
+import { composeMail } from "./messages.ts";
+import type { Clock, EventLog, IdSource, Logger, MailTransport, Timers } from "../ports.ts";
+import { type ClusterSecrets, fromUtf8 } from "../server/accounts/secrets.ts";
+import { openPlace } from "../server/accounts/places.ts";
 import { limits, userSubject, veilEvent } from "../../events/mod.ts";
 import { type OutboxState, userOf, type UsersState } from "../../projections/mod.ts";
-import type { Projector } from "../projector.ts";
-import { userEmail } from "./accounts.ts";
+import type { Projector } from "../server/projector.ts";
+import { userEmail } from "../server/accounts/commands.ts";
 
 export interface MailerDeps {
   readonly nodeId: string;

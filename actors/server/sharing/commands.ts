@@ -5,7 +5,7 @@
  * cannot both answer a request: the loser reloads and decides again.
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { decideDeny, decideRequest } from "../../actors/server/sharing/decider.ts";
+import { decideDeny, decideRequest } from "./decider.ts";
 import {
   boolean,
   imageId,
@@ -25,7 +25,7 @@ import {
   username,
   ValidationError,
   veilEvent,
-} from "../../events/mod.ts";
+} from "../../../events/mod.ts";
 import {
   findImage,
   findShown,
@@ -37,11 +37,11 @@ import {
   type RequestState,
   userOf,
   type UsersState,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { type CommandHandler } from "../../actors/server/commands.ts";
-import { authenticated, userSessions } from "./sessions.ts";
-import type { SharingDeps, SharingDuties } from "./sharing-duties.ts";
+import { type CommandHandler } from "../commands.ts";
+import { authenticated, userSessions } from "../accounts/sessions.ts";
+import type { SharingDeps, SharingDuties } from "./duties.ts";
 
 const reference = string({ lengthMin: 1, lengthMax: 255 });
 const requests = {

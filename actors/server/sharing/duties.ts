@@ -5,17 +5,8 @@
  * `GrantShredded`). The sweep runs while this server leads: it expires requests and grants
  * past their time, finishes approvals a crash interrupted, and shreds what is closed.
  */
-import type {
-  Bus,
-  Clock,
-  EventLog,
-  GrantShareStore,
-  IdSource,
-  Logger,
-  RandomSource,
-  Timers,
-} from "../../actors/ports.ts";
-import { decideCloseGrant, decideExpireRequest, type SharingEventMaker } from "../../actors/server/sharing/decider.ts";
+import type { Bus, Clock, EventLog, GrantShareStore, IdSource, Logger, RandomSource, Timers } from "../../ports.ts";
+import { decideCloseGrant, decideExpireRequest, type SharingEventMaker } from "./decider.ts";
 import {
   BusyError,
   ConcurrencyError,
@@ -25,7 +16,7 @@ import {
   notificationSubject,
   requestSubject,
   veilEvent,
-} from "../../events/mod.ts";
+} from "../../../events/mod.ts";
 import {
   grantOf,
   type GrantsState,
@@ -33,10 +24,10 @@ import {
   imageOf,
   type ImagesState,
   type RequestsState,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import type { HealthState } from "../../projections/health.ts";
-import { sealNote } from "../../actors/peer/presence.ts";
+import type { HealthState } from "../../../projections/health.ts";
+import { sealNote } from "../../peer/presence.ts";
 
 export interface SharingDeps {
   readonly nodeId: string;

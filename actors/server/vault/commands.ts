@@ -4,11 +4,10 @@
  * objects, by id. Anyone else's object is "not found", exactly like one that does not exist.
  * Names are sealed in manifests: the owner's machine opens them and resolves a name to an id.
  */
-import { nativeSignatures } from "../signatures.ts";
-import type { Bus, Clock, EventLog, IdSource } from "../../actors/ports.ts";
-import { checkLayout } from "../../actors/peer/vault.ts";
-import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../actors/storage-node/tickets.ts";
-import { storeRequest } from "../storage/client.ts";
+import type { Bus, Clock, EventLog, IdSource, Signatures } from "../../ports.ts";
+import { checkLayout } from "../../peer/vault.ts";
+import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../storage-node/tickets.ts";
+import { storeRequest } from "../../storage-node/client.ts";
 import {
   array,
   ConcurrencyError,
@@ -28,7 +27,7 @@ import {
   timeKey,
   ValidationError,
   veilEvent,
-} from "../../events/mod.ts";
+} from "../../../events/mod.ts";
 import {
   chunkOwners,
   chunksOf,
@@ -41,10 +40,10 @@ import {
   type ImagesState,
   referencedChunks,
   type UsersState,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { type CommandHandler } from "../../actors/server/commands.ts";
-import { authenticated, userSessions } from "./sessions.ts";
+import { type CommandHandler } from "../commands.ts";
+import { authenticated, userSessions } from "../accounts/sessions.ts";
 
 /** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
 const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
@@ -105,6 +104,7 @@ export function vaultCommands(deps: {
   tickets: TicketIssuer;
   /** What put tickets are checked with when an upload hands its chunks back. */
   ticketKey: Uint8Array;
+  signatures: Signatures;
 }): Record<string, CommandHandler> {
   const { nodeId, bus, log, users, images, grants, clock, ids, tickets } = deps;
   const { session } = userSessions({ log, users, clock });
@@ -211,7 +211,7 @@ export function vaultCommands(deps: {
       await session(request);
       const now = clock.now();
       for (const chunk of request.chunks) {
-        checkTicketAllows(verifyTicket(deps.ticketKey, chunk.ticket, { node: chunk.node, now }, nativeSignatures), {
+        checkTicketAllows(verifyTicket(deps.ticketKey, chunk.ticket, { node: chunk.node, now }, deps.signatures), {
           op: "put",
           hash: chunk.hash,
         });

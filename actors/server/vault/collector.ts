@@ -8,17 +8,17 @@
  * chunk it already holds renews it, so deduplication is safe too). A round deletes a
  * bounded number of chunks, and runs only while this server leads.
  */
-import type { Bus, ChunkEntry, Logger } from "../../actors/ports.ts";
-import { array, integer, limits, object, string } from "../../events/mod.ts";
+import type { Bus, ChunkEntry, Logger } from "../../ports.ts";
+import { array, integer, limits, object, string } from "../../../events/mod.ts";
 import {
   type HealthState,
   type HeartbeatTimeouts,
   type ImagesState,
   isAlive,
   referencedChunks,
-} from "../../projections/mod.ts";
+} from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { storeRequest } from "../storage/client.ts";
+import { storeRequest } from "../../storage-node/client.ts";
 
 export interface CollectorDeps {
   readonly bus: Bus;

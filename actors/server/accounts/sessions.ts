@@ -4,11 +4,11 @@
  * applied it. So a logout or a revoke counts at once on every server, whatever its lag.
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Clock, EventLog } from "../../actors/ports.ts";
-import { requireSession } from "../../actors/server/accounts/decider.ts";
-import { tokenHash } from "../../actors/server/accounts/secrets.ts";
-import { limits, string, username, userSubject } from "../../events/mod.ts";
-import { userOf, type UsersState, type UserState } from "../../projections/users.ts";
+import type { Clock, EventLog } from "../../ports.ts";
+import { requireSession } from "./decider.ts";
+import { tokenHash } from "./secrets.ts";
+import { limits, string, username, userSubject } from "../../../events/mod.ts";
+import { userOf, type UsersState, type UserState } from "../../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 
 /** The fields every command on behalf of a logged-in user carries. */

@@ -4,9 +4,9 @@
  * stops. `projectUntil` folds a projection up to a sequence or a moment: time travel.
  * Both apply entries the same way, so live state and rebuilt state cannot differ.
  */
-import type { EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../actors/ports.ts";
-import { limits, TimeoutError, VeilError } from "../events/mod.ts";
-import type { Projection } from "../projections/mod.ts";
+import type { EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../ports.ts";
+import { limits, TimeoutError, VeilError } from "../../events/mod.ts";
+import type { Projection } from "../../projections/mod.ts";
 
 interface Position<State> {
   readonly state: State;
