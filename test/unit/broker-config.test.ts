@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { brokerConfig } from "../../infra/nats/broker-config.ts";
-import { clientPermissions, trustedPermissions } from "../../infra/nats/permissions.ts";
+import { brokerConfig, clientPermissions, trustedPermissions } from "../../infra/nats/broker-config.ts";
 
 const identities = {
   server: "U".padEnd(56, "A"),
