@@ -37,10 +37,8 @@ import { addressHash, addressHashHex, openPlace, sealAddress, sealDeviceName } f
 import { passwordKdf, type ScryptParameters } from "../../crypto/mod.ts";
 import {
   boolean,
-  BusyError,
   bytes,
   clientAddress,
-  ConcurrencyError,
   ConflictError,
   deviceName,
   type Infer,
@@ -64,6 +62,7 @@ import {
 } from "../../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 import { type CommandContext, type CommandHandler } from "../commands.ts";
+import { decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
 import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
@@ -157,27 +156,19 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
 
   const { current, session } = userSessions({ log, users, clock });
 
-  /** Decides against the latest state and appends under its sequence; reloads and decides again on a conflict. */
+  /** The account's decide-and-append: decided by the account decider against the user's latest state. */
   async function decideAndAppend(
     user: string,
     build: (state: UserState | undefined) => AccountCommand | Promise<AccountCommand>,
   ): Promise<{ state: UserState | undefined; seq: number }> {
-    for (let attempt = 0; attempt < limits.decisionRetriesMax; attempt++) {
-      const { state, seq } = await current(user);
-      const decision = decide(await build(state), state, clock.now(), make);
-      try {
-        const [appended] = await log.append(userSubject(user), decision.events, { expectedSubjectSeq: seq });
-        // A refusal waits for the read model too: a failed login it recorded must already
-        // slow down the next attempt, however soon that comes.
-        if (appended !== undefined) await users.waitFor(appended, limits.commandTimeoutMs);
-        if (decision.rejection) throw decision.rejection;
-        return { state: userOf(users.state, user), seq: appended! };
-      } catch (error) {
-        if (error instanceof ConcurrencyError) continue;
-        throw error;
-      }
-    }
-    throw new BusyError(`too many concurrent changes to ${user}; retry`);
+    const { seq } = await decideAndAppendTo({
+      log,
+      subject: userSubject(user),
+      load: () => current(user),
+      decide: async ({ state }) => decide(await build(state), state, clock.now(), make),
+      applied: (seq) => users.waitFor(seq, limits.commandTimeoutMs),
+    });
+    return { state: userOf(users.state, user), seq };
   }
 
   async function passwordMatches(

@@ -8,7 +8,6 @@
 import type { Bus, Clock, EventLog, GrantShareStore, IdSource, Logger, RandomSource, Timers } from "../../ports.ts";
 import { decideCloseGrant, decideExpireRequest, type SharingEventMaker } from "./decider.ts";
 import {
-  BusyError,
   ConcurrencyError,
   grantSubject,
   imageSubject,
@@ -25,6 +24,7 @@ import {
   type ImagesState,
   type RequestsState,
 } from "../../../projections/mod.ts";
+import { decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
 import type { Projector } from "../projector.ts";
 import type { HealthState } from "../../../projections/health.ts";
 import { sealNote } from "../../peer/presence.ts";
@@ -85,22 +85,18 @@ export function sharingDuties(deps: SharingDeps) {
     decide: () => readonly ReturnType<SharingEventMaker>[] | Promise<readonly ReturnType<SharingEventMaker>[]>,
     retries: number = limits.decisionRetriesMax,
   ): Promise<number> {
-    for (let attempt = 0; attempt < retries; attempt++) {
-      const seq = await latest(subject, projector);
-      const events = await decide();
-      try {
-        const appended = (await log.append(subject, events, { expectedSubjectSeq: seq })).at(-1)!;
-        await projector.waitFor(appended, limits.commandTimeoutMs);
-        return appended;
-      } catch (error) {
-        if (!(error instanceof ConcurrencyError)) throw error;
-        // Many viewers of one grant race for its sequence: spread the next tries out.
-        await new Promise((resolve) =>
-          timers.setTimeout(() => resolve(undefined), random.bytes(1)[0]! % (5 + 5 * attempt))
-        );
-      }
-    }
-    throw new BusyError(`too many concurrent changes to ${subject}; retry`);
+    const { seq } = await decideAndAppendTo({
+      log,
+      subject,
+      retries,
+      load: async () => ({ seq: await latest(subject, projector) }),
+      decide: async () => ({ events: await decide() }),
+      applied: (seq) => projector.waitFor(seq, limits.commandTimeoutMs),
+      // Many viewers of one grant race for its sequence: spread the next tries out.
+      pause: (attempt) =>
+        new Promise((resolve) => timers.setTimeout(() => resolve(), random.bytes(1)[0]! % (5 + 5 * attempt))),
+    });
+    return seq;
   }
 
   /** Best effort: a peer that is not running finds the news in `veil requests` and `veil inbox`. */
