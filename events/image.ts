@@ -33,7 +33,7 @@ const chunk = object({
 const part = object({ chunks: array(chunk, { lengthMin: 1, lengthMax: limits.chunksPerPartMax }) });
 
 /** What v1 manifests said in the clear; v2 seals it (`meta`). */
-const legacyMeta = object({ name: objectName, type: objectType });
+export const legacyMeta = object({ name: objectName, type: objectType });
 
 /**
  * v1 had `name` and `type` in the clear and `contentHash` a plain SHA-256. Read as v2, they

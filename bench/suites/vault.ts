@@ -16,7 +16,7 @@ import { passwordKdf } from "../../actors/crypto/mod.ts";
 import { limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/command-client.ts";
+import { commandsOver, sendCommand } from "../../infra/command-client.ts";
 import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { eachLimited, sealPart } from "../../infra/vault/parts.ts";
 import { newObjectKeys } from "../../actors/peer/vault.ts";
@@ -82,6 +82,7 @@ export const vaultSuite: Suite = {
           }) as { token: string };
           const deps: TransferDeps = {
             bus,
+            send: commandsOver(bus),
             crypto,
             stego,
             random: cryptoRandom,

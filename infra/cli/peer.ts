@@ -3,6 +3,7 @@
  * starts beside the cluster for a demo. The account key opens the previews it answers for;
  * notifications are printed, prefixed with the user when several peers share a terminal.
  */
+import { commandsOver } from "../command-client.ts";
 import { Buffer } from "node:buffer";
 import type { Bus, Logger } from "../../actors/ports.ts";
 import { AuthenticationError } from "../../events/mod.ts";
@@ -36,6 +37,7 @@ export function hostProfilePeer(options: {
       ),
     preview: previewServer({
       bus,
+      send: commandsOver(bus),
       crypto,
       stego,
       random: cryptoRandom,

@@ -15,10 +15,11 @@ import {
   partBytesOf,
   previewPartIndex,
 } from "../../actors/peer/vault.ts";
+import type { Bus } from "../../actors/ports.ts";
 import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { exists } from "../files.ts";
-import { resolveObject, type VaultDeps } from "./list.ts";
+import { resolveObject, type VaultDeps } from "../../actors/peer/vault-list.ts";
 import { command, contentHasher, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
 
 /** A manifest with its name and type opened on this machine. */
@@ -26,7 +27,7 @@ export type OpenedManifest = ImageManifest & ObjectMeta;
 
 /** One's own object by id or name, its keys unwrapped and its name and type opened. */
 export async function openManifest(
-  deps: VaultDeps,
+  deps: VaultDeps & { readonly bus: Bus },
   reference: string,
 ): Promise<{ manifest: OpenedManifest; keys: ObjectKeys; tickets: ReturnType<typeof ticketsOf> }> {
   const image = await resolveObject(deps, reference);

@@ -12,12 +12,14 @@ import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
 import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
 import { ticketIndex } from "../../actors/storage-node/tickets.ts";
 import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
-import { sendCommand } from "../command-client.ts";
+import { type CommandSender, sendCommand } from "../command-client.ts";
 import { chunkReply, storeRequest } from "../../actors/storage-node/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
 
 export interface TransferDeps {
   readonly bus: Bus;
+  /** The same bus's commands, sealed (see infra/command-client.ts). */
+  readonly send: CommandSender;
   readonly crypto: CryptoActor;
   readonly stego: StegoActor;
   readonly random: RandomSource;

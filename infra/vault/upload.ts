@@ -21,12 +21,20 @@ import {
 } from "../../actors/peer/vault.ts";
 import { sealMeta } from "../../actors/peer/meta.ts";
 import { checkBits } from "../../actors/stego/mod.ts";
-import { limits, nodeTickets, UnavailableError, ValidationError, VeilError } from "../../events/mod.ts";
+import {
+  type Infer,
+  limits,
+  nodeTickets,
+  UnavailableError,
+  ValidationError,
+  vaultStoreReply,
+  VeilError,
+} from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { sendCommand } from "../command-client.ts";
-import { type StoredSummary, summary } from "../../actors/server/vault/commands.ts";
+import { summary } from "../../actors/server/vault/commands.ts";
 import { storeRequest } from "../../actors/storage-node/client.ts";
-import type { FileSummary } from "./list.ts";
+import type { FileSummary } from "../../actors/peer/vault-list.ts";
 import {
   command,
   contentHasher,
@@ -123,12 +131,12 @@ export async function upload(
       ...(previewPart ? { preview: previewPart } : {}),
       ...(options.copyFor ? { grant: options.copyFor.grant } : {}),
     };
-    const described = (stored: StoredSummary): FileSummary => {
+    const described = (stored: Infer<typeof vaultStoreReply>): FileSummary => {
       const { image, bytes, storedAt, replicas, chunks } = stored;
       return { image, ...meta, bytes, storedAt, replicas, chunks };
     };
     try {
-      return described(await command(bus, "vault.store", { ...session, manifest }) as StoredSummary);
+      return described(vaultStoreReply.parse(await command(bus, "vault.store", { ...session, manifest })));
     } catch (error) {
       // A lost reply or a timeout does not say the manifest was not recorded: ask before taking anything back.
       const definite = error instanceof VeilError &&

@@ -14,7 +14,7 @@ import { passwordKdf, type ScryptParameters } from "../../actors/crypto/mod.ts";
 import type { Bus } from "../../actors/ports.ts";
 import { limits } from "../../events/mod.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/command-client.ts";
+import { commandsOver, sendCommand } from "../../infra/command-client.ts";
 import type { TransferDeps } from "../../infra/vault/mod.ts";
 import type { CryptoActor, StegoActor } from "../../infra/workers/actors.ts";
 import { silentLogger } from "./logger.ts";
@@ -97,6 +97,7 @@ export async function vaultUser(
   const { token } = await client.login(user, password);
   return {
     bus,
+    send: commandsOver(bus),
     ...actors,
     random: cryptoRandom,
     session: { user, token },

@@ -17,7 +17,7 @@ describe("decide and append", () => {
       subject,
       load: async () => ({ seq: await lastSeqOf(log) }),
       decide: () => ({ events: [joined("n1")] }),
-      applied: async (seq) => void applied.push(seq),
+      applied: (seq) => Promise.resolve(void applied.push(seq)),
     });
     expect([loaded.seq, seq, applied]).toEqual([0, 1, [1]]);
   });
@@ -51,7 +51,7 @@ describe("decide and append", () => {
       subject,
       load: async () => ({ seq: await lastSeqOf(log) }),
       decide: () => ({ events: [joined("n1")], rejection: new AuthenticationError("wrong password") }),
-      applied: async (seq) => void applied.push(seq),
+      applied: (seq) => Promise.resolve(void applied.push(seq)),
     })).rejects.toThrow(AuthenticationError);
     expect(applied).toEqual([1]);
   });
@@ -61,7 +61,7 @@ describe("decide and append", () => {
     const quiet = await decideAndAppend({
       log,
       subject,
-      load: async () => ({ seq: 0 }),
+      load: () => Promise.resolve({ seq: 0 }),
       decide: () => ({ events: [] }),
       applied: () => Promise.reject(new Error("nothing to apply")),
     });
@@ -78,7 +78,7 @@ describe("decide and append", () => {
       },
       decide: () => ({ events: [left("n1")] }),
       applied: async () => {},
-      pause: async (attempt) => void pauses.push(attempt),
+      pause: (attempt) => Promise.resolve(void pauses.push(attempt)),
     })).rejects.toThrow(BusyError);
     expect(pauses).toEqual([0, 1, 2]);
   });

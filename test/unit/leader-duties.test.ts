@@ -12,8 +12,8 @@ describe("the leader's duties", () => {
     const clock = new SimulatedClock();
     const rounds: Record<string, number> = { membership: 0, repair: 0 };
     const duties: LeaderDuty[] = [
-      { name: "membership", intervalMs: 200, round: async () => void rounds.membership!++ },
-      { name: "repair", intervalMs: 1_000, round: async () => void rounds.repair!++ },
+      { name: "membership", intervalMs: 200, round: () => Promise.resolve(void rounds.membership!++) },
+      { name: "repair", intervalMs: 1_000, round: () => Promise.resolve(void rounds.repair!++) },
     ];
     const actor = createActor(leaderDutiesMachine(duties, () => {}), { clock }).start();
     for (let step = 0; step < 10; step++) {

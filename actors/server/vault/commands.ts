@@ -22,6 +22,7 @@ import {
   object,
   optional,
   pageOf,
+  type StoredSummary,
   string,
   ticketBytes,
   timeKey,
@@ -77,7 +78,7 @@ const requests = {
  * What a listing shows of an object: not where its chunks are, but its sealed name and type
  * and its wrapped key, which the owner's machine opens to show the name.
  */
-export function summary(image: ImageManifest) {
+export function summary(image: ImageManifest): StoredSummary {
   return {
     image: image.image,
     bytes: image.bytes,
@@ -89,8 +90,6 @@ export function summary(image: ImageManifest) {
     ...(image.legacy ? { legacy: image.legacy } : {}),
   };
 }
-
-export type StoredSummary = ReturnType<typeof summary>;
 
 export function vaultCommands(deps: {
   nodeId: string;

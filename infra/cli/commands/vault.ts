@@ -9,9 +9,10 @@ import { basename, extname, join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
 import { safeFileName } from "../../../actors/peer/vault.ts";
-import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
+import { AuthenticationError, limits, storedSummary, ValidationError } from "../../../events/mod.ts";
 import { cryptoRandom } from "../../random.ts";
-import type { StoredSummary } from "../../../actors/server/vault/commands.ts";
+import type { Bus } from "../../../actors/ports.ts";
+import { commandsOver } from "../../command-client.ts";
 import {
   download,
   downloadPreview,
@@ -71,8 +72,14 @@ const accountKeyOf = (stored: { accountKey?: string }): Uint8Array => {
  * Runs work with the session and the unlocked account key, without the workers: enough to
  * open the names of one's files (sealed in the log) and to resolve a name to an id.
  */
-export function withOwnKeys<T>(options: { profile?: string }, work: (deps: VaultDeps) => Promise<T>): Promise<T> {
-  return withSession(options, ({ bus, session, stored }) => work({ bus, session, accountKey: accountKeyOf(stored) }));
+export function withOwnKeys<T>(
+  options: { profile?: string },
+  work: (deps: VaultDeps & { readonly bus: Bus }) => Promise<T>,
+): Promise<T> {
+  return withSession(
+    options,
+    ({ bus, session, stored }) => work({ bus, send: commandsOver(bus), session, accountKey: accountKeyOf(stored) }),
+  );
 }
 
 /** Runs work with the session, the unlocked account keys and the crypto and stego actors. */
@@ -87,6 +94,7 @@ export function withVault<T>(
     try {
       return await work({
         bus,
+        send: commandsOver(bus),
         crypto,
         stego,
         random: cryptoRandom,
@@ -284,7 +292,7 @@ export function registerVault(program: Command): void {
     .action(async (reference: string, options: { profile?: string }) => {
       await withOwnKeys(options, async (deps) => {
         const image = await resolveObject(deps, reference);
-        const removed = await call<StoredSummary>(deps.bus, "vault.remove", { ...deps.session, image });
+        const removed = storedSummary.parse(await call(deps.bus, "vault.remove", { ...deps.session, image }));
         // A grant's stray copy (removed by id) is sealed under its grant's keys, not the account's: it goes by its id.
         const name = (() => {
           try {

@@ -3,12 +3,18 @@
  * opened here: the servers hold them only sealed. A name given on the command line is
  * resolved to an id the same way, on this machine, since no server can read one.
  */
-import type { Bus } from "../../actors/ports.ts";
-import { metaOf } from "../../actors/peer/meta.ts";
-import { openObjectKeys } from "../../actors/peer/vault.ts";
-import { everyPage, imageIdPattern, IntegrityError, NotFoundError } from "../../events/mod.ts";
-import type { StoredSummary } from "../../actors/server/vault/commands.ts";
-import { command } from "./parts.ts";
+import type { CommandSender } from "./commands.ts";
+import { metaOf } from "./meta.ts";
+import { openObjectKeys } from "./vault.ts";
+import {
+  everyPage,
+  imageIdPattern,
+  IntegrityError,
+  limits,
+  NotFoundError,
+  type StoredSummary,
+  vaultListReply,
+} from "../../events/mod.ts";
 
 export interface FileSummary {
   readonly image: string;
@@ -21,7 +27,7 @@ export interface FileSummary {
 }
 
 export interface VaultDeps {
-  readonly bus: Bus;
+  readonly send: CommandSender;
   readonly session: { readonly user: string; readonly token: string };
   readonly accountKey: Uint8Array;
 }
@@ -41,11 +47,12 @@ export function openSummary(accountKey: Uint8Array, stored: StoredSummary): File
 }
 
 export async function listVault(deps: VaultDeps): Promise<FileSummary[]> {
-  const pages = await everyPage((after) =>
-    command(deps.bus, "vault.list", { ...deps.session, ...(after ? { after } : {}) }) as Promise<{
-      files: StoredSummary[];
-      next?: string;
-    }>
+  const pages = await everyPage(async (after) =>
+    vaultListReply.parse(
+      await deps.send("vault.list", { ...deps.session, ...(after ? { after } : {}) }, {
+        timeoutMs: limits.identityCommandTimeoutMs,
+      }),
+    )
   );
   return pages.flatMap((page) => page.files.map((stored) => openSummary(deps.accountKey, stored)));
 }
