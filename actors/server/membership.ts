@@ -5,7 +5,7 @@
  * (expected sequence), and only while this node still holds the latest term.
  */
 import type { Clock, EventLog, IdSource, Logger } from "../ports.ts";
-import { ConcurrencyError, nodeSubject, veilEvent } from "../../events/mod.ts";
+import { type ClusterEvent, ConcurrencyError, nodeSubject, veilEvent } from "../../events/mod.ts";
 import { type ClusterState, type HealthState, type HeartbeatTimeouts, isAlive } from "../../projections/mod.ts";
 
 export interface MembershipDeps {
@@ -24,34 +24,66 @@ export interface MembershipDeps {
   readonly stillLeading: () => boolean;
 }
 
-export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
-  const { nodeId, term, log, clock, ids, logger } = deps;
-  const cluster = deps.cluster();
-  // Leader-only duties run only while this node holds the latest term the log knows.
-  if (cluster.leader?.node !== nodeId || cluster.leader.term !== term) return;
-  const now = clock.now();
-  const health = deps.health().nodes;
-  const origin = () => ({ id: ids.next(), at: now, by: nodeId });
+/** What the leader decides of membership: the facts it sees, and the time. */
+export interface MembershipFacts {
+  readonly nodeId: string;
+  readonly cluster: ClusterState;
+  readonly health: HealthState["nodes"];
+  readonly heartbeatTimeouts: HeartbeatTimeouts;
+  readonly leaderSince: number;
+  readonly now: number;
+}
 
-  const decisions: { node: string; event: ReturnType<typeof veilEvent> }[] = [];
+export type MembershipEvent = ClusterEvent & { readonly type: "NodeJoined" | "NodeLeft" };
+
+/**
+ * The membership decider, pure: a node heard from (alive, not saying goodbye, heard since it
+ * left) and not recorded as joined joins; a joined node other than the leader, silent past
+ * its role's timeout (counted from when this node began to lead if it never heard it), leaves.
+ */
+export function decideMembership(
+  facts: MembershipFacts,
+  make: (type: MembershipEvent["type"], data: MembershipEvent["data"]) => MembershipEvent,
+): { node: string; event: MembershipEvent }[] {
+  const { nodeId, cluster, health, now, heartbeatTimeouts } = facts;
+  const decisions: { node: string; event: MembershipEvent }[] = [];
   for (const [node, seen] of Object.entries(health)) {
     const member = cluster.nodes[node];
     // A node saying goodbye still beats while it stops; and a beat older than its departure
     // says nothing new. Neither makes it a member again.
     const leaving = seen.state === "stopping" || seen.state === "stopped";
     const heardSinceLeaving = member?.status !== "left" || seen.lastSeenAt > member.since;
-    if (isAlive(seen, now, deps.heartbeatTimeouts) && member?.status !== "joined" && !leaving && heardSinceLeaving) {
-      decisions.push({ node, event: veilEvent("NodeJoined", { node, role: seen.role }, origin()) });
+    if (isAlive(seen, now, heartbeatTimeouts) && member?.status !== "joined" && !leaving && heardSinceLeaving) {
+      decisions.push({ node, event: make("NodeJoined", { node, role: seen.role }) });
     }
   }
   for (const [node, member] of Object.entries(cluster.nodes)) {
     if (member.status !== "joined" || node === nodeId) continue;
-    const seen = health[node];
-    const silentSince = seen?.lastSeenAt ?? deps.leaderSince;
-    if (now - silentSince > deps.heartbeatTimeouts[member.role]) {
-      decisions.push({ node, event: veilEvent("NodeLeft", { node, role: member.role, reason: "timeout" }, origin()) });
+    const silentSince = health[node]?.lastSeenAt ?? facts.leaderSince;
+    if (now - silentSince > heartbeatTimeouts[member.role]) {
+      decisions.push({ node, event: make("NodeLeft", { node, role: member.role, reason: "timeout" }) });
     }
   }
+  return decisions;
+}
+
+export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
+  const { nodeId, term, log, clock, ids, logger } = deps;
+  const cluster = deps.cluster();
+  // Leader-only duties run only while this node holds the latest term the log knows.
+  if (cluster.leader?.node !== nodeId || cluster.leader.term !== term) return;
+  const now = clock.now();
+  const decisions = decideMembership(
+    {
+      nodeId,
+      cluster,
+      health: deps.health().nodes,
+      heartbeatTimeouts: deps.heartbeatTimeouts,
+      leaderSince: deps.leaderSince,
+      now,
+    },
+    (type, data) => veilEvent(type, data as never, { id: ids.next(), at: now, by: nodeId }) as MembershipEvent,
+  );
 
   for (const { node, event } of decisions) {
     if (!deps.stillLeading()) return;
