@@ -536,9 +536,15 @@ export function startServer(deps: ServerDeps): HostedServer {
       sentAt: clock.now(),
     });
   };
+  // The next beat is set before this one is sent: one that fails (a connection closing) is
+  // reported and the node goes on beating.
   let beating = timers.setTimeout(function beatAgain() {
-    beat();
     beating = timers.setTimeout(beatAgain, limits.serverHeartbeatIntervalMs);
+    try {
+      beat();
+    } catch (error) {
+      logger.warn("heartbeat not sent", { reason: (error as Error).message });
+    }
   }, limits.serverHeartbeatIntervalMs);
   // Beat at once when the state changes, so a new leader shows as one without waiting a period.
   let lastState = "";

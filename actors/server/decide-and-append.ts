@@ -18,6 +18,8 @@ export interface Decision {
 export interface DecideAndAppend<Loaded extends { readonly seq: number }> {
   readonly log: EventLog;
   readonly subject: string;
+  /** What the aggregate is, as a refusal names it (`alice`, `grant 3f…`); the subject by default. */
+  readonly what?: string;
   /** The aggregate as it stands, with the sequence of its last event (0 for none). */
   readonly load: () => Promise<Loaded>;
   readonly decide: (loaded: Loaded) => Decision | Promise<Decision>;
@@ -32,7 +34,7 @@ export interface DecideAndAppend<Loaded extends { readonly seq: number }> {
 export async function decideAndAppend<Loaded extends { readonly seq: number }>(
   options: DecideAndAppend<Loaded>,
 ): Promise<{ readonly loaded: Loaded; readonly seq: number }> {
-  const { log, subject, load, decide, applied, retries = limits.decisionRetriesMax, pause } = options;
+  const { log, subject, load, decide, applied, retries = limits.decisionRetriesMax, pause, what = subject } = options;
   for (let attempt = 0; attempt < retries; attempt++) {
     const loaded = await load();
     const decision = await decide(loaded);
@@ -50,5 +52,5 @@ export async function decideAndAppend<Loaded extends { readonly seq: number }>(
     if (decision.rejection) throw decision.rejection;
     return { loaded, seq };
   }
-  throw new BusyError(`too many concurrent changes to ${subject}; retry`);
+  throw new BusyError(`too many concurrent changes to ${what}; retry`);
 }

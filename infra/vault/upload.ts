@@ -135,11 +135,15 @@ export async function upload(
       const { image, bytes, storedAt, replicas, chunks } = stored;
       return { image, ...meta, bytes, storedAt, replicas, chunks };
     };
+    let answered = false;
     try {
-      return described(vaultStoreReply.parse(await command(bus, "vault.store", { ...session, manifest })));
+      const reply = await command(bus, "vault.store", { ...session, manifest });
+      answered = true;
+      return described(vaultStoreReply.parse(reply));
     } catch (error) {
-      // A lost reply or a timeout does not say the manifest was not recorded: ask before taking anything back.
-      const definite = error instanceof VeilError &&
+      // A lost reply, a timeout or a reply this client cannot read does not say the manifest
+      // was not recorded: ask before taking anything back. Only the server's own refusal does.
+      const definite = !answered && error instanceof VeilError &&
         ["validation", "unauthenticated", "forbidden"].includes(error.code);
       if (!definite) {
         const recorded = await command(bus, "vault.get", { ...session, image: keys.image }).catch(() => undefined);

@@ -164,6 +164,7 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
     const { seq } = await decideAndAppendTo({
       log,
       subject: userSubject(user),
+      what: user,
       load: () => current(user),
       decide: async ({ state }) => decide(await build(state), state, clock.now(), make),
       applied: (seq) => users.waitFor(seq, limits.commandTimeoutMs),
