@@ -5,15 +5,13 @@
  * Names are sealed in manifests: the owner's machine opens them and resolves a name to an id.
  */
 import type { Bus, Clock, EventLog, IdSource, Signatures } from "../../ports.ts";
-import { checkLayout } from "../../peer/vault.ts";
+import { decideRemove, decideStore, type ImageEventMaker } from "./decider.ts";
 import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../storage-node/tickets.ts";
 import { storeRequest } from "../../storage-node/client.ts";
 import {
   array,
   ConcurrencyError,
   ConflictError,
-  ForbiddenError,
-  imageEvents,
   imageId,
   imageSubject,
   integer,
@@ -26,17 +24,14 @@ import {
   string,
   ticketBytes,
   timeKey,
-  ValidationError,
+  type VeilEvent,
   veilEvent,
 } from "../../../events/mod.ts";
 import {
-  chunkOwners,
   chunksOf,
   findImage,
-  grantOf,
   type GrantsState,
   type ImageManifest,
-  imageOf,
   imagesOf,
   type ImagesState,
   referencedChunks,
@@ -108,6 +103,7 @@ export function vaultCommands(deps: {
   const { nodeId, bus, log, users, images, grants, clock, ids, tickets } = deps;
   const { session } = userSessions({ log, users, clock });
   const origin = () => ({ id: ids.next(), at: clock.now(), by: nodeId });
+  const make: ImageEventMaker = (type, data) => veilEvent(type, data as never, origin()) as VeilEvent;
   /** The images projection as of now: anything appended before this call is in it. */
   const own = async (request: { user: string; image: string }) => {
     await images.caughtUp();
@@ -120,32 +116,13 @@ export function vaultCommands(deps: {
     "vault.store": async (data) => {
       const { user, token } = requests.plain.parse(data);
       await session({ user, token });
-      const manifest = (data as { manifest?: unknown }).manifest;
-      if (typeof manifest !== "object" || manifest === null) throw new ValidationError("manifest: expected a map");
-      // Validated as the event it becomes: the owner is whoever is logged in, whatever the manifest says.
-      const stored = imageEvents.ImageStored.data.parse({ ...manifest, owner: user });
-      // A new manifest names nothing in the clear: `legacy` is only what reading a v1 one gives.
-      if (!stored.meta || stored.legacy) {
-        throw new ValidationError("manifest: the name and type travel sealed (meta), never in the clear (legacy)");
-      }
-      try {
-        checkLayout(stored);
-      } catch (error) {
-        throw new ValidationError((error as Error).message);
-      }
-      // A chunk is its uploader's: naming another owner's (a hash overheard or guessed) would
-      // keep it from garbage collection after its owner removed it, and earn get tickets for it.
       await images.caughtUp();
-      const owners = chunkOwners(images.state);
-      const foreign = chunksOf(stored).find((chunk) =>
-        [...owners.get(chunk.hash) ?? []].some((owner) => owner !== user)
-      );
-      if (foreign) throw new ForbiddenError(`chunk ${foreign.hash} belongs to another user's object`);
+      const event = decideStore((data as { manifest?: unknown }).manifest, user, images.state, make);
+      const stored = event.data as ImageManifest;
       let seq: number;
       try {
-        [seq] = await log.append(imageSubject(stored.image), [veilEvent("ImageStored", stored, origin())], {
-          expectedSubjectSeq: 0,
-        }) as [number];
+        // A new object's subject is empty: a second store of one id is a conflict, not a change.
+        [seq] = await log.append(imageSubject(stored.image), [event], { expectedSubjectSeq: 0 }) as [number];
       } catch (error) {
         if (error instanceof ConcurrencyError) throw new ConflictError(`object ${stored.image} exists already`);
         throw error;
@@ -232,13 +209,8 @@ export function vaultCommands(deps: {
       // A grant's copy is removed by its grant's closing; a copy no grant was recorded for
       // (an approval that failed part-way) may be removed by its owner, by id.
       await Promise.all([images.caughtUp(), grants.caughtUp()]);
-      const copy = imageOf(images.state, request.image);
-      const strayCopy = copy?.owner === request.user && copy.grant !== undefined &&
-        grantOf(grants.state, copy.grant) === undefined;
-      const image = strayCopy ? copy : await own(request);
-      await log.append(imageSubject(image.image), [
-        veilEvent("ImageRemoved", { owner: request.user, image: image.image }, origin()),
-      ]);
+      const { image, event } = decideRemove(request, images.state, grants.state, make);
+      await log.append(imageSubject(image.image), [event]);
       return summary(image);
     },
   };
