@@ -64,7 +64,8 @@ export function decideRemove(
   make: ImageEventMaker,
 ): { readonly image: ImageManifest; readonly event: VeilEvent } {
   const copy = imageOf(images, request.image);
-  const strayCopy = copy?.owner === request.user && copy.grant !== undefined && grantOf(grants, copy.grant) === undefined;
+  const strayCopy = copy?.owner === request.user && copy.grant !== undefined &&
+    grantOf(grants, copy.grant) === undefined;
   const image = strayCopy ? copy : findImage(images, request.user, request.image);
   if (!image) throw new NotFoundError(`no object ${JSON.stringify(request.image)} in your vault`);
   return { image, event: make("ImageRemoved", { owner: request.user, image: image.image }) };
