@@ -1,0 +1,67 @@
+/**
+ * The whole server under simulation: three `startServer`s on the simulated network and log.
+ * A leader is elected and recorded, every server is recorded as joined by the leader's own
+ * membership duty (a round of the leader-duties machine on simulated time), a crashed
+ * leader is succeeded and recorded as gone, and every server's live state equals the state
+ * folded from sequence 1.
+ */
+import { describe, expect, it } from "vitest";
+import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
+import { seeds } from "./cluster.ts";
+import { SimSystem } from "./system.ts";
+
+const file = "test/sim/system.test.ts";
+
+function folded(system: SimSystem): ClusterState {
+  return fold(clusterProjection, system.log.records.flatMap((record) => (record.ok ? [record.event] : [])));
+}
+
+async function until(system: SimSystem, what: string, boundMs: number, done: () => boolean): Promise<void> {
+  for (let elapsed = 0; elapsed <= boundMs; elapsed += 50) {
+    if (done()) return;
+    await system.run(50);
+  }
+  throw new Error(`${what}: not within ${boundMs} ms of simulated time`);
+}
+
+describe.each(seeds(20))("the whole server, seed %i", (seed) => {
+  it("elects and records a leader, records members by the leader's duty, and replaces a crashed leader", async () => {
+    const system = new SimSystem(seed);
+    try {
+      for (const node of ["s1", "s2", "s3"]) system.startServer(node);
+      await until(
+        system,
+        "three live servers",
+        5_000,
+        () =>
+          [...system.servers.values()].every((server) =>
+            server.actor.getSnapshot().matches({ running: { projections: "live" } })
+          ),
+      );
+      await until(system, "a recorded leader", 10_000, () => folded(system).elected?.node === "s3");
+      expect(Object.keys(folded(system).nodes).sort()).toEqual(["s1", "s2", "s3"]);
+
+      system.crash("s3");
+      await until(
+        system,
+        "s3 recorded as gone by the next leader's membership round",
+        20_000,
+        () => folded(system).nodes.s3?.status === "left" && folded(system).elected?.node === "s2",
+      );
+      const gone = system.log.records.findLast((record) => record.ok && record.event.type === "NodeLeft");
+      expect(gone?.ok && gone.event.data).toMatchObject({ node: "s3", reason: "timeout" });
+      expect(gone?.ok && gone.event.by).toBe("s2");
+
+      // Every live server's own projection has caught up with what the log folds to.
+      await system.run(1_000);
+      for (const node of ["s1", "s2"]) {
+        expect(system.servers.get(node)!.projectors.get("cluster")!.state, node).toEqual(folded(system));
+      }
+    } catch (error) {
+      (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
+      throw error;
+    } finally {
+      system.shutdown();
+    }
+  }, 30_000);
+});
