@@ -18,10 +18,9 @@ import type {
   Signatures,
   SnapshotStore,
   Timers,
-  WorkOptions,
 } from "../ports.ts";
 import type { ClusterSecrets } from "./accounts/secrets.ts";
-import type { ReplayWindow, ScryptParameters } from "../crypto/mod.ts";
+import type { ReplayWindow } from "../crypto/mod.ts";
 import { ticketIssuer, type TicketKeys } from "../storage-node/tickets.ts";
 import { electionEffects } from "./effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "./load-balancer.ts";
@@ -66,7 +65,7 @@ import {
   type UsersState,
 } from "../../projections/mod.ts";
 import { Projector } from "./projector.ts";
-import { accountCommands } from "./accounts/commands.ts";
+import { accountCommands, type SlowHash } from "./accounts/commands.ts";
 import { vaultCommands } from "./vault/commands.ts";
 import { type CommandContext, serveCommands, serveLeaderCommands } from "./commands.ts";
 import { authenticated, userSessions } from "./accounts/sessions.ts";
@@ -110,12 +109,7 @@ export interface ServerDeps {
   /** What account commands need: the cluster key's secrets, the server's slow hash, the session lifetime. */
   readonly identity: {
     readonly secrets: ClusterSecrets;
-    readonly slowHash: (
-      input: Uint8Array,
-      salt: Uint8Array,
-      parameters: ScryptParameters,
-      options?: WorkOptions,
-    ) => Promise<Uint8Array>;
+    readonly slowHash: SlowHash;
     readonly sessionTtlMs: number;
     /** Where the leader's mailer sends notifications. */
     readonly mail: MailTransport;

@@ -66,6 +66,14 @@ import { decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
 import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
 import { authenticated, userSessions } from "./sessions.ts";
 
+/** scrypt over bytes, off the event loop; urgent work (a known device's login) goes first. */
+export type SlowHash = (
+  input: Uint8Array,
+  salt: Uint8Array,
+  parameters: ScryptParameters,
+  options?: WorkOptions,
+) => Promise<Uint8Array>;
+
 export interface AccountDeps {
   readonly nodeId: string;
   readonly log: EventLog;
@@ -75,12 +83,7 @@ export interface AccountDeps {
   readonly random: RandomSource;
   readonly secrets: ClusterSecrets;
   /** scrypt over bytes, off the event loop (the crypto actor). */
-  readonly slowHash: (
-    input: Uint8Array,
-    salt: Uint8Array,
-    parameters: ScryptParameters,
-    options?: WorkOptions,
-  ) => Promise<Uint8Array>;
+  readonly slowHash: SlowHash;
   readonly sessionTtlMs: number;
   readonly logger: Logger;
 }
