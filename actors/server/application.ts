@@ -559,6 +559,7 @@ export function startServer(deps: ServerDeps): HostedServer {
     actor,
     (snapshot) => snapshot.matches({ running: { projections: "live" } }) || snapshot.status === "done",
     { timeout: Infinity },
-  ).then((snapshot) => snapshot.status !== "done");
+    // An actor stopped from outside (a process killed, a simulated crash) never went live either.
+  ).then((snapshot) => snapshot.status !== "done", () => false);
   return { actor, projectors, done, live };
 }

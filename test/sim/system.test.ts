@@ -8,6 +8,7 @@
 import { describe, expect, it } from "vitest";
 import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import { seeds } from "./cluster.ts";
+import { calmNetwork } from "./network.ts";
 import { SimSystem } from "./system.ts";
 
 const file = "test/sim/system.test.ts";
@@ -64,4 +65,49 @@ describe.each(seeds(20))("the whole server, seed %i", (seed) => {
       system.shutdown();
     }
   }, 30_000);
+});
+
+describe.each(seeds(20, 101))("the whole server under faults, seed %i", (seed) => {
+  it("keeps one leader per term through drops, duplicates, crashes, restarts and partitions, then agrees", async () => {
+    const system = new SimSystem(seed);
+    const nodes = ["s1", "s2", "s3"];
+    try {
+      for (const node of nodes) system.startServer(node);
+      system.network.faults = {
+        dropRate: system.random.next() * 0.2,
+        duplicateRate: system.random.next() * 0.1,
+        delayMinMs: 1,
+        delayMaxMs: system.random.between(5, 80),
+      };
+      for (let round = 0; round < 8; round++) {
+        const node = system.random.pick(nodes);
+        const roll = system.random.next();
+        if (roll < 0.3 && system.servers.has(node)) system.crash(node);
+        else if (roll < 0.6 && !system.servers.has(node)) system.startServer(node);
+        else if (roll < 0.75) system.network.partition([nodes.slice(0, 1), nodes.slice(1)]);
+        else system.network.heal();
+        await system.run(system.random.between(200, 2_000));
+      }
+      // Faults stop: the network heals and every server comes back; the cluster must agree.
+      system.network.heal();
+      system.network.faults = { ...calmNetwork };
+      for (const node of nodes) if (!system.servers.has(node)) system.startServer(node);
+      await until(system, "one agreed, recorded leader with every server joined", 30_000, () => {
+        const log = folded(system);
+        const leaders = system.leaders();
+        return leaders.length === 1 && log.elected?.node === leaders[0]!.node &&
+          log.elected.term === leaders[0]!.term &&
+          nodes.every((node) => log.nodes[node]?.status === "joined");
+      });
+      await system.run(1_000);
+      for (const node of nodes) {
+        expect(system.servers.get(node)!.projectors.get("cluster")!.state, node).toEqual(folded(system));
+      }
+    } catch (error) {
+      (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
+      throw error;
+    } finally {
+      system.shutdown();
+    }
+  }, 60_000);
 });

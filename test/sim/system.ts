@@ -97,13 +97,40 @@ export class SimSystem {
     this.servers.delete(nodeId);
   }
 
-  /** Advances simulated time in steps, letting every effect settle after each. */
+  /** Advances simulated time in steps, letting every effect settle and checking safety after each. */
   async run(durationMs: number, stepMs = 10): Promise<void> {
     for (let elapsed = 0; elapsed < durationMs; elapsed += stepMs) {
       this.clock.increment(stepMs);
       // Effects settle in microtasks and promise chains; one macrotask turn drains them.
       await new Promise((resolve) => setImmediate(resolve));
+      this.checkSafety();
     }
+  }
+
+  /** Servers that believe they lead, with their terms. */
+  leaders(): { node: string; term: number }[] {
+    return [...this.servers.entries()]
+      .filter(([, server]) => server.actor.getSnapshot().matches({ running: { election: "leader" } }))
+      .map(([node, server]) => ({ node, term: server.actor.getSnapshot().context.term }));
+  }
+
+  readonly #leaderOfTerm = new Map<number, string>();
+
+  /** At most one leader per term, ever; the log's terms run 1, 2, 3, ... */
+  checkSafety(): void {
+    for (const { node, term } of this.leaders()) {
+      const holder = this.#leaderOfTerm.get(term);
+      if (holder !== undefined && holder !== node) {
+        throw new Error(`two leaders for term ${term}: ${holder} and ${node} (at ${this.clock.now()} ms)`);
+      }
+      this.#leaderOfTerm.set(term, node);
+    }
+    const terms = this.log.records.flatMap((record) =>
+      record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
+    );
+    terms.forEach((term, index) => {
+      if (term !== index + 1) throw new Error(`the log's terms are not 1, 2, 3, ...: ${terms.join(", ")}`);
+    });
   }
 
   shutdown(): void {
