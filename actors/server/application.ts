@@ -75,7 +75,7 @@ import { repairRound } from "./vault/repair.ts";
 import { grantCommands } from "./sharing/grants.ts";
 import { sharingCommands } from "./sharing/commands.ts";
 import { sharingDuties } from "./sharing/duties.ts";
-import { leaderDutiesMachine } from "./leader-duties.ts";
+import { roundsMachine } from "./rounds.ts";
 import { reconcileMembership } from "./membership.ts";
 import { presenceCommands } from "./presence.ts";
 
@@ -419,7 +419,7 @@ export function startServer(deps: ServerDeps): HostedServer {
         };
         const repairCursor = { offset: 0 };
         const rounds = createActor(
-          leaderDutiesMachine([
+          roundsMachine([
             {
               name: "membership round",
               intervalMs: limits.serverHeartbeatIntervalMs,
@@ -530,16 +530,14 @@ export function startServer(deps: ServerDeps): HostedServer {
       sentAt: clock.now(),
     });
   };
-  // The next beat is set before this one is sent: one that fails (a connection closing) is
-  // reported and the node goes on beating.
-  let beating = timers.setTimeout(function beatAgain() {
-    beating = timers.setTimeout(beatAgain, limits.serverHeartbeatIntervalMs);
-    try {
-      beat();
-    } catch (error) {
-      logger.warn("heartbeat not sent", { reason: (error as Error).message });
-    }
-  }, limits.serverHeartbeatIntervalMs);
+  // A beat that fails (a connection closing) is reported, and the node goes on beating.
+  const beating = createActor(
+    roundsMachine(
+      [{ name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) }],
+      (_, error) => logger.warn("heartbeat not sent", { reason: error.message }),
+    ),
+    { clock: timers },
+  );
   // Beat at once when the state changes, so a new leader shows as one without waiting a period.
   let lastState = "";
   actor.subscribe((snapshot) => {
@@ -549,9 +547,10 @@ export function startServer(deps: ServerDeps): HostedServer {
     beat();
   });
   actor.start();
+  beating.start();
 
   const done = toPromise(actor).finally(() => {
-    timers.clearTimeout(beating);
+    beating.stop();
     heartbeats.unsubscribe();
     commands.unsubscribe();
   });

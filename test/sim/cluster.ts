@@ -9,6 +9,7 @@ import { serverMachine } from "../../actors/server/machine.ts";
 import { compareNodeIds } from "../../actors/server/messages.ts";
 import { limits, nodeSubject, type VeilEvent, veilEvent } from "../../events/mod.ts";
 import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
+import { InvariantError, TermInvariants, withSimulation } from "./invariants.ts";
 import { MemoryEventLog } from "./memory-log.ts";
 import { SimNetwork } from "./network.ts";
 import { type Random, seededRandom } from "./random.ts";
@@ -19,10 +20,6 @@ type ServerActor = Actor<typeof serverMachine>;
 /** One ALIVE interval, plus the slowest simulated projection lag and a step. */
 const staleLeaderBoundMs = limits.leaderAliveIntervalMs + 100;
 
-export class InvariantError extends Error {
-  override name = "InvariantError";
-}
-
 export class SimCluster {
   readonly clock = new SimulatedClock();
   readonly random: Random;
@@ -32,8 +29,7 @@ export class SimCluster {
   /** How far behind the log each node's projection runs, as on real servers. */
   readonly #lagMs = new Map<string, number>();
   #ids = 0;
-  /** Every (term, node) ever seen in the leader state: at most one node per term. */
-  readonly #leaderOfTerm = new Map<number, string>();
+  readonly #terms = new TermInvariants();
   /** Since when each node has led a term older than the log's latest. */
   readonly #staleSince = new Map<string, number>();
 
@@ -163,13 +159,7 @@ export class SimCluster {
 
   /** At most one leader per term, ever; and the log's terms go 1, 2, 3, ... with no repeats. */
   checkSafety(): void {
-    for (const { node, term } of this.leaders()) {
-      const holder = this.#leaderOfTerm.get(term);
-      if (holder !== undefined && holder !== node) {
-        throw new InvariantError(`two leaders for term ${term}: ${holder} and ${node} (at ${this.clock.now()} ms)`);
-      }
-      this.#leaderOfTerm.set(term, node);
-    }
+    this.#terms.check(this.leaders(), this.log.records, this.clock.now());
     // A leader of a term the log has moved past must notice within an ALIVE interval (plus slack).
     const latest = this.recordedLeader()?.term ?? 0;
     const leading = new Set<string>();
@@ -188,12 +178,6 @@ export class SimCluster {
       }
     }
     for (const node of this.#staleSince.keys()) if (!leading.has(node)) this.#staleSince.delete(node);
-    const terms = this.log.records.flatMap((record) =>
-      record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
-    );
-    terms.forEach((term, index) => {
-      if (term !== index + 1) throw new InvariantError(`the log's terms are not 1, 2, 3, ...: ${terms.join(", ")}`);
-    });
   }
 
   shutdown(): void {
@@ -209,14 +193,5 @@ export function seeds(count: number, first = 1): number[] {
 }
 
 /** Runs a scenario; on failure, says how to replay exactly this seed. */
-export async function withSeed(seed: number, file: string, scenario: (cluster: SimCluster) => Promise<void>) {
-  const cluster = new SimCluster(seed);
-  try {
-    await scenario(cluster);
-  } catch (error) {
-    (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
-    throw error;
-  } finally {
-    cluster.shutdown();
-  }
-}
+export const withSeed = (seed: number, file: string, scenario: (cluster: SimCluster) => Promise<void>) =>
+  withSimulation(seed, file, (seed) => new SimCluster(seed), scenario);

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { encodeMessage } from "../../events/mod.ts";
-import { calmNetwork } from "./network.ts";
+import { calmNetwork, randomFaults } from "./network.ts";
 import { seeds, type SimCluster, withSeed } from "./cluster.ts";
 
 const file = "test/sim/election.test.ts";
@@ -159,12 +159,7 @@ describe("Bully election, simulated", () => {
     await withSeed(seed, file, async (cluster) => {
       const nodes = servers(cluster.random.between(3, 6));
       for (const node of nodes) cluster.start(node);
-      cluster.network.faults = {
-        dropRate: cluster.random.next() * 0.2,
-        duplicateRate: cluster.random.next() * 0.1,
-        delayMinMs: 1,
-        delayMaxMs: cluster.random.between(5, 80),
-      };
+      cluster.network.faults = randomFaults(cluster.random);
       for (let round = 0; round < 12; round++) {
         const node = cluster.random.pick(nodes);
         const roll = cluster.random.next();

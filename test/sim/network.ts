@@ -25,6 +25,16 @@ export interface Faults {
 
 export const calmNetwork: Faults = { dropRate: 0, duplicateRate: 0, delayMinMs: 1, delayMaxMs: 5 };
 
+/** A seed's bad network: up to 20% lost, up to 10% twice, up to 80 ms late. */
+export function randomFaults(random: Random): Faults {
+  return {
+    dropRate: random.next() * 0.2,
+    duplicateRate: random.next() * 0.1,
+    delayMinMs: 1,
+    delayMaxMs: random.between(5, 80),
+  };
+}
+
 interface SimSubscription {
   readonly node: string;
   readonly pattern: string;

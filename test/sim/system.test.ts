@@ -1,15 +1,15 @@
 /**
  * The whole server under simulation: three `startServer`s on the simulated network and log.
  * A leader is elected and recorded, every server is recorded as joined by the leader's own
- * membership duty (a round of the leader-duties machine on simulated time), a crashed
+ * membership duty (a round of the rounds machine on simulated time), a crashed
  * leader is succeeded and recorded as gone, and every server's live state equals the state
  * folded from sequence 1.
  */
 import { describe, expect, it } from "vitest";
 import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import { seeds } from "./cluster.ts";
-import { calmNetwork } from "./network.ts";
-import { SimSystem } from "./system.ts";
+import { calmNetwork, randomFaults } from "./network.ts";
+import { SimSystem, withSystem } from "./system.ts";
 
 const file = "test/sim/system.test.ts";
 
@@ -27,8 +27,7 @@ async function until(system: SimSystem, what: string, boundMs: number, done: () 
 
 describe.each(seeds(20))("the whole server, seed %i", (seed) => {
   it("elects and records a leader, records members by the leader's duty, and replaces a crashed leader", async () => {
-    const system = new SimSystem(seed);
-    try {
+    await withSystem(seed, file, async (system) => {
       for (const node of ["s1", "s2", "s3"]) system.startServer(node);
       await until(
         system,
@@ -58,27 +57,16 @@ describe.each(seeds(20))("the whole server, seed %i", (seed) => {
       for (const node of ["s1", "s2"]) {
         expect(system.servers.get(node)!.projectors.get("cluster")!.state, node).toEqual(folded(system));
       }
-    } catch (error) {
-      (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
-      throw error;
-    } finally {
-      system.shutdown();
-    }
+    });
   }, 30_000);
 });
 
 describe.each(seeds(20, 101))("the whole server under faults, seed %i", (seed) => {
   it("keeps one leader per term through drops, duplicates, crashes, restarts and partitions, then agrees", async () => {
-    const system = new SimSystem(seed);
     const nodes = ["s1", "s2", "s3"];
-    try {
+    await withSystem(seed, file, async (system) => {
       for (const node of nodes) system.startServer(node);
-      system.network.faults = {
-        dropRate: system.random.next() * 0.2,
-        duplicateRate: system.random.next() * 0.1,
-        delayMinMs: 1,
-        delayMaxMs: system.random.between(5, 80),
-      };
+      system.network.faults = randomFaults(system.random);
       for (let round = 0; round < 8; round++) {
         const node = system.random.pick(nodes);
         const roll = system.random.next();
@@ -103,11 +91,6 @@ describe.each(seeds(20, 101))("the whole server under faults, seed %i", (seed) =
       for (const node of nodes) {
         expect(system.servers.get(node)!.projectors.get("cluster")!.state, node).toEqual(folded(system));
       }
-    } catch (error) {
-      (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
-      throw error;
-    } finally {
-      system.shutdown();
-    }
+    });
   }, 60_000);
 });

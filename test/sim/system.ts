@@ -13,6 +13,7 @@ import { ticketKeys } from "../../actors/storage-node/tickets.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { silentLogger } from "../support/logger.ts";
 import { recordingMail } from "../support/identity.ts";
+import { TermInvariants, withSimulation } from "./invariants.ts";
 import { MemoryEventLog } from "./memory-log.ts";
 import { SimNetwork } from "./network.ts";
 import { type Random, seededRandom } from "./random.ts";
@@ -114,26 +115,17 @@ export class SimSystem {
       .map(([node, server]) => ({ node, term: server.actor.getSnapshot().context.term }));
   }
 
-  readonly #leaderOfTerm = new Map<number, string>();
+  readonly #terms = new TermInvariants();
 
-  /** At most one leader per term, ever; the log's terms run 1, 2, 3, ... */
   checkSafety(): void {
-    for (const { node, term } of this.leaders()) {
-      const holder = this.#leaderOfTerm.get(term);
-      if (holder !== undefined && holder !== node) {
-        throw new Error(`two leaders for term ${term}: ${holder} and ${node} (at ${this.clock.now()} ms)`);
-      }
-      this.#leaderOfTerm.set(term, node);
-    }
-    const terms = this.log.records.flatMap((record) =>
-      record.ok && record.event.type === "LeaderElected" ? [record.event.data.term] : []
-    );
-    terms.forEach((term, index) => {
-      if (term !== index + 1) throw new Error(`the log's terms are not 1, 2, 3, ...: ${terms.join(", ")}`);
-    });
+    this.#terms.check(this.leaders(), this.log.records, this.clock.now());
   }
 
   shutdown(): void {
     for (const node of [...this.servers.keys()]) this.crash(node);
   }
 }
+
+/** Runs a scenario on a new system; on failure, says how to replay exactly this seed. */
+export const withSystem = (seed: number, file: string, scenario: (system: SimSystem) => Promise<void>) =>
+  withSimulation(seed, file, (seed) => new SimSystem(seed), scenario);

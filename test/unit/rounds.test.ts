@@ -1,21 +1,21 @@
 import { createActor, SimulatedClock } from "xstate";
 import { describe, expect, it } from "vitest";
-import { leaderDutiesMachine, type LeaderDuty } from "../../actors/server/leader-duties.ts";
+import { type Round, roundsMachine } from "../../actors/server/rounds.ts";
 
 /** Lets settled promises run their continuations, so the machine sees a round end. */
 const settle = async () => {
   for (let turn = 0; turn < 5; turn++) await Promise.resolve();
 };
 
-describe("the leader's duties", () => {
+describe("rounds (the heartbeat, the leader's duties)", () => {
   it("runs each duty every interval of the clock it is given, and stops with the actor", async () => {
     const clock = new SimulatedClock();
     const rounds: Record<string, number> = { membership: 0, repair: 0 };
-    const duties: LeaderDuty[] = [
+    const duties: Round[] = [
       { name: "membership", intervalMs: 200, round: () => Promise.resolve(void rounds.membership!++) },
       { name: "repair", intervalMs: 1_000, round: () => Promise.resolve(void rounds.repair!++) },
     ];
-    const actor = createActor(leaderDutiesMachine(duties, () => {}), { clock }).start();
+    const actor = createActor(roundsMachine(duties, () => {}), { clock }).start();
     for (let step = 0; step < 10; step++) {
       clock.increment(200);
       await settle();
@@ -32,7 +32,7 @@ describe("the leader's duties", () => {
     const failures: string[] = [];
     let started = 0;
     let finish = () => {};
-    const slow: LeaderDuty = {
+    const slow: Round = {
       name: "collection",
       intervalMs: 100,
       round: () => {
@@ -43,7 +43,7 @@ describe("the leader's duties", () => {
       },
     };
     const actor = createActor(
-      leaderDutiesMachine([slow], (duty, error) => failures.push(`${duty}: ${error.message}`)),
+      roundsMachine([slow], (duty, error) => failures.push(`${duty}: ${error.message}`)),
       {
         clock,
       },
