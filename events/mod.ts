@@ -11,4 +11,4 @@ export * from "./subjects.ts";
 export * from "./tickets.ts";
 export * from "./user.ts";
 export * from "./vocabulary.ts";
-export * from "./protocol.ts";
+export * from "./protocol/mod.ts";

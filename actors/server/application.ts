@@ -25,10 +25,11 @@ import { ticketIssuer, type TicketKeys } from "../storage-node/tickets.ts";
 import { electionEffects } from "./effects.ts";
 import { place, placementPolicies, type PlacementPolicy } from "./load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "./mod.ts";
-import { heartbeat, heartbeatSubject } from "./messages.ts";
 import { StorageQuota } from "./quota.ts";
 import {
   array,
+  heartbeat,
+  heartbeatSubject,
   integer,
   leaderCommandSubject,
   limits,

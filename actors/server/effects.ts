@@ -4,9 +4,8 @@
  * simulator proves is what runs.
  */
 import { assign, fromCallback, fromPromise } from "xstate";
-import { leaderSubject, veilEvent } from "../../events/mod.ts";
+import { type ElectionKind, electionMessage, electionSubject, leaderSubject, veilEvent } from "../../events/mod.ts";
 import type { Bus, Clock, EventLog, IdSource, LogFields, Logger, LogRecord } from "../ports.ts";
-import { type ElectionKind, electionMessage, electionSubject } from "./messages.ts";
 import type { PeerMessage, ServerContext, ServerEvent } from "./machine.ts";
 
 export interface ElectionPorts {

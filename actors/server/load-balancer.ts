@@ -7,7 +7,7 @@
  * Pure: the leader passes the candidates it knows from heartbeats and keeps the cursor.
  */
 import { limits, UnavailableError, ValidationError } from "../../events/mod.ts";
-import { compareNodeIds } from "./messages.ts";
+import { compareNodeIds } from "./node-ids.ts";
 
 export const placementPolicies = ["least-loaded", "round-robin"] as const;
 export type PlacementPolicy = (typeof placementPolicies)[number];

@@ -16,7 +16,7 @@
  */
 import { assign, fromCallback, fromPromise, setup, stateIn } from "xstate";
 import { limits } from "../../events/mod.ts";
-import { compareNodeIds } from "./messages.ts";
+import { compareNodeIds } from "./node-ids.ts";
 
 export interface ServerInput {
   readonly nodeId: string;

@@ -9,10 +9,10 @@
  */
 import { isPreviewSigned } from "../peer/presence.ts";
 import type { Bus, Clock, EventLog, RandomSource } from "../ports.ts";
-import { heartbeatSubject } from "./messages.ts";
 import {
   bytes,
   ForbiddenError,
+  heartbeatSubject,
   limits,
   NotFoundError,
   object,

@@ -10,12 +10,12 @@ import { nativeSignatures } from "../signatures.ts";
 import process from "node:process";
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
 import type { Bus, ChunkStore, Clock, Logger } from "../../actors/ports.ts";
-import { heartbeatSubject } from "../../actors/server/messages.ts";
 import { storageEffects } from "../../actors/storage-node/effects.ts";
 import { storageNodeMachine } from "../../actors/storage-node/machine.ts";
 import {
   bytes,
   failureReply,
+  heartbeatSubject,
   integer,
   limits,
   object,

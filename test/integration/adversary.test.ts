@@ -18,13 +18,13 @@ import { type NatsConnection, nkeyAuthenticator, usernamePasswordAuthenticator }
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CommandSealer, ReplayWindow } from "../../actors/crypto/mod.ts";
 import { encodePng, generateCover, readPngSize } from "../../actors/stego/mod.ts";
-import { heartbeatSubject } from "../../actors/server/messages.ts";
 import {
   AuthenticationError,
   decodeMessage,
   encodeEvent,
   encodeMessage,
   grantSubject,
+  heartbeatSubject,
   leaderSubject,
   limits,
   nodeSubject,

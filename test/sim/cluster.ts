@@ -6,7 +6,7 @@
 import { type Actor, createActor, fromCallback, fromPromise, SimulatedClock } from "xstate";
 import { electionEffects } from "../../actors/server/effects.ts";
 import { serverMachine } from "../../actors/server/machine.ts";
-import { compareNodeIds } from "../../actors/server/messages.ts";
+import { compareNodeIds } from "../../actors/server/node-ids.ts";
 import { limits, nodeSubject, type VeilEvent, veilEvent } from "../../events/mod.ts";
 import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import { InvariantError, TermInvariants, withSimulation } from "./invariants.ts";

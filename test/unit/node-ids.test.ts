@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareNodeIds } from "../../actors/server/messages.ts";
+import { compareNodeIds } from "../../actors/server/node-ids.ts";
 
 describe("node id order", () => {
   it("orders ids naturally, so server-10 outranks server-9", () => {

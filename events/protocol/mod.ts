@@ -4,12 +4,12 @@
  * every one of them answers with. Replies are msgpack `{ok: true, value}` or `{ok: false,
  * error: {code, message}}`; a reply is checked before anything trusts it.
  */
-import { type ErrorCode, errorFromCode, UnavailableError, VeilError } from "./errors.ts";
-import { imageId, legacyMeta } from "./image.ts";
-import { limits } from "./limits.ts";
-import { pageCursor } from "./paging.ts";
-import { array, bytes, type Infer, integer, object, optional, string } from "./schema.ts";
-import { subjectToken } from "./subjects.ts";
+import { type ErrorCode, errorFromCode, UnavailableError, VeilError } from "../errors.ts";
+import { imageId, legacyMeta } from "../image.ts";
+import { limits } from "../limits.ts";
+import { pageCursor } from "../paging.ts";
+import { array, bytes, type Infer, integer, object, optional, string } from "../schema.ts";
+import { subjectToken } from "../subjects.ts";
 
 export type CommandReply =
   | { readonly ok: true; readonly value: unknown }
@@ -86,3 +86,5 @@ export const vaultListReply = object({
   files: array(storedSummary, { lengthMax: limits.listPageMax }),
   next: optional(pageCursor),
 });
+
+export * from "./cluster.ts";

@@ -1,10 +1,13 @@
 /**
- * What servers say to each other. Election traffic goes over `veil.election.>` and
+ * What veil's processes say about themselves and to each other, outside commands. Election traffic goes over `veil.election.>` and
  * heartbeats over `veil.hb.<role>.<id>`; both streams are captured by VEIL_CLUSTER, so the
  * history of who was alive and who led can be replayed. Every message is validated before
  * it reaches a machine: anything malformed is dropped with a log line.
  */
-import { bytes, type Infer, integer, limits, nodeRoles, object, oneOf, optional, string } from "../../events/mod.ts";
+import { nodeRoles } from "../cluster.ts";
+import { limits } from "../limits.ts";
+import { bytes, type Infer, integer, object, oneOf, optional, string } from "../schema.ts";
+import { subjectToken } from "../subjects.ts";
 
 const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 const term = integer({ min: 0 });
@@ -28,7 +31,7 @@ export const electionMessage = object({
 export type ElectionMessage = Infer<typeof electionMessage>;
 
 export function electionSubject(kind: ElectionKind, to?: string): string {
-  return to === undefined ? `veil.election.${kind}` : `veil.election.${kind}.${to}`;
+  return to === undefined ? `veil.election.${kind}` : `veil.election.${kind}.${subjectToken(to, "node id")}`;
 }
 
 export const heartbeat = object({
@@ -54,21 +57,5 @@ export const heartbeat = object({
 export type Heartbeat = Infer<typeof heartbeat>;
 
 export function heartbeatSubject(role: Heartbeat["role"], node: string): string {
-  return `veil.hb.${role}.${node}`;
-}
-
-/** Orders node ids naturally ("server-2" < "server-10"), so the Bully order is what people expect. */
-export function compareNodeIds(a: string, b: string): number {
-  const chunks = (id: string) => id.match(/\d+|\D+/g) ?? [];
-  const left = chunks(a);
-  const right = chunks(b);
-  for (let index = 0; index < Math.min(left.length, right.length); index++) {
-    const x = left[index]!;
-    const y = right[index]!;
-    if (x === y) continue;
-    const numeric = /^\d/.test(x) && /^\d/.test(y);
-    if (numeric && Number(x) !== Number(y)) return Number(x) - Number(y);
-    return x < y ? -1 : 1;
-  }
-  return left.length - right.length || (a < b ? -1 : a > b ? 1 : 0);
+  return `veil.hb.${role}.${subjectToken(node, "node id")}`;
 }
