@@ -16,7 +16,9 @@ import { username } from "./user.ts";
 export const imageIdPattern = /^[0-9a-f]{32}$/;
 export const imageId = string({ lengthMin: 32, lengthMax: 32, pattern: imageIdPattern });
 const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
-const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ });
+/** A chunk is named by its SHA-256, 64 lowercase hex digits. */
+export const chunkHashPattern = /^[0-9a-f]{64}$/;
+export const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: chunkHashPattern });
 
 /** A name as it was uploaded: printable, no path separators (it is a name, not a path). */
 export const objectName = string({ lengthMin: 1, lengthMax: 255, pattern: /^[^/\\\p{C}]+$/u });

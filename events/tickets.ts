@@ -4,6 +4,7 @@
  * a get ticket from `vault.get` (the owner) or `grant.view` (a grant's recipient). On the
  * wire a ticket is its fields as standard msgpack followed by a 64-byte Ed25519 signature.
  */
+import { chunkHash } from "./image.ts";
 import { limits } from "./limits.ts";
 import { array, bytes, type Infer, integer, object, oneOf, optional, string } from "./schema.ts";
 
@@ -13,7 +14,6 @@ export type TicketOperation = (typeof ticketOperations)[number];
 export const ticketSignatureBytes = 64;
 
 const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
-const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ });
 
 /** What a ticket allows: `op` of the chunks named by `hashes` on `node`, until `expiresAt` (epoch ms). */
 export const storageTicket = object({

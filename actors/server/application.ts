@@ -76,7 +76,7 @@ import { repairRound } from "./vault/repair.ts";
 import { grantCommands } from "./sharing/grants.ts";
 import { sharingCommands } from "./sharing/commands.ts";
 import { sharingDuties } from "./sharing/duties.ts";
-import { roundsMachine } from "./rounds.ts";
+import { roundsMachine } from "../rounds.ts";
 import { reconcileMembership } from "./membership.ts";
 import { presenceCommands } from "./presence.ts";
 

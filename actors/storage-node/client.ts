@@ -1,16 +1,22 @@
 /** The caller's side of a storage node: one request, its reply checked and turned into a value or a typed error. */
 import type { Bus } from "../ports.ts";
-import { bytes, limits, readReply, type StoreOperation, storeSubject } from "../../events/mod.ts";
+import {
+  limits,
+  readReply,
+  type StoreOperation,
+  storeReplies,
+  type StoreReply,
+  type StoreRequest,
+  storeSubject,
+} from "../../events/mod.ts";
 
-export async function storeRequest(
+export async function storeRequest<Operation extends StoreOperation>(
   bus: Bus,
   node: string,
-  operation: StoreOperation,
-  data: Record<string, unknown> = {},
-): Promise<unknown> {
+  operation: Operation,
+  data: StoreRequest<Operation>,
+): Promise<StoreReply<Operation>> {
   const subject = storeSubject(node, operation);
-  return readReply(await bus.request(subject, data, { timeoutMs: limits.storeRequestTimeoutMs }), subject);
+  const value = readReply(await bus.request(subject, data, { timeoutMs: limits.storeRequestTimeoutMs }), subject);
+  return storeReplies[operation].parse(value) as StoreReply<Operation>;
 }
-
-/** What a node answers to a get, checked before it is used: bytes, at most a chunk. */
-export const chunkReply = bytes({ lengthMin: 1, lengthMax: limits.chunkBytes });

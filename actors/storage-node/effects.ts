@@ -87,7 +87,7 @@ async function run(
 
 /**
  * `learnTicketKey` finds the cluster's ticket public key: the process's own when it has the
- * cluster key, otherwise asked of the servers (infra/storage/ticket-key.ts).
+ * cluster key, otherwise asked of the servers (actors/storage-node/ticket-key.ts).
  */
 export function storageEffects(
   store: ChunkStore,

@@ -1,5 +1,6 @@
 /**
- * The wire protocol between veil's processes, shared by servers, storage nodes, clients and
+ * The wire protocol between veil's processes (heartbeats and elections in cluster.ts, chunk
+ * requests in store.ts), shared by servers, storage nodes, clients and
  * the browser: the subjects commands and chunk requests travel on, and the reply envelope
  * every one of them answers with. Replies are msgpack `{ok: true, value}` or `{ok: false,
  * error: {code, message}}`; a reply is checked before anything trusts it.
@@ -28,14 +29,6 @@ export const clusterKeysCommand = "cluster.keys";
 const commandName = (name: string) => name.split(".").map((part) => subjectToken(part, "command name")).join(".");
 export const commandSubject = (name: string) => `veil.cmd.${commandName(name)}`;
 export const leaderCommandSubject = (name: string) => `veil.lead.${commandName(name)}`;
-
-/** What a storage node serves, each on `veil.store.<node>.<operation>`. */
-export const storeOperations = ["put", "get", "has", "list", "delete", "stat"] as const;
-export type StoreOperation = (typeof storeOperations)[number];
-export const storeSubject = (node: string, operation: StoreOperation) =>
-  `veil.store.${subjectToken(node, "storage node id")}.${operation}`;
-/** Every operation of one node: what it subscribes to. */
-export const storeSubjectsOf = (node: string) => `veil.store.${subjectToken(node, "storage node id")}.*`;
 
 /** The reply for a failure: a typed error keeps its code; anything else is the server's own failure. */
 export function failureReply(error: unknown): CommandReply {
@@ -88,3 +81,4 @@ export const vaultListReply = object({
 });
 
 export * from "./cluster.ts";
+export * from "./store.ts";

@@ -13,7 +13,7 @@ import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../acto
 import { ticketIndex } from "../../actors/storage-node/tickets.ts";
 import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
 import { type CommandSender, sendCommand } from "../command-client.ts";
-import { chunkReply, storeRequest } from "../../actors/storage-node/client.ts";
+import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { CryptoActor, StegoActor } from "../workers/actors.ts";
 
 export interface TransferDeps {
@@ -139,7 +139,7 @@ async function fetchChunk(
       continue;
     }
     try {
-      const bytes = chunkReply.parse(await storeRequest(bus, node, "get", { hash: chunk.hash, ticket }));
+      const bytes = await storeRequest(bus, node, "get", { hash: chunk.hash, ticket });
       if ((await sha256Hex(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });

@@ -73,7 +73,7 @@ describe("a storage node", () => {
     const got = await storeRequest(serverBus(), "disk-a", "get", { hash, ticket: getTicket("disk-a", hash) });
     expect(new Uint8Array(got as Uint8Array)).toEqual(bytes);
     expect(await storeRequest(serverBus(), "disk-a", "has", { hash })).toBe(true);
-    expect(await storeRequest(serverBus(), "disk-a", "stat")).toMatchObject({
+    expect(await storeRequest(serverBus(), "disk-a", "stat", {})).toMatchObject({
       chunks: 1,
       bytesUsed: limits.chunkBytes,
     });
@@ -90,7 +90,7 @@ describe("a storage node", () => {
     const chunk = chunkOf(10_000);
     const other = chunkOf(10_000);
     const forger = ticketKeys(cryptoRandom.bytes(32));
-    const before = await storeRequest(serverBus(), "disk-a", "stat");
+    const before = await storeRequest(serverBus(), "disk-a", "stat", {});
     const refused: [string, Uint8Array | undefined, RegExp][] = [
       ["no ticket", undefined, /needs a ticket/],
       [
@@ -120,7 +120,7 @@ describe("a storage node", () => {
     // Not on disk under any name, nor half-written in its tmp folder.
     const files = await readdir(join(folder, "disk-a"), { recursive: true });
     expect(files.filter((name) => name.includes(chunk.hash))).toEqual([]);
-    expect(await storeRequest(serverBus(), "disk-a", "stat")).toEqual(before);
+    expect(await storeRequest(serverBus(), "disk-a", "stat", {})).toEqual(before);
     // Gets the same: a chunk that is there is not returned without its ticket.
     await storeRequest(serverBus(), "disk-a", "put", ticketed("disk-a", other));
     // (The same listing finds a chunk that was stored.)
@@ -135,7 +135,7 @@ describe("a storage node", () => {
   });
 
   it("answers bad requests with typed errors, writes nothing, and keeps serving", async () => {
-    const before = await storeRequest(serverBus(), "disk-a", "stat");
+    const before = await storeRequest(serverBus(), "disk-a", "stat", {});
     const { hash, bytes } = chunkOf(1_000);
     const bad: [string, unknown, string][] = [
       ["put", { hash: "../../etc/passwd", bytes }, "validation"],
@@ -148,7 +148,7 @@ describe("a storage node", () => {
     ];
     for (const [operation, data, code] of bad) {
       const error = await refusal(
-        storeRequest(serverBus(), "disk-a", operation as "put", data as Record<string, unknown>),
+        storeRequest(serverBus(), "disk-a", operation as "put", data as never),
       );
       expect(error.code, `${operation} ${JSON.stringify(data).slice(0, 40)}`).toBe(code);
     }
@@ -156,7 +156,7 @@ describe("a storage node", () => {
     nats.nc.publish("veil.store.disk-a.put", new Uint8Array([0xc1, 0xc1]));
     const unknown = await nats.nc.request("veil.store.disk-a.format", encodeMessage({}), { timeout: 2_000 });
     expect(new TextDecoder().decode(unknown.data)).toMatch(/unknown store operation/);
-    expect(await storeRequest(serverBus(), "disk-a", "stat")).toEqual(before);
+    expect(await storeRequest(serverBus(), "disk-a", "stat", {})).toEqual(before);
   });
 
   it("refuses a chunk once full, and placement goes to nodes with room", async () => {
@@ -232,7 +232,7 @@ describe("a storage node process", () => {
       const got = await storeRequest(serverBus(), "disk-proc", "get", { hash, ticket: getTicket("disk-proc", hash) });
       expect(new Uint8Array(got as Uint8Array)).toEqual(bytes);
     }
-    const stat = await storeRequest(serverBus(), "disk-proc", "stat") as { chunks: number };
+    const stat = await storeRequest(serverBus(), "disk-proc", "stat", {}) as { chunks: number };
     // Puts in flight at the kill may have landed without their acknowledgement: at least, never less.
     expect(stat.chunks).toBeGreaterThanOrEqual(acknowledged.length);
     expect(await readdir(join(data, "storage", "disk-proc", "tmp"))).toEqual([]);

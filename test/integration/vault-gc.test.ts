@@ -76,7 +76,8 @@ async function put(name: string, bytes: Uint8Array) {
 }
 
 const holds = async (node: string, hash: string) => await storeRequest(serverBus(), node, "has", { hash }) as boolean;
-const chunkCount = async (node: string) => (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
+const chunkCount = async (node: string) =>
+  (await storeRequest(serverBus(), node, "stat", {}) as { chunks: number }).chunks;
 
 /** Waits, with a bound, until every node's heartbeat reports holding `count(node)` chunks. */
 async function waitForChunkCounts(count: (node: string) => number) {

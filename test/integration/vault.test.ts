@@ -221,7 +221,7 @@ describe("the vault", () => {
 
   it("records nothing and leaves nothing behind when the replicas cannot be reached", async () => {
     const totals = async () =>
-      await Promise.all([...nodes.keys()].map((node) => storeRequest(serverBus(), node, "stat"))) as {
+      await Promise.all([...nodes.keys()].map((node) => storeRequest(serverBus(), node, "stat", {}))) as {
         chunks: number;
       }[];
     const before = await totals();
@@ -351,7 +351,7 @@ describe("the vault", () => {
     // Least-loaded placement is sure to use the emptiest node for the first part: that one stops.
     const used = await Promise.all([...nodes.keys()].map(async (node) => ({
       node,
-      bytes: (await storeRequest(serverBus(), node, "stat") as { bytesUsed: number }).bytesUsed,
+      bytes: (await storeRequest(serverBus(), node, "stat", {}) as { bytesUsed: number }).bytesUsed,
     })));
     const victim = used.reduce((least, next) => (next.bytes < least.bytes ? next : least)).node;
     let stopped = false;
@@ -499,7 +499,7 @@ describe("the vault", () => {
     try {
       const all = [...nodes.keys()];
       const chunksOn = async (node: string) =>
-        (await storeRequest(serverBus(), node, "stat") as { chunks: number }).chunks;
+        (await storeRequest(serverBus(), node, "stat", {}) as { chunks: number }).chunks;
       const before = await Promise.all(all.map(chunksOn));
       const listed = (await listVault(users.olga!)).length;
       const path = join(folder, "doomed.bin");

@@ -1,6 +1,6 @@
 import { createActor, SimulatedClock } from "xstate";
 import { describe, expect, it } from "vitest";
-import { type Round, roundsMachine } from "../../actors/server/rounds.ts";
+import { type Round, roundsMachine } from "../../actors/rounds.ts";
 
 /** Lets settled promises run their continuations, so the machine sees a round end. */
 const settle = async () => {

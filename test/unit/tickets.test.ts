@@ -19,7 +19,9 @@ import {
   ticketSignatureBytes,
   UnavailableError,
 } from "../../events/mod.ts";
-import { askServersForTicketKey } from "../../infra/storage/ticket-key.ts";
+import { askServersForTicketKey } from "../../actors/storage-node/ticket-key.ts";
+import { systemTimers } from "../../infra/clock.ts";
+import { commandsOver } from "../../infra/command-client.ts";
 import { silentLogger } from "../support/logger.ts";
 
 const clusterKey = new Uint8Array(32).fill(3);
@@ -176,7 +178,7 @@ describe("a storage node without the cluster key", () => {
   it("asks the servers for the ticket key until one answers", async () => {
     const { bus, asked } = busAnswering(2, { ticketKey: keys.publicKey });
     const key = await askServersForTicketKey(
-      { bus, clock: clock(0, 1), logger: silentLogger },
+      { send: commandsOver(bus), clock: clock(0, 1), timers: systemTimers, logger: silentLogger },
       new AbortController().signal,
       { retryMs: 1, waitMs: 1_000 },
     );
@@ -187,7 +189,7 @@ describe("a storage node without the cluster key", () => {
   it("gives up after its bound, saying what to do, and takes no malformed key", async () => {
     const { bus } = busAnswering(Infinity, undefined);
     await expect(askServersForTicketKey(
-      { bus, clock: clock(0, 400), logger: silentLogger },
+      { send: commandsOver(bus), clock: clock(0, 400), timers: systemTimers, logger: silentLogger },
       new AbortController().signal,
       { retryMs: 1, waitMs: 1_000 },
     )).rejects.toThrow(
@@ -195,7 +197,7 @@ describe("a storage node without the cluster key", () => {
     );
     const wrong = busAnswering(0, { ticketKey: new Uint8Array(5) });
     await expect(askServersForTicketKey(
-      { bus: wrong.bus, clock: clock(0, 400), logger: silentLogger },
+      { send: commandsOver(wrong.bus), clock: clock(0, 400), timers: systemTimers, logger: silentLogger },
       new AbortController().signal,
       { retryMs: 1, waitMs: 1_000 },
     )).rejects.toThrow(/no server gave the ticket key .*ticketKey: expected 32 bytes/);

@@ -198,7 +198,7 @@ export function vaultCommands(deps: {
       for (const chunk of request.chunks) {
         if (referenced.has(chunk.hash)) continue;
         freed += await storeRequest(bus, chunk.node, "delete", { hash: chunk.hash })
-          .then((reply) => (reply as { freed: number }).freed, () => 0);
+          .then((reply) => reply.freed, () => 0);
       }
       return { freed };
     },

@@ -21,7 +21,7 @@ import {
   isAlive,
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
-import { chunkReply, storeRequest } from "../../storage-node/client.ts";
+import { storeRequest } from "../../storage-node/client.ts";
 
 export interface RepairDeps {
   readonly nodeId: string;
@@ -121,7 +121,7 @@ export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { off
     for (const source of repair.from) {
       try {
         const ticket = tickets.get([{ hash: repair.hash, nodes: [source] }])[0]!.ticket;
-        const got = chunkReply.parse(await storeRequest(bus, source, "get", { hash: repair.hash, ticket }));
+        const got = await storeRequest(bus, source, "get", { hash: repair.hash, ticket });
         if ((await sha256Hex(got)) === repair.hash) {
           bytes = got;
           break;

@@ -4,23 +4,23 @@
  * every `ticketKeyRetryMs` while none answers, for at most `ticketKeyWaitMs`. The answer is
  * believed because only servers may serve commands (the broker's permissions).
  */
-import type { Bus, Clock, Logger } from "../../actors/ports.ts";
+import type { Clock, Logger, Timers } from "../ports.ts";
 import { bytes, limits, object, TimeoutError } from "../../events/mod.ts";
-import { sendCommand } from "../command-client.ts";
+import type { CommandSender } from "../peer/commands.ts";
 
 /** Of `cluster.keys`, a storage node needs only the key tickets are checked with. */
 const ticketKeyReply = object({ ticketKey: bytes({ lengthMin: 32, lengthMax: 32 }) });
 
 export async function askServersForTicketKey(
-  deps: { bus: Bus; clock: Clock; logger: Logger },
+  deps: { send: CommandSender; clock: Clock; timers: Timers; logger: Logger },
   signal: AbortSignal,
   bounds: { retryMs: number; waitMs: number } = { retryMs: limits.ticketKeyRetryMs, waitMs: limits.ticketKeyWaitMs },
 ): Promise<Uint8Array> {
-  const { bus, clock, logger } = deps;
+  const { send, clock, timers, logger } = deps;
   const since = clock.now();
   for (let attempt = 1;; attempt++) {
     try {
-      const { ticketKey } = ticketKeyReply.parse(await sendCommand(bus, "cluster.keys"));
+      const { ticketKey } = ticketKeyReply.parse(await send("cluster.keys"));
       if (attempt > 1) logger.info("learned the cluster's ticket key", { attempts: attempt });
       return ticketKey;
     } catch (error) {
@@ -39,8 +39,8 @@ export async function askServersForTicketKey(
       }
     }
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, bounds.retryMs);
-      signal.addEventListener("abort", () => (clearTimeout(timer), resolve()), { once: true });
+      const timer = timers.setTimeout(resolve, bounds.retryMs);
+      signal.addEventListener("abort", () => (timers.clearTimeout(timer), resolve()), { once: true });
     });
     if (signal.aborted) throw new Error("the storage node stopped before it learned the ticket key");
   }
