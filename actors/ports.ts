@@ -228,3 +228,59 @@ export interface GrantShareStore {
   get(grant: string): Promise<Uint8Array | undefined>;
   delete(grant: string): Promise<void>;
 }
+
+/** One incremental hash: the file passes through it a part at a time. */
+export interface IncrementalHash {
+  update(bytes: Uint8Array): void;
+  digest(): Uint8Array;
+}
+
+/**
+ * Hashes of whole files (a download's content check, an upload's content hash): the
+ * platform's native ones in infra (the pure-JS hash is seven times slower on this much),
+ * noble's in the simulator. Both give the same values.
+ */
+export interface Digests {
+  sha256(): IncrementalHash;
+  hmacSha256(key: Uint8Array): IncrementalHash;
+}
+
+/** Sealing and opening parts, in the crypto actor. */
+export interface SealWork {
+  seal(key: Uint8Array, objectId: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
+  open(key: Uint8Array, sealed: Uint8Array): Promise<{ objectId: Uint8Array; plaintext: Uint8Array }>;
+}
+
+export interface EmbedRequest {
+  readonly payload: Uint8Array;
+  readonly stegoKey: Uint8Array;
+  readonly bits: number;
+  readonly stealth?: boolean;
+  /** The user's cover PNG; without it, a generated cover sized to fit. */
+  readonly cover?: Uint8Array;
+  readonly coverSeed?: number;
+}
+
+/** Hiding parts in covers and finding them again, and images' previews, in the stego actor. */
+export interface StegoWork {
+  embed(input: EmbedRequest): Promise<{ png: Uint8Array; psnr: number; width: number; height: number }>;
+  extract(png: Uint8Array, stegoKey: Uint8Array): Promise<Uint8Array>;
+  preview(png: Uint8Array): Promise<Uint8Array>;
+}
+
+/** A file to upload, read a part at a time: from disk in infra, from memory in approvals and the simulator. */
+export interface FileSource {
+  readonly size: number;
+  /** Fills `into` from `offset`; resolves to the bytes read (fewer means the file changed). */
+  read(into: Uint8Array, offset: number): Promise<number>;
+}
+
+/**
+ * Where a download goes, written at offsets as parts arrive; `commit` once the whole was
+ * checked (a file renamed into place), `discard` if it was not (nothing half-written stays).
+ */
+export interface FileSink {
+  write(bytes: Uint8Array, offset: number): Promise<void>;
+  commit(): Promise<void>;
+  discard(): Promise<void>;
+}

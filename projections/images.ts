@@ -5,7 +5,7 @@
  * fold over this. Names are sealed in manifests: nothing here can look an object up by the
  * name its owner gave it, only by id or by the name its owner chose to show.
  */
-import { type ImageEvent, imageEvents, type Infer, type VeilEvent } from "../events/mod.ts";
+import { type ImageEvent, imageEvents, type Infer, type StoredSummary, type VeilEvent } from "../events/mod.ts";
 import type { Projection } from "./projection.ts";
 
 export type ImageManifest = Infer<(typeof imageEvents)["ImageStored"]["data"]> & {
@@ -138,4 +138,21 @@ export function imagesOf(state: ImagesState, owner: string): ImageManifest[] {
   return Object.values(state.images)
     .filter((image) => image.owner === owner && image.grant === undefined)
     .sort((a, b) => a.storedAt - b.storedAt);
+}
+
+/**
+ * What a listing shows of an object: not where its chunks are, but its sealed name and type
+ * and its wrapped key, which the owner's machine opens to show the name.
+ */
+export function storedSummaryOf(image: ImageManifest): StoredSummary {
+  return {
+    image: image.image,
+    bytes: image.bytes,
+    storedAt: image.storedAt,
+    replicas: image.replicas,
+    chunks: chunksOf(image).length,
+    keyWrapped: image.keyWrapped,
+    ...(image.meta ? { meta: image.meta } : {}),
+    ...(image.legacy ? { legacy: image.legacy } : {}),
+  };
 }

@@ -17,8 +17,8 @@ import { limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { commandsOver, sendCommand } from "../../infra/command-client.ts";
-import { download, type TransferDeps, upload } from "../../infra/vault/mod.ts";
-import { eachLimited, sealPart } from "../../infra/vault/parts.ts";
+import { download, onThisMachine, type TransferDeps, upload } from "../../infra/vault/mod.ts";
+import { eachLimited, sealPart } from "../../actors/peer/parts.ts";
 import { newObjectKeys } from "../../actors/peer/vault.ts";
 import { startCryptoActor, startStegoActor } from "../../infra/workers/actors.ts";
 import { hostBenchServer, quietLogger as quiet, startVeilNode } from "../server.ts";
@@ -82,6 +82,7 @@ export const vaultSuite: Suite = {
           }) as { token: string };
           const deps: TransferDeps = {
             bus,
+            ...onThisMachine,
             send: commandsOver(bus),
             crypto,
             stego,

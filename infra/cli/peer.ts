@@ -9,6 +9,7 @@ import type { Bus, Logger } from "../../actors/ports.ts";
 import { AuthenticationError } from "../../events/mod.ts";
 import { type HostedPeer, hostPeer } from "../peer/host.ts";
 import { cryptoRandom } from "../random.ts";
+import { onThisMachine } from "../vault/mod.ts";
 import { previewServer } from "../sharing/previews.ts";
 import { startCryptoActor, startStegoActor } from "../workers/actors.ts";
 import type { StoredSession } from "./profile.ts";
@@ -40,6 +41,7 @@ export function hostProfilePeer(options: {
       send: commandsOver(bus),
       crypto,
       stego,
+      ...onThisMachine,
       random: cryptoRandom,
       session: { user: stored.user, token: stored.token },
       accountKey: new Uint8Array(Buffer.from(stored.accountKey, "base64url")),

@@ -9,13 +9,13 @@ import { safeFileName } from "../../actors/peer/vault.ts";
 import { bytes, everyPage, limits, NotFoundError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { downloadPreview, type TransferDeps } from "../vault/mod.ts";
-import { command } from "../vault/parts.ts";
+import { command } from "../../actors/peer/parts.ts";
 
 /** What the peer answers with: the preview of one of its user's shown objects, or "not found". */
 export function previewServer(deps: TransferDeps): (image: string) => Promise<Uint8Array> {
   const opened = new Map<string, Promise<Uint8Array>>();
   return async (image) => {
-    const manifest = await command(deps.bus, "vault.get", { ...deps.session, image }).catch(() => undefined) as
+    const manifest = await command(deps, "vault.get", { ...deps.session, image }).catch(() => undefined) as
       | ImageManifest
       | undefined;
     // Not there, not shown, or without a preview: all look the same from outside.
@@ -59,13 +59,13 @@ const previewsInFlightMax = 8;
  * `folder/<user>/`: page by page, up to limits.onlineShownMax users (`more` says there were more).
  */
 export async function discoverOnline(
-  deps: Pick<TransferDeps, "bus" | "session">,
+  deps: Pick<TransferDeps, "send" | "session">,
   folder: string,
   options: { readonly of?: string } = {},
 ): Promise<{ users: OnlineUser[]; more: boolean }> {
   const pages = await everyPage(
     (after) =>
-      command(deps.bus, "peer.online", {
+      command(deps, "peer.online", {
         ...deps.session,
         ...(options.of ? { of: options.of } : {}),
         ...(after ? { after } : {}),
@@ -84,14 +84,14 @@ export async function discoverOnline(
 }
 
 async function writePreview(
-  deps: Pick<TransferDeps, "bus" | "session">,
+  deps: Pick<TransferDeps, "send" | "session">,
   folder: string,
   user: string,
   image: OnlineUser["images"][number],
 ): Promise<OnlineUser["images"][number]> {
   try {
     const png = previewReply.parse(
-      await command(deps.bus, "peer.preview", { ...deps.session, of: user, image: image.image }),
+      await command(deps, "peer.preview", { ...deps.session, of: user, image: image.image }),
     );
     await mkdir(join(folder, user), { recursive: true, mode: 0o700 });
     const name = safeFileName(image.name).replace(/\.png$/i, "");

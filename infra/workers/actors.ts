@@ -4,11 +4,10 @@
  */
 import { createActor, toPromise } from "xstate";
 import type { ScryptParameters } from "../../actors/crypto/mod.ts";
-import type { WorkOptions } from "../../actors/ports.ts";
+import type { EmbedRequest, WorkOptions } from "../../actors/ports.ts";
 import { workerEffects, workerMachine } from "../../actors/workers/mod.ts";
 import { limits, UnavailableError } from "../../events/mod.ts";
 import { startWorkerPool } from "./pool.ts";
-import type { EmbedRequest } from "./stego-worker.ts";
 
 export interface WorkerActor {
   request<T>(operation: string, input: unknown, transfer?: readonly ArrayBuffer[], options?: WorkOptions): Promise<T>;

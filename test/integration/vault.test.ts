@@ -20,12 +20,12 @@ import type { Bus } from "../../actors/ports.ts";
 import { encodeMessage, limits, type VeilError } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
-import { sendCommand } from "../../infra/command-client.ts";
+import { commandsOver, sendCommand } from "../../infra/command-client.ts";
 import type { HostedServer } from "../../infra/server/host.ts";
 import { storeRequest } from "../../actors/storage-node/client.ts";
 import type { HostedStorageNode } from "../../infra/storage/host.ts";
 import { download, downloadPreview, listVault, type TransferDeps, upload } from "../../infra/vault/mod.ts";
-import { ticketsOf } from "../../infra/vault/parts.ts";
+import { ticketsOf } from "../../actors/peer/parts.ts";
 import { decodePng, encodePng, generateCover } from "../../actors/stego/mod.ts";
 import { type CryptoActor, startCryptoActor, startStegoActor, type StegoActor } from "../../infra/workers/actors.ts";
 import type { ImageManifest } from "../../projections/images.ts";
@@ -448,7 +448,11 @@ describe("the vault", () => {
         });
       },
     };
-    const stored = await upload({ ...users.olga!, bus: oldClient }, { path, name: "new.bin", type: "x" }, {
+    const stored = await upload({ ...users.olga!, bus: oldClient, send: commandsOver(oldClient) }, {
+      path,
+      name: "new.bin",
+      type: "x",
+    }, {
       replicas: 2,
     });
     const listed = (await listVault(users.olga!)).find((file) => file.image === stored.image);

@@ -5,7 +5,7 @@
  * msgpack codec, so what cannot cross NATS cannot cross the simulator either. For the
  * simulator only: tests of real behaviour use a real nats-server.
  */
-import type { Bus, BusMessage, RequestOptions, Subscription } from "../../actors/ports.ts";
+import type { Bus, BusMessage, Caller, RequestOptions, Subscription } from "../../actors/ports.ts";
 import { decodeMessage, encodeMessage, subjectMatches, TimeoutError, UnavailableError } from "../../events/mod.ts";
 import type { Random } from "./random.ts";
 
@@ -65,11 +65,12 @@ export class SimNetwork {
     return this.#partition.some((group) => group.includes(from) && group.includes(to));
   }
 
-  bus(node: string): Bus {
+  /** A node's bus; `caller`: what the broker would say of its connection (a user's machine, in the clients' account). */
+  bus(node: string, caller?: Caller): Bus {
     return {
-      publish: (subject, data) => this.#publish(node, subject, data),
+      publish: (subject, data) => this.#publish(node, subject, data, undefined, caller),
       subscribe: (pattern, handler, options = {}) => this.#subscribe(node, pattern, handler, options.queue),
-      request: (subject, data, options) => this.#request(node, subject, data, options),
+      request: (subject, data, options) => this.#request(node, subject, data, options, caller),
     };
   }
 
@@ -84,7 +85,7 @@ export class SimNetwork {
     };
   }
 
-  #publish(from: string, subject: string, data: unknown, reply?: string): void {
+  #publish(from: string, subject: string, data: unknown, reply?: string, caller?: Caller): void {
     const bytes = encodeMessage(data);
     const matching = this.#subscriptions.filter((subscription) => subjectMatches(subscription.pattern, subject));
     // A queue group gets each message once, at one member chosen at random.
@@ -106,6 +107,7 @@ export class SimNetwork {
             subject,
             data: decodeMessage(bytes),
             expectsReply: Boolean(reply),
+            ...(caller ? { caller } : {}),
             respond: (answer) => reply && this.#publish(receiver.node, reply, answer),
           });
         }, this.random.between(this.faults.delayMinMs, this.faults.delayMaxMs));
@@ -113,7 +115,13 @@ export class SimNetwork {
     }
   }
 
-  #request(from: string, subject: string, data: unknown, options: RequestOptions): Promise<unknown> {
+  #request(
+    from: string,
+    subject: string,
+    data: unknown,
+    options: RequestOptions,
+    caller?: Caller,
+  ): Promise<unknown> {
     const { timeoutMs, accept = () => true } = options;
     if (!this.#subscriptions.some((subscription) => subjectMatches(subscription.pattern, subject))) {
       return Promise.reject(new UnavailableError(`nobody serves ${subject}`));
@@ -136,7 +144,7 @@ export class SimNetwork {
         if (last) return resolve(last.reply);
         reject(new TimeoutError(`no reply on ${subject} within ${timeoutMs} ms`));
       }, timeoutMs);
-      this.#publish(from, subject, data, inbox);
+      this.#publish(from, subject, data, inbox, caller);
     });
   }
 }

@@ -15,7 +15,7 @@ import type { Bus } from "../../actors/ports.ts";
 import { limits } from "../../events/mod.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { commandsOver, sendCommand } from "../../infra/command-client.ts";
-import type { TransferDeps } from "../../infra/vault/mod.ts";
+import { onThisMachine, type TransferDeps } from "../../infra/vault/mod.ts";
 import type { CryptoActor, StegoActor } from "../../infra/workers/actors.ts";
 import { silentLogger } from "./logger.ts";
 
@@ -99,6 +99,7 @@ export async function vaultUser(
     bus,
     send: commandsOver(bus),
     ...actors,
+    ...onThisMachine,
     random: cryptoRandom,
     session: { user, token },
     accountKey: keys.accountKey,

@@ -20,7 +20,6 @@ import {
   object,
   optional,
   pageOf,
-  type StoredSummary,
   string,
   ticketBytes,
   timeKey,
@@ -35,6 +34,7 @@ import {
   imagesOf,
   type ImagesState,
   referencedChunks,
+  storedSummaryOf,
   type UsersState,
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
@@ -68,23 +68,6 @@ const requests = {
     node: string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ }),
   }),
 };
-
-/**
- * What a listing shows of an object: not where its chunks are, but its sealed name and type
- * and its wrapped key, which the owner's machine opens to show the name.
- */
-export function summary(image: ImageManifest): StoredSummary {
-  return {
-    image: image.image,
-    bytes: image.bytes,
-    storedAt: image.storedAt,
-    replicas: image.replicas,
-    chunks: chunksOf(image).length,
-    keyWrapped: image.keyWrapped,
-    ...(image.meta ? { meta: image.meta } : {}),
-    ...(image.legacy ? { legacy: image.legacy } : {}),
-  };
-}
 
 export function vaultCommands(deps: {
   nodeId: string;
@@ -129,7 +112,7 @@ export function vaultCommands(deps: {
       }
       // Recorded: from here on the answer is success, even if this server's projection is slow to show it.
       await images.waitFor(seq, limits.commandTimeoutMs).catch(() => {});
-      return summary({ ...stored, storedAt: clock.now() });
+      return storedSummaryOf({ ...stored, storedAt: clock.now() });
     },
 
     "vault.list": async (data) => {
@@ -146,7 +129,7 @@ export function vaultCommands(deps: {
           limit: request.limit,
         },
       );
-      return { files: page.items.map(summary), ...(page.next ? { next: page.next } : {}) };
+      return { files: page.items.map(storedSummaryOf), ...(page.next ? { next: page.next } : {}) };
     },
 
     /** The owner's manifest, with get tickets for its chunks (and its preview's) on the nodes that hold them. */
@@ -211,7 +194,7 @@ export function vaultCommands(deps: {
       await Promise.all([images.caughtUp(), grants.caughtUp()]);
       const { image, event } = decideRemove(request, images.state, grants.state, make);
       await log.append(imageSubject(image.image), [event]);
-      return summary(image);
+      return storedSummaryOf(image);
     },
   };
 }

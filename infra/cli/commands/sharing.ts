@@ -11,9 +11,11 @@ import type { Command } from "commander";
 import type { Bus } from "../../../actors/ports.ts";
 import { AuthenticationError, everyPage, limits, ValidationError } from "../../../events/mod.ts";
 import { loadConfig } from "../../config.ts";
-import { approve } from "../../sharing/approve.ts";
+import { approve } from "../../../actors/peer/approve.ts";
 import { discoverOnline } from "../../sharing/previews.ts";
-import { openGrant, writeView } from "../../sharing/view.ts";
+import { openGrant } from "../../../actors/peer/view.ts";
+import { writeView } from "../../sharing/view.ts";
+import { commandsOver } from "../../command-client.ts";
 import { exists } from "../../files.ts";
 import { formatBytes, printLine, toJson } from "../format.ts";
 import { cliLogger } from "../client.ts";
@@ -118,7 +120,11 @@ export function registerSharing(program: Command): void {
     .action(async (user: string | undefined, options: { dir?: string; json?: boolean; profile?: string }) => {
       const folder = resolve(options.dir ?? join(loadConfig().veilHome, "online"));
       await withSession(options, async ({ bus, session }) => {
-        const { users: online, more } = await discoverOnline({ bus, session }, folder, user ? { of: user } : {});
+        const { users: online, more } = await discoverOnline(
+          { send: commandsOver(bus), session },
+          folder,
+          user ? { of: user } : {},
+        );
         if (options.json) return void print(toJson(online));
         if (online.length === 0) return void print(user ? `${user} is not online` : "nobody else is online");
         for (const peer of online) {

@@ -1,23 +1,17 @@
 /**
- * Approving a request, on the owner's machine: the object is opened into a private temp
- * folder, sealed again under a fresh grant key (split in two shares) and stored in the vault
- * as the grant's copy, and the grant is issued with share A sealed to the recipient and
- * share B handed to the cluster. The original's keys never leave this machine.
+ * Approving a request, on the owner's machine: the object is opened in memory (a grant's
+ * object is bounded, limits.grantObjectBytesMax), sealed again under a fresh grant key (split
+ * in two shares) and stored in the vault as the grant's copy, and the grant is issued with
+ * share A sealed to the recipient and share B handed to the cluster. The original's keys
+ * never leave this machine, and its plaintext is never written anywhere.
  */
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import {
-  grantObjectKeys,
-  keyFingerprint,
-  newGrantShares,
-  sealShareTo,
-  shareAContext,
-} from "../../actors/peer/grant.ts";
+import { grantObjectKeys, keyFingerprint, newGrantShares, sealShareTo, shareAContext } from "./grant.ts";
 import { limits, ValidationError } from "../../events/mod.ts";
-import { download, type TransferDeps, upload } from "../vault/mod.ts";
-import { command } from "../vault/parts.ts";
+import { download } from "./download.ts";
+import { memorySink, memorySource } from "./memory-files.ts";
+import { command, type TransferDeps } from "./parts.ts";
+import { upload } from "./upload.ts";
 
 export interface RequestSummary {
   readonly request: string;
@@ -33,41 +27,43 @@ export async function approve(
   requestId: string,
   options: { views: number; expiresAt: number },
 ): Promise<unknown> {
-  const { bus, session, random } = deps;
+  const { session, random } = deps;
   if (!Number.isInteger(options.views) || options.views < 1 || options.views > limits.grantViewsMax) {
     throw new ValidationError(`views must be a whole number from 1 to ${limits.grantViewsMax}, got ${options.views}`);
   }
-  if (!(options.expiresAt > Date.now())) throw new ValidationError("a grant must expire in the future");
-  const request = await command(bus, "request.show", { ...session, request: requestId }) as RequestSummary;
+  if (!(options.expiresAt > deps.clock.now())) throw new ValidationError("a grant must expire in the future");
+  const request = await command(deps, "request.show", { ...session, request: requestId }) as RequestSummary;
   if (request.owner !== session.user) {
     throw new ValidationError(`request ${requestId} is yours to wait on, not to approve`);
   }
   if (request.status !== "pending") throw new ValidationError(`request ${requestId} is ${request.status} already`);
-  const { publicKey } = await command(bus, "user.publicKey", { ...session, of: request.from }) as {
+  const { publicKey } = await command(deps, "user.publicKey", { ...session, of: request.from }) as {
     publicKey: Uint8Array;
   };
   const grant = bytesToHex(random.bytes(16));
   const parties = { grant, owner: session.user, recipient: request.from };
   const { shareA, shareB } = newGrantShares(random);
   const keys = grantObjectKeys(parties, shareA, shareB);
-  // mkdtemp makes the folder 0700 and download writes 0600: the plaintext is nobody else's to read.
-  const folder = await mkdtemp(join(tmpdir(), "veil-grant-"));
   let stored = false;
+  let opened: Uint8Array | undefined;
   try {
-    const { manifest } = await download(deps, request.image, { output: () => join(folder, "object") });
-    if (manifest.bytes > limits.grantObjectBytesMax) {
-      throw new ValidationError(
-        `${manifest.name} is over the ${limits.grantObjectBytesMax}-byte limit for grants (a view opens it in memory)`,
-      );
-    }
-    await upload(deps, { path: join(folder, "object"), name: manifest.name, type: manifest.type }, {
+    const { manifest, sink } = await download(deps, request.image, (manifest) => {
+      if (manifest.bytes > limits.grantObjectBytesMax) {
+        throw new ValidationError(
+          `${manifest.name} is over the ${limits.grantObjectBytesMax}-byte limit for grants (a view opens it in memory)`,
+        );
+      }
+      return Promise.resolve(memorySink(manifest.bytes));
+    });
+    opened = sink.bytes;
+    await upload(deps, { source: memorySource(opened), name: manifest.name, type: manifest.type }, {
       replicas: manifest.replicas,
       // The copy is hidden as the owner chose for the original.
       bits: manifest.bitsPerChannel,
       copyFor: { grant, keys },
     });
     stored = true;
-    const issued = await command(bus, "grant.issue", {
+    const issued = await command(deps, "grant.issue", {
       ...session,
       request: requestId,
       grant,
@@ -81,10 +77,10 @@ export async function approve(
     return { ...(issued as object), recipientKey: keyFingerprint(publicKey) };
   } catch (error) {
     // A copy no grant was recorded for is of no use: remove it, so its chunks are collected.
-    if (stored) await command(bus, "vault.remove", { ...session, image: keys.image }).catch(() => {});
+    if (stored) await command(deps, "vault.remove", { ...session, image: keys.image }).catch(() => {});
     throw error;
   } finally {
     shareB.fill(0);
-    await rm(folder, { recursive: true, force: true });
+    opened?.fill(0);
   }
 }

@@ -4,25 +4,37 @@
  * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256. Reading needs
  * the get tickets that came with the manifest (`vault.get`, `grant.view`).
  */
-import { createHash, createHmac } from "node:crypto";
-import { sha256Hex } from "../../actors/crypto/mod.ts";
-import { contentMacKey } from "../../actors/peer/meta.ts";
+import { sha256Hex } from "../crypto/mod.ts";
+import { contentMacKey } from "./meta.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import type { Bus, Logger, RandomSource } from "../../actors/ports.ts";
-import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "../../actors/peer/vault.ts";
-import { ticketIndex } from "../../actors/storage-node/tickets.ts";
+import type {
+  Bus,
+  Clock,
+  Digests,
+  IncrementalHash,
+  Logger,
+  RandomSource,
+  SealWork,
+  StegoWork,
+  Timers,
+} from "../ports.ts";
+import { type Chunk, cutIntoChunks, type ObjectKeys, partKeys } from "./vault.ts";
+import { ticketIndex } from "../storage-node/tickets.ts";
 import { IntegrityError, limits, nodeTickets, type VeilError } from "../../events/mod.ts";
-import { type CommandSender, sendCommand } from "../command-client.ts";
-import { storeRequest } from "../../actors/storage-node/client.ts";
-import type { CryptoActor, StegoActor } from "../workers/actors.ts";
+import type { CommandSender } from "./commands.ts";
+import { storeRequest } from "../storage-node/client.ts";
 
 export interface TransferDeps {
   readonly bus: Bus;
-  /** The same bus's commands, sealed (see infra/command-client.ts). */
+  /** The same bus's commands, sealed (see commands.ts). */
   readonly send: CommandSender;
-  readonly crypto: CryptoActor;
-  readonly stego: StegoActor;
+  readonly crypto: SealWork;
+  readonly stego: StegoWork;
   readonly random: RandomSource;
+  readonly clock: Clock;
+  /** Pauses between patient retries run on these. */
+  readonly timers: Timers;
+  readonly digests: Digests;
   readonly session: { readonly user: string; readonly token: string };
   readonly accountKey: Uint8Array;
   readonly logger: Logger;
@@ -68,31 +80,31 @@ export async function eachLimited<T>(
 
 /**
  * The running content hash of a file as its manifest records it: HMAC-SHA-256 under the
- * object's content key, or the plain SHA-256 a legacy (v1) manifest has. Native, not noble:
- * the file passes through it whole (noble is 7x slower on this much); the value is the same
- * as actors/peer/meta.ts's `contentHashOf`.
+ * object's content key, or the plain SHA-256 a legacy (v1) manifest has; the value is the
+ * same as meta.ts's `contentHashOf`.
  */
-export function contentHasher(keys: ObjectKeys, legacy: boolean) {
-  return legacy ? createHash("sha256") : createHmac("sha256", contentMacKey(keys));
+export function contentHasher(digests: Digests, keys: ObjectKeys, legacy: boolean): IncrementalHash {
+  return legacy ? digests.sha256() : digests.hmacSha256(contentMacKey(keys));
 }
 
-export const command = (bus: Bus, name: string, data: unknown) =>
-  sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs });
+/** A command of a transfer: given the time an identity check may take (a session's, a grant's). */
+export const command = (deps: Pick<TransferDeps, "send">, name: string, data: unknown) =>
+  deps.send(name, data, { timeoutMs: limits.identityCommandTimeoutMs });
 
-const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const pause = (timers: Timers, ms: number) => new Promise<void>((resolve) => timers.setTimeout(resolve, ms));
 
 /**
  * Runs `attempt` again, after a growing pause, while it answers busy (a node at its bound)
  * or unavailable (a leader in the middle of a change): both pass, neither means "give up".
  */
-export async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
+export async function patiently<T>(timers: Timers, attempt: () => Promise<T>): Promise<T> {
   for (let round = 1;; round++) {
     try {
       return await attempt();
     } catch (error) {
       const code = (error as { code?: string }).code;
       if (round >= limits.busyRetriesMax || (code !== "busy" && code !== "unavailable")) throw error;
-      await pause(limits.busyRetryPauseMs * round);
+      await pause(timers, limits.busyRetryPauseMs * round);
     }
   }
 }
@@ -102,8 +114,8 @@ export async function patiently<T>(attempt: () => Promise<T>): Promise<T> {
  * visible), in `cover` or in a generated cover sized to fit; returns the PNG's chunks.
  */
 export async function sealPart(
-  crypto: CryptoActor,
-  stego: StegoActor,
+  crypto: SealWork,
+  stego: StegoWork,
   random: RandomSource,
   keys: ObjectKeys,
   index: number,
@@ -198,7 +210,7 @@ export async function reportDamaged(
   damaged: readonly { hash: string; node: string }[],
 ): Promise<void> {
   for (const { hash, node } of damaged) {
-    await command(deps.bus, "vault.damaged", { ...deps.session, image, hash, node }).catch((error: Error) =>
+    await command(deps, "vault.damaged", { ...deps.session, image, hash, node }).catch((error: Error) =>
       deps.logger.warn("could not report a damaged replica", { node, reason: error.message })
     );
   }

@@ -7,9 +7,7 @@
  * replica of every chunk has acknowledged is the manifest recorded; an upload that cannot
  * finish removes what it stored and records nothing.
  */
-import { open } from "node:fs/promises";
-import { basename } from "node:path";
-import type { Bus, Logger } from "../../actors/ports.ts";
+import type { Bus, FileSource, Logger, Timers } from "../ports.ts";
 import {
   type Chunk,
   looksLikePng,
@@ -18,9 +16,9 @@ import {
   partCount,
   previewPartIndex,
   wrapDataKey,
-} from "../../actors/peer/vault.ts";
-import { sealMeta } from "../../actors/peer/meta.ts";
-import { checkBits } from "../../actors/stego/mod.ts";
+} from "./vault.ts";
+import { sealMeta } from "./meta.ts";
+import { checkBits } from "../stego/mod.ts";
 import {
   type Infer,
   limits,
@@ -30,11 +28,10 @@ import {
   vaultStoreReply,
   VeilError,
 } from "../../events/mod.ts";
-import type { ImageManifest } from "../../projections/images.ts";
-import { sendCommand } from "../command-client.ts";
-import { summary } from "../../actors/server/vault/commands.ts";
-import { storeRequest } from "../../actors/storage-node/client.ts";
-import type { FileSummary } from "../../actors/peer/vault-list.ts";
+import { type ImageManifest, storedSummaryOf } from "../../projections/images.ts";
+import type { CommandSender } from "./commands.ts";
+import { storeRequest } from "../storage-node/client.ts";
+import type { FileSummary } from "./vault-list.ts";
 import {
   command,
   contentHasher,
@@ -45,9 +42,16 @@ import {
   type TransferDeps,
 } from "./parts.ts";
 
+/** A file to upload: its bytes, and the name and type it is stored under (sealed). */
+export interface UploadFile {
+  readonly source: FileSource;
+  readonly name: string;
+  readonly type: string;
+}
+
 export async function upload(
   deps: TransferDeps,
-  file: { path: string; name: string; type: string },
+  file: UploadFile,
   /**
    * `cover`: the user's own PNG to hide the file in (files of one part only), instead of a
    * generated one. `bits`: bits per colour channel (1 by default, up to 4: fewer and smaller
@@ -58,33 +62,35 @@ export async function upload(
 ): Promise<FileSummary> {
   const { bus, crypto, stego, random, session, accountKey, logger } = deps;
   if (options.bits !== undefined) checkBits(options.bits, "bits per channel");
-  const handle = await open(file.path, "r").catch((cause: NodeJS.ErrnoException) => {
-    throw new ValidationError(`cannot read ${file.path}: ${cause.code === "ENOENT" ? "no such file" : cause.message}`, {
-      cause,
-    });
-  });
   // Every chunk this upload newly stored, so a failed upload can take them back.
   const stored: StoredReplica[] = [];
-  const putting: Putting = { bus, session, replicas: options.replicas, stored, logger };
+  const putting: Putting = {
+    bus,
+    send: deps.send,
+    timers: deps.timers,
+    session,
+    replicas: options.replicas,
+    stored,
+    logger,
+  };
+  const size = file.source.size;
   try {
-    const info = await handle.stat();
-    if (!info.isFile()) throw new ValidationError(`${file.path} is not a file`);
-    if (info.size > limits.objectBytesMax) {
-      throw new ValidationError(`${file.path} is over the ${limits.objectBytesMax}-byte limit`);
+    if (size > limits.objectBytesMax) {
+      throw new ValidationError(`${file.name} is over the ${limits.objectBytesMax}-byte limit`);
     }
     const keys = options.copyFor?.keys ?? newObjectKeys(random);
     // One cover for several parts would let anyone who compares them see where the data is:
     // a file hidden in the user's own cover is one part.
-    if (options.cover && info.size > limits.coverPartBytesMax) {
+    if (options.cover && size > limits.coverPartBytesMax) {
       throw new ValidationError(
         `a cover of your own takes files up to ${limits.coverPartBytesMax} bytes (one part); ` +
           `${file.name} is larger: leave out --cover and it gets generated covers`,
       );
     }
-    const partBytes = options.cover ? Math.max(1, info.size) : limits.vaultPartBytes;
-    const parts = partCount(info.size, partBytes);
+    const partBytes = options.cover ? Math.max(1, size) : limits.vaultPartBytes;
+    const parts = partCount(size, partBytes);
     // Keyed, so the log cannot be searched for a file someone already has.
-    const contentHash = contentHasher(keys, false);
+    const contentHash = contentHasher(deps.digests, keys, false);
     let done = 0;
     // Parts go through in parallel (one per stego worker), each read and hashed in file order:
     // memory is bounded by the parts in flight, and the content hash is the file's.
@@ -92,11 +98,11 @@ export async function upload(
     let reading = Promise.resolve();
     const partIndexes = Array.from({ length: parts }, (_, index) => index);
     await eachLimited(partIndexes, limits.partsInFlight, async (index) => {
-      const length = Math.min(partBytes, info.size - index * partBytes);
+      const length = Math.min(partBytes, size - index * partBytes);
       const plaintext = new Uint8Array(length);
       const read = reading.then(async () => {
-        const { bytesRead } = await handle.read(plaintext, 0, length, index * partBytes);
-        if (bytesRead !== length) throw new ValidationError(`${file.path} changed while it was read`);
+        const bytesRead = await file.source.read(plaintext, index * partBytes);
+        if (bytesRead !== length) throw new ValidationError(`${file.name} changed while it was read`);
         contentHash.update(plaintext);
       });
       reading = read.catch(() => {});
@@ -107,9 +113,9 @@ export async function upload(
       });
       manifestParts[index] = { chunks: await putPart(putting, chunks) };
       done += length;
-      deps.onProgress?.(done, info.size);
+      deps.onProgress?.(done, size);
     });
-    const preview = options.copyFor ? undefined : await previewOf(deps, handle, info.size, file.path);
+    const preview = options.copyFor ? undefined : await previewOf(deps, file);
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
       const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
@@ -121,8 +127,8 @@ export async function upload(
     const manifest = {
       image: keys.image,
       meta: sealMeta(keys, meta, random),
-      bytes: info.size,
-      contentHash: new Uint8Array(contentHash.digest()),
+      bytes: size,
+      contentHash: contentHash.digest(),
       keyWrapped: wrapDataKey(accountKey, keys, random),
       replicas: options.replicas,
       parts: manifestParts,
@@ -137,7 +143,7 @@ export async function upload(
     };
     let answered = false;
     try {
-      const reply = await command(bus, "vault.store", { ...session, manifest });
+      const reply = await command(deps, "vault.store", { ...session, manifest });
       answered = true;
       return described(vaultStoreReply.parse(reply));
     } catch (error) {
@@ -146,16 +152,14 @@ export async function upload(
       const definite = !answered && error instanceof VeilError &&
         ["validation", "unauthenticated", "forbidden"].includes(error.code);
       if (!definite) {
-        const recorded = await command(bus, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
-        if (recorded) return described(summary(recorded as ImageManifest));
+        const recorded = await command(deps, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
+        if (recorded) return described(storedSummaryOf(recorded as ImageManifest));
       }
       throw error;
     }
   } catch (error) {
-    await takeBack(bus, session, stored, logger);
+    await takeBack(putting);
     throw error;
-  } finally {
-    await handle.close();
   }
 }
 
@@ -163,23 +167,19 @@ export async function upload(
  * A PNG's 128 x 128 preview, or nothing for any other file. A file that starts like a PNG
  * but does not decode is stored all the same, without a preview.
  */
-async function previewOf(
-  deps: TransferDeps,
-  handle: Awaited<ReturnType<typeof open>>,
-  size: number,
-  path: string,
-): Promise<Uint8Array | undefined> {
+async function previewOf(deps: TransferDeps, file: UploadFile): Promise<Uint8Array | undefined> {
+  const size = file.source.size;
   if (size < 8 || size > limits.pngBytesMax) return undefined;
   const head = new Uint8Array(8);
-  await handle.read(head, 0, 8, 0);
+  await file.source.read(head, 0);
   if (!looksLikePng(head)) return undefined;
   const png = new Uint8Array(size);
-  await handle.read(png, 0, size, 0);
+  await file.source.read(png, 0);
   try {
     return await deps.stego.preview(png);
   } catch (error) {
     deps.logger.warn("the file looks like a PNG but does not decode; stored without a preview", {
-      file: basename(path),
+      file: file.name,
       reason: (error as Error).message,
     });
     return undefined;
@@ -217,19 +217,18 @@ async function putPart(putting: Putting, chunks: readonly Chunk[]): Promise<Stor
 
 /** Where the leader places these chunks, with a put ticket for each node it chose. */
 async function placeChunks(
-  { bus, session }: Putting,
+  { send, timers, session }: Putting,
   chunks: readonly Chunk[],
   replicas: number,
   exclude: readonly string[],
 ): Promise<{ node: string; ticket: Uint8Array }[]> {
-  const placement = await patiently(() =>
-    sendCommand(bus, "cluster.place", {
+  const placement = await patiently(timers, () =>
+    send("cluster.place", {
       ...session,
       chunks: chunks.map((chunk) => ({ hash: chunk.hash, bytes: chunk.bytes.byteLength })),
       replicas,
       exclude,
-    })
-  );
+    }));
   // One node, one put ticket: the leader's word that these chunks may go there.
   return nodeTickets.parse((placement as { tickets?: unknown }).tickets);
 }
@@ -237,6 +236,8 @@ async function placeChunks(
 /** What every put of one upload shares. */
 interface Putting {
   readonly bus: Bus;
+  readonly send: CommandSender;
+  readonly timers: Timers;
   readonly session: { readonly user: string; readonly token: string };
   readonly replicas: number;
   /** Every chunk this upload newly stored, so a failed upload can take them back. */
@@ -253,15 +254,16 @@ interface ChunkPuts {
 
 /** Puts a chunk on one node with its ticket; a failure is remembered, not thrown. */
 async function putOn(
-  { bus, stored, logger }: Putting,
+  { bus, timers, stored, logger }: Putting,
   chunk: Chunk,
   { node, ticket }: { node: string; ticket: Uint8Array },
   puts: ChunkPuts,
 ): Promise<void> {
   try {
-    const reply = await patiently(() =>
-      storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket })
-    ) as { stored: boolean };
+    const reply = await patiently(
+      timers,
+      () => storeRequest(bus, node, "put", { hash: chunk.hash, bytes: chunk.bytes, ticket }),
+    );
     puts.holding.add(node);
     if (reply.stored) stored.push({ hash: chunk.hash, node, ticket });
   } catch (error) {
@@ -311,15 +313,10 @@ interface StoredReplica {
  * never shared ones). A user's machine may not delete chunks, so it hands them to the
  * servers with the put tickets it stored them under; what is left, garbage collection takes.
  */
-async function takeBack(
-  bus: Bus,
-  session: { user: string; token: string },
-  stored: readonly StoredReplica[],
-  logger: Logger,
-): Promise<void> {
+async function takeBack({ send, session, stored, logger }: Putting): Promise<void> {
   for (let start = 0; start < stored.length; start += limits.abandonChunksMax) {
     const chunks = stored.slice(start, start + limits.abandonChunksMax);
-    await sendCommand(bus, "vault.abandon", { ...session, chunks }).catch((error: Error) =>
+    await send("vault.abandon", { ...session, chunks }).catch((error: Error) =>
       logger.warn("could not take back the chunks of a failed upload", { reason: error.message })
     );
   }

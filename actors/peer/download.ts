@@ -4,58 +4,47 @@
  * back in parallel and are written in file order; the file is renamed into place only once
  * it is whole and matches its content hash. Replicas found damaged are reported for repair.
  */
-import { open, rename, rm } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { bytesToHex } from "@noble/hashes/utils.js";
-import { metaOf, type ObjectMeta } from "../../actors/peer/meta.ts";
-import {
-  checkLayout,
-  type ObjectKeys,
-  openObjectKeys,
-  partBytesOf,
-  previewPartIndex,
-} from "../../actors/peer/vault.ts";
-import type { Bus } from "../../actors/ports.ts";
-import { IntegrityError, limits, NotFoundError, ValidationError } from "../../events/mod.ts";
+import { metaOf, type ObjectMeta } from "./meta.ts";
+import { checkLayout, type ObjectKeys, openObjectKeys, partBytesOf, previewPartIndex } from "./vault.ts";
+import type { FileSink } from "../ports.ts";
+import { IntegrityError, limits, NotFoundError } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
-import { exists } from "../files.ts";
-import { resolveObject, type VaultDeps } from "../../actors/peer/vault-list.ts";
+import { resolveObject, type VaultDeps } from "./vault-list.ts";
 import { command, contentHasher, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
+import { bytesToHex } from "@noble/hashes/utils.js";
 
 /** A manifest with its name and type opened on this machine. */
 export type OpenedManifest = ImageManifest & ObjectMeta;
 
 /** One's own object by id or name, its keys unwrapped and its name and type opened. */
 export async function openManifest(
-  deps: VaultDeps & { readonly bus: Bus },
+  deps: VaultDeps,
   reference: string,
 ): Promise<{ manifest: OpenedManifest; keys: ObjectKeys; tickets: ReturnType<typeof ticketsOf> }> {
   const image = await resolveObject(deps, reference);
-  const reply = await command(deps.bus, "vault.get", { ...deps.session, image });
+  const reply = await command(deps, "vault.get", { ...deps.session, image });
   const stored = reply as ImageManifest;
   const keys = openObjectKeys(deps.accountKey, stored.image, stored.keyWrapped);
   // Get tickets for its chunks come with it: only the owner gets them.
   return { manifest: { ...stored, ...metaOf(keys, stored) }, keys, tickets: ticketsOf(reply) };
 }
 
-export async function download(
+/**
+ * Fetches one's own object into `sink`, which the caller makes once it has seen the opened
+ * manifest (a file named after it, a buffer); the sink is committed only when the whole came
+ * back and matches its content hash, and discarded otherwise.
+ */
+export async function download<Sink extends FileSink>(
   deps: TransferDeps,
   reference: string,
-  /** `output` names the file to write, given the opened manifest (a default can come from its name). */
-  options: { output: (manifest: OpenedManifest) => string; force?: boolean },
-): Promise<{ manifest: OpenedManifest; output: string }> {
+  sinkFor: (manifest: OpenedManifest) => Promise<Sink>,
+): Promise<{ manifest: OpenedManifest; sink: Sink }> {
   const { manifest, keys, tickets } = await openManifest(deps, reference);
-  const output = options.output(manifest);
-  if (!options.force && (await exists(output))) {
-    throw new ValidationError(`${output} exists; add --force to replace it`);
-  }
   const partBytes = partBytesOf(manifest);
   checkLayout(manifest);
-  const partial = join(dirname(output), `.${basename(output)}.${bytesToHex(deps.random.bytes(6))}.partial`);
-  const out = await open(partial, "wx", 0o600);
+  const sink = await sinkFor(manifest);
   try {
-    // The native hash: the file passes through it whole (noble is 7x slower on this much).
-    const contentHash = contentHasher(keys, manifest.legacy !== undefined);
+    const contentHash = contentHasher(deps.digests, keys, manifest.legacy !== undefined);
     let done = 0;
     // Replicas found damaged or missing, reported once the file is safe, so repair can put them back.
     const damaged: { hash: string; node: string }[] = [];
@@ -77,7 +66,7 @@ export async function download(
         await turns[index]!.promise;
         if (failed) return;
         contentHash.update(plaintext);
-        await out.write(plaintext, 0, plaintext.byteLength, index * partBytes);
+        await sink.write(plaintext, index * partBytes);
         done += plaintext.byteLength;
         deps.onProgress?.(done, manifest.bytes);
         turns[index + 1]?.resolve();
@@ -87,17 +76,14 @@ export async function download(
         throw error;
       }
     });
-    if (done !== manifest.bytes || contentHash.digest("hex") !== bytesToHex(manifest.contentHash)) {
+    if (done !== manifest.bytes || bytesToHex(contentHash.digest()) !== bytesToHex(manifest.contentHash)) {
       throw new IntegrityError(`${manifest.name} did not come back as it was stored (size or content hash differs)`);
     }
-    await out.sync();
-    await out.close();
-    await rename(partial, output);
+    await sink.commit();
     await reportDamaged(deps, manifest.image, damaged);
-    return { manifest, output };
+    return { manifest, sink };
   } catch (error) {
-    await out.close().catch(() => {});
-    await rm(partial, { force: true });
+    await sink.discard();
     throw error;
   }
 }
