@@ -243,7 +243,15 @@ export interface IncrementalHash {
 export interface Digests {
   sha256(): IncrementalHash;
   hmacSha256(key: Uint8Array): IncrementalHash;
+  readonly chunkHash: ChunkHasher;
 }
+
+/**
+ * A chunk's name: the SHA-256 of its bytes in hex. Web Crypto's (actors/crypto/digest.ts)
+ * where speed matters; the simulator's is synchronous, so no real thread-pool job decides
+ * when a simulated step finishes.
+ */
+export type ChunkHasher = (bytes: Uint8Array) => Promise<string>;
 
 /** Sealing and opening parts, in the crypto actor. */
 export interface SealWork {

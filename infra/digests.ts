@@ -3,6 +3,7 @@
  * and noble's pure-JS hash is seven times slower on this much. The values are noble's.
  */
 import { createHash, createHmac, type Hash, type Hmac } from "node:crypto";
+import { sha256Hex } from "../actors/crypto/mod.ts";
 import type { Digests, IncrementalHash } from "../actors/ports.ts";
 
 const incremental = (hash: Hash | Hmac): IncrementalHash => ({
@@ -13,4 +14,5 @@ const incremental = (hash: Hash | Hmac): IncrementalHash => ({
 export const nativeDigests: Digests = {
   sha256: () => incremental(createHash("sha256")),
   hmacSha256: (key) => incremental(createHmac("sha256", key)),
+  chunkHash: sha256Hex,
 };

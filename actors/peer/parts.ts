@@ -4,7 +4,6 @@
  * bytes are hidden in one cover PNG, cut into chunks named by their SHA-256. Reading needs
  * the get tickets that came with the manifest (`vault.get`, `grant.view`).
  */
-import { sha256Hex } from "../crypto/mod.ts";
 import { contentMacKey } from "./meta.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
 import type {
@@ -114,9 +113,7 @@ export async function patiently<T>(timers: Timers, attempt: () => Promise<T>): P
  * visible), in `cover` or in a generated cover sized to fit; returns the PNG's chunks.
  */
 export async function sealPart(
-  crypto: SealWork,
-  stego: StegoWork,
-  random: RandomSource,
+  { crypto, stego, random, digests }: Pick<TransferDeps, "crypto" | "stego" | "random" | "digests">,
   keys: ObjectKeys,
   index: number,
   plaintext: Uint8Array,
@@ -132,12 +129,12 @@ export async function sealPart(
     coverSeed,
     cover: options.cover,
   });
-  return await cutIntoChunks(png);
+  return await cutIntoChunks(png, digests.chunkHash);
 }
 
 /** Reads one chunk from the first replica that returns it intact; replicas found damaged are reported. */
 async function fetchChunk(
-  bus: Bus,
+  { bus, digests }: Pick<TransferDeps, "bus" | "digests">,
   chunk: StoredChunk,
   tickets: TicketFinder,
   logger: Logger,
@@ -152,7 +149,7 @@ async function fetchChunk(
     }
     try {
       const bytes = await storeRequest(bus, node, "get", { hash: chunk.hash, ticket });
-      if ((await sha256Hex(bytes)) === chunk.hash) return bytes;
+      if ((await digests.chunkHash(bytes)) === chunk.hash) return bytes;
       problems.push(`${node}: returned bytes that do not match`);
       logger.warn("a replica returned a damaged chunk", { node, chunk: chunk.hash });
       reportDamaged(node);
@@ -174,7 +171,7 @@ async function fetchChunk(
  * to this object. Replicas found damaged or missing are added to `damaged`.
  */
 export async function readPart(
-  deps: Pick<TransferDeps, "bus" | "crypto" | "stego" | "logger">,
+  deps: Pick<TransferDeps, "bus" | "crypto" | "stego" | "logger" | "digests">,
   keys: ObjectKeys,
   part: { chunks: readonly StoredChunk[] },
   index: number,
@@ -184,7 +181,7 @@ export async function readPart(
   const pieces: Uint8Array[] = new Array(part.chunks.length);
   await eachLimited(part.chunks, limits.transferConcurrency, async (chunk, position) => {
     pieces[position] = await fetchChunk(
-      deps.bus,
+      deps,
       chunk,
       tickets,
       deps.logger,

@@ -60,7 +60,7 @@ export async function upload(
    */
   options: { replicas: number; cover?: Uint8Array; bits?: number; copyFor?: { grant: string; keys: ObjectKeys } },
 ): Promise<FileSummary> {
-  const { bus, crypto, stego, random, session, accountKey, logger } = deps;
+  const { bus, random, session, accountKey, logger } = deps;
   if (options.bits !== undefined) checkBits(options.bits, "bits per channel");
   // Every chunk this upload newly stored, so a failed upload can take them back.
   const stored: StoredReplica[] = [];
@@ -107,7 +107,7 @@ export async function upload(
       });
       reading = read.catch(() => {});
       await read;
-      const chunks = await sealPart(crypto, stego, random, keys, index, plaintext, {
+      const chunks = await sealPart(deps, keys, index, plaintext, {
         cover: options.cover,
         bits: options.bits,
       });
@@ -118,7 +118,7 @@ export async function upload(
     const preview = options.copyFor ? undefined : await previewOf(deps, file);
     let previewPart: { chunks: StoredChunk[] } | undefined;
     if (preview) {
-      const chunks = await sealPart(crypto, stego, random, keys, previewPartIndex, preview, { bits: options.bits });
+      const chunks = await sealPart(deps, keys, previewPartIndex, preview, { bits: options.bits });
       previewPart = { chunks: await putPart(putting, chunks) };
     }
     // What the content is, not what the name says: a PNG is an image whatever it is called.

@@ -8,7 +8,7 @@
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { IntegrityError, limits, ValidationError } from "../../events/mod.ts";
 import { deriveSubkey, keyBytes, sha256Hex, unwrapKey, wrapKey } from "../crypto/mod.ts";
-import type { RandomSource } from "../ports.ts";
+import type { ChunkHasher, RandomSource } from "../ports.ts";
 
 export interface ObjectKeys {
   readonly image: string;
@@ -59,13 +59,13 @@ export interface Chunk {
  * trailer would be the same bytes in every such PNG, and so one chunk shared by unrelated
  * objects, which one of them might delete while the other still needs it.
  */
-export async function cutIntoChunks(png: Uint8Array): Promise<Chunk[]> {
+export async function cutIntoChunks(png: Uint8Array, chunkHash: ChunkHasher = sha256Hex): Promise<Chunk[]> {
   const count = Math.max(1, Math.ceil(png.byteLength / limits.chunkBytes));
   const size = Math.ceil(png.byteLength / count);
   const chunks: Chunk[] = [];
   for (let offset = 0; offset < png.byteLength; offset += size) {
     const bytes = png.subarray(offset, Math.min(png.byteLength, offset + size));
-    chunks.push({ hash: await sha256Hex(bytes), bytes });
+    chunks.push({ hash: await chunkHash(bytes), bytes });
   }
   if (chunks.length > limits.chunksPerPartMax) {
     throw new ValidationError(

@@ -12,7 +12,7 @@ import { IntegrityError, limits } from "../../events/mod.ts";
 import { command, eachLimited, readPart, type StoredChunk, ticketsOf, type TransferDeps } from "./parts.ts";
 
 export interface ViewDeps
-  extends Pick<TransferDeps, "bus" | "send" | "crypto" | "stego" | "random" | "session" | "logger"> {
+  extends Pick<TransferDeps, "bus" | "send" | "crypto" | "stego" | "digests" | "random" | "session" | "logger"> {
   readonly privateKey: Uint8Array;
 }
 

@@ -8,6 +8,7 @@
 import { type Actor, createActor, fromCallback, fromPromise, type SnapshotFrom, toPromise, waitFor } from "xstate";
 import type {
   Bus,
+  ChunkHasher,
   Clock,
   EventLog,
   GrantShareStore,
@@ -98,6 +99,8 @@ export interface ServerDeps {
   readonly random: RandomSource;
   /** How long a silent storage node keeps its replicas before repair copies them elsewhere (VEIL_REPAIR_GRACE_MS). */
   readonly repairGraceMs?: number;
+  /** How repair checks a copied chunk (Web Crypto's SHA-256 unless given; the simulator's is synchronous). */
+  readonly chunkHash?: ChunkHasher;
   /** Garbage collection: how long a put chunk is kept unreferenced (VEIL_GC_GRACE_MS), and how often the leader looks (VEIL_GC_INTERVAL_MS). */
   readonly gcGraceMs?: number;
   readonly gcIntervalMs?: number;
@@ -453,6 +456,7 @@ export function startServer(deps: ServerDeps): HostedServer {
                   health: () => health,
                   heartbeatTimeouts,
                   graceMs: deps.repairGraceMs ?? limits.repairGraceMs,
+                  ...(deps.chunkHash ? { chunkHash: deps.chunkHash } : {}),
                   tickets,
                   leaderSince,
                   stillLeading,

@@ -7,7 +7,7 @@
 import { sha256Hex } from "../crypto/mod.ts";
 import { fromPromise } from "xstate";
 import { ForbiddenError, IntegrityError, NotFoundError } from "../../events/mod.ts";
-import type { ChunkStore, Signatures } from "../ports.ts";
+import type { ChunkHasher, ChunkStore, Signatures } from "../ports.ts";
 import { putBytes, type StorageContext, type StorageEvent, type StoreChange, type StoreResult } from "./machine.ts";
 import { checkTicketAllows, ticketVerifier } from "./tickets.ts";
 
@@ -44,12 +44,13 @@ async function run(
   store: ChunkStore,
   nodeId: string,
   request: Request,
+  chunkHash: ChunkHasher,
 ): Promise<{ value: unknown; change: StoreChange }> {
   const hash = request.hash!;
   switch (request.operation) {
     case "put": {
       const bytes = request.bytes!;
-      if ((await sha256Hex(bytes)) !== hash) {
+      if ((await chunkHash(bytes)) !== hash) {
         throw new IntegrityError(`the chunk sent as ${hash} does not match that hash; nothing stored`);
       }
       const { stored } = await store.put(hash, bytes, request.atMs!);
@@ -94,6 +95,7 @@ export function storageEffects(
   learnTicketKey: (signal: AbortSignal) => Promise<Uint8Array>,
   /** How tickets' signatures are checked: the platform's native Ed25519 in production. */
   signatures?: Signatures,
+  chunkHash: ChunkHasher = sha256Hex,
 ) {
   const checkTicket = ticketChecker(signatures);
   return {
@@ -116,7 +118,7 @@ export function storageEffects(
         };
         Promise.resolve().then(() => {
           checkTicket(context, event);
-          return run(store, context.nodeId, event);
+          return run(store, context.nodeId, event, chunkHash);
         }).then(
           ({ value, change }) => {
             reply({ ok: true, value });

@@ -7,7 +7,7 @@
  * key: given to it, or asked of the servers.
  */
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
-import type { Bus, ChunkStore, Clock, Logger, Signatures, Timers } from "../ports.ts";
+import type { Bus, ChunkHasher, ChunkStore, Clock, Logger, Signatures, Timers } from "../ports.ts";
 import {
   failureReply,
   heartbeatSubject,
@@ -58,6 +58,8 @@ export interface StorageNodeDeps {
   readonly timers: Timers;
   readonly logger: Logger;
   readonly signatures: Signatures;
+  /** How a put's bytes are checked against its name (Web Crypto's SHA-256 unless given). */
+  readonly chunkHash?: ChunkHasher;
   readonly capacityBytes: number;
   /** What the heartbeat reports as this process's memory. */
   readonly memoryBytes: () => number;
@@ -69,7 +71,7 @@ export function startStorageNode(deps: StorageNodeDeps): HostedStorageNode {
   const { nodeId, bus, store, clock, timers, logger, capacityBytes, ticketKey } = deps;
   const learnTicketKey = (signal: AbortSignal) =>
     ticketKey ? Promise.resolve(ticketKey) : askServersForTicketKey({ send: deps.send, clock, timers, logger }, signal);
-  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey, deps.signatures)), {
+  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey, deps.signatures, deps.chunkHash)), {
     input: { nodeId, capacityBytes },
   });
 

@@ -17,6 +17,7 @@ import { limits } from "../../events/mod.ts";
 import { natsBus } from "../../infra/nats/bus.ts";
 import { cryptoRandom } from "../../infra/random.ts";
 import { commandsOver, sendCommand } from "../../infra/command-client.ts";
+import { nativeDigests } from "../../infra/digests.ts";
 import { download, onThisMachine, type TransferDeps, upload } from "../../infra/vault/mod.ts";
 import { eachLimited, sealPart } from "../../actors/peer/parts.ts";
 import { newObjectKeys } from "../../actors/peer/vault.ts";
@@ -160,7 +161,7 @@ export const vaultSuite: Suite = {
                   async (index) => {
                     // A copy, as an upload reads it: a view would send the whole 50 MB buffer to a worker.
                     const part = bytes.slice(index * limits.vaultPartBytes, (index + 1) * limits.vaultPartBytes);
-                    await sealPart(crypto, stego, cryptoRandom, keys, index, part);
+                    await sealPart({ crypto, stego, random: cryptoRandom, digests: nativeDigests }, keys, index, part);
                   },
                 ));
               figures.upload_50mb_vs_seal_and_hide_alone_ratio = round2(sealSeconds / uploadSeconds);

@@ -6,6 +6,7 @@
  */
 import { hmac } from "@noble/hashes/hmac.js";
 import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { openObject, passwordKdf, sealObject } from "../../actors/crypto/mod.ts";
 import { authHash, newAccountKeys, openAccountKeys, sealCredentials } from "../../actors/peer/account.ts";
 import { approve } from "../../actors/peer/approve.ts";
@@ -21,26 +22,35 @@ import { findPart, hidePart, previewPng } from "../../actors/stego/work.ts";
 import { limits } from "../../events/mod.ts";
 import { silentLogger } from "../support/logger.ts";
 import type { SimNetwork } from "./network.ts";
+import type { RealWork } from "./real-work.ts";
 
-const inlineSealing: SealWork = { seal: sealObject, open: openObject };
-const inlineStego: StegoWork = {
-  embed: (input) => hidePart(input),
+/** The real crypto and stego code, inline; what finishes in the thread pool goes through `work`. */
+const inlineSealing = (work: RealWork): SealWork => ({
+  seal: (key, objectId, plaintext) => work.run(() => sealObject(key, objectId, plaintext)),
+  open: (key, sealed) => work.run(() => openObject(key, sealed)),
+});
+const inlineStego = (work: RealWork): StegoWork => ({
+  embed: (input) => work.run(() => hidePart(input)),
   extract: (png, key) => Promise.resolve(findPart(png, key)),
-  preview: previewPng,
-};
+  preview: (png) => work.run(() => previewPng(png)),
+});
 const incremental = (hash: ReturnType<typeof sha256.create>): IncrementalHash => ({
   update: (bytes) => void hash.update(bytes),
   digest: () => hash.digest(),
 });
+/** Noble's hashes: synchronous, so no thread-pool job decides when a step ends. */
+export const syncChunkHash = (bytes: Uint8Array) => Promise.resolve(bytesToHex(sha256(bytes)));
 const nobleDigests: Digests = {
   sha256: () => incremental(sha256.create()),
   hmacSha256: (key) => incremental(hmac.create(sha256, key) as unknown as ReturnType<typeof sha256.create>),
+  chunkHash: syncChunkHash,
 };
 
 export interface PeerDeps {
   readonly network: SimNetwork;
   readonly clock: Clock & Timers;
   readonly random: RandomSource;
+  readonly work: RealWork;
 }
 
 export class SimPeer {
@@ -55,7 +65,7 @@ export class SimPeer {
   }
 
   /** Registers `user` and logs in, as `veil register` and `veil login` do. */
-  static async join({ network, clock, random }: PeerDeps, user: string): Promise<SimPeer> {
+  static async join({ network, clock, random, work }: PeerDeps, user: string): Promise<SimPeer> {
     const bus = network.bus(`peer-${user}`, { account: "clients", host: `10.0.0.${user.length}` });
     const client = new CommandClient(bus, clock, random);
     const send = (name: string, data: unknown) =>
@@ -75,8 +85,8 @@ export class SimPeer {
     return new SimPeer({
       bus,
       send: client.send,
-      crypto: inlineSealing,
-      stego: inlineStego,
+      crypto: inlineSealing(work),
+      stego: inlineStego(work),
       random,
       clock,
       timers: clock,

@@ -1,8 +1,10 @@
 /**
- * The whole server in the simulator: every server is `startServer`, the one production runs
- * (the machine, its projections, its heartbeat, its commands and the leader's duties), on a
- * simulated network, an in-memory log and one SimulatedClock, all from one seed. Nothing is
- * stubbed: the leader's rounds are the machine's XState delays on the simulated clock.
+ * The whole system in the simulator: every server is `startServer`, the one production runs
+ * (the machine, its projections, its heartbeat, its commands and the leader's duties), every
+ * storage node `startStorageNode` over a chunk store in memory, and every user's machine the
+ * CLI's own actor-side code (test/sim/peer.ts), on a simulated network, an in-memory log and
+ * one SimulatedClock, all from one seed. Nothing is stubbed: the leader's rounds are the
+ * machine's XState delays on the simulated clock.
  */
 import { SimulatedClock } from "xstate";
 import { portableSignatures, ReplayWindow } from "../../actors/crypto/mod.ts";
@@ -10,11 +12,16 @@ import type { GrantShareStore, RandomSource, Snapshot, SnapshotStore } from "../
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { type HostedServer, startServer } from "../../actors/server/application.ts";
 import { ticketKeys } from "../../actors/storage-node/tickets.ts";
+import { type HostedStorageNode, startStorageNode } from "../../actors/storage-node/host.ts";
+import { CommandClient } from "../../actors/peer/commands.ts";
 import { defaultHeartbeatTimeouts } from "../../projections/mod.ts";
 import { silentLogger } from "../support/logger.ts";
 import { recordingMail } from "../support/identity.ts";
 import { TermInvariants, withSimulation } from "./invariants.ts";
 import { MemoryEventLog } from "./memory-log.ts";
+import { type MemoryChunkStore, memoryChunkStore } from "./memory-store.ts";
+import { SimPeer, syncChunkHash } from "./peer.ts";
+import { RealWork } from "./real-work.ts";
 import { SimNetwork } from "./network.ts";
 import { type Random, seededRandom } from "./random.ts";
 
@@ -46,6 +53,12 @@ export class SimSystem {
   readonly network: SimNetwork;
   readonly log: MemoryEventLog;
   readonly servers = new Map<string, HostedServer>();
+  readonly storageNodes = new Map<string, HostedStorageNode>();
+  /** Each storage node's disk: it outlives the node's process (a crash), unless it is lost too. */
+  readonly disks = new Map<string, MemoryChunkStore>();
+  readonly work = new RealWork();
+  /** The cluster's durations, shortened so that repair and garbage collection happen within a run. */
+  readonly durations = { repairGraceMs: 4_000, gcGraceMs: 30_000, gcIntervalMs: 3_000 };
   readonly #bytes: RandomSource;
   readonly #clusterKey: Uint8Array;
   readonly #grantShares = memoryGrantShares();
@@ -79,6 +92,8 @@ export class SimSystem {
       ticketKeys: ticketKeys(this.#clusterKey),
       signatures: portableSignatures,
       memoryBytes: () => 0,
+      chunkHash: syncChunkHash,
+      ...this.durations,
       identity: {
         secrets: clusterSecrets(this.#clusterKey, this.#bytes),
         replays: new ReplayWindow(),
@@ -92,6 +107,40 @@ export class SimSystem {
     return server;
   }
 
+  /** A storage node starts (again) over its disk: the one it had, or a new, empty one. */
+  startStorageNode(nodeId: string): HostedStorageNode {
+    let disk = this.disks.get(nodeId);
+    if (!disk) this.disks.set(nodeId, disk = memoryChunkStore());
+    const bus = this.network.bus(nodeId);
+    const node = startStorageNode({
+      nodeId,
+      bus,
+      send: new CommandClient(bus, this.clock, this.#bytes).send,
+      store: disk,
+      clock: this.clock,
+      timers: this.clock,
+      logger: silentLogger,
+      signatures: portableSignatures,
+      chunkHash: syncChunkHash,
+      capacityBytes: 1 << 30,
+      memoryBytes: () => 0,
+      ticketKey: ticketKeys(this.#clusterKey).publicKey,
+    });
+    this.storageNodes.set(nodeId, node);
+    return node;
+  }
+
+  crashStorageNode(nodeId: string, options: { loseDisk?: boolean } = {}): void {
+    this.storageNodes.get(nodeId)?.actor.stop();
+    this.storageNodes.delete(nodeId);
+    if (options.loseDisk) this.disks.delete(nodeId);
+  }
+
+  /** A user registers and logs in from a machine of their own. */
+  joinPeer(user: string): Promise<SimPeer> {
+    return SimPeer.join({ network: this.network, clock: this.clock, random: this.#bytes, work: this.work }, user);
+  }
+
   /** The process dies: no resignation, no goodbye, no heartbeat. */
   crash(nodeId: string): void {
     this.servers.get(nodeId)?.actor.stop();
@@ -102,10 +151,31 @@ export class SimSystem {
   async run(durationMs: number, stepMs = 10): Promise<void> {
     for (let elapsed = 0; elapsed < durationMs; elapsed += stepMs) {
       this.clock.increment(stepMs);
-      // Effects settle in microtasks and promise chains; one macrotask turn drains them.
+      // Effects settle in microtasks and promise chains; one macrotask turn drains them, and
+      // real work (sealing, deflating) is waited for and handed back in order.
       await new Promise((resolve) => setImmediate(resolve));
+      await this.work.settle();
       this.checkSafety();
     }
+  }
+
+  /** Runs the simulation until `promise` settles (a peer's upload, a view), and gives its outcome. */
+  async complete<T>(what: string, promise: Promise<T>, boundMs = 120_000): Promise<T> {
+    let outcome: { ok: true; value: T } | { ok: false; error: unknown } | undefined;
+    promise.then((value) => (outcome = { ok: true, value }), (error) => (outcome = { ok: false, error }));
+    for (let elapsed = 0; !outcome && elapsed <= boundMs; elapsed += 10) await this.run(10);
+    if (!outcome) throw new Error(`${what}: not settled within ${boundMs} ms of simulated time`);
+    if (!outcome.ok) throw outcome.error;
+    return outcome.value;
+  }
+
+  /** Runs the simulation until `done` holds, checking every 50 ms of simulated time. */
+  async until(what: string, boundMs: number, done: () => boolean): Promise<void> {
+    for (let elapsed = 0; elapsed <= boundMs; elapsed += 50) {
+      if (done()) return;
+      await this.run(50);
+    }
+    throw new Error(`${what}: not within ${boundMs} ms of simulated time`);
   }
 
   /** Servers that believe they lead, with their terms. */
@@ -123,6 +193,7 @@ export class SimSystem {
 
   shutdown(): void {
     for (const node of [...this.servers.keys()]) this.crash(node);
+    for (const node of [...this.storageNodes.keys()]) this.crashStorageNode(node);
   }
 }
 

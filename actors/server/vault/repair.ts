@@ -9,7 +9,7 @@
  * the get and the put, as it would for anyone it lets read or place a chunk.
  */
 import { sha256Hex } from "../../crypto/mod.ts";
-import type { Bus, Clock, EventLog, IdSource, Logger } from "../../ports.ts";
+import type { Bus, ChunkHasher, Clock, EventLog, IdSource, Logger } from "../../ports.ts";
 import { place } from "../load-balancer.ts";
 import type { TicketIssuer } from "../../storage-node/tickets.ts";
 import { imageSubject, limits, veilEvent } from "../../../events/mod.ts";
@@ -38,6 +38,8 @@ export interface RepairDeps {
   readonly leaderSince: number;
   readonly stillLeading: () => boolean;
   readonly tickets: TicketIssuer;
+  /** How a copied chunk is checked before it is put (Web Crypto's SHA-256 unless given). */
+  readonly chunkHash?: ChunkHasher;
 }
 
 interface Repair {
@@ -122,7 +124,7 @@ export async function repairRound(deps: RepairDeps, cursor: RepairCursor = { off
       try {
         const ticket = tickets.get([{ hash: repair.hash, nodes: [source] }])[0]!.ticket;
         const got = await storeRequest(bus, source, "get", { hash: repair.hash, ticket });
-        if ((await sha256Hex(got)) === repair.hash) {
+        if ((await (deps.chunkHash ?? sha256Hex)(got)) === repair.hash) {
           bytes = got;
           break;
         }
