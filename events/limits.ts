@@ -154,6 +154,11 @@ export const limits = {
   gcGraceMs: 60 * 60_000,
   gcIntervalMs: 30_000,
   gcDeletesPerRound: 4096,
+  /** How often a storage node reads back a few of its chunks to find damage (its scrub), and how many each time. */
+  scrubIntervalMs: 10_000,
+  scrubChunksPerRound: 32,
+  /** Copies a garbage collection round records lost (recorded on a node whose listing lacks them), at most. */
+  auditLostPerRound: 1024,
   /** Chunks one list page of a storage node holds (64 hex digits and a little each). */
   chunkListPageMax: 1000,
   /** The longest duration any request may name (a year), so arithmetic on it stays exact. */

@@ -466,8 +466,11 @@ export function startServer(deps: ServerDeps): HostedServer {
               name: "garbage collection round",
               intervalMs: deps.gcIntervalMs ?? limits.gcIntervalMs,
               round: async () => {
-                const { chunks, bytes } = await collectRound({
+                const report = await collectRound({
                   bus,
+                  log,
+                  ids,
+                  nodeId,
                   logger,
                   images,
                   health: () => health,
@@ -476,7 +479,9 @@ export function startServer(deps: ServerDeps): HostedServer {
                   graceMs: deps.gcGraceMs ?? limits.gcGraceMs,
                   stillLeading,
                 });
+                const { chunks, bytes, lost } = report;
                 if (chunks > 0) logger.info("garbage collected unreferenced chunks", { chunks, bytes });
+                if (lost > 0) logger.warn("copies recorded lost, for repair", { copies: lost });
               },
             },
             {

@@ -1,8 +1,9 @@
 /**
  * The storage node's effects over a ChunkStore: a put or get is checked against its ticket
  * before anything is read or written, and every chunk against its SHA-256 before it is
- * stored and after it is read. A chunk found damaged on read is removed, so the leader's
- * repair puts a good copy back, and the caller gets an IntegrityError naming it.
+ * stored and after it is read. A chunk found damaged on read (a get, or the node's own
+ * scrub, `verify`) is removed, so the leader's audit and repair put a good copy back, and a
+ * get's caller gets an IntegrityError naming it.
  */
 import { sha256Hex } from "../crypto/mod.ts";
 import { fromPromise } from "xstate";
@@ -40,6 +41,20 @@ function ticketChecker(signatures: Signatures | undefined) {
   };
 }
 
+/** A chunk read back and checked; a damaged one is removed, and what that freed is said. */
+async function readChecked(
+  store: ChunkStore,
+  hash: string,
+): Promise<{ bytes: Uint8Array | undefined } | { removed: StoreChange }> {
+  try {
+    return { bytes: await store.get(hash) };
+  } catch (error) {
+    if (!(error instanceof IntegrityError)) throw error;
+    const freed = await store.delete(hash);
+    return { removed: { bytes: -freed, chunks: freed > 0 ? -1 : 0 } };
+  }
+}
+
 async function run(
   store: ChunkStore,
   nodeId: string,
@@ -57,18 +72,20 @@ async function run(
       return { value: { stored }, change: stored ? { bytes: bytes.byteLength, chunks: 1 } : unchanged };
     }
     case "get": {
-      let bytes: Uint8Array | undefined;
-      try {
-        bytes = await store.get(hash);
-      } catch (error) {
-        if (!(error instanceof IntegrityError)) throw error;
-        const freed = await store.delete(hash);
+      const read = await readChecked(store, hash);
+      if ("removed" in read) {
         throw Object.assign(new IntegrityError(`chunk ${hash} was damaged on ${nodeId}; removed for repair`), {
-          change: { bytes: -freed, chunks: freed > 0 ? -1 : 0 },
+          change: read.removed,
         });
       }
-      if (!bytes) throw new NotFoundError(`no chunk ${hash} on ${nodeId}`);
-      return { value: bytes, change: unchanged };
+      if (!read.bytes) throw new NotFoundError(`no chunk ${hash} on ${nodeId}`);
+      return { value: read.bytes, change: unchanged };
+    }
+    case "verify": {
+      const read = await readChecked(store, hash);
+      return "removed" in read
+        ? { value: { damaged: true }, change: read.removed }
+        : { value: { damaged: false }, change: unchanged };
     }
     case "has":
       return { value: await store.has(hash), change: unchanged };

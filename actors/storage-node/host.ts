@@ -4,10 +4,12 @@
  * with its state, bytes used, capacity, chunk count and operations in flight. Every request
  * is validated before the machine sees it; replies have the shape of command replies. Puts
  * and gets carry a storage ticket (`ticket`), which the node checks with the cluster's ticket
- * key: given to it, or asked of the servers.
+ * key: given to it, or asked of the servers. In the background the node scrubs its store: a
+ * few chunks each round are read back and checked, and a damaged one is removed, which the
+ * leader's audit then finds and repair puts back.
  */
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
-import type { Bus, ChunkHasher, ChunkStore, Clock, Logger, Signatures, Timers } from "../ports.ts";
+import type { Bus, ChunkEntry, ChunkHasher, ChunkStore, Clock, Logger, Signatures, Timers } from "../ports.ts";
 import {
   failureReply,
   heartbeatSubject,
@@ -65,15 +67,20 @@ export interface StorageNodeDeps {
   readonly memoryBytes: () => number;
   /** The cluster's ticket public key, when this process has the cluster key; without it, the node asks the servers. */
   readonly ticketKey?: Uint8Array;
+  /** How often the scrub reads back `limits.scrubChunksPerRound` chunks (limits.scrubIntervalMs unless given). */
+  readonly scrubIntervalMs?: number;
 }
 
 export function startStorageNode(deps: StorageNodeDeps): HostedStorageNode {
   const { nodeId, bus, store, clock, timers, logger, capacityBytes, ticketKey } = deps;
   const learnTicketKey = (signal: AbortSignal) =>
     ticketKey ? Promise.resolve(ticketKey) : askServersForTicketKey({ send: deps.send, clock, timers, logger }, signal);
-  const actor = createActor(storageNodeMachine.provide(storageEffects(store, learnTicketKey, deps.signatures, deps.chunkHash)), {
-    input: { nodeId, capacityBytes },
-  });
+  const actor = createActor(
+    storageNodeMachine.provide(storageEffects(store, learnTicketKey, deps.signatures, deps.chunkHash)),
+    {
+      input: { nodeId, capacityBytes },
+    },
+  );
 
   const subscription = bus.subscribe(storeSubjectsOf(nodeId), (message) => {
     const operation = message.subject.slice(message.subject.lastIndexOf(".") + 1) as StoreOperation;
@@ -116,11 +123,39 @@ export function startStorageNode(deps: StorageNodeDeps): HostedStorageNode {
       chunks: context.chunks,
     });
   };
-  // A beat that fails (a connection closing) is reported, and the node goes on beating.
+  /** The node's own request to its machine (the scrub's), answered as a value or a typed error. */
+  const ask = (operation: StoreOperation | "verify", request: StoreRequestData) =>
+    new Promise<unknown>((resolve, reject) => {
+      if (actor.getSnapshot().status !== "active") return reject(new UnavailableError(`${nodeId} has stopped`));
+      actor.send({
+        type: "REQUEST",
+        operation,
+        ...request,
+        atMs: clock.now(),
+        reply: (result) => (result.ok ? resolve(result.value) : reject(result.error)),
+      });
+    });
+  let scrubbed: string | undefined;
+  const scrub = async () => {
+    const page = await ask("list", {
+      ...(scrubbed ? { after: scrubbed } : {}),
+      limit: limits.scrubChunksPerRound,
+    }) as ChunkEntry[];
+    // Round and round the store: after the last page, from the start again.
+    scrubbed = page.length < limits.scrubChunksPerRound ? undefined : page.at(-1)!.hash;
+    for (const entry of page) {
+      const { damaged } = await ask("verify", { hash: entry.hash }) as { damaged: boolean };
+      if (damaged) logger.warn("scrub found a damaged chunk; removed for repair", { chunk: entry.hash });
+    }
+  };
+  // A beat or a scrub that fails (a connection closing, a busy node) is reported, and the duty goes on.
   const beating = createActor(
     roundsMachine(
-      [{ name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) }],
-      (_, error) => logger.warn("heartbeat not sent", { reason: error.message }),
+      [
+        { name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) },
+        { name: "scrub", intervalMs: deps.scrubIntervalMs ?? limits.scrubIntervalMs, round: scrub },
+      ],
+      (duty, error) => logger.warn(`${duty} failed`, { reason: error.message }),
     ),
     { clock: timers },
   );

@@ -28,7 +28,8 @@ export interface StoreChange {
 export type StorageEvent =
   | {
     readonly type: "REQUEST";
-    readonly operation: StoreOperation;
+    /** `verify`: the node's own scrub reading a chunk back (never from the wire: the host admits only storeOperations). */
+    readonly operation: StoreOperation | "verify";
     readonly hash?: string;
     readonly bytes?: Uint8Array;
     /** Puts and gets: the ticket that allows them (checked before anything is read or written). */

@@ -34,6 +34,11 @@ export class MemoryEventLog implements EventLog {
     return this.#entries.map((entry) => entry.record);
   }
 
+  /** Every entry as stored: what a failing seed's dump is made of, and what is searched for secrets. */
+  get stored(): readonly { seq: number; subject: string; storedAt: number; bytes: Uint8Array }[] {
+    return this.#entries.map(({ seq, subject, storedAt, bytes }) => ({ seq, subject, storedAt, bytes }));
+  }
+
   /** Stores raw bytes as a misbehaving publisher would, bypassing validation. */
   appendRaw(subject: string, bytes: Uint8Array): number {
     return this.#store(subject, bytes);

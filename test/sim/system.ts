@@ -58,7 +58,7 @@ export class SimSystem {
   readonly disks = new Map<string, MemoryChunkStore>();
   readonly work = new RealWork();
   /** The cluster's durations, shortened so that repair and garbage collection happen within a run. */
-  readonly durations = { repairGraceMs: 4_000, gcGraceMs: 30_000, gcIntervalMs: 3_000 };
+  readonly durations = { repairGraceMs: 4_000, gcGraceMs: 30_000, gcIntervalMs: 3_000, scrubIntervalMs: 1_000 };
   readonly #bytes: RandomSource;
   readonly #clusterKey: Uint8Array;
   readonly #grantShares = memoryGrantShares();
@@ -93,7 +93,9 @@ export class SimSystem {
       signatures: portableSignatures,
       memoryBytes: () => 0,
       chunkHash: syncChunkHash,
-      ...this.durations,
+      repairGraceMs: this.durations.repairGraceMs,
+      gcGraceMs: this.durations.gcGraceMs,
+      gcIntervalMs: this.durations.gcIntervalMs,
       identity: {
         secrets: clusterSecrets(this.#clusterKey, this.#bytes),
         replays: new ReplayWindow(),
@@ -125,6 +127,7 @@ export class SimSystem {
       capacityBytes: 1 << 30,
       memoryBytes: () => 0,
       ticketKey: ticketKeys(this.#clusterKey).publicKey,
+      scrubIntervalMs: this.durations.scrubIntervalMs,
     });
     this.storageNodes.set(nodeId, node);
     return node;

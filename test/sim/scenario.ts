@@ -1,0 +1,258 @@
+/**
+ * One seed's life of the whole system: three servers, four storage nodes and three users'
+ * machines that upload, download, remove, show, ask, approve and view, while the seed's
+ * faults hit them (a lossy, duplicating, slow network, partitions, crashed and restarted
+ * servers and storage nodes, a disk lost, bits rotted). Then the faults stop and the cluster
+ * must heal. What must hold, throughout and at the end, is checked by `Ledger` and `settle`.
+ */
+import { bytesToHex } from "@noble/hashes/utils.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { chunksOf, fold, imagesProjection, type ImagesState, projections } from "../../projections/mod.ts";
+import type { SimPeer } from "./peer.ts";
+import { calmNetwork, randomFaults } from "./network.ts";
+import type { SimSystem } from "./system.ts";
+
+export const serverIds = ["s1", "s2", "s3"];
+export const storageIds = ["d1", "d2", "d3", "d4"];
+export const users = ["alice", "bob", "carol"];
+export const replicas = 2;
+
+/** What the users were told, and so what the cluster owes them. */
+export class Ledger {
+  /** Acknowledged uploads not (yet) removed: image -> owner and content. */
+  readonly stored = new Map<string, { owner: string; content: Uint8Array; name: string }>();
+  /** Every name a file was uploaded under: none may appear in the log. */
+  readonly names = new Set<string>();
+  /**
+   * Grants issued: grant -> views allowed, views opened, views whose outcome the recipient
+   * never learnt (the view may have been spent), recipient.
+   */
+  readonly grants = new Map<string, { views: number; opened: number; unknown: number; recipient: string }>();
+  failures = 0;
+}
+
+const imagesOfLog = (system: SimSystem): ImagesState =>
+  fold(imagesProjection, system.log.records.flatMap((record) => (record.ok ? [record.event] : [])));
+
+/** Copies of `hash` on the disks of the nodes the manifest names, that still match their hash. */
+function intactCopies(system: SimSystem, hash: string, nodes: readonly string[]): number {
+  return nodes.filter((node) => {
+    const bytes = system.disks.get(node)?.chunks.get(hash);
+    return bytes !== undefined && bytesToHex(sha256(bytes)) === hash;
+  }).length;
+}
+
+/**
+ * Safety, at any moment: no grant opened more often than it allows, and every chunk of every
+ * live manifest has an intact copy where the manifest says (faults never take the last one,
+ * so only the system could: garbage collection deleting what is referenced, repair dropping
+ * the wrong copy).
+ */
+export function checkOwed(system: SimSystem, ledger: Ledger): void {
+  for (const [grant, { views, opened }] of ledger.grants) {
+    if (opened > views) throw new Error(`grant ${grant} of ${views} views opened ${opened} times`);
+  }
+  for (const image of Object.values(imagesOfLog(system).images)) {
+    for (const chunk of chunksOf(image)) {
+      if (intactCopies(system, chunk.hash, chunk.nodes) === 0) {
+        throw new Error(`chunk ${chunk.hash.slice(0, 12)} of ${image.image} is intact on none of ${chunk.nodes}`);
+      }
+    }
+  }
+}
+
+/** Whether a fault may destroy `node`'s copy of these chunks: only if each has another intact copy. */
+function bearable(system: SimSystem, node: string, hashes: Iterable<string>): boolean {
+  const images = Object.values(imagesOfLog(system).images);
+  for (const hash of hashes) {
+    const holders = images.flatMap((image) => chunksOf(image)).filter((chunk) => chunk.hash === hash)
+      .flatMap((chunk) => chunk.nodes).filter((holder) => holder !== node);
+    if (intactCopies(system, hash, [...new Set(holders)]) === 0) return false;
+  }
+  return true;
+}
+
+/** One random step of the world's faults. */
+function injectFault(system: SimSystem, lost: { disk: boolean }): void {
+  const { random } = system;
+  const roll = random.next();
+  if (roll < 0.15) {
+    const node = random.pick(serverIds);
+    if (system.servers.has(node)) system.crash(node);
+    else system.startServer(node);
+  } else if (roll < 0.35) {
+    const node = random.pick(storageIds);
+    if (system.storageNodes.has(node)) system.crashStorageNode(node);
+    else system.startStorageNode(node);
+  } else if (roll < 0.45 && !lost.disk) {
+    // A disk dies with its node, once a run, and only if every chunk on it has a copy elsewhere.
+    const node = random.pick(storageIds);
+    const disk = system.disks.get(node);
+    if (disk && bearable(system, node, disk.chunks.keys())) {
+      system.crashStorageNode(node, { loseDisk: true });
+      lost.disk = true;
+    }
+  } else if (roll < 0.6) {
+    const node = random.pick(storageIds);
+    const disk = system.disks.get(node);
+    const hashes = disk ? [...disk.chunks.keys()].sort() : [];
+    const hash = hashes.length > 0 ? random.pick(hashes) : undefined;
+    if (disk && hash && bearable(system, node, [hash])) disk.damage(hash);
+  } else if (roll < 0.7) {
+    const everyone = [...serverIds, ...storageIds, ...users.map((user) => `peer-${user}`)];
+    const cut = random.between(1, everyone.length - 1);
+    system.network.partition([everyone.slice(0, cut), everyone.slice(cut)]);
+  } else {
+    system.network.heal();
+  }
+}
+
+/** A small file of the seed's: a few parts' worth would make a run slow, and prove nothing more. */
+const contentOf = (system: SimSystem) =>
+  Uint8Array.from({ length: system.random.between(1, 3_000) }, () => system.random.between(0, 255));
+
+/** Starts one random user action; what it was told goes into the ledger when it ends. */
+function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Ledger, serial: number): Promise<void> {
+  const { random } = system;
+  const peer = peers.get(random.pick(users))!;
+  const own = [...ledger.stored].filter(([, file]) => file.owner === peer.user).map(([image]) => image);
+  const roll = random.next();
+  const noted = (work: Promise<void>) => work.catch(() => void ledger.failures++);
+  if (roll < 0.35 || own.length === 0) {
+    const name = `secret-${system.seed}-${serial}.bin`;
+    const content = contentOf(system);
+    ledger.names.add(name);
+    return noted(
+      peer.upload(name, content, replicas).then((stored) => {
+        ledger.stored.set(stored.image, { owner: peer.user, content, name });
+      }),
+    );
+  }
+  const image = random.pick(own);
+  if (roll < 0.5) {
+    return noted(
+      peer.download(image).then((bytes) => {
+        const expected = ledger.stored.get(image)?.content;
+        if (expected && bytesToHex(bytes) !== bytesToHex(expected)) throw new Error(`${image} came back changed`);
+      }),
+    );
+  }
+  if (roll < 0.58) {
+    // Whatever the reply (a lost one too), the object may be gone: the ledger stops owing it at once.
+    ledger.stored.delete(image);
+    return noted(peer.remove(image).then(() => {}));
+  }
+  if (roll < 0.78) {
+    // Shown, asked for by another user, approved by the owner for a few views.
+    const asker = peers.get(random.pick(users.filter((user) => user !== peer.user)))!;
+    const views = random.between(1, 3);
+    return noted((async () => {
+      await peer.show(image, `shown-${serial}`);
+      const request = await asker.ask(peer.user, image);
+      const grant = await peer.approve(request, views, system.clock.now() + 86_400_000);
+      ledger.grants.set(grant, { views, opened: 0, unknown: 0, recipient: asker.user });
+    })());
+  }
+  const theirs = [...ledger.grants.keys()].filter((grant) => ledger.grants.get(grant)!.recipient === peer.user);
+  return theirs.length === 0 ? Promise.resolve() : viewOnce(peers, ledger, random.pick(theirs)).then(() => {});
+}
+
+/**
+ * One view of a grant: true if it opened, false if the cluster said no views are left. Any
+ * other failure (a lost reply, a timeout) leaves unknown whether the view was spent.
+ */
+async function viewOnce(peers: Map<string, SimPeer>, ledger: Ledger, grant: string): Promise<boolean> {
+  const state = ledger.grants.get(grant)!;
+  try {
+    await peers.get(state.recipient)!.view(grant);
+    state.opened++;
+    return true;
+  } catch (error) {
+    if (/no views left|used up|closed/i.test((error as Error).message)) return false;
+    state.unknown++;
+    ledger.failures++;
+    return false;
+  }
+}
+
+export async function runScenario(system: SimSystem, options: { rounds: number }): Promise<Ledger> {
+  const ledger = new Ledger();
+  for (const node of serverIds) system.startServer(node);
+  for (const node of storageIds) system.startStorageNode(node);
+  await system.until("a leader", 10_000, () => system.leaders().length === 1);
+  const peers = new Map<string, SimPeer>();
+  for (const user of users) peers.set(user, await system.complete(`${user} joins`, system.joinPeer(user)));
+
+  system.network.faults = randomFaults(system.random);
+  const lost = { disk: false };
+  const running = new Set<Promise<void>>();
+  for (let round = 0; round < options.rounds; round++) {
+    if (system.random.chance(0.3)) injectFault(system, lost);
+    const action = startAction(system, peers, ledger, round);
+    running.add(action);
+    void action.finally(() => running.delete(action));
+    await system.run(system.random.between(20, 600));
+    checkOwed(system, ledger);
+  }
+
+  // The faults stop: the network heals, every process comes back, and what was in flight ends.
+  system.network.heal();
+  system.network.faults = { ...calmNetwork };
+  for (const node of serverIds) if (!system.servers.has(node)) system.startServer(node);
+  for (const node of storageIds) if (!system.storageNodes.has(node)) system.startStorageNode(node);
+  await system.complete("what was in flight", Promise.all(running));
+  await settle(system, peers, ledger);
+  return ledger;
+}
+
+/**
+ * Liveness, once calm: every chunk back at its replicas, every acknowledged file given back
+ * as it was, every grant opening exactly as often as it allows, every server's state what the
+ * log folds to, and no file name in the log.
+ */
+async function settle(system: SimSystem, peers: Map<string, SimPeer>, ledger: Ledger): Promise<void> {
+  const short = () =>
+    Object.values(imagesOfLog(system).images).flatMap((image) =>
+      chunksOf(image).filter((chunk) => intactCopies(system, chunk.hash, chunk.nodes) < image.replicas)
+        .map((chunk) =>
+          `${image.image}: chunk ${chunk.hash.slice(0, 12)} intact on ${
+            chunk.nodes.filter((node) => intactCopies(system, chunk.hash, [node]) === 1)
+          } of ${chunk.nodes}`
+        )
+    );
+  await system.until("every chunk back at its replicas", 120_000, () => {
+    checkOwed(system, ledger);
+    return short().length === 0;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}: ${short().join("; ")}`);
+  });
+  for (const [image, file] of ledger.stored) {
+    const bytes = await system.complete(`download ${image}`, peers.get(file.owner)!.download(image));
+    if (bytesToHex(bytes) !== bytesToHex(file.content)) throw new Error(`${image} came back changed`);
+  }
+  for (const [grant, state] of ledger.grants) {
+    // Viewed until refused: it opens as often as it allows, less only the views whose outcome
+    // was lost under faults (each may have been spent), and never more.
+    const unknownBefore = state.unknown;
+    while (await system.complete(`view ${grant}`, viewOnce(peers, ledger, grant))) checkOwed(system, ledger);
+    if (state.unknown !== unknownBefore) throw new Error(`a view of grant ${grant} failed once calm`);
+    if (state.opened > state.views || state.opened < state.views - state.unknown) {
+      throw new Error(
+        `grant ${grant} of ${state.views} views opened ${state.opened} times (${state.unknown} outcomes lost)`,
+      );
+    }
+  }
+  await system.run(2_000);
+  const events = system.log.records.flatMap((record) => (record.ok ? [record.event] : []));
+  for (const [node, server] of system.servers) {
+    for (const projection of projections) {
+      const live = server.projectors.get(projection.name)!.state;
+      const folded = fold(projection, events);
+      if (JSON.stringify(live) !== JSON.stringify(folded)) {
+        throw new Error(`${node}'s ${projection.name} differs from the log folded from sequence 1`);
+      }
+    }
+  }
+  const logText = system.log.stored.map((entry) => new TextDecoder("latin1").decode(entry.bytes)).join("\n");
+  for (const name of ledger.names) if (logText.includes(name)) throw new Error(`file name ${name} is in the log`);
+}
