@@ -6,7 +6,8 @@ import type { Bus } from "../../actors/ports.ts";
 import { natsBus } from "../nats/bus.ts";
 import { pinnedClusterKeys } from "./cluster-pin.ts";
 import { authenticatorFor, findIdentities } from "../nats/identities.ts";
-import type { Logger, SnapshotStore } from "../../actors/ports.ts";
+import type { EventLog, Logger, SnapshotStore } from "../../actors/ports.ts";
+import { readLogDump } from "../log-dump.ts";
 import { systemClock } from "../clock.ts";
 import { type Config, loadConfig } from "../config.ts";
 import { connectNats, openJetStream } from "../nats/connection.ts";
@@ -81,6 +82,18 @@ export function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> 
     const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas, readOnly: true });
     return await work({ config, logger, log: new NatsEventLog(js, jsm), snapshots });
   }, "operator");
+}
+
+/**
+ * The log a reading command folds or lists: a log dump (`--log FILE`, a failing simulation
+ * seed's), or the broker's, with its snapshots.
+ */
+export async function withLog<T>(
+  options: { log?: string },
+  work: (reader: { log: EventLog; snapshots?: SnapshotStore; logger: Logger }) => Promise<T>,
+): Promise<T> {
+  if (options.log === undefined) return await withClient(work);
+  return await work({ log: await readLogDump(options.log), logger: cliLogger(loadConfig()) });
 }
 
 async function requireEventStream(jsm: JetStreamManager, url: string): Promise<void> {

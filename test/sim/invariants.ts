@@ -33,12 +33,15 @@ export async function withSimulation<Simulation extends { shutdown(): void }>(
   file: string,
   create: (seed: number) => Simulation,
   scenario: (simulation: Simulation) => Promise<void>,
+  /** What else a failure leaves for whoever looks into it (a dump of the log), as a line to print. */
+  leave?: (simulation: Simulation) => Promise<string>,
 ): Promise<void> {
   const simulation = create(seed);
   try {
     await scenario(simulation);
   } catch (error) {
     (error as Error).message += `\n  replay: VEIL_SIM_SEED=${seed} npx vitest run ${file}`;
+    if (leave) (error as Error).message += `\n  ${await leave(simulation)}`;
     throw error;
   } finally {
     simulation.shutdown();

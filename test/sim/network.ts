@@ -56,6 +56,10 @@ export class SimNetwork {
     this.#partition = groups;
   }
 
+  get partitioned(): boolean {
+    return this.#partition !== undefined;
+  }
+
   heal(): void {
     this.#partition = undefined;
   }

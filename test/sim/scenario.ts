@@ -29,6 +29,8 @@ export class Ledger {
    */
   readonly grants = new Map<string, { views: number; opened: number; unknown: number; recipient: string }>();
   failures = 0;
+  /** The faults injected, in order: seeds with the same schedule tried the same thing. */
+  readonly schedule: string[] = [];
 }
 
 const imagesOfLog = (system: SimSystem): ImagesState =>
@@ -72,38 +74,52 @@ function bearable(system: SimSystem, node: string, hashes: Iterable<string>): bo
   return true;
 }
 
-/** One random step of the world's faults. */
-function injectFault(system: SimSystem, lost: { disk: boolean }): void {
+/** The kinds of fault a run may inject (`npm run sim -- --faults servers,rot`); all of them by default. */
+export const faultKinds = ["network", "partitions", "servers", "storage", "disks", "rot"] as const;
+export type FaultKind = (typeof faultKinds)[number];
+
+/** One random fault of the enabled kinds; what it did is added to the run's schedule. */
+function injectFault(system: SimSystem, kinds: readonly FaultKind[], ledger: Ledger, round: number): void {
   const { random } = system;
-  const roll = random.next();
-  if (roll < 0.15) {
+  const kind = random.pick(kinds.filter((kind) => kind !== "network"));
+  const done = (what: string) => ledger.schedule.push(`${round}:${what}`);
+  if (kind === "servers") {
     const node = random.pick(serverIds);
     if (system.servers.has(node)) system.crash(node);
     else system.startServer(node);
-  } else if (roll < 0.35) {
+    done(`server ${node}`);
+  } else if (kind === "storage") {
     const node = random.pick(storageIds);
     if (system.storageNodes.has(node)) system.crashStorageNode(node);
     else system.startStorageNode(node);
-  } else if (roll < 0.45 && !lost.disk) {
+    done(`storage ${node}`);
+  } else if (kind === "disks") {
     // A disk dies with its node, once a run, and only if every chunk on it has a copy elsewhere.
     const node = random.pick(storageIds);
     const disk = system.disks.get(node);
-    if (disk && bearable(system, node, disk.chunks.keys())) {
+    if (
+      !ledger.schedule.some((fault) => fault.includes("disk ")) && disk && bearable(system, node, disk.chunks.keys())
+    ) {
       system.crashStorageNode(node, { loseDisk: true });
-      lost.disk = true;
+      done(`disk ${node}`);
     }
-  } else if (roll < 0.6) {
+  } else if (kind === "rot") {
     const node = random.pick(storageIds);
     const disk = system.disks.get(node);
     const hashes = disk ? [...disk.chunks.keys()].sort() : [];
     const hash = hashes.length > 0 ? random.pick(hashes) : undefined;
-    if (disk && hash && bearable(system, node, [hash])) disk.damage(hash);
-  } else if (roll < 0.7) {
+    if (disk && hash && bearable(system, node, [hash])) {
+      disk.damage(hash);
+      done(`rot ${node}`);
+    }
+  } else if (system.network.partitioned) {
+    system.network.heal();
+    done("heal");
+  } else {
     const everyone = [...serverIds, ...storageIds, ...users.map((user) => `peer-${user}`)];
     const cut = random.between(1, everyone.length - 1);
     system.network.partition([everyone.slice(0, cut), everyone.slice(cut)]);
-  } else {
-    system.network.heal();
+    done(`partition ${cut}`);
   }
 }
 
@@ -175,19 +191,29 @@ async function viewOnce(peers: Map<string, SimPeer>, ledger: Ledger, grant: stri
   }
 }
 
-export async function runScenario(system: SimSystem, options: { rounds: number }): Promise<Ledger> {
-  const ledger = new Ledger();
+/** The world before anything goes wrong: every process up, a leader, and the users registered and logged in. */
+export async function startWorld(system: SimSystem): Promise<Map<string, SimPeer>> {
   for (const node of serverIds) system.startServer(node);
   for (const node of storageIds) system.startStorageNode(node);
   await system.until("a leader", 10_000, () => system.leaders().length === 1);
   const peers = new Map<string, SimPeer>();
   for (const user of users) peers.set(user, await system.complete(`${user} joins`, system.joinPeer(user)));
+  return peers;
+}
 
-  system.network.faults = randomFaults(system.random);
-  const lost = { disk: false };
+export async function runScenario(
+  system: SimSystem,
+  options: { rounds: number; faults?: readonly FaultKind[] },
+): Promise<Ledger> {
+  const kinds = options.faults ?? faultKinds;
+  const ledger = new Ledger();
+  const peers = await startWorld(system);
+  if (kinds.includes("network")) system.network.faults = randomFaults(system.random);
   const running = new Set<Promise<void>>();
   for (let round = 0; round < options.rounds; round++) {
-    if (system.random.chance(0.3)) injectFault(system, lost);
+    if (kinds.some((kind) => kind !== "network") && system.random.chance(0.3)) {
+      injectFault(system, kinds, ledger, round);
+    }
     const action = startAction(system, peers, ledger, round);
     running.add(action);
     void action.finally(() => running.delete(action));
@@ -210,7 +236,7 @@ export async function runScenario(system: SimSystem, options: { rounds: number }
  * as it was, every grant opening exactly as often as it allows, every server's state what the
  * log folds to, and no file name in the log.
  */
-async function settle(system: SimSystem, peers: Map<string, SimPeer>, ledger: Ledger): Promise<void> {
+export async function settle(system: SimSystem, peers: Map<string, SimPeer>, ledger: Ledger): Promise<void> {
   const short = () =>
     Object.values(imagesOfLog(system).images).flatMap((image) =>
       chunksOf(image).filter((chunk) => intactCopies(system, chunk.hash, chunk.nodes) < image.replicas)

@@ -6,7 +6,10 @@
  * one SimulatedClock, all from one seed. Nothing is stubbed: the leader's rounds are the
  * machine's XState delays on the simulated clock.
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { SimulatedClock } from "xstate";
+import { writeLogDump } from "../../infra/log-dump.ts";
 import { portableSignatures, ReplayWindow } from "../../actors/crypto/mod.ts";
 import type { GrantShareStore, RandomSource, Snapshot, SnapshotStore } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
@@ -200,6 +203,13 @@ export class SimSystem {
   }
 }
 
-/** Runs a scenario on a new system; on failure, says how to replay exactly this seed. */
+/** Writes the system's log where `veil state --log` and `veil events --log` read it; says how. */
+export async function dumpLog(system: SimSystem, folder = tmpdir()): Promise<string> {
+  const path = join(folder, `veil-sim-seed-${system.seed}.veillog`);
+  await writeLogDump(path, system.log.stored);
+  return `log: ${path} (${system.log.stored.length} entries; veil events --log ${path}, veil state images --log ${path} --at SEQ)`;
+}
+
+/** Runs a scenario on a new system; on failure, says how to replay exactly this seed and dumps its log. */
 export const withSystem = (seed: number, file: string, scenario: (system: SimSystem) => Promise<void>) =>
-  withSimulation(seed, file, (seed) => new SimSystem(seed), scenario);
+  withSimulation(seed, file, (seed) => new SimSystem(seed), scenario, (system) => dumpLog(system));
