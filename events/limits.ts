@@ -83,6 +83,11 @@ export const limits = {
   peerHeartbeatTimeoutMs: 10_000,
   /** How long a command may take before the caller gets a TimeoutError. */
   commandTimeoutMs: 2_000,
+  /**
+   * How long after its GrantIssued a grant without its share is taken for one whose issue
+   * crashed (and closed by the sweep): longer than any grant.issue can take.
+   */
+  grantIssueGraceMs: 30_000,
   /** Nodes the cluster tracks at most (heartbeat table size). */
   clusterNodesMax: 1_000,
   /** Images are cut into chunks of this size (DESIGN §6). */

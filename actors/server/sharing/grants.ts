@@ -188,6 +188,10 @@ export function grantCommands(
       }
       await latest(grantSubject(issue.grant), deps.grants);
       const grant = grantOf(deps.grants.state, issue.grant)!;
+      // Never an approval that does not stand: a grant closed meanwhile is said to be.
+      if (grant.status !== "open") {
+        throw new ConflictError(`grant ${issue.grant} was closed while it was issued; nothing was shared`);
+      }
       notify(request.from, {
         kind: "grant",
         text: `${issue.user} approved your request for ${request.name}: ${issue.views} view${
