@@ -170,24 +170,33 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
     })());
   }
   const theirs = [...ledger.grants.keys()].filter((grant) => ledger.grants.get(grant)!.recipient === peer.user);
-  return theirs.length === 0 ? Promise.resolve() : viewOnce(peers, ledger, random.pick(theirs)).then(() => {});
+  if (theirs.length === 0) return Promise.resolve();
+  // One view, or two at once (two devices, a double click): a view is spent once either way.
+  const grant = random.pick(theirs);
+  return Promise.all(Array.from({ length: random.between(1, 2) }, () => viewOnce(peers, ledger, grant))).then(() => {});
 }
 
 /**
- * One view of a grant: true if it opened, false if the cluster said no views are left. Any
- * other failure (a lost reply, a timeout) leaves unknown whether the view was spent.
+ * One view of a grant: `opened`; `spent` when the cluster says no views are left; `busy` when
+ * it was refused for too many views at once (nothing spent). Any other failure (a lost reply,
+ * a timeout) leaves `unknown` whether the view was spent.
  */
-async function viewOnce(peers: Map<string, SimPeer>, ledger: Ledger, grant: string): Promise<boolean> {
+async function viewOnce(
+  peers: Map<string, SimPeer>,
+  ledger: Ledger,
+  grant: string,
+): Promise<"opened" | "spent" | "busy" | "unknown"> {
   const state = ledger.grants.get(grant)!;
   try {
     await peers.get(state.recipient)!.view(grant);
     state.opened++;
-    return true;
+    return "opened";
   } catch (error) {
-    if (/no views left|used up|closed/i.test((error as Error).message)) return false;
+    if (/no views left|closed/i.test((error as Error).message)) return "spent";
+    if ((error as { code?: string }).code === "busy") return "busy";
     state.unknown++;
     ledger.failures++;
-    return false;
+    return "unknown";
   }
 }
 
@@ -259,8 +268,17 @@ export async function settle(system: SimSystem, peers: Map<string, SimPeer>, led
   for (const [grant, state] of ledger.grants) {
     // Viewed until refused: it opens as often as it allows, less only the views whose outcome
     // was lost under faults (each may have been spent), and never more.
+    // First more views at once than are left, then one at a time until refused.
     const unknownBefore = state.unknown;
-    while (await system.complete(`view ${grant}`, viewOnce(peers, ledger, grant))) checkOwed(system, ledger);
+    const atOnce = Array.from({ length: state.views - state.opened + 1 }, () => viewOnce(peers, ledger, grant));
+    const outcomes = await system.complete(`views of ${grant} at once`, Promise.all(atOnce));
+    checkOwed(system, ledger);
+    let outcome = outcomes.includes("spent") ? "spent" : "opened";
+    while (outcome !== "spent") {
+      outcome = await system.complete(`view ${grant}`, viewOnce(peers, ledger, grant));
+      if (outcome === "unknown") break;
+      checkOwed(system, ledger);
+    }
     if (state.unknown !== unknownBefore) throw new Error(`a view of grant ${grant} failed once calm`);
     if (state.opened > state.views || state.opened < state.views - state.unknown) {
       throw new Error(
