@@ -33,14 +33,30 @@ export class Ledger {
   readonly schedule: string[] = [];
 }
 
-const imagesOfLog = (system: SimSystem): ImagesState =>
-  fold(imagesProjection, system.log.records.flatMap((record) => (record.ok ? [record.event] : [])));
+/** The images projection folded from the log, incrementally: the checks ask for it every step. */
+const folded = new WeakMap<SimSystem, { count: number; state: ImagesState }>();
+function imagesOfLog(system: SimSystem): ImagesState {
+  const records = system.log.records;
+  const known = folded.get(system) ?? { count: 0, state: imagesProjection.initial() };
+  let state = known.state;
+  for (const record of records.slice(known.count)) if (record.ok) state = imagesProjection.evolve(state, record.event);
+  folded.set(system, { count: records.length, state });
+  return state;
+}
+
+/** The hash of each stored copy, by the copy (a damaged copy is a new array): checked every step, hashed once. */
+const hashOfCopy = new WeakMap<Uint8Array, string>();
+function hashOf(bytes: Uint8Array): string {
+  let hash = hashOfCopy.get(bytes);
+  if (hash === undefined) hashOfCopy.set(bytes, hash = bytesToHex(sha256(bytes)));
+  return hash;
+}
 
 /** Copies of `hash` on the disks of the nodes the manifest names, that still match their hash. */
 function intactCopies(system: SimSystem, hash: string, nodes: readonly string[]): number {
   return nodes.filter((node) => {
     const bytes = system.disks.get(node)?.chunks.get(hash);
-    return bytes !== undefined && bytesToHex(sha256(bytes)) === hash;
+    return bytes !== undefined && hashOf(bytes) === hash;
   }).length;
 }
 
@@ -245,7 +261,20 @@ export async function runScenario(
  * as it was, every grant opening exactly as often as it allows, every server's state what the
  * log folds to, and no file name in the log.
  */
+/** Chunks on a running node's disk that no live manifest references. */
+function garbage(system: SimSystem): string[] {
+  const referenced = new Set(
+    Object.values(imagesOfLog(system).images).flatMap((image) => chunksOf(image)).map((chunk) => chunk.hash),
+  );
+  return [...system.storageNodes.keys()].flatMap((node) =>
+    [...system.disks.get(node)!.chunks.keys()].filter((hash) => !referenced.has(hash)).map((hash) =>
+      `${node}: ${hash.slice(0, 12)}`
+    )
+  );
+}
+
 export async function settle(system: SimSystem, peers: Map<string, SimPeer>, ledger: Ledger): Promise<void> {
+  const calmSince = system.clock.now();
   const short = () =>
     Object.values(imagesOfLog(system).images).flatMap((image) =>
       chunksOf(image).filter((chunk) => intactCopies(system, chunk.hash, chunk.nodes) < image.replicas)
@@ -286,7 +315,15 @@ export async function settle(system: SimSystem, peers: Map<string, SimPeer>, led
       );
     }
   }
-  await system.run(2_000);
+  // Garbage collection's grace passes, and its rounds with it: what is referenced stays
+  // (checked every step), and what is not (removed files, failed uploads) is gone.
+  const { gcGraceMs, gcIntervalMs } = system.durations;
+  await system.until("garbage collected", gcGraceMs + 10 * gcIntervalMs, () => {
+    checkOwed(system, ledger);
+    return garbage(system).length === 0 && system.clock.now() > calmSince + gcGraceMs + 2 * gcIntervalMs;
+  }).catch((error: Error) => {
+    throw new Error(`${error.message}: ${garbage(system).slice(0, 5).join("; ")}`);
+  });
   const events = system.log.records.flatMap((record) => (record.ok ? [record.event] : []));
   for (const [node, server] of system.servers) {
     for (const projection of projections) {

@@ -32,6 +32,21 @@ async function oneFile(system: SimSystem) {
   return { peers, ledger, holder: holder[0], disk: holder[1] };
 }
 
+describe("a storage node that restarts", () => {
+  it("within the repair grace period costs no copies: it is not gone, only restarting", async () => {
+    await withSystem(9, file, async (system) => {
+      const { peers, ledger, holder } = await oneFile(system);
+      system.crashStorageNode(holder);
+      // Silent past its heartbeat's timeout (3 s), back before the grace period (4 s) ends.
+      await system.run(3_600);
+      system.startStorageNode(holder);
+      await settle(system, peers, ledger);
+      const copied = system.log.records.filter((record) => record.ok && record.event.type === "ChunkReplicated");
+      expect(copied).toEqual([]);
+    });
+  }, 60_000);
+});
+
 describe("copies lost on a live storage node", () => {
   it("a disk replaced under it is found short by the leader's audit and refilled by repair", async () => {
     await withSystem(7, file, async (system) => {
