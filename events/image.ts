@@ -32,7 +32,8 @@ const chunk = object({
 });
 
 /** One part of an object: its sealed bytes hidden in one cover PNG, cut into chunks. */
-const part = object({ chunks: array(chunk, { lengthMin: 1, lengthMax: limits.chunksPerPartMax }) });
+export const manifestPart = object({ chunks: array(chunk, { lengthMin: 1, lengthMax: limits.chunksPerPartMax }) });
+const part = manifestPart;
 
 /** What v1 manifests said in the clear; v2 seals it (`meta`). */
 export const legacyMeta = object({ name: objectName, type: objectType });
@@ -48,32 +49,35 @@ function upcastImageStoredV1(data: unknown): unknown {
   return { ...rest, legacy: { name, type } };
 }
 
+/** What an object's manifest records (ImageStored), and what `vault.get` answers with. */
+export const manifestShape = {
+  owner: username,
+  image: imageId,
+  /** `{ name, type }` as msgpack, sealed on the owner's machine under the object's meta key (actors/peer/meta.ts). */
+  meta: optional(bytes({ lengthMin: 1, lengthMax: limits.objectMetaSealedBytesMax })),
+  /** Only on manifests written as v1: their name and type in the clear, and `contentHash` a plain SHA-256. */
+  legacy: optional(legacyMeta),
+  bytes: integer({ min: 0, max: limits.objectBytesMax }),
+  /** HMAC-SHA-256 of the plaintext under the object's content-MAC key, checked after a download (legacy: SHA-256). */
+  contentHash: bytes({ lengthMin: 32, lengthMax: 32 }),
+  /** The object's data key, wrapped by the owner's account key. */
+  keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
+  replicas: integer({ min: 1, max: limits.replicasMax }),
+  parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
+  /** Plaintext bytes per part (the last may hold fewer); absent in manifests from before it was recorded: 4 MiB. */
+  partBytes: optional(integer({ min: 1, max: limits.coverPartBytesMax })),
+  /** Bits hidden per colour channel (`veil upload --bits`); absent in manifests from before it was recorded: 1. */
+  bitsPerChannel: optional(integer({ min: 1, max: 4 })),
+  /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
+  preview: optional(part),
+  /** A grant's copy: the object was sealed for that grant (not under the account key), and is not listed. */
+  grant: optional(string({ lengthMin: 32, lengthMax: 32, pattern: imageIdPattern })),
+};
+
 export const imageEvents = defineEvents({
   ImageStored: {
     version: 2,
-    data: object({
-      owner: username,
-      image: imageId,
-      /** `{ name, type }` as msgpack, sealed on the owner's machine under the object's meta key (actors/peer/meta.ts). */
-      meta: optional(bytes({ lengthMin: 1, lengthMax: limits.objectMetaSealedBytesMax })),
-      /** Only on manifests written as v1: their name and type in the clear, and `contentHash` a plain SHA-256. */
-      legacy: optional(legacyMeta),
-      bytes: integer({ min: 0, max: limits.objectBytesMax }),
-      /** HMAC-SHA-256 of the plaintext under the object's content-MAC key, checked after a download (legacy: SHA-256). */
-      contentHash: bytes({ lengthMin: 32, lengthMax: 32 }),
-      /** The object's data key, wrapped by the owner's account key. */
-      keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
-      replicas: integer({ min: 1, max: limits.replicasMax }),
-      parts: array(part, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
-      /** Plaintext bytes per part (the last may hold fewer); absent in manifests from before it was recorded: 4 MiB. */
-      partBytes: optional(integer({ min: 1, max: limits.coverPartBytesMax })),
-      /** Bits hidden per colour channel (`veil upload --bits`); absent in manifests from before it was recorded: 1. */
-      bitsPerChannel: optional(integer({ min: 1, max: 4 })),
-      /** Images: a 128 x 128 preview, sealed and hidden like a part (under its own key). */
-      preview: optional(part),
-      /** A grant's copy: the object was sealed for that grant (not under the account key), and is not listed. */
-      grant: optional(string({ lengthMin: 32, lengthMax: 32, pattern: imageIdPattern })),
-    }),
+    data: object(manifestShape),
     upcasters: { 1: upcastImageStoredV1 },
   },
   /**

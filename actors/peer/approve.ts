@@ -7,39 +7,35 @@
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, keyFingerprint, newGrantShares, sealShareTo, shareAContext } from "./grant.ts";
-import { limits, ValidationError } from "../../events/mod.ts";
+import {
+  type GrantReply,
+  grantReply,
+  limits,
+  publicKeyReply,
+  requestReply,
+  ValidationError,
+} from "../../events/mod.ts";
 import { download } from "./download.ts";
 import { memorySink, memorySource } from "./memory-files.ts";
 import { command, type TransferDeps } from "./parts.ts";
 import { upload } from "./upload.ts";
 
-export interface RequestSummary {
-  readonly request: string;
-  readonly from: string;
-  readonly owner: string;
-  readonly image: string;
-  readonly name: string;
-  readonly status: string;
-}
-
 export async function approve(
   deps: TransferDeps,
   requestId: string,
   options: { views: number; expiresAt: number },
-): Promise<unknown> {
+): Promise<GrantReply & { recipientKey: string }> {
   const { session, random } = deps;
   if (!Number.isInteger(options.views) || options.views < 1 || options.views > limits.grantViewsMax) {
     throw new ValidationError(`views must be a whole number from 1 to ${limits.grantViewsMax}, got ${options.views}`);
   }
   if (!(options.expiresAt > deps.clock.now())) throw new ValidationError("a grant must expire in the future");
-  const request = await command(deps, "request.show", { ...session, request: requestId }) as RequestSummary;
+  const request = requestReply.parse(await command(deps, "request.show", { ...session, request: requestId }));
   if (request.owner !== session.user) {
     throw new ValidationError(`request ${requestId} is yours to wait on, not to approve`);
   }
   if (request.status !== "pending") throw new ValidationError(`request ${requestId} is ${request.status} already`);
-  const { publicKey } = await command(deps, "user.publicKey", { ...session, of: request.from }) as {
-    publicKey: Uint8Array;
-  };
+  const { publicKey } = publicKeyReply.parse(await command(deps, "user.publicKey", { ...session, of: request.from }));
   const grant = bytesToHex(random.bytes(16));
   const parties = { grant, owner: session.user, recipient: request.from };
   const { shareA, shareB } = newGrantShares(random);
@@ -63,18 +59,20 @@ export async function approve(
       copyFor: { grant, keys },
     });
     stored = true;
-    const issued = await command(deps, "grant.issue", {
-      ...session,
-      request: requestId,
-      grant,
-      views: options.views,
-      expiresAt: options.expiresAt,
-      image: keys.image,
-      shareA: sealShareTo(publicKey, shareA, shareAContext(parties), random),
-      shareB,
-    });
+    const issued = grantReply.parse(
+      await command(deps, "grant.issue", {
+        ...session,
+        request: requestId,
+        grant,
+        views: options.views,
+        expiresAt: options.expiresAt,
+        image: keys.image,
+        shareA: sealShareTo(publicKey, shareA, shareAContext(parties), random),
+        shareB,
+      }),
+    );
     // What the grant is sealed to, for the owner to compare with the recipient's own fingerprint.
-    return { ...(issued as object), recipientKey: keyFingerprint(publicKey) };
+    return { ...issued, recipientKey: keyFingerprint(publicKey) };
   } catch (error) {
     // A copy no grant was recorded for is of no use: remove it, so its chunks are collected.
     if (stored) await command(deps, "vault.remove", { ...session, image: keys.image }).catch(() => {});

@@ -7,7 +7,7 @@
 import { metaOf, type ObjectMeta } from "./meta.ts";
 import { checkLayout, type ObjectKeys, openObjectKeys, partBytesOf, previewPartIndex } from "./vault.ts";
 import type { FileSink } from "../ports.ts";
-import { IntegrityError, limits, NotFoundError } from "../../events/mod.ts";
+import { IntegrityError, limits, NotFoundError, vaultGetReply } from "../../events/mod.ts";
 import type { ImageManifest } from "../../projections/images.ts";
 import { resolveObject, type VaultDeps } from "./vault-list.ts";
 import { command, contentHasher, eachLimited, readPart, reportDamaged, ticketsOf, type TransferDeps } from "./parts.ts";
@@ -22,11 +22,10 @@ export async function openManifest(
   reference: string,
 ): Promise<{ manifest: OpenedManifest; keys: ObjectKeys; tickets: ReturnType<typeof ticketsOf> }> {
   const image = await resolveObject(deps, reference);
-  const reply = await command(deps, "vault.get", { ...deps.session, image });
-  const stored = reply as ImageManifest;
+  const stored = vaultGetReply.parse(await command(deps, "vault.get", { ...deps.session, image }));
   const keys = openObjectKeys(deps.accountKey, stored.image, stored.keyWrapped);
   // Get tickets for its chunks come with it: only the owner gets them.
-  return { manifest: { ...stored, ...metaOf(keys, stored) }, keys, tickets: ticketsOf(reply) };
+  return { manifest: { ...stored, ...metaOf(keys, stored) }, keys, tickets: ticketsOf(stored) };
 }
 
 /**

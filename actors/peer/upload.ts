@@ -22,13 +22,14 @@ import { checkBits } from "../stego/mod.ts";
 import {
   type Infer,
   limits,
-  nodeTickets,
+  placeReply,
   UnavailableError,
   ValidationError,
+  vaultGetReply,
   vaultStoreReply,
   VeilError,
 } from "../../events/mod.ts";
-import { type ImageManifest, storedSummaryOf } from "../../projections/images.ts";
+import { storedSummaryOf } from "../../projections/images.ts";
 import type { CommandSender } from "./commands.ts";
 import { storeRequest } from "../storage-node/client.ts";
 import type { FileSummary } from "./vault-list.ts";
@@ -153,7 +154,7 @@ export async function upload(
         ["validation", "unauthenticated", "forbidden"].includes(error.code);
       if (!definite) {
         const recorded = await command(deps, "vault.get", { ...session, image: keys.image }).catch(() => undefined);
-        if (recorded) return described(storedSummaryOf(recorded as ImageManifest));
+        if (recorded) return described(storedSummaryOf(vaultGetReply.parse(recorded)));
       }
       throw error;
     }
@@ -230,7 +231,7 @@ async function placeChunks(
       exclude,
     }));
   // One node, one put ticket: the leader's word that these chunks may go there.
-  return nodeTickets.parse((placement as { tickets?: unknown }).tickets);
+  return placeReply.parse(placement).tickets;
 }
 
 /** What every put of one upload shares. */

@@ -8,38 +8,18 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { grantObjectKeys, openShare, shareAContext, shareBContext } from "./grant.ts";
 import { contentHashOf, metaOf } from "./meta.ts";
 import { checkLayout, partBytesOf } from "./vault.ts";
-import { IntegrityError, limits } from "../../events/mod.ts";
-import { command, eachLimited, readPart, type StoredChunk, ticketsOf, type TransferDeps } from "./parts.ts";
+import { IntegrityError, limits, viewReply } from "../../events/mod.ts";
+import { command, eachLimited, readPart, ticketsOf, type TransferDeps } from "./parts.ts";
 
 export interface ViewDeps
   extends Pick<TransferDeps, "bus" | "send" | "crypto" | "stego" | "digests" | "random" | "session" | "logger"> {
   readonly privateKey: Uint8Array;
 }
 
-interface ViewReply {
-  grant: string;
-  owner: string;
-  name: string;
-  viewsLeft: number;
-  expiresAt: number;
-  shareA: Uint8Array;
-  shareB: Uint8Array;
-  copy: {
-    image: string;
-    bytes: number;
-    /** The copy's name and type, sealed under its keys (`legacy`: a copy stored before names were sealed). */
-    meta?: Uint8Array;
-    legacy?: { name: string; type: string };
-    contentHash: Uint8Array;
-    partBytes?: number;
-    parts: { chunks: StoredChunk[] }[];
-  };
-}
-
 /** Spends one view and opens the copy in memory. */
 export async function openGrant(deps: ViewDeps, grant: string) {
   const view = bytesToHex(deps.random.bytes(16));
-  const reply = await command(deps, "grant.view", { ...deps.session, grant, view }) as ViewReply;
+  const reply = viewReply.parse(await command(deps, "grant.view", { ...deps.session, grant, view }));
   const parties = { grant, owner: reply.owner, recipient: deps.session.user };
   const shareA = openShare(deps.privateKey, reply.shareA, shareAContext(parties));
   const shareB = openShare(deps.privateKey, reply.shareB, shareBContext(parties, view));

@@ -6,10 +6,7 @@
  * error: {code, message}}`; a reply is checked before anything trusts it.
  */
 import { type ErrorCode, errorFromCode, UnavailableError, VeilError } from "../errors.ts";
-import { imageId, legacyMeta } from "../image.ts";
-import { limits } from "../limits.ts";
-import { pageCursor } from "../paging.ts";
-import { array, bytes, type Infer, integer, object, optional, string } from "../schema.ts";
+import { object, string } from "../schema.ts";
 import { subjectToken } from "../subjects.ts";
 
 export type CommandReply =
@@ -52,33 +49,7 @@ export function readReply(reply: unknown, subject: string): unknown {
   throw new UnavailableError(`${subject} answered with a malformed reply`);
 }
 
-/** What `vault.store` answers: where the object now stands. */
-const storedObject = {
-  image: imageId,
-  bytes: integer({ min: 0 }),
-  storedAt: integer({ min: 0 }),
-  replicas: integer({ min: 1, max: limits.replicasMax }),
-  chunks: integer({ min: 0 }),
-};
-export const vaultStoreReply = object(storedObject);
-
-/**
- * A stored object as `vault.list` and `vault.remove` describe it: what the servers can read
- * of it (its name and type are sealed in `meta`, for the owner to open).
- */
-export const storedSummary = object({
-  ...storedObject,
-  keyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
-  meta: optional(bytes({ lengthMin: 1, lengthMax: limits.objectMetaSealedBytesMax })),
-  legacy: optional(legacyMeta),
-});
-export type StoredSummary = Infer<typeof storedSummary>;
-
-/** One page of `vault.list`. */
-export const vaultListReply = object({
-  files: array(storedSummary, { lengthMax: limits.listPageMax }),
-  next: optional(pageCursor),
-});
-
 export * from "./cluster.ts";
+export * from "./sharing.ts";
 export * from "./store.ts";
+export * from "./vault.ts";

@@ -6,8 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { safeFileName } from "../../actors/peer/vault.ts";
-import { bytes, everyPage, limits, NotFoundError } from "../../events/mod.ts";
-import type { ImageManifest } from "../../projections/images.ts";
+import { bytes, everyPage, limits, NotFoundError, vaultGetReply } from "../../events/mod.ts";
 import { downloadPreview, type TransferDeps } from "../vault/mod.ts";
 import { command } from "../../actors/peer/parts.ts";
 
@@ -15,9 +14,8 @@ import { command } from "../../actors/peer/parts.ts";
 export function previewServer(deps: TransferDeps): (image: string) => Promise<Uint8Array> {
   const opened = new Map<string, Promise<Uint8Array>>();
   return async (image) => {
-    const manifest = await command(deps, "vault.get", { ...deps.session, image }).catch(() => undefined) as
-      | ImageManifest
-      | undefined;
+    const manifest = await command(deps, "vault.get", { ...deps.session, image })
+      .then((reply) => vaultGetReply.parse(reply), () => undefined);
     // Not there, not shown, or without a preview: all look the same from outside.
     if (!manifest?.discoverable || !manifest.preview) throw new NotFoundError(`no preview of ${image} is shown`);
     if (!opened.has(image)) {

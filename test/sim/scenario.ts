@@ -29,6 +29,10 @@ export class Ledger {
    */
   readonly grants = new Map<string, { views: number; opened: number; unknown: number; recipient: string }>();
   failures = 0;
+  /** What succeeded, by kind: the seeds together must have tried every path. */
+  readonly done = { uploads: 0, downloads: 0, removes: 0, grants: 0, views: 0 };
+  /** Broken promises seen by a user (a file that came back changed): checked every step. */
+  readonly violations: string[] = [];
   /** The faults injected, in order: seeds with the same schedule tried the same thing. */
   readonly schedule: string[] = [];
 }
@@ -67,6 +71,7 @@ function intactCopies(system: SimSystem, hash: string, nodes: readonly string[])
  * the wrong copy).
  */
 export function checkOwed(system: SimSystem, ledger: Ledger): void {
+  if (ledger.violations.length > 0) throw new Error(ledger.violations.join("; "));
   for (const [grant, { views, opened }] of ledger.grants) {
     if (opened > views) throw new Error(`grant ${grant} of ${views} views opened ${opened} times`);
   }
@@ -157,6 +162,7 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
     return noted(
       peer.upload(name, content, replicas).then((stored) => {
         ledger.stored.set(stored.image, { owner: peer.user, content, name });
+        ledger.done.uploads++;
       }),
     );
   }
@@ -165,14 +171,17 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
     return noted(
       peer.download(image).then((bytes) => {
         const expected = ledger.stored.get(image)?.content;
-        if (expected && bytesToHex(bytes) !== bytesToHex(expected)) throw new Error(`${image} came back changed`);
+        if (expected && bytesToHex(bytes) !== bytesToHex(expected)) {
+          ledger.violations.push(`${image} came back changed`);
+        }
+        ledger.done.downloads++;
       }),
     );
   }
   if (roll < 0.58) {
     // Whatever the reply (a lost one too), the object may be gone: the ledger stops owing it at once.
     ledger.stored.delete(image);
-    return noted(peer.remove(image).then(() => {}));
+    return noted(peer.remove(image).then(() => void ledger.done.removes++));
   }
   if (roll < 0.78) {
     // Shown, asked for by another user, approved by the owner for a few views.
@@ -183,6 +192,7 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
       const request = await asker.ask(peer.user, image);
       const grant = await peer.approve(request, views, system.clock.now() + 86_400_000);
       ledger.grants.set(grant, { views, opened: 0, unknown: 0, recipient: asker.user });
+      ledger.done.grants++;
     })());
   }
   const theirs = [...ledger.grants.keys()].filter((grant) => ledger.grants.get(grant)!.recipient === peer.user);
@@ -206,6 +216,7 @@ async function viewOnce(
   try {
     await peers.get(state.recipient)!.view(grant);
     state.opened++;
+    ledger.done.views++;
     return "opened";
   } catch (error) {
     if (/no views left|closed/i.test((error as Error).message)) return "spent";

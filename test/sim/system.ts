@@ -3,14 +3,16 @@
  * (the machine, its projections, its heartbeat, its commands and the leader's duties), every
  * storage node `startStorageNode` over a chunk store in memory, and every user's machine the
  * CLI's own actor-side code (test/sim/peer.ts), on a simulated network, an in-memory log and
- * one SimulatedClock, all from one seed. Nothing is stubbed: the leader's rounds are the
+ * one SimulatedClock, all from one seed (Ed25519 is the platform's: deterministic, and the
+ * portable one's cost would dominate a run). Nothing is stubbed: the leader's rounds are the
  * machine's XState delays on the simulated clock.
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SimulatedClock } from "xstate";
 import { writeLogDump } from "../../infra/log-dump.ts";
-import { portableSignatures, ReplayWindow } from "../../actors/crypto/mod.ts";
+import { ReplayWindow } from "../../actors/crypto/mod.ts";
+import { nativeSignatures } from "../../infra/signatures.ts";
 import type { GrantShareStore, RandomSource, Snapshot, SnapshotStore } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { type HostedServer, startServer } from "../../actors/server/application.ts";
@@ -93,7 +95,7 @@ export class SimSystem {
       heartbeatTimeouts: defaultHeartbeatTimeouts,
       random: this.#bytes,
       ticketKeys: ticketKeys(this.#clusterKey),
-      signatures: portableSignatures,
+      signatures: nativeSignatures,
       memoryBytes: () => 0,
       chunkHash: syncChunkHash,
       repairGraceMs: this.durations.repairGraceMs,
@@ -125,7 +127,7 @@ export class SimSystem {
       clock: this.clock,
       timers: this.clock,
       logger: silentLogger,
-      signatures: portableSignatures,
+      signatures: nativeSignatures,
       chunkHash: syncChunkHash,
       capacityBytes: 1 << 30,
       memoryBytes: () => 0,

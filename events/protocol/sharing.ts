@@ -1,0 +1,65 @@
+/** What the sharing commands answer, checked by the client before it trusts a field. */
+import { grantCloseReasons, sharingId } from "../sharing.ts";
+import { imageId, legacyMeta, manifestPart, objectName, objectType } from "../image.ts";
+import { limits } from "../limits.ts";
+import { array, bytes, type Infer, integer, object, oneOf, optional } from "../schema.ts";
+import { nodeTickets } from "../tickets.ts";
+import { username } from "../user.ts";
+
+const time = integer({ min: 0 });
+
+/** A request as its parties see it (`request.create`, `request.show`, `request.list`). */
+export const requestReply = object({
+  request: sharingId,
+  from: username,
+  owner: username,
+  image: imageId,
+  name: objectName,
+  status: oneOf(["pending", "approved", "denied", "expired"]),
+  requestedAt: time,
+  expiresAt: time,
+  decidedAt: optional(time),
+  grant: optional(sharingId),
+});
+export type RequestReply = Infer<typeof requestReply>;
+
+/** A grant as its parties see it (`grant.issue`, `grant.revoke`, `grant.list`, `grant.inbox`). */
+const grantFields = {
+  grant: sharingId,
+  owner: username,
+  recipient: username,
+  name: objectName,
+  bytes: integer({ min: 0, max: limits.objectBytesMax }),
+  type: optional(objectType),
+  views: integer({ min: 1, max: limits.grantViewsMax }),
+  viewsLeft: integer({ min: 0, max: limits.grantViewsMax }),
+  expiresAt: time,
+  issuedAt: time,
+  status: oneOf(["open", "closed"]),
+  closedReason: optional(oneOf(grantCloseReasons)),
+  viewedAt: optional(array(time, { lengthMax: limits.grantViewsMax })),
+};
+export const grantReply = object(grantFields);
+export type GrantReply = Infer<typeof grantReply>;
+
+/** `grant.view`: one view spent, share A and this view's share B sealed to the recipient, and the copy to fetch. */
+export const viewReply = object({
+  ...grantFields,
+  shareA: bytes({ lengthMin: 1, lengthMax: 256 }),
+  shareB: bytes({ lengthMin: 1, lengthMax: 256 }),
+  copy: object({
+    image: imageId,
+    bytes: integer({ min: 0, max: limits.objectBytesMax }),
+    /** The copy's name and type, sealed under its keys (`legacy`: a copy stored before names were sealed). */
+    meta: optional(bytes({ lengthMin: 1, lengthMax: limits.objectMetaSealedBytesMax })),
+    legacy: optional(legacyMeta),
+    contentHash: bytes({ lengthMin: 32, lengthMax: 32 }),
+    partBytes: optional(integer({ min: 1, max: limits.coverPartBytesMax })),
+    parts: array(manifestPart, { lengthMin: 1, lengthMax: limits.partsPerObjectMax }),
+  }),
+  tickets: nodeTickets,
+});
+export type ViewReply = Infer<typeof viewReply>;
+
+/** `user.publicKey`: the key a grant's share A is sealed to. */
+export const publicKeyReply = object({ user: username, publicKey: bytes({ lengthMin: 32, lengthMax: 32 }) });
