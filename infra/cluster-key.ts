@@ -9,15 +9,8 @@ import process from "node:process";
 import { link, mkdir, open, readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import {
-  clusterKeySubject,
-  ConcurrencyError,
-  type EventOrigin,
-  limits,
-  UnavailableError,
-  ValidationError,
-  veilEvent,
-} from "../events/mod.ts";
+import { type EventOrigin, ValidationError } from "../events/mod.ts";
+import { recordClusterKey } from "../actors/server/cluster-key.ts";
 import { cryptoRandom } from "./random.ts";
 import { clusterSecrets } from "../actors/server/accounts/secrets.ts";
 import type { Config } from "./config.ts";
@@ -69,34 +62,9 @@ export async function loadClusterKey(config: Config, logger: Logger): Promise<Ui
 
 /**
  * Records the key's fingerprint and public sealing key if the cluster has none yet, and
- * otherwise checks this key is the cluster's: servers with different keys would each seal
- * secrets the others cannot open, and clients would refuse the ones they did not pin.
+ * otherwise checks this key is the cluster's (actors/server/cluster-key.ts decides).
  */
 export async function checkClusterKey(log: EventLog, key: Uint8Array, origin: () => EventOrigin): Promise<void> {
   const { fingerprint, sealingKeys } = clusterSecrets(key, cryptoRandom);
-  for (let attempt = 0; attempt < limits.decisionRetriesMax; attempt++) {
-    const last = await log.readLast(clusterKeySubject);
-    if (last?.ok && last.event.type === "ClusterKeyRecorded") {
-      const same = bytesToHex(last.event.data.fingerprint) === bytesToHex(fingerprint);
-      if (same && last.event.data.sealingKey) return;
-      // A record from before commands were sealed: this server adds the public key to it.
-      if (!same) {
-        throw new ValidationError(
-          "this server's cluster key is not the one the cluster uses; give every server the same key " +
-            "(VEIL_CLUSTER_KEY, or the same cluster.key file in VEIL_DATA)",
-        );
-      }
-    }
-    try {
-      const recorded = { fingerprint, sealingKey: sealingKeys.publicKey };
-      await log.append(clusterKeySubject, [veilEvent("ClusterKeyRecorded", recorded, origin())], {
-        expectedSubjectSeq: last?.seq ?? 0,
-      });
-      return;
-    } catch (error) {
-      // Another server recorded one first: check against it.
-      if (!(error instanceof ConcurrencyError)) throw error;
-    }
-  }
-  throw new UnavailableError("could not record or check the cluster key's fingerprint; retry");
+  await recordClusterKey(log, { fingerprint, sealingKey: sealingKeys.publicKey }, origin);
 }

@@ -2,10 +2,12 @@
  * The leader's membership duty: turn what heartbeats say into durable facts. A node heard
  * from but not recorded as joined gets NodeJoined; a node recorded as joined but silent past
  * its role's timeout gets NodeLeft{timeout}. Each is decided against the node's aggregate
- * (expected sequence), and only while this node still holds the latest term.
+ * with the shared decide-and-append loop (expected sequence), and only while this node still
+ * holds the latest term.
  */
 import type { Clock, EventLog, IdSource, Logger } from "../ports.ts";
-import { type ClusterEvent, ConcurrencyError, nodeSubject, veilEvent } from "../../events/mod.ts";
+import { type ClusterEvent, nodeSubject, veilEvent } from "../../events/mod.ts";
+import { decideAndAppend } from "./decide-and-append.ts";
 import { type ClusterState, type HealthState, type HeartbeatTimeouts, isAlive } from "../../projections/mod.ts";
 
 export interface MembershipDeps {
@@ -88,18 +90,32 @@ export async function reconcileMembership(deps: MembershipDeps): Promise<void> {
   for (const { node, event } of decisions) {
     if (!deps.stillLeading()) return;
     const subject = nodeSubject(node);
-    const last = await log.readLast(subject);
-    // The aggregate already says so (our projection lags): nothing to decide.
-    if (last?.ok && last.event.type === event.type) continue;
-    try {
-      await log.append(subject, [event], { expectedSubjectSeq: last?.seq ?? 0 });
+    // Decided again against the node's aggregate as the log has it: our projection may lag,
+    // and the node itself (or another leader) may write first.
+    let recorded = false;
+    await decideAndAppend({
+      log,
+      subject,
+      what: `node ${node}'s membership`,
+      load: async () => {
+        const last = await log.readLast(subject);
+        return { seq: last?.seq ?? 0, says: last?.ok ? last.event.type : undefined };
+      },
+      decide: ({ says }) => {
+        recorded = says !== event.type && deps.stillLeading();
+        return { events: recorded ? [event] : [] };
+      },
+      applied: () => Promise.resolve(),
+    }).catch((error: Error) => {
+      // Too many writers at once: the next round decides again.
+      recorded = false;
+      logger.warn("membership not recorded this round", { node, reason: error.message });
+    });
+    if (recorded) {
       logger.info(event.type === "NodeJoined" ? "recorded a node joining" : "recorded a silent node as gone", {
         node,
         term,
       });
-    } catch (error) {
-      // The node itself (or another leader) wrote first; the next round decides again.
-      if (!(error instanceof ConcurrencyError)) throw error;
     }
   }
 }

@@ -8,7 +8,7 @@ import { expect } from "vitest";
 
 interface Decided<Event> {
   readonly events: readonly Event[];
-  readonly rejection?: { readonly code: string; readonly message: string };
+  readonly rejection?: { readonly code?: string; readonly message: string };
 }
 
 export function decider<State, Event extends { readonly type: string }, Command>(options: {

@@ -39,6 +39,7 @@ import {
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { type CommandHandler } from "../commands.ts";
+import { decideAndAppend } from "../decide-and-append.ts";
 import { authenticated, userSessions } from "../accounts/sessions.ts";
 
 /** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
@@ -192,8 +193,24 @@ export function vaultCommands(deps: {
       // A grant's copy is removed by its grant's closing; a copy no grant was recorded for
       // (an approval that failed part-way) may be removed by its owner, by id.
       await Promise.all([images.caughtUp(), grants.caughtUp()]);
-      const { image, event } = decideRemove(request, images.state, grants.state, make);
-      await log.append(imageSubject(image.image), [event]);
+      const { image } = decideRemove(request, images.state, grants.state, make);
+      // Decided again at the object's sequence: a repair's record or another removal in between
+      // is seen before this one is appended (a second removal finds nothing to remove).
+      const subject = imageSubject(image.image);
+      await decideAndAppend({
+        log,
+        subject,
+        what: `object ${image.image}`,
+        load: async () => {
+          const seq = (await log.readLast(subject))?.seq ?? 0;
+          await images.waitFor(seq, limits.commandTimeoutMs);
+          return { seq };
+        },
+        decide: () => ({
+          events: [decideRemove({ user: request.user, image: image.image }, images.state, grants.state, make).event],
+        }),
+        applied: (seq) => images.waitFor(seq, limits.commandTimeoutMs),
+      });
       return storedSummaryOf(image);
     },
   };
