@@ -83,6 +83,8 @@ export const limits = {
   peerHeartbeatTimeoutMs: 10_000,
   /** How long a command may take before the caller gets a TimeoutError. */
   commandTimeoutMs: 2_000,
+  /** How far apart veil's clocks may be (servers', storage nodes', users' machines') with every promise kept. */
+  clockSkewMaxMs: 2_000,
   /**
    * How long after its GrantIssued a grant without its share is taken for one whose issue
    * crashed (and closed by the sweep): longer than any grant.issue can take.

@@ -48,7 +48,8 @@ const nobleDigests: Digests = {
 
 export interface PeerDeps {
   readonly network: SimNetwork;
-  readonly clock: Clock & Timers;
+  readonly clock: Clock;
+  readonly timers: Timers;
   readonly random: RandomSource;
   readonly work: RealWork;
 }
@@ -65,7 +66,7 @@ export class SimPeer {
   }
 
   /** Registers `user` and logs in, as `veil register` and `veil login` do. */
-  static async join({ network, clock, random, work }: PeerDeps, user: string): Promise<SimPeer> {
+  static async join({ network, clock, timers, random, work }: PeerDeps, user: string): Promise<SimPeer> {
     const bus = network.bus(`peer-${user}`, { account: "clients", host: `10.0.0.${user.length}` });
     const client = new CommandClient(bus, clock, random);
     const send = (name: string, data: unknown) =>
@@ -89,7 +90,7 @@ export class SimPeer {
       stego: inlineStego(work),
       random,
       clock,
-      timers: clock,
+      timers,
       digests: nobleDigests,
       session: { user, token: login.token },
       accountKey: opened.accountKey,

@@ -62,7 +62,7 @@ async function main(): Promise<number> {
       );
       console.error(`  ${await dumpLog(system, process.cwd())}`);
     } finally {
-      simulatedMs += system.clock.now();
+      simulatedMs += system.elapsedMs;
       system.shutdown();
     }
     if (!options.json && (index + 1) % 25 === 0) {

@@ -10,6 +10,7 @@ import { sha256 } from "@noble/hashes/sha2.js";
 import { chunksOf, fold, imagesProjection, type ImagesState, projections } from "../../projections/mod.ts";
 import type { SimPeer } from "./peer.ts";
 import { calmNetwork, randomFaults } from "./network.ts";
+import { limits } from "../../events/mod.ts";
 import type { SimSystem } from "./system.ts";
 
 export const serverIds = ["s1", "s2", "s3"];
@@ -27,7 +28,10 @@ export class Ledger {
    * Grants issued: grant -> views allowed, views opened, views whose outcome the recipient
    * never learnt (the view may have been spent), recipient.
    */
-  readonly grants = new Map<string, { views: number; opened: number; unknown: number; recipient: string }>();
+  readonly grants = new Map<
+    string,
+    { views: number; opened: number; unknown: number; recipient: string; expiresAt: number }
+  >();
   failures = 0;
   /** What succeeded, by kind: the seeds together must have tried every path. */
   readonly done = { uploads: 0, downloads: 0, removes: 0, grants: 0, views: 0 };
@@ -71,6 +75,7 @@ function intactCopies(system: SimSystem, hash: string, nodes: readonly string[])
  * the wrong copy).
  */
 export function checkOwed(system: SimSystem, ledger: Ledger): void {
+  checkGrantTimes(system, ledger);
   if (ledger.violations.length > 0) throw new Error(ledger.violations.join("; "));
   for (const [grant, { views, opened }] of ledger.grants) {
     if (opened > views) throw new Error(`grant ${grant} of ${views} views opened ${opened} times`);
@@ -82,6 +87,27 @@ export function checkOwed(system: SimSystem, ledger: Ledger): void {
       }
     }
   }
+}
+
+/** Grants' expiries, and how far the log has been read for them. */
+const grantTimes = new WeakMap<SimSystem, { read: number; expiresAt: Map<string, number> }>();
+
+/** No grant is recorded closed as expired before its time by the true clock (the broker's, which stores the log). */
+function checkGrantTimes(system: SimSystem, ledger: Ledger): void {
+  const known = grantTimes.get(system) ?? { read: 0, expiresAt: new Map<string, number>() };
+  const records = system.log.records;
+  for (const record of records.slice(known.read)) {
+    if (!record.ok) continue;
+    const { event } = record;
+    if (event.type === "GrantIssued") known.expiresAt.set(event.data.grant, event.data.expiresAt);
+    if (event.type === "GrantClosed" && event.data.reason === "expired") {
+      const expiresAt = known.expiresAt.get(event.data.grant)!;
+      if (record.storedAt < expiresAt) {
+        ledger.violations.push(`grant ${event.data.grant} closed as expired ${expiresAt - record.storedAt} ms early`);
+      }
+    }
+  }
+  grantTimes.set(system, { read: records.length, expiresAt: known.expiresAt });
 }
 
 /** Whether a fault may destroy `node`'s copy of these chunks: only if each has another intact copy. */
@@ -96,7 +122,10 @@ function bearable(system: SimSystem, node: string, hashes: Iterable<string>): bo
 }
 
 /** The kinds of fault a run may inject (`npm run sim -- --faults servers,rot`); all of them by default. */
-export const faultKinds = ["network", "partitions", "servers", "storage", "disks", "rot"] as const;
+export const faultKinds = ["network", "partitions", "servers", "storage", "disks", "rot", "skew"] as const;
+
+/** How far off a skewed node's clock may be: veil's promises hold within limits.clockSkewMaxMs. */
+const skewMaxMs = limits.clockSkewMaxMs;
 export type FaultKind = (typeof faultKinds)[number];
 
 /** One random fault of the enabled kinds; what it did is added to the run's schedule. */
@@ -133,6 +162,11 @@ function injectFault(system: SimSystem, kinds: readonly FaultKind[], ledger: Led
       disk.damage(hash);
       done(`rot ${node}`);
     }
+  } else if (kind === "skew") {
+    const node = random.pick([...serverIds, ...storageIds, ...users.map((user) => `peer-${user}`)]);
+    const skew = random.between(-skewMaxMs, skewMaxMs);
+    system.skews.set(node, skew);
+    done(`skew ${node} ${skew}`);
   } else if (system.network.partitioned) {
     system.network.heal();
     done("heal");
@@ -187,11 +221,14 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
     // Shown, asked for by another user, approved by the owner for a few views.
     const asker = peers.get(random.pick(users.filter((user) => user !== peer.user)))!;
     const views = random.between(1, 3);
+    // A day, or a few seconds by the owner's own clock: some grants run out during the run.
+    const lifetimeMs = random.chance(0.3) ? random.between(3_000, 15_000) : 86_400_000;
     return noted((async () => {
       await peer.show(image, `shown-${serial}`);
       const request = await asker.ask(peer.user, image);
-      const grant = await peer.approve(request, views, system.clock.now() + 86_400_000);
-      ledger.grants.set(grant, { views, opened: 0, unknown: 0, recipient: asker.user });
+      const expiresAt = peer.deps.clock.now() + lifetimeMs;
+      const grant = await peer.approve(request, views, expiresAt);
+      ledger.grants.set(grant, { views, opened: 0, unknown: 0, recipient: asker.user, expiresAt });
       ledger.done.grants++;
     })());
   }
@@ -199,7 +236,9 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
   if (theirs.length === 0) return Promise.resolve();
   // One view, or two at once (two devices, a double click): a view is spent once either way.
   const grant = random.pick(theirs);
-  return Promise.all(Array.from({ length: random.between(1, 2) }, () => viewOnce(peers, ledger, grant))).then(() => {});
+  return Promise.all(Array.from({ length: random.between(1, 2) }, () => viewOnce(system, peers, ledger, grant))).then(
+    () => {},
+  );
 }
 
 /**
@@ -208,6 +247,7 @@ function startAction(system: SimSystem, peers: Map<string, SimPeer>, ledger: Led
  * a timeout) leaves `unknown` whether the view was spent.
  */
 async function viewOnce(
+  system: SimSystem,
   peers: Map<string, SimPeer>,
   ledger: Ledger,
   grant: string,
@@ -219,7 +259,12 @@ async function viewOnce(
     ledger.done.views++;
     return "opened";
   } catch (error) {
-    if (/no views left|closed/i.test((error as Error).message)) return "spent";
+    const message = (error as Error).message;
+    // Refused as expired while its time, by the true clock, has not come: whichever node's clock said so.
+    if (/expired/.test(message) && system.clock.now() < state.expiresAt) {
+      ledger.violations.push(`grant ${grant} refused as expired ${state.expiresAt - system.clock.now()} ms early`);
+    }
+    if (/no views left|closed/i.test(message)) return "spent";
     if ((error as { code?: string }).code === "busy") return "busy";
     state.unknown++;
     ledger.failures++;
@@ -310,16 +355,18 @@ export async function settle(system: SimSystem, peers: Map<string, SimPeer>, led
     // was lost under faults (each may have been spent), and never more.
     // First more views at once than are left, then one at a time until refused.
     const unknownBefore = state.unknown;
-    const atOnce = Array.from({ length: state.views - state.opened + 1 }, () => viewOnce(peers, ledger, grant));
+    const atOnce = Array.from({ length: state.views - state.opened + 1 }, () => viewOnce(system, peers, ledger, grant));
     const outcomes = await system.complete(`views of ${grant} at once`, Promise.all(atOnce));
     checkOwed(system, ledger);
     let outcome = outcomes.includes("spent") ? "spent" : "opened";
     while (outcome !== "spent") {
-      outcome = await system.complete(`view ${grant}`, viewOnce(peers, ledger, grant));
+      outcome = await system.complete(`view ${grant}`, viewOnce(system, peers, ledger, grant));
       if (outcome === "unknown") break;
       checkOwed(system, ledger);
     }
     if (state.unknown !== unknownBefore) throw new Error(`a view of grant ${grant} failed once calm`);
+    // A grant whose time ran out opened at most its views (checked throughout); exactly, only a grant still running.
+    if (system.clock.now() >= state.expiresAt) continue;
     if (state.opened > state.views || state.opened < state.views - state.unknown) {
       throw new Error(
         `grant ${grant} of ${state.views} views opened ${state.opened} times (${state.unknown} outcomes lost)`,
@@ -341,7 +388,11 @@ export async function settle(system: SimSystem, peers: Map<string, SimPeer>, led
       const live = server.projectors.get(projection.name)!.state;
       const folded = fold(projection, events);
       if (JSON.stringify(live) !== JSON.stringify(folded)) {
-        throw new Error(`${node}'s ${projection.name} differs from the log folded from sequence 1`);
+        throw new Error(
+          `${node}'s ${projection.name} differs from the log folded from sequence 1: ${
+            JSON.stringify(live).slice(0, 600)
+          } against ${JSON.stringify(folded).slice(0, 600)}`,
+        );
       }
     }
   }

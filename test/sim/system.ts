@@ -13,7 +13,7 @@ import { SimulatedClock } from "xstate";
 import { writeLogDump } from "../../infra/log-dump.ts";
 import { ReplayWindow } from "../../actors/crypto/mod.ts";
 import { nativeSignatures } from "../../infra/signatures.ts";
-import type { GrantShareStore, RandomSource, Snapshot, SnapshotStore } from "../../actors/ports.ts";
+import type { Clock, GrantShareStore, RandomSource, Snapshot, SnapshotStore } from "../../actors/ports.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { type HostedServer, startServer } from "../../actors/server/application.ts";
 import { ticketKeys } from "../../actors/storage-node/tickets.ts";
@@ -62,6 +62,8 @@ export class SimSystem {
   /** Each storage node's disk: it outlives the node's process (a crash), unless it is lost too. */
   readonly disks = new Map<string, MemoryChunkStore>();
   readonly work = new RealWork();
+  /** How far each node's clock is off the true (simulated) time, in ms: 0 unless skewed. */
+  readonly skews = new Map<string, number>();
   /** The cluster's durations, shortened so that repair and garbage collection happen within a run. */
   readonly durations = { repairGraceMs: 4_000, gcGraceMs: 30_000, gcIntervalMs: 3_000, scrubIntervalMs: 1_000 };
   readonly #bytes: RandomSource;
@@ -69,7 +71,14 @@ export class SimSystem {
   readonly #grantShares = memoryGrantShares();
   #ids = 0;
 
+  /**
+   * Simulated time starts at a real-looking epoch (2026-01-01), so a clock skewed behind is
+   * still a time (an event stamped before 1970 is malformed, and rightly refused).
+   */
+  readonly startedAt = Date.UTC(2026, 0, 1);
+
   constructor(readonly seed: number) {
+    this.clock.set(this.startedAt);
     this.random = seededRandom(seed);
     this.#bytes = seededBytes(this.random);
     this.#clusterKey = this.#bytes.bytes(32);
@@ -81,6 +90,11 @@ export class SimSystem {
     );
   }
 
+  /** A node's own clock: the simulated time, off by its skew. Timers run at the true rate. */
+  clockOf(node: string): Clock {
+    return { now: () => this.clock.now() + (this.skews.get(node) ?? 0) };
+  }
+
   startServer(nodeId: string): HostedServer {
     const server = startServer({
       nodeId,
@@ -88,7 +102,7 @@ export class SimSystem {
       log: this.log,
       snapshots: memorySnapshots(),
       grantShares: this.#grantShares,
-      clock: this.clock,
+      clock: this.clockOf(nodeId),
       timers: this.clock,
       ids: { next: () => `${this.seed}-${++this.#ids}` },
       logger: silentLogger,
@@ -122,9 +136,9 @@ export class SimSystem {
     const node = startStorageNode({
       nodeId,
       bus,
-      send: new CommandClient(bus, this.clock, this.#bytes).send,
+      send: new CommandClient(bus, this.clockOf(nodeId), this.#bytes).send,
       store: disk,
-      clock: this.clock,
+      clock: this.clockOf(nodeId),
       timers: this.clock,
       logger: silentLogger,
       signatures: nativeSignatures,
@@ -146,13 +160,22 @@ export class SimSystem {
 
   /** A user registers and logs in from a machine of their own. */
   joinPeer(user: string): Promise<SimPeer> {
-    return SimPeer.join({ network: this.network, clock: this.clock, random: this.#bytes, work: this.work }, user);
+    const clock = this.clockOf(`peer-${user}`);
+    return SimPeer.join(
+      { network: this.network, clock, timers: this.clock, random: this.#bytes, work: this.work },
+      user,
+    );
   }
 
   /** The process dies: no resignation, no goodbye, no heartbeat. */
   crash(nodeId: string): void {
     this.servers.get(nodeId)?.actor.stop();
     this.servers.delete(nodeId);
+  }
+
+  /** Simulated time since the start, in ms. */
+  get elapsedMs(): number {
+    return this.clock.now() - this.startedAt;
   }
 
   /** Advances simulated time in steps, letting every effect settle and checking safety after each. */

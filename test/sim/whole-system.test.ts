@@ -6,7 +6,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { seeds } from "./cluster.ts";
-import { Ledger, replicas, runScenario, settle, startWorld } from "./scenario.ts";
+import { checkOwed, Ledger, replicas, runScenario, serverIds, settle, startWorld } from "./scenario.ts";
+import { limits } from "../../events/mod.ts";
 import { type SimSystem, withSystem } from "./system.ts";
 
 const file = "test/sim/whole-system.test.ts";
@@ -84,6 +85,41 @@ describe("copies lost on a live storage node", () => {
       disk.damage(hash!);
       await settle(system, peers, ledger);
       expect(system.log.records.some((record) => record.ok && record.event.type === "ChunkReplicated")).toBe(true);
+    });
+  }, 60_000);
+});
+
+describe("clocks that disagree", () => {
+  it("never end a grant before its time, whichever server's clock is ahead", async () => {
+    await withSystem(11, file, async (system) => {
+      // Every server as far ahead as veil allows: whichever serves a view or sweeps, it is early.
+      for (const node of serverIds) system.skews.set(node, limits.clockSkewMaxMs);
+      const { peers, ledger } = await oneFile(system);
+      const [image] = [...ledger.stored.keys()];
+      const alice = peers.get("alice")!;
+      const bob = peers.get("bob")!;
+      await system.complete("show", alice.show(image!, "shown"));
+      const request = await system.complete("ask", bob.ask("alice", image!));
+      const expiresAt = system.clock.now() + 5_000;
+      const grant = await system.complete("approve", alice.approve(request, 50, expiresAt));
+      ledger.grants.set(grant, { views: 50, opened: 0, unknown: 0, recipient: "bob", expiresAt });
+      let refusedAt: number | undefined;
+      while (refusedAt === undefined) {
+        await system.complete("view", bob.view(grant)).catch((error: Error) => {
+          expect(error.message).toMatch(/expired/);
+          refusedAt = system.clock.now();
+        });
+        await system.run(200);
+      }
+      // By the true clock: not refused, and not recorded closed, before its time.
+      expect(refusedAt).toBeGreaterThanOrEqual(expiresAt);
+      const closed = () =>
+        system.log.records.find((record) =>
+          record.ok && record.event.type === "GrantClosed" && record.event.data.reason === "expired"
+        );
+      await system.until("the grant closed as expired", 10_000, () => closed() !== undefined);
+      expect(closed()!.storedAt).toBeGreaterThanOrEqual(expiresAt);
+      checkOwed(system, ledger);
     });
   }, 60_000);
 });

@@ -149,7 +149,10 @@ export function requireSession(state: UserState | undefined, tokenHashHex: strin
     ? Object.values(state.sessions).find((open) => open.tokenHash === tokenHashHex)
     : undefined;
   if (!session) throw new AuthenticationError("not logged in (the session was ended or revoked); run `veil login`");
-  if (session.expiresAt <= now) throw new AuthenticationError("your session has expired; run `veil login` again");
+  // Ended only once past its time by any server's clock (they may be limits.clockSkewMaxMs apart).
+  if (session.expiresAt + limits.clockSkewMaxMs <= now) {
+    throw new AuthenticationError("your session has expired; run `veil login` again");
+  }
   return session;
 }
 

@@ -87,13 +87,20 @@ export function decideExpireRequest(request: RequestState, now: number, make: Sh
   return [make("RequestExpired", { request: request.request })];
 }
 
+/**
+ * Whether `expiresAt` has passed by a clock that may be ahead of the others by up to
+ * limits.clockSkewMaxMs: a grant never ends before its time, whichever server judges it (it
+ * may give its last views up to that much after).
+ */
+export const pastTime = (expiresAt: number, now: number) => now >= expiresAt + limits.clockSkewMaxMs;
+
 /** Whether a grant still gives views at `now`, or the reason it does not. */
 function checkOpen(grant: GrantState, now: number) {
   if (grant.status === "closed") {
     const why = { "views-spent": "no views left", expired: "it has expired", revoked: "it was revoked" };
     throw new ConflictError(`grant ${grant.grant} is closed: ${why[grant.closedReason!]}`);
   }
-  if (now >= grant.expiresAt) throw new ConflictError(`grant ${grant.grant} is closed: it has expired`);
+  if (pastTime(grant.expiresAt, now)) throw new ConflictError(`grant ${grant.grant} is closed: it has expired`);
   if (grant.viewsLeft === 0) throw new ConflictError(`grant ${grant.grant} is closed: no views left`);
 }
 
@@ -132,6 +139,6 @@ export function decideRevoke(grant: GrantState | undefined, id: string, user: st
 export function decideCloseGrant(grant: GrantState, now: number, make: SharingEventMaker) {
   if (grant.status !== "open") return [];
   if (grant.viewsLeft === 0) return [make("GrantClosed", { grant: grant.grant, reason: "views-spent" })];
-  if (now >= grant.expiresAt) return [make("GrantClosed", { grant: grant.grant, reason: "expired" })];
+  if (pastTime(grant.expiresAt, now)) return [make("GrantClosed", { grant: grant.grant, reason: "expired" })];
   return [];
 }
