@@ -77,6 +77,11 @@ export function optional<T>(schema: Schema<T>): Schema<T | undefined> {
   return { parse: (value) => (value === undefined || value === null ? undefined : schema.parse(value)) };
 }
 
+/** A value that may be null (said, not left out: "no previous login"). */
+export function nullable<T>(schema: Schema<T>): Schema<T | null> {
+  return { parse: (value) => (value === null ? null : schema.parse(value)) };
+}
+
 type Shape = Record<string, Schema<unknown>>;
 type OptionalKeys<S extends Shape> = { [K in keyof S]: undefined extends Infer<S[K]> ? K : never }[keyof S];
 /** Fields whose schema allows undefined may be left out. */

@@ -49,6 +49,7 @@ export function readReply(reply: unknown, subject: string): unknown {
   throw new UnavailableError(`${subject} answered with a malformed reply`);
 }
 
+export * from "./accounts.ts";
 export * from "./cluster.ts";
 export * from "./sharing.ts";
 export * from "./store.ts";

@@ -2,6 +2,7 @@
 import { grantCloseReasons, sharingId } from "../sharing.ts";
 import { imageId, legacyMeta, manifestPart, objectName, objectType } from "../image.ts";
 import { limits } from "../limits.ts";
+import { pageCursor } from "../paging.ts";
 import { array, bytes, type Infer, integer, object, oneOf, optional } from "../schema.ts";
 import { nodeTickets } from "../tickets.ts";
 import { username } from "../user.ts";
@@ -23,6 +24,13 @@ export const requestReply = object({
 });
 export type RequestReply = Infer<typeof requestReply>;
 
+/** One page of `request.list`: requests to the caller and from the caller. */
+export const requestListReply = object({
+  incoming: array(requestReply, { lengthMax: limits.listPageMax }),
+  outgoing: array(requestReply, { lengthMax: limits.listPageMax }),
+  next: optional(pageCursor),
+});
+
 /** A grant as its parties see it (`grant.issue`, `grant.revoke`, `grant.list`, `grant.inbox`). */
 const grantFields = {
   grant: sharingId,
@@ -41,6 +49,12 @@ const grantFields = {
 };
 export const grantReply = object(grantFields);
 export type GrantReply = Infer<typeof grantReply>;
+
+/** One page of `grant.list` (the owner's) or `grant.inbox` (the recipient's). */
+export const grantListReply = object({
+  grants: array(grantReply, { lengthMax: limits.listPageMax }),
+  next: optional(pageCursor),
+});
 
 /** `grant.view`: one view spent, share A and this view's share B sealed to the recipient, and the copy to fetch. */
 export const viewReply = object({

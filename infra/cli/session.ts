@@ -5,7 +5,7 @@
  */
 import { Option } from "commander";
 import type { Bus } from "../../actors/ports.ts";
-import { AuthenticationError, limits, UnavailableError } from "../../events/mod.ts";
+import { AuthenticationError, limits, type Schema, UnavailableError } from "../../events/mod.ts";
 import { loadConfig } from "../config.ts";
 import { sendCommand } from "../command-client.ts";
 import { withConnection } from "./client.ts";
@@ -16,10 +16,14 @@ export interface Session {
   readonly token: string;
 }
 
-export /** Sends an account command; "nobody serves it" becomes "start veil". */
-async function call<T>(bus: Bus, name: string, data: unknown): Promise<T> {
+/**
+ * Sends a command and checks its reply with `reply` (events/protocol), when the caller reads
+ * it; "nobody serves it" becomes "start veil".
+ */
+export async function call<T = unknown>(bus: Bus, name: string, data: unknown, reply?: Schema<T>): Promise<T> {
   try {
-    return await sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs }) as T;
+    const value = await sendCommand(bus, name, data, { timeoutMs: limits.identityCommandTimeoutMs });
+    return reply ? reply.parse(value) : value as T;
   } catch (error) {
     if (error instanceof UnavailableError && /nobody serves/.test(error.message)) {
       throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });

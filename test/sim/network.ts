@@ -84,7 +84,9 @@ export class SimNetwork {
     return {
       unsubscribe: () => {
         subscription.active = false;
-        this.#subscriptions.splice(this.#subscriptions.indexOf(subscription), 1);
+        // Twice is once (a process's subscriptions end with it, and again as it stops).
+        const index = this.#subscriptions.indexOf(subscription);
+        if (index >= 0) this.#subscriptions.splice(index, 1);
       },
     };
   }

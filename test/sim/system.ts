@@ -27,6 +27,7 @@ import { MemoryEventLog } from "./memory-log.ts";
 import { type MemoryChunkStore, memoryChunkStore } from "./memory-store.ts";
 import { SimPeer, syncChunkHash } from "./peer.ts";
 import { RealWork } from "./real-work.ts";
+import { Life } from "./mortal.ts";
 import { SimNetwork } from "./network.ts";
 import { type Random, seededRandom } from "./random.ts";
 
@@ -96,12 +97,13 @@ export class SimSystem {
   }
 
   startServer(nodeId: string): HostedServer {
+    const life = this.#live(nodeId);
     const server = startServer({
       nodeId,
-      bus: this.network.bus(nodeId),
-      log: this.log,
+      bus: life.bus(this.network.bus(nodeId)),
+      log: life.port(this.log),
       snapshots: memorySnapshots(),
-      grantShares: this.#grantShares,
+      grantShares: life.port(this.#grantShares),
       clock: this.clockOf(nodeId),
       timers: this.clock,
       ids: { next: () => `${this.seed}-${++this.#ids}` },
@@ -128,16 +130,20 @@ export class SimSystem {
     return server;
   }
 
-  /** A storage node starts (again) over its disk: the one it had, or a new, empty one. */
-  startStorageNode(nodeId: string): HostedStorageNode {
-    let disk = this.disks.get(nodeId);
+  /**
+   * A storage node starts (again) over its disk: the one it had, or a new, empty one; `over`:
+   * another store for this run only (a mount not up yet), its own disk left as it was.
+   */
+  startStorageNode(nodeId: string, options: { over?: MemoryChunkStore } = {}): HostedStorageNode {
+    let disk = options.over ?? this.disks.get(nodeId);
     if (!disk) this.disks.set(nodeId, disk = memoryChunkStore());
-    const bus = this.network.bus(nodeId);
+    const life = this.#live(nodeId);
+    const bus = life.bus(this.network.bus(nodeId));
     const node = startStorageNode({
       nodeId,
       bus,
       send: new CommandClient(bus, this.clockOf(nodeId), this.#bytes).send,
-      store: disk,
+      store: life.port(disk),
       clock: this.clockOf(nodeId),
       timers: this.clock,
       logger: silentLogger,
@@ -152,7 +158,18 @@ export class SimSystem {
     return node;
   }
 
+  /** Every process's life, by node: a crash ends it, and with it everything the process had in flight. */
+  readonly #lives = new Map<string, Life>();
+
+  #live(nodeId: string): Life {
+    this.#lives.get(nodeId)?.end();
+    const life = new Life();
+    this.#lives.set(nodeId, life);
+    return life;
+  }
+
   crashStorageNode(nodeId: string, options: { loseDisk?: boolean } = {}): void {
+    this.#lives.get(nodeId)?.end();
     this.storageNodes.get(nodeId)?.actor.stop();
     this.storageNodes.delete(nodeId);
     if (options.loseDisk) this.disks.delete(nodeId);
@@ -169,6 +186,7 @@ export class SimSystem {
 
   /** The process dies: no resignation, no goodbye, no heartbeat. */
   crash(nodeId: string): void {
+    this.#lives.get(nodeId)?.end();
     this.servers.get(nodeId)?.actor.stop();
     this.servers.delete(nodeId);
   }

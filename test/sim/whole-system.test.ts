@@ -8,6 +8,7 @@ import { describe, expect, it } from "vitest";
 import { seeds } from "./cluster.ts";
 import { checkOwed, Ledger, replicas, runScenario, serverIds, settle, startWorld } from "./scenario.ts";
 import { limits } from "../../events/mod.ts";
+import { memoryChunkStore } from "./memory-store.ts";
 import { type SimSystem, withSystem } from "./system.ts";
 
 const file = "test/sim/whole-system.test.ts";
@@ -62,6 +63,27 @@ describe("a storage node that restarts", () => {
       await settle(system, peers, ledger);
       const copied = system.log.records.filter((record) => record.ok && record.event.type === "ChunkReplicated");
       expect(copied).toEqual([]);
+    });
+  }, 60_000);
+});
+
+describe("storage nodes back over empty disks", () => {
+  it("do not have their chunks' last copies written off: once their disks are back, every file is", async () => {
+    await withSystem(12, file, async (system) => {
+      const { peers, ledger } = await oneFile(system);
+      // Every holder of the file's chunks restarts over an empty folder (its mount not up yet)...
+      const holders = [...system.disks].filter(([, disk]) => disk.chunks.size > 0).map(([node]) => node);
+      for (const node of holders) {
+        system.crashStorageNode(node);
+        system.startStorageNode(node, { over: memoryChunkStore() });
+      }
+      await system.run(3 * system.durations.gcIntervalMs + 2_000);
+      // ...and then over its real disk again.
+      for (const node of holders) {
+        system.crashStorageNode(node);
+        system.startStorageNode(node);
+      }
+      await settle(system, peers, ledger);
     });
   }, 60_000);
 });

@@ -158,21 +158,23 @@ export function sharingDuties(deps: SharingDeps) {
       if (!budget()) return done;
       if (request.status !== "pending") continue;
       let issued = grantsByRequest.get(request.request);
-      // Only a grant that stands finishes an approval; one without its share (a crash between
-      // recording it and storing the share) is closed, and the request stays open. A grant
-      // younger than any grant.issue can take is not judged yet: its share may be on its way
-      // (closing it then ended an approval its owner was told had succeeded).
-      const settled = (grant: GrantState) => now - grant.issuedAt >= limits.grantIssueGraceMs;
-      if (
-        issued && (issued.status !== "open" || (settled(issued) && !(await shares.get(issued.grant))))
-      ) {
-        if (issued.status === "open") {
-          await appendIfCurrent(grantSubject(issued.grant), grants, [
-            make("GrantClosed", { grant: issued.grant, reason: "revoked" }),
-          ]);
-          done++;
+      // Only a grant that stands (open, its share stored) finishes an approval; one without its
+      // share (a crash between recording it and storing the share) is closed, and the request
+      // stays open. A grant younger than any grant.issue can take is not judged at all: its share
+      // may be on its way (closing it ended an approval its owner was told had succeeded, and
+      // approving it left a request approved with a grant nobody could open).
+      if (issued) {
+        const stands = issued.status === "open" && (await shares.get(issued.grant)) !== undefined;
+        if (!stands && issued.status === "open" && now - issued.issuedAt < limits.grantIssueGraceMs) continue;
+        if (!stands) {
+          if (issued.status === "open") {
+            await appendIfCurrent(grantSubject(issued.grant), grants, [
+              make("GrantClosed", { grant: issued.grant, reason: "revoked" }),
+            ]);
+            done++;
+          }
+          issued = undefined;
         }
-        issued = undefined;
       }
       const events = issued
         ? [make("RequestApproved", { request: request.request, grant: issued.grant })]

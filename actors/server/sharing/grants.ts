@@ -172,8 +172,13 @@ export function grantCommands(
         return current?.status === "approved" && current.grant === issue.grant;
       };
       try {
-        await decideAndAppend(requestSubject(issue.request), deps.requests, () => {
+        await decideAndAppend(requestSubject(issue.request), deps.requests, async () => {
           checkAnswerable(requestOf(deps.requests.state, issue.request), issue.request, issue.user, clock.now());
+          // Never an approval with a grant that no longer stands (the sweep closed one whose share was late).
+          await latest(grantSubject(issue.grant), deps.grants);
+          if (grantOf(deps.grants.state, issue.grant)?.status !== "open") {
+            throw new ConflictError(`grant ${issue.grant} was closed while it was issued; nothing was shared`);
+          }
           return [make("RequestApproved", { request: issue.request, grant: issue.grant })];
         });
       } catch (error) {

@@ -8,15 +8,13 @@
  * chunk it already holds renews it, so deduplication is safe too). A round deletes a
  * bounded number of chunks, and runs only while this server leads.
  *
- * The same listing audits the other way: a chunk the log records on a node that the node's
- * whole listing lacks (a disk replaced, a damaged copy the node's scrub removed) is recorded
- * lost there, so repair copies it back. Only what was recorded before the listing began is
- * audited: a copy placed during the round is never mistaken for a lost one.
+ * The same listing audits the other way (audit.ts): a chunk the log records on a node that
+ * the node's whole listing lacks is, once confirmed, recorded lost there, so repair copies it
+ * back. Only what was recorded before the listing began is audited.
  */
 import type { Bus, ChunkEntry, EventLog, IdSource, Logger } from "../../ports.ts";
-import { imageSubject, limits, veilEvent } from "../../../events/mod.ts";
+import { limits } from "../../../events/mod.ts";
 import {
-  chunksOf,
   type HealthState,
   type HeartbeatTimeouts,
   type ImagesState,
@@ -25,6 +23,7 @@ import {
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { storeRequest } from "../../storage-node/client.ts";
+import { confirmLost, ListingAudit, recordedByNode } from "./audit.ts";
 
 export interface CollectorDeps {
   readonly bus: Bus;
@@ -42,52 +41,11 @@ export interface CollectorDeps {
   readonly nodeId: string;
 }
 
-/** Which chunks the log records on `node`, with the objects that record them there. */
-function recordedOn(state: ImagesState, node: string): Map<string, string[]> {
-  const recorded = new Map<string, string[]>();
-  for (const image of Object.values(state.images)) {
-    for (const chunk of chunksOf(image)) {
-      if (chunk.nodes.includes(node)) recorded.set(chunk.hash, [...(recorded.get(chunk.hash) ?? []), image.image]);
-    }
-  }
-  return recorded;
-}
-
 /** What one round did: chunks and bytes deleted, and copies found lost, across every node it reached. */
 export interface CollectionReport {
   readonly chunks: number;
   readonly bytes: number;
   readonly lost: number;
-}
-
-/** Records as lost the copies `node` should hold and did not list (still recorded there now), at most `budget`. */
-async function recordLost(
-  deps: CollectorDeps,
-  node: string,
-  recorded: ReadonlyMap<string, readonly string[]>,
-  listed: ReadonlySet<string>,
-  budget: number,
-): Promise<number> {
-  let lost = 0;
-  for (const [hash, owners] of recorded) {
-    if (listed.has(hash)) continue;
-    for (const image of owners) {
-      if (lost >= budget || !deps.stillLeading()) return lost;
-      const now = deps.images.state.images[image];
-      if (!now || !chunksOf(now).some((chunk) => chunk.hash === hash && chunk.nodes.includes(node))) continue;
-      deps.logger.warn("a storage node lacks a chunk it is recorded to hold; recorded lost for repair", {
-        node,
-        chunk: hash,
-      });
-      await deps.log.append(imageSubject(image), [
-        veilEvent("ChunkLost", { image, hash, node }, { id: deps.ids.next(), at: deps.now(), by: deps.nodeId }),
-      ]).then(
-        () => lost++,
-        (error: Error) => deps.logger.warn("a lost copy could not be recorded", { node, reason: error.message }),
-      );
-    }
-  }
-  return lost;
 }
 
 export async function collectRound(deps: CollectorDeps): Promise<CollectionReport> {
@@ -103,9 +61,9 @@ export async function collectRound(deps: CollectorDeps): Promise<CollectionRepor
   let chunks = 0;
   let bytes = 0;
   let lost = 0;
+  const recorded = recordedByNode(images.state);
   for (const node of nodes) {
-    const recorded = recordedOn(images.state, node);
-    const listed = new Set<string>();
+    const audit = new ListingAudit(recorded.get(node) ?? [], limits.auditLostPerRound - lost);
     let after: string | undefined;
     let complete = false;
     for (;;) {
@@ -117,8 +75,8 @@ export async function collectRound(deps: CollectorDeps): Promise<CollectionRepor
         logger.warn("a storage node's chunks could not be listed", { node, reason: (error as Error).message });
         break;
       }
+      audit.page(page);
       for (const entry of page) {
-        listed.add(entry.hash);
         // The node decides with its own clock; this only spares it requests it would refuse.
         if (referenced.has(entry.hash) || entry.touchedAtMs > now - graceMs) continue;
         if (!deps.stillLeading() || chunks >= limits.gcDeletesPerRound) return { chunks, bytes, lost };
@@ -138,7 +96,14 @@ export async function collectRound(deps: CollectorDeps): Promise<CollectionRepor
       }
       after = page.at(-1)!.hash;
     }
-    if (complete) lost += await recordLost(deps, node, recorded, listed, limits.auditLostPerRound - lost);
+    if (!complete) continue;
+    for (const hash of audit.end()) {
+      if (!deps.stillLeading()) break;
+      lost += await confirmLost(deps, node, hash).catch((error: Error) => {
+        logger.warn("a lost copy could not be recorded", { node, chunk: hash, reason: error.message });
+        return 0;
+      });
+    }
   }
   return { chunks, bytes, lost };
 }

@@ -19,7 +19,18 @@ import { passwordKdf, type ScryptParameters } from "../../../actors/crypto/mod.t
 import { fromBase32, otpauthUri, toBase32 } from "../../../actors/server/accounts/totp.ts";
 import { toBase64Url } from "../../../actors/server/accounts/secrets.ts";
 import type { Bus } from "../../../actors/ports.ts";
-import { AuthenticationError, limits, ValidationError } from "../../../events/mod.ts";
+import {
+  AuthenticationError,
+  keysReply,
+  limits,
+  loginReply,
+  otpEnableReply,
+  otpStatusReply,
+  preloginReply,
+  sessionsReply,
+  ValidationError,
+  whoamiReply,
+} from "../../../events/mod.ts";
 import { cryptoRandom } from "../../random.ts";
 import { startCryptoActor } from "../../workers/actors.ts";
 import { withConnection } from "../client.ts";
@@ -79,23 +90,16 @@ async function logIn(options: {
 }) {
   const { bus, user, master, profile } = options;
   const device = await profile.device();
-  const reply = await call<{
-    token: string;
-    session: string;
-    expiresAt: number;
-    accountKeyWrapped: Uint8Array;
-    privateKeyWrapped: Uint8Array;
-    publicKey: Uint8Array;
-  }>(bus, "user.login", {
+  const reply = await call(bus, "user.login", {
     user,
     authHash: authHash(master),
     ...(options.otp ? { otp: options.otp } : {}),
     deviceId: device.id,
     deviceName: device.name,
     ...(options.address ? { address: options.address } : {}),
-  });
+  }, loginReply);
   // The account keys must open with this password: a cluster handing out someone else's would show here.
-  const keys = openAccountKeys({ user, master, ...reply });
+  const keys = openAccountKeys({ ...reply, user, master });
   await profile.save({
     user,
     token: reply.token,
@@ -155,10 +159,11 @@ export function registerAccount(program: Command): void {
       const profile = profileOf(options);
       const password = await readPassword(options.passwordStdin);
       await withConnection(async ({ nc, bus }) => {
-        const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
+        const salt = await call(
           bus,
           "user.prelogin",
           { user },
+          preloginReply,
         );
         const master = await masterKey(password, salt.passwordSalt, salt.passwordKdf);
         const session = await logIn({ bus, address: nc.info?.client_ip, user, master, otp: options.otp, profile });
@@ -186,18 +191,7 @@ export function registerAccount(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const me = await call<{
-          user: string;
-          session: string;
-          expiresAt: number;
-          previousLoginAt: number | null;
-          totp: boolean;
-          email: boolean;
-          sessions: number;
-          device: string;
-          address: string | null;
-          keyFingerprint: string;
-        }>(bus, "user.whoami", session);
+        const me = await call(bus, "user.whoami", session, whoamiReply);
         if (options.json) return print(toJson(me));
         print(`${me.user} (session ${me.session}, until ${iso(me.expiresAt)})`);
         print(`this session: ${me.device || "unnamed device"}${me.address ? ` from ${me.address}` : ""}`);
@@ -219,17 +213,7 @@ export function registerAccount(program: Command): void {
           await call(bus, "user.revoke", { ...session, session: options.revoke });
           return print(`revoked session ${options.revoke}`);
         }
-        const reply = await call<{
-          sessions: {
-            session: string;
-            current: boolean;
-            device: string;
-            address: string | null;
-            startedAt: number;
-            expiresAt: number;
-            expired: boolean;
-          }[];
-        }>(bus, "user.sessions", session);
+        const reply = await call(bus, "user.sessions", session, sessionsReply);
         if (options.json) return print(toJson(reply.sessions));
         const rows = reply.sessions.map((open) => [
           open.session + (open.current ? " *" : ""),
@@ -254,13 +238,7 @@ export function registerAccount(program: Command): void {
       const current = await readPassword(options.passwordStdin, "current password");
       await withSession(options, async ({ bus, session }) => {
         const next = await newPassword(session.user, options.passwordStdin, "new password");
-        const wrapped = await call<{
-          passwordSalt: Uint8Array;
-          passwordKdf: ScryptParameters;
-          accountKeyWrapped: Uint8Array;
-          privateKeyWrapped: Uint8Array;
-          publicKey: Uint8Array;
-        }>(bus, "user.keys", session);
+        const wrapped = await call(bus, "user.keys", session, keysReply);
         const oldMaster = await masterKey(current, wrapped.passwordSalt, wrapped.passwordKdf);
         let keys;
         try {
@@ -313,14 +291,14 @@ export function registerAccount(program: Command): void {
         if (!stored.pendingTotpSecret) throw new ValidationError("run `veil otp enable` first to get a secret");
         // A second factor is turned on only by someone who knows the password, not by a stolen session.
         const password = await readPassword(options.passwordStdin);
-        const salt = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(bus, "user.keys", session);
+        const salt = await call(bus, "user.keys", session, preloginReply);
         const master = await masterKey(password, salt.passwordSalt, salt.passwordKdf);
-        const reply = await call<{ backupCodes: string[] }>(bus, "user.otp.enable", {
+        const reply = await call(bus, "user.otp.enable", {
           ...session,
           authHash: authHash(master),
           secret: fromBase32(stored.pendingTotpSecret),
           code: options.code,
-        });
+        }, otpEnableReply);
         const { pendingTotpSecret: _done, ...rest } = stored;
         await profile.save(rest);
         if (options.json) return print(toJson(reply));
@@ -347,10 +325,11 @@ export function registerAccount(program: Command): void {
     .addOption(profileOption())
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const status = await call<{ totp: boolean; backupCodesLeft: number; emailCodes: boolean }>(
+        const status = await call(
           bus,
           "user.otp.status",
           session,
+          otpStatusReply,
         );
         if (options.json) return print(toJson(status));
         print(status.totp ? `TOTP is on (${status.backupCodesLeft} backup codes left)` : "TOTP is off");
@@ -367,10 +346,11 @@ export function registerAccount(program: Command): void {
     .action(async (options: { passwordStdin?: boolean; profile?: string; otp?: string }) => {
       const password = await readPassword(options.passwordStdin);
       await withSession(options, async ({ bus, session, profile }) => {
-        const wrapped = await call<{ passwordSalt: Uint8Array; passwordKdf: ScryptParameters }>(
+        const wrapped = await call(
           bus,
           "user.keys",
           session,
+          preloginReply,
         );
         const master = await masterKey(password, wrapped.passwordSalt, wrapped.passwordKdf);
         await call(bus, "user.delete", {

@@ -9,7 +9,17 @@ import { join, resolve } from "node:path";
 import process from "node:process";
 import type { Command } from "commander";
 import type { Bus } from "../../../actors/ports.ts";
-import { AuthenticationError, everyPage, limits, ValidationError } from "../../../events/mod.ts";
+import {
+  AuthenticationError,
+  everyPage,
+  grantListReply,
+  type GrantReply,
+  grantReply,
+  limits,
+  requestListReply,
+  requestReply,
+  ValidationError,
+} from "../../../events/mod.ts";
 import { loadConfig } from "../../config.ts";
 import { approve } from "../../../actors/peer/approve.ts";
 import { discoverOnline } from "../../sharing/previews.ts";
@@ -58,32 +68,8 @@ function age(ms: number): string {
   return `${Math.round(seconds / 86_400)}d ago`;
 }
 
-interface RequestView {
-  request: string;
-  from: string;
-  owner: string;
-  name: string;
-  status: string;
-  requestedAt: number;
-  expiresAt: number;
-  grant?: string;
-}
-
-interface GrantView {
-  grant: string;
-  /** The fingerprint of the recipient's key the grant is sealed to (approvals only). */
-  recipientKey?: string;
-  owner: string;
-  recipient: string;
-  name: string;
-  bytes: number;
-  views: number;
-  viewsLeft: number;
-  expiresAt: number;
-  status: string;
-  closedReason?: string;
-  viewedAt?: number[];
-}
+/** A grant, with (approvals only) the fingerprint of the recipient's key it is sealed to. */
+type GrantView = GrantReply & { recipientKey?: string };
 
 /** Opens a file in the system's viewer, detached; a machine without one gets a clear line instead. */
 function openInViewer(path: string): void {
@@ -180,7 +166,7 @@ export function registerSharing(program: Command): void {
     .addOption(profileOption())
     .action(async (owner: string, image: string, options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const request = await call<RequestView>(bus, "request.create", { ...session, owner, image });
+        const request = await call(bus, "request.create", { ...session, owner, image }, requestReply);
         if (options.json) return void print(toJson(request));
         print(
           `asked ${owner} for ${request.name} (request ${request.request}); it waits until ${iso(request.expiresAt)}`,
@@ -196,10 +182,7 @@ export function registerSharing(program: Command): void {
     .action(async (options: { json?: boolean; profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
         const pages = await everyPage((after) =>
-          call<{ incoming: RequestView[]; outgoing: RequestView[]; next?: string }>(bus, "request.list", {
-            ...session,
-            ...(after ? { after } : {}),
-          })
+          call(bus, "request.list", { ...session, ...(after ? { after } : {}) }, requestListReply)
         );
         const list = {
           incoming: pages.flatMap((page) => page.incoming),
@@ -232,7 +215,7 @@ export function registerSharing(program: Command): void {
       const views = parseViews(options.views);
       const expiresInMs = options.expires ? parseExpiry(options.expires) : limits.grantExpiryDefaultMs;
       await withVault(options, async (deps) => {
-        const grant = await approve(deps, request, { views, expiresAt: Date.now() + expiresInMs }) as GrantView;
+        const grant = await approve(deps, request, { views, expiresAt: Date.now() + expiresInMs });
         if (options.json) return void print(toJson(grant));
         print(
           `granted ${grant.recipient} ${views} view${views === 1 ? "" : "s"} of ${grant.name} until ${
@@ -290,7 +273,7 @@ export function registerSharing(program: Command): void {
     .addOption(profileOption())
     .action(async (grant: string, options: { profile?: string }) => {
       await withSession(options, async ({ bus, session }) => {
-        const revoked = await call<GrantView>(bus, "grant.revoke", { ...session, grant });
+        const revoked = await call(bus, "grant.revoke", { ...session, grant }, grantReply);
         print(`revoked grant ${grant} (${revoked.name} for ${revoked.recipient}); its key is shredded`);
       });
     });
@@ -344,7 +327,7 @@ async function everyGrant(
   name: "grant.inbox" | "grant.list",
 ): Promise<GrantView[]> {
   const pages = await everyPage((after) =>
-    call<{ grants: GrantView[]; next?: string }>(bus, name, { ...session, ...(after ? { after } : {}) })
+    call(bus, name, { ...session, ...(after ? { after } : {}) }, grantListReply)
   );
   return pages.flatMap((page) => page.grants);
 }
