@@ -5,7 +5,7 @@
  * sequence, subject, stored time and raw bytes (so undecodable entries stay as they were).
  * Read back, it is a read-only EventLog.
  */
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { decodeRecord } from "../actors/log-record.ts";
 import type { EventLog, LogRecord, ReplayOptions } from "../actors/ports.ts";
 import {
@@ -45,20 +45,38 @@ const dump = object({
 });
 
 export async function writeLogDump(path: string, entries: readonly DumpEntry[]): Promise<void> {
-  await writeFile(path, encodeMessage({ format: dumpFormat, version: 1, entries }), { mode: 0o600 });
+  // Never over a file that is there (or a link planted where the dump goes).
+  await writeFile(path, encodeMessage({ format: dumpFormat, version: 1, entries }), { mode: 0o600, flag: "wx" });
 }
 
+/** A dump is read whole into memory: one larger than this is refused rather than read. */
+export const logDumpBytesMax = 1 << 30;
+
 export async function readLogDump(path: string): Promise<EventLog> {
-  const raw = await readFile(path).catch((error: NodeJS.ErrnoException) => {
+  const cannot = (error: NodeJS.ErrnoException): never => {
     throw new ValidationError(
       `cannot read the log dump ${path}: ${error.code === "ENOENT" ? "no such file" : error.message}`,
     );
-  });
+  };
+  const { size } = await stat(path).catch(cannot);
+  if (size > logDumpBytesMax) {
+    throw new ValidationError(`${path} is ${size} bytes, over the ${logDumpBytesMax}-byte limit for a log dump`);
+  }
+  const raw = await readFile(path).catch(cannot);
   let entries: readonly DumpEntry[];
   try {
     entries = dump.parse(decodeMessage(raw, raw.byteLength)).entries;
   } catch (error) {
     throw new ValidationError(`${path} is not a veil log dump: ${(error as Error).message}`, { cause: error });
+  }
+  // A log's sequences only grow: a dump whose do not was not written by veil.
+  const disordered = entries.findIndex((entry, index) => index > 0 && entry.seq <= entries[index - 1]!.seq);
+  if (disordered >= 0) {
+    throw new ValidationError(
+      `${path} is not a veil log dump: entry ${disordered} has sequence ${entries[disordered]!.seq} after ${
+        entries[disordered - 1]!.seq
+      }`,
+    );
   }
   const records: LogRecord[] = entries.map((entry) =>
     decodeRecord(entry.seq, entry.subject, entry.storedAt, entry.bytes)

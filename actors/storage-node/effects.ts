@@ -41,16 +41,20 @@ function ticketChecker(signatures: Signatures | undefined) {
   };
 }
 
-/** A chunk read back and checked; a damaged one is removed, and what that freed is said. */
+/**
+ * A chunk read back and checked; a damaged one is removed, and what that freed is said. A
+ * good copy put meanwhile (a repair) touches the chunk, and is kept.
+ */
 async function readChecked(
   store: ChunkStore,
   hash: string,
+  atMs: number,
 ): Promise<{ bytes: Uint8Array | undefined } | { removed: StoreChange }> {
   try {
     return { bytes: await store.get(hash) };
   } catch (error) {
     if (!(error instanceof IntegrityError)) throw error;
-    const freed = await store.delete(hash);
+    const freed = await store.delete(hash, { untouchedSinceMs: atMs });
     return { removed: { bytes: -freed, chunks: freed > 0 ? -1 : 0 } };
   }
 }
@@ -72,7 +76,7 @@ async function run(
       return { value: { stored }, change: stored ? { bytes: bytes.byteLength, chunks: 1 } : unchanged };
     }
     case "get": {
-      const read = await readChecked(store, hash);
+      const read = await readChecked(store, hash, request.atMs!);
       if ("removed" in read) {
         throw Object.assign(new IntegrityError(`chunk ${hash} was damaged on ${nodeId}; removed for repair`), {
           change: read.removed,
@@ -82,7 +86,7 @@ async function run(
       return { value: read.bytes, change: unchanged };
     }
     case "verify": {
-      const read = await readChecked(store, hash);
+      const read = await readChecked(store, hash, request.atMs!);
       return "removed" in read
         ? { value: { damaged: true }, change: read.removed }
         : { value: { damaged: false }, change: unchanged };

@@ -8,9 +8,12 @@
  * few chunks each round are read back and checked, and a damaged one is removed, which the
  * leader's audit then finds and repair puts back.
  */
+import { sha256 } from "@noble/hashes/sha2.js";
+import { bytesToHex } from "@noble/hashes/utils.js";
 import { type Actor, createActor, type SnapshotFrom, toPromise, waitFor } from "xstate";
 import type { Bus, ChunkEntry, ChunkHasher, ChunkStore, Clock, Logger, Signatures, Timers } from "../ports.ts";
 import {
+  BusyError,
   failureReply,
   heartbeatSubject,
   limits,
@@ -135,7 +138,9 @@ export function startStorageNode(deps: StorageNodeDeps): HostedStorageNode {
         reply: (result) => (result.ok ? resolve(result.value) : reject(result.error)),
       });
     });
-  let scrubbed: string | undefined;
+  // Each run starts its pass somewhere else (a node restarting more often than a pass takes
+  // would otherwise only ever scrub the start of the hash space).
+  let scrubbed: string | undefined = bytesToHex(sha256(new TextEncoder().encode(`${nodeId}:${clock.now()}`)));
   const scrub = async () => {
     const page = await ask("list", {
       ...(scrubbed ? { after: scrubbed } : {}),
@@ -155,7 +160,11 @@ export function startStorageNode(deps: StorageNodeDeps): HostedStorageNode {
         { name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) },
         { name: "scrub", intervalMs: deps.scrubIntervalMs ?? limits.scrubIntervalMs, round: scrub },
       ],
-      (duty, error) => logger.warn(`${duty} failed`, { reason: error.message }),
+      // A busy or starting node skips a scrub round: that is no failure worth a warning.
+      (duty, error) =>
+        error instanceof BusyError
+          ? logger.debug(`${duty} skipped`, { reason: error.message })
+          : logger.warn(`${duty} failed`, { reason: error.message }),
     ),
     { clock: timers },
   );

@@ -68,8 +68,10 @@ export function diskChunkStore(folder: string, logger: Logger): ChunkStore {
       // The modification time is the chunk's touch time, set from the node's clock.
       const touched = new Date(atMs);
       const existing = await stat(path).catch((error) => (missing(error) ? undefined : Promise.reject(error)));
-      // Held already, whole: nothing to write, only the touch. A copy of another size is damaged, and is replaced.
-      if (existing && existing.size === data.byteLength) {
+      // Held already, intact: nothing to write, only the touch. A copy that does not match its
+      // name (another size, rotted bits) is damaged, and is replaced: a repair onto it must not
+      // be told it was held.
+      if (existing && existing.size === data.byteLength && (await sha256Hex(await readFile(path))) === hash) {
         await utimes(path, touched, touched);
         return { stored: false };
       }

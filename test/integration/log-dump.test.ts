@@ -59,5 +59,14 @@ describe("veil reading a log dump", () => {
     expect(ran.stderr).toMatch(/junk\.veillog is not a veil log dump/);
     const missing = await runVeil(["events", "--log", join(folder, "none.veillog")]);
     expect(missing.stderr).toMatch(/cannot read the log dump .*none\.veillog: no such file/);
+    const disordered = join(folder, "disordered.veillog");
+    const bytes = new Uint8Array([0x90]);
+    await writeLogDump(disordered, [{ seq: 5, subject: "veil.evt.x", storedAt: 0, bytes }, {
+      seq: 2,
+      subject: "veil.evt.x",
+      storedAt: 0,
+      bytes,
+    }]);
+    expect((await runVeil(["events", "--log", disordered])).stderr).toMatch(/entry 1 has sequence 2 after 5/);
   });
 });

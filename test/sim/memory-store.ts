@@ -55,9 +55,11 @@ export function memoryChunkStore(initial: Iterable<Uint8Array> = []): MemoryChun
     async put(hash, bytes, atMs) {
       await passed();
       touched.set(hash, atMs);
-      if (chunks.has(hash)) return { stored: false };
+      // Held and intact: nothing to write. A damaged copy is replaced, as the disk store does.
+      const held = chunks.get(hash);
+      if (held && hashOf(held) === hash) return { stored: false };
       chunks.set(hash, bytes.slice());
-      return { stored: true };
+      return { stored: !held };
     },
     async get(hash) {
       await passed();

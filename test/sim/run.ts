@@ -47,6 +47,8 @@ async function main(): Promise<number> {
   const options = parse();
   const started = performance.now();
   const schedules = new Set<string>();
+  // What the seeds did between them: a run where nearly everything failed proves little.
+  const done = { uploads: 0, downloads: 0, removes: 0, grants: 0, views: 0, failures: 0 };
   let simulatedMs = 0;
   const failed: number[] = [];
   for (const [index, seed] of options.seeds.entries()) {
@@ -54,6 +56,10 @@ async function main(): Promise<number> {
     try {
       const ledger = await runScenario(system, { rounds: options.rounds, faults: options.faults });
       schedules.add(ledger.schedule.join(" "));
+      for (const kind of ["uploads", "downloads", "removes", "grants", "views"] as const) {
+        done[kind] += ledger.done[kind];
+      }
+      done.failures += ledger.failures;
     } catch (error) {
       failed.push(seed);
       console.error(`seed ${seed} FAILED: ${(error as Error).message}`);
@@ -77,6 +83,7 @@ async function main(): Promise<number> {
     seedsPerMinute: Number((options.seeds.length / (wallMs / 60_000)).toFixed(1)),
     simulatedSecondsPerWallSecond: Number((simulatedMs / wallMs).toFixed(1)),
     distinctFaultSchedules: schedules.size,
+    done,
   };
   if (options.json) console.log(JSON.stringify(report));
   else {
@@ -84,7 +91,9 @@ async function main(): Promise<number> {
       `${report.seeds} seeds, ${failed.length} failed${failed.length ? ` (${failed.join(", ")})` : ""}; ` +
         `${report.wallSeconds} s: ${report.seedsPerMinute} seeds/min, ` +
         `${report.simulatedSecondsPerWallSecond} simulated s per wall s, ` +
-        `${report.distinctFaultSchedules} distinct fault schedules`,
+        `${report.distinctFaultSchedules} distinct fault schedules; done: ${
+          Object.entries(done).map(([kind, count]) => `${count} ${kind}`).join(", ")
+        }`,
     );
   }
   return failed.length === 0 ? 0 : 1;

@@ -7,6 +7,7 @@
  * portable one's cost would dominate a run). Nothing is stubbed: the leader's rounds are the
  * machine's XState delays on the simulated clock.
  */
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SimulatedClock } from "xstate";
@@ -247,8 +248,10 @@ export class SimSystem {
 }
 
 /** Writes the system's log where `veil state --log` and `veil events --log` read it; says how. */
-export async function dumpLog(system: SimSystem, folder = tmpdir()): Promise<string> {
-  const path = join(folder, `veil-sim-seed-${system.seed}.veillog`);
+export async function dumpLog(system: SimSystem, folder?: string): Promise<string> {
+  // In a new private folder unless told where: a name in /tmp anyone could have planted first.
+  const path = join(folder ?? await mkdtemp(join(tmpdir(), "veil-sim-")), `veil-sim-seed-${system.seed}.veillog`);
+  await rm(path, { force: true });
   await writeLogDump(path, system.log.stored);
   return `log: ${path} (${system.log.stored.length} entries; veil events --log ${path}, veil state images --log ${path} --at SEQ)`;
 }
