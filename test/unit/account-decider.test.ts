@@ -10,10 +10,11 @@ import {
   type SessionGrant,
 } from "../../actors/server/accounts/decider.ts";
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { limits, type LoginLane, type UserEvent, validateEvent, type VeilError, veilEvent } from "../../events/mod.ts";
+import { limits, type LoginLane, type UserEvent, validateEvent, veilEvent } from "../../events/mod.ts";
 import { evolveUser, type UserState } from "../../projections/users.ts";
 import { origin } from "../support/events.ts";
 import { bytes, kdf, registered as registeredEvent } from "../support/users.ts";
+import { decider } from "../support/given-when-then.ts";
 
 const t0 = 1_800_000_000_000;
 const make: EventMaker = (type, data) => veilEvent(type, data as never, origin(t0)) as UserEvent;
@@ -73,45 +74,11 @@ function login(overrides: Partial<Extract<AccountCommand, { type: "LogIn" }>> = 
   };
 }
 
-function given(...events: UserEvent[]) {
-  const state = events.reduce<UserState | undefined>(evolveUser, undefined);
-  return {
-    state,
-    when(command: AccountCommand, now = t0) {
-      const run = () => decide(command, state, now, make);
-      return {
-        then(types: UserEvent["type"][], check: (events: readonly UserEvent[]) => void = () => {}) {
-          const decision = run();
-          expect(decision.events.map((event) => event.type)).toEqual(types);
-          expect(decision.rejection).toBeUndefined();
-          check(decision.events);
-        },
-        thenRecordsAndRefuses(
-          types: UserEvent["type"][],
-          code: string,
-          message: RegExp,
-          check: (events: readonly UserEvent[]) => void = () => {},
-        ) {
-          const decision = run();
-          expect(decision.events.map((event) => event.type)).toEqual(types);
-          expect(decision.rejection?.code).toBe(code);
-          expect(decision.rejection?.message).toMatch(message);
-          check(decision.events);
-        },
-        thenRefuses(code: string, message: RegExp) {
-          let error: VeilError | undefined;
-          try {
-            run();
-          } catch (caught) {
-            error = caught as VeilError;
-          }
-          expect(error?.code).toBe(code);
-          expect(error?.message).toMatch(message);
-        },
-      };
-    },
-  };
-}
+const given = decider<UserState | undefined, UserEvent, AccountCommand, number>({
+  initial: undefined,
+  evolve: evolveUser,
+  decide: (command, state, now = t0) => decide(command, state, now, make),
+});
 
 describe("registering", () => {
   it("registers a free name", () => {
