@@ -35,6 +35,7 @@ import {
   leaderCommandSubject,
   limits,
   nodeSubject,
+  type NodeView,
   object,
   oneOf,
   optional,
@@ -129,23 +130,6 @@ export interface HostedServer {
   readonly done: Promise<ServerOutput>;
   /** Resolves true once the server is live (caught up), false if it finished first. */
   readonly live: Promise<boolean>;
-}
-
-/** What a node reports about itself in `veil nodes`. */
-export interface NodeView {
-  readonly id: string;
-  readonly role: string;
-  readonly state: string;
-  readonly alive: boolean;
-  readonly leader: boolean;
-  readonly term: number;
-  readonly lastHeartbeatAgeMs: number | null;
-  readonly membership: "joined" | "left" | "unrecorded";
-  readonly inFlight: number;
-  readonly memoryBytes: number;
-  readonly bytesUsed?: number;
-  readonly capacityBytes?: number;
-  readonly chunks?: number;
 }
 
 const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });

@@ -6,7 +6,7 @@
  */
 import { nodeRoles } from "../cluster.ts";
 import { limits } from "../limits.ts";
-import { bytes, type Infer, integer, object, oneOf, optional, string } from "../schema.ts";
+import { array, boolean, bytes, type Infer, integer, nullable, object, oneOf, optional, string } from "../schema.ts";
 import { subjectToken } from "../subjects.ts";
 
 const nodeId = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
@@ -59,3 +59,30 @@ export type Heartbeat = Infer<typeof heartbeat>;
 export function heartbeatSubject(role: Heartbeat["role"], node: string): string {
   return `veil.hb.${role}.${subjectToken(node, "node id")}`;
 }
+
+/** A node as `cluster.nodes` describes it (`veil nodes`, `veil topology`, `veil health`). */
+export const nodeView = object({
+  id: string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax }),
+  role: oneOf(nodeRoles),
+  state: string({ lengthMin: 1, lengthMax: 32 }),
+  alive: boolean(),
+  leader: boolean(),
+  term,
+  lastHeartbeatAgeMs: nullable(integer()),
+  membership: oneOf(["joined", "left", "unrecorded"]),
+  inFlight: integer({ min: 0 }),
+  memoryBytes: integer({ min: 0 }),
+  bytesUsed: optional(integer({ min: 0 })),
+  capacityBytes: optional(integer({ min: 0 })),
+  chunks: optional(integer({ min: 0 })),
+});
+export type NodeView = Infer<typeof nodeView>;
+
+/** `cluster.nodes`: every node a server knows of, and who leads. */
+export const nodesReply = object({
+  answeredBy: nodeId,
+  leader: nullable(object({ node: nodeId, term, since: optional(integer({ min: 0 })) })),
+  term,
+  nodes: array(nodeView, { lengthMax: 100_000 }),
+});
+export type NodesReply = Infer<typeof nodesReply>;

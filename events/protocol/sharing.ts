@@ -3,7 +3,7 @@ import { grantCloseReasons, sharingId } from "../sharing.ts";
 import { imageId, legacyMeta, manifestPart, objectName, objectType } from "../image.ts";
 import { limits } from "../limits.ts";
 import { pageCursor } from "../paging.ts";
-import { array, bytes, type Infer, integer, object, oneOf, optional } from "../schema.ts";
+import { array, boolean, bytes, type Infer, integer, object, oneOf, optional } from "../schema.ts";
 import { nodeTickets } from "../tickets.ts";
 import { username } from "../user.ts";
 
@@ -77,3 +77,19 @@ export type ViewReply = Infer<typeof viewReply>;
 
 /** `user.publicKey`: the key a grant's share A is sealed to. */
 export const publicKeyReply = object({ user: username, publicKey: bytes({ lengthMin: 32, lengthMax: 32 }) });
+
+/** One page of `peer.online`: users online now, each with the objects they show. */
+export const onlineReply = object({
+  users: array(
+    object({
+      user: username,
+      lastSeenAt: time,
+      images: array(
+        object({ image: imageId, name: objectName, bytes: integer({ min: 0 }), preview: boolean() }),
+        { lengthMax: limits.discoverablePerUserMax },
+      ),
+    }),
+    { lengthMax: limits.onlinePageMax },
+  ),
+  next: optional(pageCursor),
+});

@@ -8,7 +8,8 @@ import { type HostedServer, type ServerDeps, startServer } from "../../actors/se
 import { systemTimers } from "../clock.ts";
 import { nativeSignatures } from "../signatures.ts";
 
-export type { HostedServer, NodeView } from "../../actors/server/application.ts";
+export type { HostedServer } from "../../actors/server/application.ts";
+export type { NodeView } from "../../events/mod.ts";
 
 export type ServerHostDeps = Omit<ServerDeps, "timers" | "signatures" | "memoryBytes"> & Partial<ServerDeps>;
 

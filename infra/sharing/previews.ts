@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { safeFileName } from "../../actors/peer/vault.ts";
-import { bytes, everyPage, limits, NotFoundError, vaultGetReply } from "../../events/mod.ts";
+import { bytes, everyPage, limits, NotFoundError, onlineReply, vaultGetReply } from "../../events/mod.ts";
 import { downloadPreview, type TransferDeps } from "../vault/mod.ts";
 import { command } from "../../actors/peer/parts.ts";
 
@@ -67,7 +67,7 @@ export async function discoverOnline(
         ...deps.session,
         ...(options.of ? { of: options.of } : {}),
         ...(after ? { after } : {}),
-      }) as Promise<{ users: OnlineUser[]; next?: string }>,
+      }).then((reply) => onlineReply.parse(reply)),
     Math.ceil(limits.onlineShownMax / limits.onlinePageMax),
   );
   const online = pages.flatMap((page) => page.users);

@@ -1,23 +1,15 @@
 import process from "node:process";
 import type { Command } from "commander";
-import { UnavailableError } from "../../../events/mod.ts";
+import { type NodesReply, nodesReply, UnavailableError } from "../../../events/mod.ts";
 import { sendCommand } from "../../command-client.ts";
-import type { NodeView } from "../../server/host.ts";
 import { withConnection } from "../client.ts";
 import { formatBytes, printLine, toJson } from "../format.ts";
 import { table } from "../render.ts";
 
-interface NodesReply {
-  readonly answeredBy: string;
-  readonly leader: { node: string; term: number } | null;
-  readonly term: number;
-  readonly nodes: readonly NodeView[];
-}
-
 async function askNodes(): Promise<NodesReply> {
   return await withConnection(async ({ bus }) => {
     try {
-      return await sendCommand(bus, "cluster.nodes") as NodesReply;
+      return nodesReply.parse(await sendCommand(bus, "cluster.nodes"));
     } catch (error) {
       if (error instanceof UnavailableError) {
         throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
