@@ -289,6 +289,8 @@ export async function runScenario(
   const kinds = options.faults ?? faultKinds;
   const ledger = new Ledger();
   const peers = await startWorld(system);
+  // Safety after every step, not only between rounds: a moment with no intact copy is a loss.
+  system.checks.push(() => checkOwed(system, ledger));
   if (kinds.includes("network")) system.network.faults = randomFaults(system.random);
   const running = new Set<Promise<void>>();
   for (let round = 0; round < options.rounds; round++) {

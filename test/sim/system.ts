@@ -237,8 +237,12 @@ export class SimSystem {
 
   readonly #terms = new TermInvariants();
 
+  /** Safety checks of a scenario's own, run after every step with the election's. */
+  readonly checks: (() => void)[] = [];
+
   checkSafety(): void {
     this.#terms.check(this.leaders(), this.log.records, this.clock.now());
+    for (const check of this.checks) check();
   }
 
   shutdown(): void {
