@@ -4,6 +4,12 @@ import { array, boolean, bytes, type Infer, integer, nullable, object, oneOf, st
 import { deviceName, scryptParameters, secondFactors, username } from "../user.ts";
 
 const time = integer({ min: 0 });
+
+/** The fields every command on behalf of a logged-in user carries. */
+export const authenticated = {
+  user: username,
+  token: string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
+};
 const sessionId = string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ });
 const wrappedKey = bytes({ lengthMin: 1, lengthMax: 256 });
 const address = nullable(string({ lengthMin: 1, lengthMax: 256 }));

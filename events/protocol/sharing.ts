@@ -3,7 +3,8 @@ import { grantCloseReasons, sharingId } from "../sharing.ts";
 import { imageId, legacyMeta, manifestPart, objectName, objectType } from "../image.ts";
 import { limits } from "../limits.ts";
 import { pageCursor } from "../paging.ts";
-import { array, boolean, bytes, type Infer, integer, object, oneOf, optional } from "../schema.ts";
+import { array, boolean, bytes, type Infer, integer, object, oneOf, optional, string } from "../schema.ts";
+import { authenticated } from "./accounts.ts";
 import { nodeTickets } from "../tickets.ts";
 import { username } from "../user.ts";
 
@@ -93,3 +94,48 @@ export const onlineReply = object({
   ),
   next: optional(pageCursor),
 });
+
+const reference = string({ lengthMin: 1, lengthMax: 255 });
+/** What the request and discovery commands take. */
+export const sharingRequests = {
+  plain: object(authenticated),
+  online: object({
+    ...authenticated,
+    /** One user only: found however many others are online. */
+    of: optional(username),
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.onlinePageMax })),
+  }),
+  list: object({
+    ...authenticated,
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.listPageMax })),
+  }),
+  publicKey: object({ ...authenticated, of: username }),
+  /** `name`: what users who find the owner see it as; the servers cannot read the object's own. */
+  discoverable: object({ ...authenticated, image: imageId, discoverable: boolean(), name: optional(objectName) }),
+  ask: object({ ...authenticated, owner: username, image: reference }),
+  request: object({ ...authenticated, request: sharingId }),
+};
+
+/** What the grant commands take. */
+export const grantRequests = {
+  plain: object(authenticated),
+  list: object({
+    ...authenticated,
+    after: optional(pageCursor),
+    limit: optional(integer({ min: 1, max: limits.grantsPageMax })),
+  }),
+  issue: object({
+    ...authenticated,
+    request: sharingId,
+    grant: sharingId,
+    views: integer({ min: 1, max: limits.grantViewsMax }),
+    expiresAt: integer({ min: 0 }),
+    image: imageId,
+    shareA: bytes({ lengthMin: 1, lengthMax: 256 }),
+    shareB: bytes({ lengthMin: 32, lengthMax: 32 }),
+  }),
+  view: object({ ...authenticated, grant: sharingId, view: sharingId }),
+  grant: object({ ...authenticated, grant: sharingId }),
+};

@@ -1,9 +1,10 @@
 /** What the vault's commands answer, checked by the client before it trusts a field. */
-import { imageId, legacyMeta, manifestShape, objectName } from "../image.ts";
+import { chunkHash, imageId, legacyMeta, manifestShape, objectName } from "../image.ts";
 import { limits } from "../limits.ts";
 import { pageCursor } from "../paging.ts";
 import { array, boolean, bytes, type Infer, integer, object, optional, string } from "../schema.ts";
-import { nodeTickets } from "../tickets.ts";
+import { authenticated } from "./accounts.ts";
+import { nodeTickets, ticketBytes } from "../tickets.ts";
 
 /** What `vault.store` answers: where the object now stands. */
 const storedObject = {
@@ -46,8 +47,37 @@ export const vaultGetReply = object({
 });
 export type VaultGetReply = Infer<typeof vaultGetReply>;
 
+const nodeToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+
 /** `cluster.place`: the nodes chosen, each with the put ticket that lets the chunks onto it. */
 export const placeReply = object({
-  nodes: array(string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax }), { lengthMax: limits.replicasMax }),
+  nodes: array(nodeToken, { lengthMax: limits.replicasMax }),
   tickets: nodeTickets,
 });
+
+/** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
+const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
+/** What the vault's commands take (vault.store takes its manifest as the vault decider checks it). */
+export const vaultRequests = {
+  plain: object(authenticated),
+  list: object({
+    ...authenticated,
+    after: optional(cursor),
+    limit: optional(integer({ min: 1, max: limits.listPageMax })),
+  }),
+  get: object({ ...authenticated, image: imageId }),
+  /** What a failed upload put and wants taken back, each with the put ticket it was put under. */
+  abandon: object({
+    ...authenticated,
+    chunks: array(object({ hash: chunkHash, node: nodeToken, ticket: ticketBytes }), {
+      lengthMin: 1,
+      lengthMax: limits.abandonChunksMax,
+    }),
+  }),
+  damaged: object({
+    ...authenticated,
+    image: imageId,
+    hash: chunkHash,
+    node: nodeToken,
+  }),
+};

@@ -7,15 +7,11 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import type { Clock, EventLog } from "../../ports.ts";
 import { requireSession } from "./decider.ts";
 import { tokenHash } from "./secrets.ts";
-import { limits, string, username, userSubject } from "../../../events/mod.ts";
+import { limits, userSubject } from "../../../events/mod.ts";
 import { userOf, type UsersState, type UserState } from "../../../projections/users.ts";
 import type { Projector } from "../projector.ts";
 
-/** The fields every command on behalf of a logged-in user carries. */
-export const authenticated = {
-  user: username,
-  token: string({ lengthMin: 43, lengthMax: 43, pattern: /^[A-Za-z0-9_-]+$/ }),
-};
+export { authenticated } from "../../../events/mod.ts";
 
 export function userSessions(deps: { log: EventLog; users: Projector<UsersState>; clock: Clock }) {
   const { log, users, clock } = deps;

@@ -7,22 +7,13 @@
 import { bytesToHex } from "@noble/hashes/utils.js";
 import { decideDeny, decideRequest } from "./decider.ts";
 import {
-  boolean,
-  imageId,
   imageSubject,
-  integer,
   limits,
   NotFoundError,
-  object,
-  objectName,
-  optional,
-  pageCursor,
   pageOf,
   requestSubject,
-  sharingId,
-  string,
+  sharingRequests,
   timeKey,
-  username,
   ValidationError,
   veilEvent,
 } from "../../../events/mod.ts";
@@ -40,30 +31,10 @@ import {
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { type CommandHandler } from "../commands.ts";
-import { authenticated, userSessions } from "../accounts/sessions.ts";
+import { userSessions } from "../accounts/sessions.ts";
 import type { SharingDeps, SharingDuties } from "./duties.ts";
 
-const reference = string({ lengthMin: 1, lengthMax: 255 });
-const requests = {
-  plain: object(authenticated),
-  online: object({
-    ...authenticated,
-    /** One user only: found however many others are online. */
-    of: optional(username),
-    after: optional(pageCursor),
-    limit: optional(integer({ min: 1, max: limits.onlinePageMax })),
-  }),
-  list: object({
-    ...authenticated,
-    after: optional(pageCursor),
-    limit: optional(integer({ min: 1, max: limits.listPageMax })),
-  }),
-  publicKey: object({ ...authenticated, of: username }),
-  /** `name`: what users who find the owner see it as; the servers cannot read the object's own. */
-  discoverable: object({ ...authenticated, image: imageId, discoverable: boolean(), name: optional(objectName) }),
-  ask: object({ ...authenticated, owner: username, image: reference }),
-  request: object({ ...authenticated, request: sharingId }),
-};
+const requests = sharingRequests;
 
 /** A request as its parties see it; a pending one past its time shows as expired. */
 function requestView(request: RequestState, now: number) {

@@ -11,20 +11,14 @@ import type { ClusterSecrets } from "../accounts/secrets.ts";
 import type { TicketIssuer } from "../../storage-node/tickets.ts";
 import { checkAnswerable, decideRevoke, decideView } from "./decider.ts";
 import {
-  bytes,
   ConcurrencyError,
   ConflictError,
+  grantRequests,
   grantSubject,
-  imageId,
-  integer,
   limits,
   NotFoundError,
-  object,
-  optional,
-  pageCursor,
   pageOf,
   requestSubject,
-  sharingId,
   timeKey,
   ValidationError,
 } from "../../../events/mod.ts";
@@ -38,29 +32,10 @@ import {
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { type CommandHandler } from "../commands.ts";
-import { authenticated, userSessions } from "../accounts/sessions.ts";
+import { userSessions } from "../accounts/sessions.ts";
 import type { SharingDeps, SharingDuties } from "./duties.ts";
 
-const requests = {
-  plain: object(authenticated),
-  list: object({
-    ...authenticated,
-    after: optional(pageCursor),
-    limit: optional(integer({ min: 1, max: limits.grantsPageMax })),
-  }),
-  issue: object({
-    ...authenticated,
-    request: sharingId,
-    grant: sharingId,
-    views: integer({ min: 1, max: limits.grantViewsMax }),
-    expiresAt: integer({ min: 0 }),
-    image: imageId,
-    shareA: bytes({ lengthMin: 1, lengthMax: 256 }),
-    shareB: bytes({ lengthMin: 32, lengthMax: 32 }),
-  }),
-  view: object({ ...authenticated, grant: sharingId, view: sharingId }),
-  grant: object({ ...authenticated, grant: sharingId }),
-};
+const requests = grantRequests;
 
 /** A grant as its parties see it (share A goes only with a view, to the recipient). */
 function grantView(grant: GrantState, now: number, forOwner: boolean) {

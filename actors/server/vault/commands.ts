@@ -9,20 +9,14 @@ import { decideRemove, decideStore, type ImageEventMaker } from "./decider.ts";
 import { checkTicketAllows, type TicketIssuer, verifyTicket } from "../../storage-node/tickets.ts";
 import { storeRequest } from "../../storage-node/client.ts";
 import {
-  array,
   ConcurrencyError,
   ConflictError,
-  imageId,
   imageSubject,
-  integer,
   limits,
   NotFoundError,
-  object,
-  optional,
   pageOf,
-  string,
-  ticketBytes,
   timeKey,
+  vaultRequests,
   type VeilEvent,
   veilEvent,
 } from "../../../events/mod.ts";
@@ -40,35 +34,9 @@ import {
 import type { Projector } from "../projector.ts";
 import { type CommandHandler } from "../commands.ts";
 import { decideAndAppend } from "../decide-and-append.ts";
-import { authenticated, userSessions } from "../accounts/sessions.ts";
+import { userSessions } from "../accounts/sessions.ts";
 
-/** Where a listing page ends: the last object's time and id (objects are listed oldest first). */
-const cursor = string({ lengthMin: 34, lengthMax: 64, pattern: /^\d{1,16}:[0-9a-f]{32}$/ });
-const chunkHash = string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ });
-const nodeToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
-const requests = {
-  plain: object(authenticated),
-  list: object({
-    ...authenticated,
-    after: optional(cursor),
-    limit: optional(integer({ min: 1, max: limits.listPageMax })),
-  }),
-  get: object({ ...authenticated, image: imageId }),
-  /** What a failed upload put and wants taken back, each with the put ticket it was put under. */
-  abandon: object({
-    ...authenticated,
-    chunks: array(object({ hash: chunkHash, node: nodeToken, ticket: ticketBytes }), {
-      lengthMin: 1,
-      lengthMax: limits.abandonChunksMax,
-    }),
-  }),
-  damaged: object({
-    ...authenticated,
-    image: imageId,
-    hash: string({ lengthMin: 64, lengthMax: 64, pattern: /^[0-9a-f]{64}$/ }),
-    node: string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ }),
-  }),
-};
+const requests = vaultRequests;
 
 export function vaultCommands(deps: {
   nodeId: string;
