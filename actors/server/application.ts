@@ -24,26 +24,20 @@ import type { ClusterSecrets } from "./accounts/secrets.ts";
 import type { ReplayWindow } from "../crypto/mod.ts";
 import { ticketIssuer, type TicketKeys } from "../storage-node/tickets.ts";
 import { electionEffects } from "./effects.ts";
-import { place, placementPolicies, type PlacementPolicy } from "./load-balancer.ts";
+import { place, type PlacementPolicy } from "./load-balancer.ts";
 import { type ServerEvent, serverMachine, type ServerOutput } from "./mod.ts";
 import { StorageQuota } from "./quota.ts";
 import {
-  array,
   heartbeat,
   heartbeatSubject,
-  integer,
   leaderCommandSubject,
   limits,
   nodeSubject,
   type NodeView,
   object,
-  oneOf,
-  optional,
-  placementChunks,
+  placeRequest,
   readReply,
-  string,
   UnavailableError,
-  username,
   veilEvent,
 } from "../../events/mod.ts";
 import {
@@ -132,19 +126,8 @@ export interface HostedServer {
   readonly live: Promise<boolean>;
 }
 
-const nodeIdToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
 /** Who asks for a placement from a user's machine. */
 const placeSession = object(authenticated);
-const placeRequest = object({
-  /** Whose quota it counts against: set by the server that checked the user's session. */
-  user: optional(username),
-  /** The chunks to place, all on the same nodes: each node chosen gets a put ticket for them. */
-  chunks: placementChunks,
-  replicas: integer({ min: 1, max: limits.replicasMax }),
-  policy: optional(oneOf(placementPolicies)),
-  /** Nodes not to place on: those that hold the chunk already, or just failed to take it. */
-  exclude: optional(array(nodeIdToken, { lengthMax: 2 * limits.replicasMax })),
-});
 
 /** The election state a snapshot is in, as heartbeats and `veil nodes` show it. */
 function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {

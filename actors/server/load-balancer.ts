@@ -8,8 +8,8 @@
  */
 import { limits, UnavailableError, ValidationError } from "../../events/mod.ts";
 import { compareNodeIds } from "./node-ids.ts";
+import type { placementPolicies } from "../../events/mod.ts";
 
-export const placementPolicies = ["least-loaded", "round-robin"] as const;
 export type PlacementPolicy = (typeof placementPolicies)[number];
 
 export interface StorageCandidate {

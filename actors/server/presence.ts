@@ -10,34 +10,23 @@
 import { isPreviewSigned } from "../peer/presence.ts";
 import type { Bus, Clock, EventLog, RandomSource } from "../ports.ts";
 import {
-  bytes,
   ForbiddenError,
   heartbeatSubject,
   limits,
   NotFoundError,
-  object,
-  oneOf,
   peerSubject,
+  presenceRequests,
+  previewAnswer,
   readReply,
-  sharingId,
   UnavailableError,
-  username,
 } from "../../events/mod.ts";
 import { type HealthState, type HeartbeatTimeouts, imageOf, type ImagesState, isAlive } from "../../projections/mod.ts";
 import type { UsersState } from "../../projections/users.ts";
 import type { Projector } from "./projector.ts";
 import { type CommandHandler } from "./commands.ts";
-import { authenticated, userSessions } from "./accounts/sessions.ts";
+import { userSessions } from "./accounts/sessions.ts";
 
-const publicKey = bytes({ lengthMin: 32, lengthMax: 32 });
-const requests = {
-  presence: object({ ...authenticated, state: oneOf(["online", "stopped"]), noteKey: publicKey, answerKey: publicKey }),
-  preview: object({ ...authenticated, of: username, image: sharingId }),
-};
-const previewAnswer = object({
-  png: bytes({ lengthMin: 8, lengthMax: limits.previewBytesMax }),
-  signature: bytes({ lengthMin: 64, lengthMax: 64 }),
-});
+const requests = presenceRequests;
 
 export function presenceCommands(deps: {
   bus: Bus;

@@ -139,3 +139,15 @@ export const grantRequests = {
   view: object({ ...authenticated, grant: sharingId, view: sharingId }),
   grant: object({ ...authenticated, grant: sharingId }),
 };
+
+const publicKey = bytes({ lengthMin: 32, lengthMax: 32 });
+/** What a user's peer says of itself (`peer.presence`) and what `peer.preview` asks for. */
+export const presenceRequests = {
+  presence: object({ ...authenticated, state: oneOf(["online", "stopped"]), noteKey: publicKey, answerKey: publicKey }),
+  preview: object({ ...authenticated, of: username, image: sharingId }),
+};
+/** A peer's answer to a preview request: the PNG, signed with its answer key. */
+export const previewAnswer = object({
+  png: bytes({ lengthMin: 8, lengthMax: limits.previewBytesMax }),
+  signature: bytes({ lengthMin: 64, lengthMax: 64 }),
+});

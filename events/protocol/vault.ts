@@ -2,9 +2,10 @@
 import { chunkHash, imageId, legacyMeta, manifestShape, objectName } from "../image.ts";
 import { limits } from "../limits.ts";
 import { pageCursor } from "../paging.ts";
-import { array, boolean, bytes, type Infer, integer, object, optional, string } from "../schema.ts";
+import { array, boolean, bytes, type Infer, integer, object, oneOf, optional, string } from "../schema.ts";
 import { authenticated } from "./accounts.ts";
-import { nodeTickets, ticketBytes } from "../tickets.ts";
+import { nodeTickets, placementChunks, ticketBytes } from "../tickets.ts";
+import { username } from "../user.ts";
 
 /** What `vault.store` answers: where the object now stands. */
 const storedObject = {
@@ -48,6 +49,21 @@ export const vaultGetReply = object({
 export type VaultGetReply = Infer<typeof vaultGetReply>;
 
 const nodeToken = string({ lengthMin: 1, lengthMax: limits.subjectTokenLengthMax, pattern: /^[A-Za-z0-9_-]+$/ });
+
+/** How the leader chooses storage nodes for a placement (actors/server/load-balancer.ts). */
+export const placementPolicies = ["least-loaded", "round-robin"] as const;
+
+/** `cluster.place`: chunks to place together, on `replicas` nodes; `user` is set by the server that checked the session. */
+export const placeRequest = object({
+  /** Whose quota it counts against: set by the server that checked the user's session. */
+  user: optional(username),
+  /** The chunks to place, all on the same nodes: each node chosen gets a put ticket for them. */
+  chunks: placementChunks,
+  replicas: integer({ min: 1, max: limits.replicasMax }),
+  policy: optional(oneOf(placementPolicies)),
+  /** Nodes not to place on: those that hold the chunk already, or just failed to take it. */
+  exclude: optional(array(nodeToken, { lengthMax: 2 * limits.replicasMax })),
+});
 
 /** `cluster.place`: the nodes chosen, each with the put ticket that lets the chunks onto it. */
 export const placeReply = object({

@@ -36,19 +36,11 @@ import { constantTimeEqual, matchTotp } from "./totp.ts";
 import { addressHash, addressHashHex, openPlace, sealAddress, sealDeviceName } from "./places.ts";
 import { passwordKdf, type ScryptParameters } from "../../crypto/mod.ts";
 import {
-  boolean,
-  bytes,
-  clientAddress,
+  accountRequests,
   ConflictError,
-  deviceName,
   type Infer,
   limits,
   type LoginLane,
-  object,
-  optional,
-  scryptParameters,
-  string,
-  username,
   userSubject,
   ValidationError,
   veilEvent,
@@ -64,7 +56,7 @@ import type { Projector } from "../projector.ts";
 import { type CommandContext, type CommandHandler } from "../commands.ts";
 import { decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
 import { InFlightGate, type Lane, MemoryRate, MemoryThrottle } from "./login-limits.ts";
-import { authenticated, userSessions } from "./sessions.ts";
+import { userSessions } from "./sessions.ts";
 
 /** scrypt over bytes, off the event loop; urgent work (a known device's login) goes first. */
 export type SlowHash = (
@@ -88,48 +80,7 @@ export interface AccountDeps {
   readonly logger: Logger;
 }
 
-const hash32 = bytes({ lengthMin: 32, lengthMax: 32 });
-const code = string({ lengthMin: 1, lengthMax: 16 });
-const clientCredentials = {
-  passwordSalt: bytes({ lengthMin: 16, lengthMax: 64 }),
-  passwordKdf: scryptParameters,
-  authHash: hash32,
-  accountKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
-  privateKeyWrapped: bytes({ lengthMin: 1, lengthMax: 256 }),
-};
-/** A plain addr-spec: no display names, commas or brackets that a mailer could read as more recipients. */
-const email = string({
-  lengthMin: 3,
-  lengthMax: limits.emailLengthMax,
-  pattern: /^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$/,
-});
-
-const requests = {
-  prelogin: object({ user: username }),
-  register: object({
-    user: username,
-    ...clientCredentials,
-    publicKey: hash32,
-    email: optional(email),
-    address: optional(clientAddress),
-  }),
-  login: object({
-    user: username,
-    authHash: hash32,
-    otp: optional(code),
-    deviceId: hash32,
-    deviceName,
-    address: optional(clientAddress),
-  }),
-  session: object(authenticated),
-  logout: object({ ...authenticated, all: optional(boolean()) }),
-  revoke: object({ ...authenticated, session: string({ lengthMin: 1, lengthMax: 64, pattern: /^[A-Za-z0-9-]+$/ }) }),
-  /** With TOTP on, both need a fresh code or a backup code too. */
-  passwd: object({ ...authenticated, authHash: hash32, next: object(clientCredentials), otp: optional(code) }),
-  delete: object({ ...authenticated, authHash: hash32, otp: optional(code) }),
-  otpEnable: object({ ...authenticated, authHash: hash32, secret: bytes({ lengthMin: 16, lengthMax: 64 }), code }),
-  otpDisable: object({ ...authenticated, otp: code }),
-};
+const requests = accountRequests;
 
 /**
  * Where a user's machine connected from, as the broker says: it replaces whatever address
