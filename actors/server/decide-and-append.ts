@@ -30,6 +30,22 @@ export interface DecideAndAppend<Loaded extends { readonly seq: number }> {
   readonly pause?: (attempt: number) => Promise<void>;
 }
 
+/**
+ * Loads an aggregate as the log has it now: its subject's last sequence, once `read` (a
+ * projection) has applied it, so the decision reads the latest state whatever its lag.
+ */
+export function atLatest(
+  log: EventLog,
+  subject: string,
+  read: { waitFor(seq: number, timeoutMs: number): Promise<unknown> },
+): () => Promise<{ readonly seq: number }> {
+  return async () => {
+    const seq = (await log.readLast(subject))?.seq ?? 0;
+    await read.waitFor(seq, limits.commandTimeoutMs);
+    return { seq };
+  };
+}
+
 /** Returns what the decision was made against and the sequence of its last event (the loaded one's when it had none). */
 export async function decideAndAppend<Loaded extends { readonly seq: number }>(
   options: DecideAndAppend<Loaded>,

@@ -24,7 +24,7 @@ import {
   type ImagesState,
   type RequestsState,
 } from "../../../projections/mod.ts";
-import { decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
+import { atLatest, decideAndAppend as decideAndAppendTo } from "../decide-and-append.ts";
 import type { Projector } from "../projector.ts";
 import type { HealthState } from "../../../projections/health.ts";
 import { sealNote } from "../../peer/presence.ts";
@@ -53,11 +53,8 @@ export function sharingDuties(deps: SharingDeps) {
     veilEvent(type, data as never, { id: ids.next(), at: clock.now(), by: nodeId }) as ReturnType<SharingEventMaker>;
 
   /** The aggregate's last sequence, once `projector` has applied it. */
-  async function latest(subject: string, projector: Projector<unknown>): Promise<number> {
-    const seq = (await log.readLast(subject))?.seq ?? 0;
-    await projector.waitFor(seq, limits.commandTimeoutMs);
-    return seq;
-  }
+  const latest = async (subject: string, projector: Projector<unknown>) =>
+    (await atLatest(log, subject, projector)()).seq;
 
   /**
    * Appends at the aggregate's sequence (`seq`, or its latest): the stored sequence, or
@@ -89,7 +86,7 @@ export function sharingDuties(deps: SharingDeps) {
       log,
       subject,
       retries,
-      load: async () => ({ seq: await latest(subject, projector) }),
+      load: atLatest(log, subject, projector),
       decide: async () => ({ events: await decide() }),
       applied: (seq) => projector.waitFor(seq, limits.commandTimeoutMs),
       // Many viewers of one grant race for its sequence: spread the next tries out.

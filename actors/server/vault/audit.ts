@@ -13,7 +13,7 @@ import { imageSubject, limits, veilEvent } from "../../../events/mod.ts";
 import { chunksOf, type ImagesState } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { storeRequest } from "../../storage-node/client.ts";
-import { decideAndAppend } from "../decide-and-append.ts";
+import { atLatest, decideAndAppend } from "../decide-and-append.ts";
 
 /** For each node, the chunk hashes the log records on it, in hash order (the order nodes list in). */
 export function recordedByNode(state: ImagesState): Map<string, string[]> {
@@ -95,11 +95,7 @@ export async function confirmLost(deps: AuditDeps, node: string, hash: string): 
       log,
       subject,
       what: `object ${owner.image}`,
-      load: async () => {
-        const seq = (await log.readLast(subject))?.seq ?? 0;
-        await images.waitFor(seq, limits.commandTimeoutMs);
-        return { seq };
-      },
+      load: atLatest(log, subject, images),
       decide: () => {
         const image = images.state.images[owner.image];
         const still = image && deps.stillLeading() &&

@@ -33,7 +33,7 @@ import {
 } from "../../../projections/mod.ts";
 import type { Projector } from "../projector.ts";
 import { type CommandHandler } from "../commands.ts";
-import { decideAndAppend } from "../decide-and-append.ts";
+import { atLatest, decideAndAppend } from "../decide-and-append.ts";
 import { userSessions } from "../accounts/sessions.ts";
 
 const requests = vaultRequests;
@@ -169,11 +169,7 @@ export function vaultCommands(deps: {
         log,
         subject,
         what: `object ${image.image}`,
-        load: async () => {
-          const seq = (await log.readLast(subject))?.seq ?? 0;
-          await images.waitFor(seq, limits.commandTimeoutMs);
-          return { seq };
-        },
+        load: atLatest(log, subject, images),
         decide: () => ({
           events: [decideRemove({ user: request.user, image: image.image }, images.state, grants.state, make).event],
         }),
