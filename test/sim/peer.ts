@@ -10,7 +10,7 @@ import { bytesToHex } from "@noble/hashes/utils.js";
 import { openObject, passwordKdf, sealObject } from "../../actors/crypto/mod.ts";
 import { authHash, newAccountKeys, openAccountKeys, sealCredentials } from "../../actors/peer/account.ts";
 import { approve } from "../../actors/peer/approve.ts";
-import { CommandClient } from "../../actors/peer/commands.ts";
+import { CommandClient, type CommandSender } from "../../actors/peer/commands.ts";
 import { download } from "../../actors/peer/download.ts";
 import { memorySink, memorySource } from "../../actors/peer/memory-files.ts";
 import type { TransferDeps } from "../../actors/peer/parts.ts";
@@ -19,7 +19,7 @@ import type { FileSummary } from "../../actors/peer/vault-list.ts";
 import { openGrant } from "../../actors/peer/view.ts";
 import type { Clock, Digests, IncrementalHash, RandomSource, SealWork, StegoWork, Timers } from "../../actors/ports.ts";
 import { findPart, hidePart, previewPng } from "../../actors/stego/work.ts";
-import { limits } from "../../events/mod.ts";
+import { limits, loginReply } from "../../events/mod.ts";
 import { silentLogger } from "../support/logger.ts";
 import type { SimNetwork } from "./network.ts";
 import type { RealWork } from "./real-work.ts";
@@ -52,6 +52,10 @@ export interface PeerDeps {
   readonly timers: Timers;
   readonly random: RandomSource;
   readonly work: RealWork;
+  /** Where a broken promise seen from this machine is written (a session ended before its time). */
+  readonly violations: string[];
+  /** The true time, to judge the session's end by. */
+  readonly trueNow: () => number;
 }
 
 export class SimPeer {
@@ -66,7 +70,10 @@ export class SimPeer {
   }
 
   /** Registers `user` and logs in, as `veil register` and `veil login` do. */
-  static async join({ network, clock, timers, random, work }: PeerDeps, user: string): Promise<SimPeer> {
+  static async join(
+    { network, clock, timers, random, work, violations, trueNow }: PeerDeps,
+    user: string,
+  ): Promise<SimPeer> {
     const bus = network.bus(`peer-${user}`, { account: "clients", host: `10.0.0.${user.length}` });
     const client = new CommandClient(bus, clock, random);
     const send = (name: string, data: unknown) =>
@@ -76,23 +83,46 @@ export class SimPeer {
     const passwordSalt = random.bytes(16);
     const credentials = sealCredentials({ user, master, passwordSalt, passwordKdf, keys, random });
     await send("user.register", { user, ...credentials, publicKey: keys.publicKey });
-    const login = await send("user.login", {
-      user,
-      authHash: authHash(master),
-      deviceId: random.bytes(32),
-      deviceName: "simulated machine",
-    }) as { token: string; accountKeyWrapped: Uint8Array; privateKeyWrapped: Uint8Array; publicKey: Uint8Array };
-    const opened = openAccountKeys({ user, master, ...login });
+    const deviceId = random.bytes(32);
+    const logIn = async () =>
+      loginReply.parse(
+        await send("user.login", { user, authHash: authHash(master), deviceId, deviceName: "simulated machine" }),
+      );
+    const login = await logIn();
+    const opened = openAccountKeys({ ...login, user, master });
+    // The session as the commands carry it: renewed in place when it ends, as `veil login` would.
+    const session = { user, token: login.token };
+    let expiresAt = login.expiresAt;
+    let renewing: Promise<void> | undefined;
+    const renew = () =>
+      renewing ??= logIn().then((next) => {
+        session.token = next.token;
+        expiresAt = next.expiresAt;
+      }).finally(() => (renewing = undefined));
+    const sendInSession: CommandSender = async (name, data, options) => {
+      const token = session.token;
+      try {
+        return await client.send(name, data, options);
+      } catch (error) {
+        if (!/session has expired/.test((error as Error).message)) throw error;
+        if (trueNow() < expiresAt) {
+          violations.push(`${user}'s session was refused as expired ${expiresAt - trueNow()} ms before its time`);
+        }
+        if (session.token === token) await renew();
+        const again = { ...(data as Record<string, unknown>), token: session.token };
+        return await client.send(name, again, options);
+      }
+    };
     return new SimPeer({
       bus,
-      send: client.send,
+      send: sendInSession,
       crypto: inlineSealing(work),
       stego: inlineStego(work),
       random,
       clock,
       timers,
       digests: nobleDigests,
-      session: { user, token: login.token },
+      session,
       accountKey: opened.accountKey,
       privateKey: opened.privateKey,
       logger: silentLogger,

@@ -122,7 +122,16 @@ function bearable(system: SimSystem, node: string, hashes: Iterable<string>): bo
 }
 
 /** The kinds of fault a run may inject (`npm run sim -- --faults servers,rot`); all of them by default. */
-export const faultKinds = ["network", "partitions", "servers", "storage", "disks", "rot", "skew"] as const;
+export const faultKinds = [
+  "network",
+  "partitions",
+  "servers",
+  "storage",
+  "disks",
+  "rot",
+  "lost-writes",
+  "skew",
+] as const;
 
 /** How far off a skewed node's clock may be: veil's promises hold within limits.clockSkewMaxMs. */
 const skewMaxMs = limits.clockSkewMaxMs;
@@ -161,6 +170,16 @@ function injectFault(system: SimSystem, kinds: readonly FaultKind[], ledger: Led
     if (disk && hash && bearable(system, node, [hash])) {
       disk.damage(hash);
       done(`rot ${node}`);
+    }
+  } else if (kind === "lost-writes") {
+    // A write the disk acknowledged and then did not keep (a firmware bug, a bad sector): the copy is simply gone.
+    const node = random.pick(storageIds);
+    const disk = system.disks.get(node);
+    const hashes = disk ? [...disk.chunks.keys()].sort() : [];
+    const hash = hashes.length > 0 ? random.pick(hashes) : undefined;
+    if (disk && hash && bearable(system, node, [hash])) {
+      disk.chunks.delete(hash);
+      done(`lost-write ${node}`);
     }
   } else if (kind === "skew") {
     const node = random.pick([...serverIds, ...storageIds, ...users.map((user) => `peer-${user}`)]);
@@ -273,12 +292,14 @@ async function viewOnce(
 }
 
 /** The world before anything goes wrong: every process up, a leader, and the users registered and logged in. */
-export async function startWorld(system: SimSystem): Promise<Map<string, SimPeer>> {
+export async function startWorld(system: SimSystem, violations: string[] = []): Promise<Map<string, SimPeer>> {
   for (const node of serverIds) system.startServer(node);
   for (const node of storageIds) system.startStorageNode(node);
   await system.until("a leader", 10_000, () => system.leaders().length === 1);
   const peers = new Map<string, SimPeer>();
-  for (const user of users) peers.set(user, await system.complete(`${user} joins`, system.joinPeer(user)));
+  for (const user of users) {
+    peers.set(user, await system.complete(`${user} joins`, system.joinPeer(user, violations)));
+  }
   return peers;
 }
 
@@ -288,7 +309,7 @@ export async function runScenario(
 ): Promise<Ledger> {
   const kinds = options.faults ?? faultKinds;
   const ledger = new Ledger();
-  const peers = await startWorld(system);
+  const peers = await startWorld(system, ledger.violations);
   // Safety after every step, not only between rounds: a moment with no intact copy is a loss.
   system.checks.push(() => checkOwed(system, ledger));
   if (kinds.includes("network")) system.network.faults = randomFaults(system.random);

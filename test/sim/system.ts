@@ -67,7 +67,13 @@ export class SimSystem {
   /** How far each node's clock is off the true (simulated) time, in ms: 0 unless skewed. */
   readonly skews = new Map<string, number>();
   /** The cluster's durations, shortened so that repair and garbage collection happen within a run. */
-  readonly durations = { repairGraceMs: 4_000, gcGraceMs: 30_000, gcIntervalMs: 3_000, scrubIntervalMs: 1_000 };
+  readonly durations = {
+    repairGraceMs: 4_000,
+    gcGraceMs: 30_000,
+    gcIntervalMs: 3_000,
+    scrubIntervalMs: 1_000,
+    sessionTtlMs: 20_000,
+  };
   readonly #bytes: RandomSource;
   readonly #clusterKey: Uint8Array;
   readonly #grantShares = memoryGrantShares();
@@ -123,7 +129,8 @@ export class SimSystem {
         replays: new ReplayWindow(),
         // The simulator checks the protocol, not the cost of a password: a cheap stand-in hash.
         slowHash: (input) => Promise.resolve(input.slice(0, 32)),
-        sessionTtlMs: 24 * 3_600_000,
+        // Short, so sessions end (and users log in again) within a run.
+        sessionTtlMs: this.durations.sessionTtlMs,
         mail: recordingMail().transport,
       },
     });
@@ -177,12 +184,17 @@ export class SimSystem {
   }
 
   /** A user registers and logs in from a machine of their own. */
-  joinPeer(user: string): Promise<SimPeer> {
+  joinPeer(user: string, violations: string[] = []): Promise<SimPeer> {
     const clock = this.clockOf(`peer-${user}`);
-    return SimPeer.join(
-      { network: this.network, clock, timers: this.clock, random: this.#bytes, work: this.work },
-      user,
-    );
+    return SimPeer.join({
+      network: this.network,
+      clock,
+      timers: this.clock,
+      random: this.#bytes,
+      work: this.work,
+      violations,
+      trueNow: () => this.clock.now(),
+    }, user);
   }
 
   /** The process dies: no resignation, no goodbye, no heartbeat. */

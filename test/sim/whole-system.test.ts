@@ -33,7 +33,7 @@ describe.skipIf(seedsRun.length < 100)("the seeds together", () => {
     for (const kind of ["uploads", "downloads", "removes", "grants", "views"] as const) {
       expect(total(kind), kind).toBeGreaterThan(30);
     }
-    for (const kind of ["server", "storage", "disk", "rot", "partition"]) {
+    for (const kind of ["server", "storage", "disk", "rot", "lost-write", "skew", "partition"]) {
       expect(faults(kind), kind).toBeGreaterThan(10);
     }
     // Different seeds tried different things.
@@ -112,6 +112,23 @@ describe("copies lost on a live storage node", () => {
 });
 
 describe("clocks that disagree", () => {
+  it("never end a session before its time, whichever server's clock is ahead", async () => {
+    await withSystem(13, file, async (system) => {
+      for (const node of serverIds) system.skews.set(node, limits.clockSkewMaxMs);
+      const violations: string[] = [];
+      const peers = await startWorld(system, violations);
+      const alice = peers.get("alice")!;
+      const { token } = alice.deps.session;
+      const started = system.log.records.findLast((record) => record.ok && record.event.type === "SessionStarted")!;
+      const expiresAt = started.ok && started.event.type === "SessionStarted" ? started.event.data.expiresAt : 0;
+      // A second before its time by the true clock (three ahead by every server's): still open.
+      await system.run(expiresAt - 1_000 - system.clock.now());
+      await system.complete("whoami", alice.deps.send("user.whoami", alice.deps.session));
+      expect(violations).toEqual([]);
+      expect(alice.deps.session.token).toBe(token);
+    });
+  }, 60_000);
+
   it("never end a grant before its time, whichever server's clock is ahead", async () => {
     await withSystem(11, file, async (system) => {
       // Every server as far ahead as veil allows: whichever serves a view or sweeps, it is early.
