@@ -9,7 +9,7 @@
 import { grantCopyId, sealShareTo, shareBContext } from "../../peer/grant.ts";
 import type { ClusterSecrets } from "../accounts/secrets.ts";
 import type { TicketIssuer } from "../../storage-node/tickets.ts";
-import { checkAnswerable, decideRevoke, decideView } from "./decider.ts";
+import { checkAnswerable, decideRevoke, decideView, pastTime } from "./decider.ts";
 import {
   ConcurrencyError,
   ConflictError,
@@ -39,7 +39,8 @@ const requests = grantRequests;
 
 /** A grant as its parties see it (share A goes only with a view, to the recipient). */
 function grantView(grant: GrantState, now: number, forOwner: boolean) {
-  const status = grant.status === "open" && now >= grant.expiresAt ? "closed" : grant.status;
+  // Shown closed when a view would be refused: past its time by more than clocks may differ.
+  const status = grant.status === "open" && pastTime(grant.expiresAt, now) ? "closed" : grant.status;
   return {
     grant: grant.grant,
     owner: grant.owner,
