@@ -100,13 +100,15 @@ export class SimPeer {
         expiresAt = next.expiresAt;
       }).finally(() => (renewing = undefined));
     const sendInSession: CommandSender = async (name, data, options) => {
+      // The session this command went out under: a renewal by a concurrent command moves on from it.
       const token = session.token;
+      const endsAt = expiresAt;
       try {
         return await client.send(name, data, options);
       } catch (error) {
         if (!/session has expired/.test((error as Error).message)) throw error;
-        if (trueNow() < expiresAt) {
-          violations.push(`${user}'s session was refused as expired ${expiresAt - trueNow()} ms before its time`);
+        if (trueNow() < endsAt) {
+          violations.push(`${user}'s session was refused as expired ${endsAt - trueNow()} ms before its time`);
         }
         if (session.token === token) await renew();
         const again = { ...(data as Record<string, unknown>), token: session.token };

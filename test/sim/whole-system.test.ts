@@ -119,7 +119,9 @@ describe("clocks that disagree", () => {
       const peers = await startWorld(system, violations);
       const alice = peers.get("alice")!;
       const { token } = alice.deps.session;
-      const started = system.log.records.findLast((record) => record.ok && record.event.type === "SessionStarted")!;
+      const started = system.log.records.findLast((record) =>
+        record.ok && record.event.type === "SessionStarted" && record.event.data.user === "alice"
+      )!;
       const expiresAt = started.ok && started.event.type === "SessionStarted" ? started.event.data.expiresAt : 0;
       // A second before its time by the true clock (three ahead by every server's): still open.
       await system.run(expiresAt - 1_000 - system.clock.now());
