@@ -18,7 +18,7 @@ export interface MemoryChunkStore extends ChunkStore {
 
 /** Each held copy's hash, by the copy: a damaged copy is a new array, so it is hashed anew. */
 const hashOfCopy = new WeakMap<Uint8Array, string>();
-function hashOf(bytes: Uint8Array): string {
+export function hashOf(bytes: Uint8Array): string {
   let hash = hashOfCopy.get(bytes);
   if (hash === undefined) hashOfCopy.set(bytes, hash = bytesToHex(sha256(bytes)));
   return hash;

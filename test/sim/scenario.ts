@@ -6,8 +6,9 @@
  * must heal. What must hold, throughout and at the end, is checked by `Ledger` and `settle`.
  */
 import { bytesToHex } from "@noble/hashes/utils.js";
-import { sha256 } from "@noble/hashes/sha2.js";
+import {} from "@noble/hashes/sha2.js";
 import { chunksOf, fold, imagesProjection, type ImagesState, projections } from "../../projections/mod.ts";
+import { hashOf } from "./memory-store.ts";
 import type { SimPeer } from "./peer.ts";
 import { calmNetwork, randomFaults } from "./network.ts";
 import { limits } from "../../events/mod.ts";
@@ -50,14 +51,6 @@ function imagesOfLog(system: SimSystem): ImagesState {
   for (const record of records.slice(known.count)) if (record.ok) state = imagesProjection.evolve(state, record.event);
   folded.set(system, { count: records.length, state });
   return state;
-}
-
-/** The hash of each stored copy, by the copy (a damaged copy is a new array): checked every step, hashed once. */
-const hashOfCopy = new WeakMap<Uint8Array, string>();
-function hashOf(bytes: Uint8Array): string {
-  let hash = hashOfCopy.get(bytes);
-  if (hash === undefined) hashOfCopy.set(bytes, hash = bytesToHex(sha256(bytes)));
-  return hash;
 }
 
 /** Copies of `hash` on the disks of the nodes the manifest names, that still match their hash. */
@@ -162,24 +155,17 @@ function injectFault(system: SimSystem, kinds: readonly FaultKind[], ledger: Led
       system.crashStorageNode(node, { loseDisk: true });
       done(`disk ${node}`);
     }
-  } else if (kind === "rot") {
+  } else if (kind === "rot" || kind === "lost-writes") {
+    // Bits rotted in a stored copy, or a write the disk acknowledged and then did not keep
+    // (a firmware bug, a bad sector): one copy of one chunk is bad or gone.
     const node = random.pick(storageIds);
     const disk = system.disks.get(node);
     const hashes = disk ? [...disk.chunks.keys()].sort() : [];
     const hash = hashes.length > 0 ? random.pick(hashes) : undefined;
     if (disk && hash && bearable(system, node, [hash])) {
-      disk.damage(hash);
-      done(`rot ${node}`);
-    }
-  } else if (kind === "lost-writes") {
-    // A write the disk acknowledged and then did not keep (a firmware bug, a bad sector): the copy is simply gone.
-    const node = random.pick(storageIds);
-    const disk = system.disks.get(node);
-    const hashes = disk ? [...disk.chunks.keys()].sort() : [];
-    const hash = hashes.length > 0 ? random.pick(hashes) : undefined;
-    if (disk && hash && bearable(system, node, [hash])) {
-      disk.chunks.delete(hash);
-      done(`lost-write ${node}`);
+      if (kind === "rot") disk.damage(hash);
+      else disk.chunks.delete(hash);
+      done(`${kind === "rot" ? "rot" : "lost-write"} ${node}`);
     }
   } else if (kind === "skew") {
     const node = random.pick([...serverIds, ...storageIds, ...users.map((user) => `peer-${user}`)]);

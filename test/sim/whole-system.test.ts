@@ -24,12 +24,14 @@ describe.each(seedsRun)("the whole system under faults, seed %i", (seed) => {
   }, 120_000);
 });
 
-describe.skipIf(seedsRun.length < 100)("the seeds together", () => {
+describe("the seeds together", () => {
   it("tried every path and every fault: none of the checks above held vacuously", () => {
+    expect(ledgers).toHaveLength(seedsRun.length);
+    // One seed replayed (VEIL_SIM_SEED) is checked above; what the whole set covers, here.
+    if (seedsRun.length < 100) return;
     const total = (kind: keyof Ledger["done"]) => ledgers.reduce((sum, ledger) => sum + ledger.done[kind], 0);
     const faults = (kind: string) =>
       ledgers.filter((ledger) => ledger.schedule.some((f) => f.includes(`:${kind}`))).length;
-    expect(ledgers).toHaveLength(100);
     for (const kind of ["uploads", "downloads", "removes", "grants", "views"] as const) {
       expect(total(kind), kind).toBeGreaterThan(30);
     }

@@ -6,6 +6,7 @@
  * sequence: a concurrent decision on the same user makes it reload and decide again. Any
  * server can serve them; the log orders the decisions.
  */
+import { pastTime } from "../expiry.ts";
 import { keyFingerprint } from "../../peer/grant.ts";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex } from "@noble/hashes/utils.js";
@@ -190,8 +191,8 @@ export function accountCommands(deps: AccountDeps): Record<string, CommandHandle
         ...placeOf(state.user, open),
         startedAt: open.startedAt,
         expiresAt: open.expiresAt,
-        // As a command would find it: past its time by more than clocks may differ.
-        expired: open.expiresAt + limits.clockSkewMaxMs <= clock.now(),
+        // As a command would find it.
+        expired: pastTime(open.expiresAt, clock.now()),
         secondFactor: open.secondFactor,
       }));
 

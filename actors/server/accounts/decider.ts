@@ -5,6 +5,7 @@
  * which TOTP step does the code belong to) with its slow hashes and keys, and passes it in
  * with the time, so every rule below can be tested given events / when command / then events.
  */
+import { pastTime } from "../expiry.ts";
 import {
   AuthenticationError,
   BusyError,
@@ -149,8 +150,7 @@ export function requireSession(state: UserState | undefined, tokenHashHex: strin
     ? Object.values(state.sessions).find((open) => open.tokenHash === tokenHashHex)
     : undefined;
   if (!session) throw new AuthenticationError("not logged in (the session was ended or revoked); run `veil login`");
-  // Ended only once past its time by any server's clock (they may be limits.clockSkewMaxMs apart).
-  if (session.expiresAt + limits.clockSkewMaxMs <= now) {
+  if (pastTime(session.expiresAt, now)) {
     throw new AuthenticationError("your session has expired; run `veil login` again");
   }
   return session;

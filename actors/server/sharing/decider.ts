@@ -5,6 +5,7 @@
  * two concurrent decisions on one request or grant cannot both stand. Someone who is not a
  * party to a request or grant is told it does not exist, like one that does not.
  */
+import { pastTime } from "../expiry.ts";
 import {
   ConflictError,
   ForbiddenError,
@@ -86,13 +87,6 @@ export function decideExpireRequest(request: RequestState, now: number, make: Sh
   if (request.status !== "pending" || now < request.expiresAt) return [];
   return [make("RequestExpired", { request: request.request })];
 }
-
-/**
- * Whether `expiresAt` has passed by a clock that may be ahead of the others by up to
- * limits.clockSkewMaxMs: a grant never ends before its time, whichever server judges it (it
- * may give its last views up to that much after).
- */
-export const pastTime = (expiresAt: number, now: number) => now >= expiresAt + limits.clockSkewMaxMs;
 
 /** Whether a grant still gives views at `now`, or the reason it does not. */
 function checkOpen(grant: GrantState, now: number) {

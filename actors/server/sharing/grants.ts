@@ -9,7 +9,8 @@
 import { grantCopyId, sealShareTo, shareBContext } from "../../peer/grant.ts";
 import type { ClusterSecrets } from "../accounts/secrets.ts";
 import type { TicketIssuer } from "../../storage-node/tickets.ts";
-import { checkAnswerable, decideRevoke, decideView, pastTime } from "./decider.ts";
+import { checkAnswerable, decideRevoke, decideView } from "./decider.ts";
+import { pastTime } from "../expiry.ts";
 import {
   ConcurrencyError,
   ConflictError,

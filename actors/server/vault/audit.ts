@@ -8,12 +8,12 @@
  * when its disk returns, its copies are still on record. Each loss is decided against the
  * object's sequence, so a repair's record in between is seen first.
  */
-import type { Bus, EventLog, IdSource, Logger } from "../../ports.ts";
+import type { Bus } from "../../ports.ts";
 import { imageSubject, limits, veilEvent } from "../../../events/mod.ts";
 import { chunksOf, type ImagesState } from "../../../projections/mod.ts";
-import type { Projector } from "../projector.ts";
 import { storeRequest } from "../../storage-node/client.ts";
 import { atLatest, decideAndAppend } from "../decide-and-append.ts";
+import type { CollectorDeps } from "./collector.ts";
 
 /** For each node, the chunk hashes the log records on it, in hash order (the order nodes list in). */
 export function recordedByNode(state: ImagesState): Map<string, string[]> {
@@ -58,16 +58,11 @@ export class ListingAudit {
   }
 }
 
-export interface AuditDeps {
-  readonly bus: Bus;
-  readonly log: EventLog;
-  readonly ids: IdSource;
-  readonly nodeId: string;
-  readonly logger: Logger;
-  readonly images: Projector<ImagesState>;
-  readonly now: () => number;
-  readonly stillLeading: () => boolean;
-}
+/** The audit runs inside a collection round, on its dependencies. */
+export type AuditDeps = Pick<
+  CollectorDeps,
+  "bus" | "log" | "ids" | "nodeId" | "logger" | "images" | "now" | "stillLeading"
+>;
 
 const holds = (bus: Bus, node: string, hash: string) => storeRequest(bus, node, "has", { hash }).catch(() => undefined);
 
