@@ -8,7 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { writeBrokerConfig } from "../infra/nats/broker-config.ts";
+import { startPrivateBroker } from "../infra/nats/private-broker.ts";
 import { connectNats, openJetStream } from "../infra/nats/connection.ts";
 import { authenticatorFor, identitiesPath } from "../infra/nats/identities.ts";
 import { NatsEventLog } from "../infra/nats/event-log.ts";
@@ -61,8 +61,13 @@ export interface PrivateNats {
 export async function withPrivateNats<T>(name: string, work: (broker: PrivateNats) => Promise<T>): Promise<T> {
   const storeFolder = await mkdtemp(join(tmpdir(), `veil-bench-${name}-`));
   const dataFolder = join(storeFolder, "data");
-  const { path, identities } = await writeBrokerConfig(dataFolder, { storeFolder: join(storeFolder, "js") });
-  const server = await startNatsServer({ storeFolder, configFile: path });
+  const server = await startPrivateBroker({
+    dataFolder,
+    storeFolder: join(storeFolder, "js"),
+    host: "127.0.0.1",
+    nodes: 1,
+  });
+  const { identities } = server;
   const nc = await connectNats(server.url, {
     name: `veil-bench-${name}`,
     authenticator: authenticatorFor(identities, "server"),

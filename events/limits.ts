@@ -16,6 +16,13 @@ export const limits = {
   aggregateEventsMax: 100_000,
   /** How long a JetStream publish waits for its acknowledgement. */
   appendAckTimeoutMs: 5_000,
+  /**
+   * How long an append is retried while the broker cannot answer (a stream leader lost with
+   * its node takes a few seconds to replace), and the longest pause between tries. Well
+   * inside duplicateWindowMs, so every retry is still recognised as one.
+   */
+  appendRetryWindowMs: 15_000,
+  appendRetryDelayMaxMs: 1_000,
   /** A replay's consumer is removed by the server if its reader vanishes for this long. */
   replayConsumerIdleMs: 30_000,
   /** How many messages a consumer asks the server for at once. */
@@ -39,6 +46,12 @@ export const limits = {
   connectTimeoutMs: 2_000,
   /** JetStream replicas of veil's streams (NATS supports up to 5). */
   streamReplicasMax: 5,
+  /** Nodes a launcher's broker cluster may have (JetStream places at most 5 replicas). */
+  brokerClusterNodesMax: 5,
+  /** How long a launcher waits for a just-formed broker cluster's JetStream to take its first stream. */
+  jetStreamReadyTimeoutMs: 30_000,
+  /** Route ports of a launcher's broker cluster sit this far above its client ports. */
+  brokerRoutePortOffset: 2_000,
   /** How much of a starting nats-server's output is kept, and shown if it fails to start. */
   natsStartOutputBytesMax: 64_000,
   natsStartOutputShownBytesMax: 2_000,

@@ -5,10 +5,11 @@ import { join, resolve } from "node:path";
 import { parseBytes } from "./cli/format.ts";
 import { limits, ValidationError } from "../events/mod.ts";
 import { defaultHeartbeatTimeouts, type HeartbeatTimeouts } from "../projections/mod.ts";
-import { displayUrl, type LogLevel, logLevels } from "./log.ts";
+import { type LogLevel, logLevels } from "./log.ts";
+import { brokerUrls } from "./nats/connection.ts";
 
 export interface Config {
-  /** NATS_URL: where the broker is (default nats://127.0.0.1:4290, veil's own port). */
+  /** NATS_URL: where the broker is (default nats://127.0.0.1:4290, veil's own port), or a comma-separated list of a cluster's brokers. */
   readonly natsUrl: string;
   /**
    * VEIL_CREDS: a file of broker identities (server, storage, operator, client), all or
@@ -19,8 +20,8 @@ export interface Config {
   readonly requireClientCredential: boolean;
   /** VEIL_DATA: the data folder (private nats-server store, later chunk stores). */
   readonly dataFolder: string;
-  /** VEIL_STREAM_REPLICAS: JetStream replicas of veil's streams (1 on one server, 3 in a NATS cluster). */
-  readonly streamReplicas: number;
+  /** VEIL_STREAM_REPLICAS: JetStream replicas of veil's streams; unset, 3 on a broker cluster of 3 or more, else 1. */
+  readonly streamReplicas?: number;
   /** VEIL_LOG: debug, info, warn, error or silent. */
   readonly logLevel: LogLevel;
   /** VEIL_SERVER_TTL_MS and VEIL_PEER_TTL_MS: silence after which a node counts as gone (storage nodes use the server one). */
@@ -82,14 +83,9 @@ function flag(env: Readonly<Record<string, string | undefined>>, name: string): 
 
 export function loadConfig(env: Readonly<Record<string, string | undefined>> = process.env): Config {
   const natsUrl = env.NATS_URL || defaultNatsUrl;
-  try {
-    const url = new URL(natsUrl);
-    if (!["nats:", "tls:"].includes(url.protocol) || !url.hostname) throw new Error("bad scheme");
-  } catch {
-    throw new ValidationError(`NATS_URL ${JSON.stringify(displayUrl(natsUrl))} is not a nats://host:port URL`);
-  }
-  const replicas = Number(env.VEIL_STREAM_REPLICAS ?? "1");
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > limits.streamReplicasMax) {
+  brokerUrls(natsUrl); // checked once here, so a bad entry is a clear error at start
+  const replicas = env.VEIL_STREAM_REPLICAS ? Number(env.VEIL_STREAM_REPLICAS) : undefined;
+  if (replicas !== undefined && (!Number.isInteger(replicas) || replicas < 1 || replicas > limits.streamReplicasMax)) {
     throw new ValidationError(
       `VEIL_STREAM_REPLICAS must be an integer from 1 to ${limits.streamReplicasMax}, got ${env.VEIL_STREAM_REPLICAS}`,
     );
@@ -110,7 +106,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
   return {
     natsUrl,
     dataFolder: resolve(env.VEIL_DATA || ".veil"),
-    streamReplicas: replicas,
+    ...(replicas !== undefined ? { streamReplicas: replicas } : {}),
     logLevel,
     heartbeatTimeouts,
     ...(env.VEIL_CLUSTER_KEY ? { clusterKeyText: env.VEIL_CLUSTER_KEY } : {}),

@@ -50,8 +50,15 @@ export function childLogger(logger: Logger, fields: LogFields): Logger {
   };
 }
 
-/** A URL fit to show: any user and password in it are replaced, so they never reach a log or a terminal. */
-export function displayUrl(url: string): string {
+/**
+ * A URL, or a comma-separated list of them (NATS_URL may name a cluster), fit to show: any
+ * user and password in it are replaced, so they never reach a log or a terminal.
+ */
+export function displayUrl(text: string): string {
+  return text.split(",").map((url) => displayOneUrl(url.trim())).join(",");
+}
+
+function displayOneUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (!parsed.username && !parsed.password) return url;

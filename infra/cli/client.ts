@@ -79,7 +79,7 @@ export function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> 
   return withConnection(async ({ nc, config, logger }) => {
     const { js, jsm } = await openJetStream(nc, config.natsUrl);
     await requireEventStream(jsm, displayUrl(config.natsUrl));
-    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas, readOnly: true });
+    const snapshots = await openSnapshotStore(nc, { replicas: 1, readOnly: true });
     return await work({ config, logger, log: new NatsEventLog(js, jsm), snapshots });
   }, "operator");
 }

@@ -4,23 +4,17 @@
  * (accounts, identities, permissions; JetStream storing under the data folder) that lives
  * as long as the launcher. Either way, a broker open to anonymous writers is refused.
  */
-import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
-import { UnavailableError } from "../../events/mod.ts";
+import { limits, UnavailableError } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
 import { connectNats } from "../nats/connection.ts";
-import { writeBrokerConfig } from "../nats/broker-config.ts";
 import { authenticatorFor, type Identities } from "../nats/identities.ts";
 import { refuseOpenBroker } from "../nats/open-broker.ts";
-import {
-  findNatsServerBinary,
-  natsInstallHint,
-  type NatsServerProcess,
-  startNatsServer,
-} from "../nats/server-process.ts";
+import { findNatsServerBinary, natsInstallHint } from "../nats/server-process.ts";
+import { startPrivateBroker } from "../nats/private-broker.ts";
 
 export interface Broker {
   /** Connected as a server. */
@@ -29,8 +23,8 @@ export interface Broker {
   readonly identities: Identities;
   /** Where the broker is, fit to show (no credentials). */
   readonly url: string;
-  /** The nats-server this launcher started, if it had to. */
-  readonly privateServer?: NatsServerProcess & { readonly storeFolder: string };
+  /** The nats-server (or cluster of them) this launcher started, if it had to. */
+  readonly privateServer?: { readonly url: string; readonly storeFolder: string; stop(): Promise<void> };
 }
 
 const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
@@ -44,6 +38,8 @@ export async function reachBroker(options: {
   identities: Identities;
   /** A private broker refuses anonymous connections: users' machines need the client password. */
   requireClientCredential?: boolean;
+  /** How many nats-servers a private broker runs as (1, or a cluster of 3 to 5). */
+  brokerNodes?: number;
   /** Where to look for nats-server; tests pass one that finds nothing. */
   findBinary?: () => string | undefined;
 }): Promise<Broker> {
@@ -65,36 +61,38 @@ export async function reachBroker(options: {
         `nothing answers at ${displayUrl(natsUrl)} and nats-server was not found; ${natsInstallHint}`,
       );
     }
+    const brokerNodes = options.brokerNodes ?? 1;
+    const host = url.hostname.replace(/^\[|\]$/g, "");
+    const firstPort = Number(url.port || 4222); // NATS's own default when a URL names no port
+    const ports = Array.from({ length: brokerNodes }, (_, index) => firstPort + index);
     const storeFolder = join(dataFolder, "nats");
-    await mkdir(storeFolder, { recursive: true });
-    const config = await writeBrokerConfig(dataFolder, {
+    logger.info(
+      brokerNodes === 1
+        ? "no NATS answers; starting a private nats-server"
+        : `no NATS answers; starting a private cluster of ${brokerNodes} nats-servers`,
+      { url: displayUrl(natsUrl), binary, store: storeFolder },
+    );
+    const broker = await startPrivateBroker({
+      binary,
+      dataFolder,
       storeFolder,
+      host,
+      nodes: brokerNodes,
+      ports,
+      routePorts: ports.map((port) => port + limits.brokerRoutePortOffset),
+      detached: true,
       ...(options.requireClientCredential ? { requireClientCredential: true } : {}),
     });
-    logger.info("no NATS answers; starting a private nats-server", {
-      url: displayUrl(natsUrl),
-      binary,
-      store: storeFolder,
-      config: config.path,
-    });
-    const server = await startNatsServer({
-      binary,
-      configFile: config.path,
-      storeFolder,
-      host: url.hostname.replace(/^\[|\]$/g, ""),
-      port: Number(url.port || 4222), // NATS's own default when a URL names no port
-      detached: true,
-    });
-    // Detached, it would outlive a launcher that dies on an error path: kill it on exit then.
-    const killOnExit = () => process.kill(server.pid, "SIGTERM");
+    // Detached, they would outlive a launcher that dies on an error path: kill them on exit then.
+    const killOnExit = () => broker.nodes.forEach((node) => process.kill(node.pid, "SIGTERM"));
     process.once("exit", killOnExit);
     const stop = async () => {
-      await server.stop();
+      await broker.stop();
       process.removeListener("exit", killOnExit);
     };
     try {
-      const privateNc = await connectNats(server.url, asServer);
-      return { nc: privateNc, identities, url: server.url, privateServer: { ...server, stop, storeFolder } };
+      const privateNc = await connectNats(broker.url, asServer);
+      return { nc: privateNc, identities, url: broker.url, privateServer: { url: broker.url, stop, storeFolder } };
     } catch (connectError) {
       await stop();
       throw connectError;

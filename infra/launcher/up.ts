@@ -26,7 +26,13 @@ import { refuseOpenBroker } from "../nats/open-broker.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openGrantShareStore } from "../nats/grant-shares.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
-import { clusterStreamName, ensureStreams, eventStreamName } from "../nats/streams.ts";
+import {
+  clusterStreamName,
+  defaultReplicas,
+  ensureStreams,
+  eventStreamName,
+  whenJetStreamReady,
+} from "../nats/streams.ts";
 import { hostServer } from "../server/host.ts";
 import { clusterSecrets } from "../../actors/server/accounts/secrets.ts";
 import { type TicketKeys, ticketKeys as ticketKeysOf } from "../../actors/storage-node/tickets.ts";
@@ -50,6 +56,8 @@ export interface RunOptions {
   readonly print: (line: string) => void;
   /** Aborted by SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** `veil up --broker-cluster N`: a private broker, when one is started, runs as N nats-servers. */
+  readonly brokerNodes?: number;
   /** More actors to start once the cluster is live (peers, for a demo), on a client connection. */
   readonly afterLive?: (nc: NatsConnection) => readonly HostedActor[];
 }
@@ -67,6 +75,7 @@ export async function up(options: RunOptions): Promise<number> {
     name: "veil-up",
     logger,
     identities,
+    ...(options.brokerNodes ? { brokerNodes: options.brokerNodes } : {}),
     ...(config.requireClientCredential ? { requireClientCredential: true } : {}),
   });
   const connections: Connections = { server: broker.nc };
@@ -136,13 +145,17 @@ async function runServers(connections: Connections, options: RunOptions, broker:
   // Storage nodes in a process with servers check tickets with the key those servers sign with;
   // a storage node alone never holds the cluster key, and asks a server for the public half.
   let ticketKeys: TicketKeys | undefined;
+  let replicas: number | undefined;
   if (serverIds.length > 0) {
     const nc = connections.server!;
-    const { js, jsm } = await openJetStream(nc, broker.url);
-    await ensureStreams(jsm, { replicas: config.streamReplicas, logger });
+    replicas = config.streamReplicas ?? defaultReplicas(nc, options.brokerNodes);
+    const { js, jsm, snapshots, grantShares } = await whenJetStreamReady(async () => {
+      const { js, jsm } = await openJetStream(nc, broker.url);
+      await ensureStreams(jsm, { replicas: replicas!, logger });
+      const snapshots = await openSnapshotStore(nc, { replicas: replicas! });
+      return { js, jsm, snapshots, grantShares: await openGrantShareStore(nc, { replicas: replicas! }) };
+    }, { logger });
     const log = new NatsEventLog(js, jsm);
-    const snapshots = await openSnapshotStore(nc, { replicas: config.streamReplicas });
-    const grantShares = await openGrantShareStore(nc, { replicas: config.streamReplicas });
     const clusterKey = await loadClusterKey(config, logger);
     await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
     const secrets = clusterSecrets(clusterKey, cryptoRandom);
@@ -206,7 +219,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
   // Say "up" only once it is true: every server joined and caught up, every storage node scanned its store.
   const live = Promise.all(running.map((actor) => actor.live)).then((all) => all.every(Boolean));
   if (await Promise.race([live, stopRequested.then(() => false)])) {
-    printSummary(print, { broker, config, serverIds, storageIds: options.storage?.ids ?? [] });
+    printSummary(print, { broker, config, serverIds, storageIds: options.storage?.ids ?? [], replicas });
     try {
       if (connections.client) running.push(...(options.afterLive?.(connections.client) ?? []));
     } catch (error) {
@@ -251,18 +264,25 @@ function withinShutdownBound<T>(work: Promise<T>, what: string): Promise<T> {
 
 function printSummary(
   print: (line: string) => void,
-  { broker, config, serverIds, storageIds }: {
+  { broker, config, serverIds, storageIds, replicas }: {
     broker: Broker;
     config: Config;
     serverIds: readonly string[];
     storageIds: readonly string[];
+    replicas: number | undefined;
   },
 ): void {
-  const privateNote = broker.privateServer ? ` (private nats-server, store ${broker.privateServer.storeFolder})` : "";
+  const nodes = broker.url.split(",").length;
+  const privateNote = broker.privateServer
+    ? ` (private ${
+      nodes === 1 ? "nats-server" : `cluster of ${nodes} nats-servers`
+    }, store ${broker.privateServer.storeFolder})`
+    : "";
+  const replicaNote = replicas === undefined ? "" : `, ${replicas} ${replicas === 1 ? "replica" : "replicas"}`;
   print(`veil is up`);
   print(`  NATS       ${broker.url}${privateNote}`);
   print(`  data       ${config.dataFolder}`);
-  print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)`);
+  print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)${replicaNote}`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);
   if (serverIds.length > 0) print(`  servers    ${serverIds.join(", ")}`);
   if (storageIds.length > 0) {

@@ -2,7 +2,7 @@
 import { jetstream, type JetStreamClient, type JetStreamManager, jetstreamManager } from "@nats-io/jetstream";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
 import type { Authenticator } from "@nats-io/nats-core";
-import { AuthenticationError, limits, UnavailableError } from "../../events/mod.ts";
+import { AuthenticationError, limits, UnavailableError, ValidationError } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
 
 export async function connectNats(
@@ -18,7 +18,7 @@ export async function connectNats(
 ): Promise<NatsConnection> {
   try {
     return await connect({
-      servers: url,
+      servers: brokerUrls(url),
       name: options.name,
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       timeout: options.timeoutMs ?? limits.connectTimeoutMs,
@@ -55,4 +55,29 @@ export async function openJetStream(
     }
     throw cause;
   }
+}
+
+/**
+ * NATS_URL may name several brokers of one cluster (`nats://a:4222,nats://b:4222`): a
+ * process connects to any that answers and, once connected, reconnects to any of them, so
+ * one broker node's loss is a reconnect rather than an outage.
+ */
+/** The broker URLs in a NATS_URL, each checked; a list may not be empty or hold a bad entry. */
+export function brokerUrls(text: string): string[] {
+  const urls = text.split(",").map((url) => url.trim()).filter(Boolean);
+  if (urls.length === 0) throw new ValidationError("NATS_URL names no broker");
+  for (const url of urls) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(url);
+    } catch {
+      // Reported below with the rest.
+    }
+    if (!parsed || !["nats:", "tls:"].includes(parsed.protocol) || !parsed.hostname) {
+      throw new ValidationError(
+        `NATS_URL entry ${JSON.stringify(displayUrl(url))} is not a nats://host:port (or tls://host:port) URL`,
+      );
+    }
+  }
+  return urls;
 }

@@ -5,7 +5,7 @@
  * interleaving). Every entry read comes out either decoded or with the typed reason it
  * could not be, so one bad message never stops a reader.
  */
-import { headers, nanos, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
+import { headers, nanos, RequestError, TimeoutError as NatsTimeoutError } from "@nats-io/nats-core";
 import {
   AckPolicy,
   type Consumer,
@@ -16,8 +16,10 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
+  type JetStreamPublishOptions,
   type JsMsg,
   type OrderedConsumerOptions,
+  type PubAck,
 } from "@nats-io/jetstream";
 import {
   ConcurrencyError,
@@ -60,19 +62,42 @@ export class NatsEventLog implements EventLog {
       messageHeaders.set("Veil-Version", String(event.v));
       messageHeaders.set("Content-Type", "application/msgpack");
       const publishOptions = { msgID: event.id, headers: messageHeaders, timeout: limits.appendAckTimeoutMs };
-      try {
-        const ack = await this.js.publish(
-          subject,
-          payloads[index],
-          expected === undefined ? publishOptions : { ...publishOptions, expect: { lastSubjectSequence: expected } },
-        );
-        seqs.push(ack.seq);
-        if (expected !== undefined) expected = ack.seq;
-      } catch (error) {
-        throw appendError(error, subject, expected);
-      }
+      const ack = await this.#publish(
+        subject,
+        payloads[index]!,
+        expected === undefined ? publishOptions : { ...publishOptions, expect: { lastSubjectSequence: expected } },
+        expected,
+      );
+      seqs.push(ack.seq);
+      if (expected !== undefined) expected = ack.seq;
     }
     return seqs;
+  }
+
+  /**
+   * One publish, retried while the broker cannot answer for a moment (a stream leader lost
+   * with its node, a reconnect to another node): with the same Nats-Msg-Id, so a retry of
+   * a publish that did land is acknowledged as the duplicate it is (the broker checks ids
+   * before the expected sequence), and with the same expected sequence, so a race lost
+   * meanwhile is still a conflict. Past the retry window the caller gets a retryable error.
+   */
+  async #publish(
+    subject: string,
+    payload: Uint8Array,
+    options: Partial<JetStreamPublishOptions>,
+    expected: number | undefined,
+  ): Promise<PubAck> {
+    const deadline = Date.now() + limits.appendRetryWindowMs;
+    for (let attempt = 0;; attempt++) {
+      try {
+        return await this.js.publish(subject, payload, options);
+      } catch (error) {
+        if (!momentary(error) || Date.now() + limits.appendRetryDelayMaxMs >= deadline) {
+          throw appendError(error, subject, expected);
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(limits.appendRetryDelayMaxMs, 100 * 2 ** attempt)));
+      }
+    }
   }
 
   async readAggregate(subject: string): Promise<{ records: LogRecord[]; lastSubjectSeq: number }> {
@@ -194,12 +219,22 @@ function toRecord(message: JsMsg): LogRecord {
   return decodeRecord(message.seq, message.subject, message.time.getTime(), message.data);
 }
 
+/** The broker could not answer for now: no stream leader, no responder, no acknowledgement yet. */
+function momentary(error: unknown): boolean {
+  if (error instanceof NatsTimeoutError) return true;
+  // What nats.js makes of "no responders" on a publish: nothing serves the stream just now.
+  if ((error as Error).name === "JetStreamNotEnabled") return true;
+  if (error instanceof RequestError && error.isNoResponders()) return true;
+  if (error instanceof JetStreamApiError) return error.status === 503;
+  return false;
+}
+
 function appendError(error: unknown, subject: string, expected: number | undefined): Error {
   if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamWrongLastSequence) {
     return new ConcurrencyError(subject, expected ?? 0, { cause: error });
   }
   if (error instanceof NatsTimeoutError) {
-    return new TimeoutError(`append to ${subject} was not acknowledged within ${limits.appendAckTimeoutMs} ms`, {
+    return new TimeoutError(`append to ${subject} was not acknowledged within ${limits.appendRetryWindowMs} ms`, {
       cause: error,
     });
   }

@@ -88,11 +88,30 @@ export async function readIdentities(path: string): Promise<Identities> {
  */
 export async function loadOrCreateIdentities(dataFolder: string): Promise<Required<Identities>> {
   const path = identitiesPath(dataFolder);
+  await createOnce(path, () => JSON.stringify(generate(), null, 2) + "\n");
+  return complete(await readIdentities(path), path);
+}
+
+/**
+ * The password broker nodes of one cluster authenticate their routes with: without one,
+ * anyone who reaches a route port joins as a broker and sees every account. Only broker
+ * nodes need it; it lives beside the identities, generated on first use.
+ */
+export async function loadOrCreateRoutePassword(dataFolder: string): Promise<string> {
+  const path = join(dataFolder, "broker", "route-password");
+  await createOnce(path, () => toBase64Url(cryptoRandom.bytes(24)) + "\n");
+  const password = (await readFile(path, "utf8")).trim();
+  if (!/^[A-Za-z0-9_-]{16,128}$/.test(password)) throw new ValidationError(`${path} does not hold a route password`);
+  return password;
+}
+
+/** A private file made whole or not at all: a temp file linked into place, so concurrent makers agree on one. */
+async function createOnce(path: string, text: () => string): Promise<void> {
   try {
     if ((await stat(path)).mode & 0o077) {
       throw new ValidationError(`${path} is readable by others; chmod 600 it (it holds the broker's credentials)`);
     }
-    return complete(await readIdentities(path), path);
+    return;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }
@@ -100,7 +119,7 @@ export async function loadOrCreateIdentities(dataFolder: string): Promise<Requir
   const temporary = `${path}.${process.pid}.${bytesToHex(cryptoRandom.bytes(4))}.partial`;
   const file = await open(temporary, "wx", 0o600);
   try {
-    await file.writeFile(JSON.stringify(generate(), null, 2) + "\n");
+    await file.writeFile(text());
     await file.sync();
     await file.close();
     await link(temporary, path).catch((error: NodeJS.ErrnoException) => {
@@ -109,7 +128,6 @@ export async function loadOrCreateIdentities(dataFolder: string): Promise<Requir
   } finally {
     await rm(temporary, { force: true });
   }
-  return complete(await readIdentities(path), path);
 }
 
 function complete(identities: Identities, path: string): Required<Identities> {

@@ -8,6 +8,7 @@ import { type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { ForbiddenError, limits } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
+import { brokerUrls } from "./connection.ts";
 import { cryptoRandom } from "../random.ts";
 import { toBase64Url } from "../../actors/server/accounts/secrets.ts";
 
@@ -18,7 +19,7 @@ export const openBrokerHint = "run veil's own broker (`veil up` starts one with 
 export async function anonymousRights(url: string, trusted: NatsConnection): Promise<string[]> {
   let anonymous: NatsConnection;
   try {
-    anonymous = await connect({ servers: url, timeout: limits.connectTimeoutMs, maxReconnectAttempts: 0 });
+    anonymous = await connect({ servers: brokerUrls(url), timeout: limits.connectTimeoutMs, maxReconnectAttempts: 0 });
   } catch {
     return []; // Anonymous connections are refused outright: the broker requires credentials.
   }

@@ -3,7 +3,7 @@
  * (never ages out); VEIL_CLUSTER keeps election traffic and heartbeats for a bounded time,
  * so the history of who was alive and who led can be replayed.
  */
-import { nanos } from "@nats-io/nats-core";
+import { nanos, type NatsConnection } from "@nats-io/nats-core";
 import {
   DiscardPolicy,
   JetStreamApiCodes,
@@ -21,6 +21,16 @@ import {
   limits,
   UnavailableError,
 } from "../../events/mod.ts";
+
+/**
+ * How many replicas veil's streams and buckets get when the operator does not say: 3 on a
+ * broker cluster of 3 or more (an acknowledged write then survives the loss of any one
+ * node), else 1. A broker tells its clients the client URLs of the cluster's other nodes.
+ */
+export function defaultReplicas(nc: NatsConnection, knownNodes?: number): number {
+  const nodes = knownNodes ?? 1 + (nc.info?.connect_urls?.length ?? 0);
+  return nodes >= 3 ? 3 : 1;
+}
 
 export const eventStreamName = "VEIL_EVENTS";
 export const clusterStreamName = "VEIL_CLUSTER";
@@ -95,6 +105,28 @@ export async function ensureStreams(
           veil: String(wanted[setting]),
         });
       }
+    }
+  }
+}
+
+/**
+ * Runs setup work (creating streams and buckets) once JetStream can do it. A broker cluster
+ * that has just formed answers "temporarily unavailable", or has too few peers for the
+ * replicas, until its nodes have met and elected a meta leader: that is waited out, with a
+ * bound; anything else fails at once.
+ */
+export async function whenJetStreamReady<T>(work: () => Promise<T>, options: { logger?: Logger } = {}): Promise<T> {
+  const deadline = Date.now() + limits.jetStreamReadyTimeoutMs;
+  for (let attempt = 1;; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      const reason = (error as Error).message;
+      const forming = /temporarily unavailable|no suitable peers|insufficient resources|no responders|timeout/i
+        .test(reason);
+      if (!forming || Date.now() >= deadline) throw error;
+      if (attempt === 1) options.logger?.info("waiting for JetStream on the broker cluster to form", { reason });
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1_000, 100 * attempt)));
     }
   }
 }

@@ -13,10 +13,16 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { afterAll, beforeAll } from "vitest";
 import { decodeMessage, type Heartbeat, heartbeat } from "../../events/mod.ts";
 import { connectNats } from "../../infra/nats/connection.ts";
-import { writeBrokerConfig } from "../../infra/nats/broker-config.ts";
-import { authenticatorFor, type Identities, identitiesPath, type IdentityKind } from "../../infra/nats/identities.ts";
+import {
+  authenticatorFor,
+  type Identities,
+  identitiesPath,
+  type IdentityKind,
+  loadOrCreateIdentities,
+} from "../../infra/nats/identities.ts";
+import { type PrivateBroker, startPrivateBroker } from "../../infra/nats/private-broker.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
-import { type NatsServerProcess, startNatsServer } from "../../infra/nats/server-process.ts";
+import { startNatsServer } from "../../infra/nats/server-process.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
 
 export interface TestNats {
@@ -36,6 +42,8 @@ export interface TestNats {
   readonly identities: Required<Identities>;
   /** What a veil process needs to reach this broker with the data folder's identities. */
   readonly env: { readonly NATS_URL: string; readonly VEIL_CREDS: string };
+  /** The broker's nodes, to kill and restart them (undefined for an open broker). */
+  readonly broker: PrivateBroker | undefined;
   /** A connection as another identity (closed by the harness after the file's tests). */
   connectAs(kind: IdentityKind, name?: string): Promise<NatsConnection>;
 }
@@ -45,21 +53,37 @@ export interface TestNats {
  * `createStreams: false` leaves the broker empty. `open: true` starts it without veil's
  * config, as a nats-server someone runs with no accounts: open to every connection, so a
  * test can do what no identity of veil's may (delete messages, delete a stream) and see how
- * veil copes.
+ * veil copes. `brokerNodes: 3` starts a cluster of three, as `veil up --broker-cluster 3`
+ * does, with veil's streams replicated on all three.
  */
-export function useNatsServer(options: { createStreams?: boolean; open?: boolean } = {}): TestNats {
-  let server: NatsServerProcess | undefined;
+export function useNatsServer(
+  options: { createStreams?: boolean; open?: boolean; brokerNodes?: number } = {},
+): TestNats {
+  let broker: PrivateBroker | undefined;
+  let server: { url: string; stop(): Promise<void>; pids(): number[] } | undefined;
   let storeFolder = "";
   let nc: NatsConnection | undefined;
   const others: NatsConnection[] = [];
-  const killOnExit = () => server && process.kill(server.pid, "SIGKILL");
+  const killOnExit = () => server?.pids().forEach((pid) => process.kill(pid, "SIGKILL"));
   const handle = {} as { -readonly [K in keyof TestNats]: TestNats[K] };
 
   beforeAll(async () => {
     storeFolder = await mkdtemp(join(tmpdir(), "veil-test-nats-"));
     const dataFolder = join(storeFolder, "data");
-    const { path, identities } = await writeBrokerConfig(dataFolder, { storeFolder: join(storeFolder, "js") });
-    server = await startNatsServer({ storeFolder, ...(options.open ? {} : { configFile: path }) });
+    const js = join(storeFolder, "js");
+    const identities = await loadOrCreateIdentities(dataFolder);
+    if (options.open) {
+      const open = await startNatsServer({ storeFolder: js });
+      server = { ...open, pids: () => [open.pid] };
+    } else {
+      broker = await startPrivateBroker({
+        dataFolder,
+        storeFolder: js,
+        host: "127.0.0.1",
+        nodes: options.brokerNodes ?? 1,
+      });
+      server = { stop: () => broker!.stop(), pids: () => broker!.nodes.map((node) => node.pid), url: broker.url };
+    }
     process.once("exit", killOnExit);
     const url = server.url;
     const connectAs = async (kind: IdentityKind, name = `veil-test-${kind}`) => {
@@ -72,16 +96,18 @@ export function useNatsServer(options: { createStreams?: boolean; open?: boolean
     others.push(client);
     const storage = await connectAs("storage");
     const jsm = await jetstreamManager(nc);
-    if (options.createStreams !== false) await ensureStreams(jsm, { replicas: 1 });
-    const js = jetstream(nc);
+    const replicas = Math.min(options.brokerNodes ?? 1, 3);
+    if (options.createStreams !== false) await ensureStreams(jsm, { replicas });
+    const jetStream = jetstream(nc);
     Object.assign(handle, {
       url,
       nc,
       client,
       storage,
-      js,
+      js: jetStream,
       jsm,
-      log: new NatsEventLog(js, jsm),
+      log: new NatsEventLog(jetStream, jsm),
+      broker,
       storeFolder,
       dataFolder,
       identities,

@@ -13,8 +13,11 @@ import { profileOf } from "../session.ts";
 import { createLogger } from "../../log.ts";
 import { stopSignal } from "../signals.ts";
 
-const environmentHelp = "\nEnvironment:\n  NATS_URL              broker to use (default nats://127.0.0.1:4290)\n" +
-  "  VEIL_DATA             data folder (default ./.veil)\n  VEIL_STREAM_REPLICAS  JetStream replicas (default 1)\n" +
+const environmentHelp =
+  "\nEnvironment:\n  NATS_URL              broker to use, or a cluster's brokers comma-separated " +
+  "(default nats://127.0.0.1:4290)\n" +
+  "  VEIL_DATA             data folder (default ./.veil)\n" +
+  "  VEIL_STREAM_REPLICAS  JetStream replicas (default 3 on a broker cluster of 3 or more, else 1)\n" +
   "  VEIL_LOG              debug, info, warn, error, silent (default info)";
 
 /** Servers (and storage nodes) one `veil up` may run in its process. */
@@ -32,7 +35,7 @@ function run(
   serverIds: string[],
   runner: typeof up,
   storage?: { ids: string[]; capacityBytes: number },
-  afterLive?: RunOptions["afterLive"],
+  more: Pick<RunOptions, "afterLive" | "brokerNodes"> = {},
 ) {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, clock: systemClock });
@@ -43,8 +46,19 @@ function run(
     logger,
     print: (line) => process.stdout.write(line + "\n"),
     signal: stopSignal(),
-    ...(afterLive ? { afterLive } : {}),
+    ...more,
   });
+}
+
+function brokerClusterSize(text: string): number {
+  const count = Number(text);
+  if (!Number.isInteger(count) || count < 3 || count > limits.brokerClusterNodesMax) {
+    throw new ValidationError(
+      `--broker-cluster must be a whole number from 3 to ${limits.brokerClusterNodesMax} ` +
+        `(a cluster of 2 stops when either node does), got ${text}`,
+    );
+  }
+  return count;
 }
 
 export function registerUp(program: Command): void {
@@ -56,10 +70,25 @@ export function registerUp(program: Command): void {
     .option("--storage <n>", `how many storage nodes to run in this process (0..${serversPerProcessMax})`, "3")
     .option("--capacity <size>", "each storage node's capacity, e.g. 500MB, 10GB", "10GB")
     .option("--peer <profile...>", "also run the peer of these logged-in profiles (a demo of sharing in one terminal)")
+    .option(
+      "--broker-cluster <n>",
+      "when no broker answers, start N nats-servers as one cluster (3 to 5; streams get 3 replicas), " +
+        "client ports from NATS_URL's up, routes 2000 above",
+    )
     .addHelpText("after", environmentHelp)
     .action(
-      async (options: { servers: string; prefix: string; storage: string; capacity: string; peer?: string[] }) => {
+      async (
+        options: {
+          servers: string;
+          prefix: string;
+          storage: string;
+          capacity: string;
+          peer?: string[];
+          brokerCluster?: string;
+        },
+      ) => {
         const count = wholeNumber(options.servers, "--servers", 1);
+        const brokerNodes = options.brokerCluster === undefined ? undefined : brokerClusterSize(options.brokerCluster);
         const storageCount = wholeNumber(options.storage, "--storage", 0);
         const capacityBytes = parseBytes(options.capacity, "--capacity", limits.storageCapacityMaxBytes);
         const ids = Array.from(
@@ -93,7 +122,10 @@ export function registerUp(program: Command): void {
               stop: () => peer.actor.getSnapshot().status === "active" && peer.actor.send({ type: "STOP" }),
             };
           });
-        process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes }, afterLive);
+        process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes }, {
+          ...(afterLive ? { afterLive } : {}),
+          ...(brokerNodes ? { brokerNodes } : {}),
+        });
       },
     );
 }
