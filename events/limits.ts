@@ -34,6 +34,15 @@ export const limits = {
    */
   followPullExpiresMs: 5_000,
   followHeartbeatMs: 1_000,
+  /**
+   * How often a projector compares itself with the log's last sequence: behind with no
+   * progress over one interval, its follow has stalled and is replaced.
+   */
+  followCheckIntervalMs: 2_000,
+  /** How often a server compares its clock with the broker's stamp on its own last heartbeat. */
+  clockCheckIntervalMs: 5_000,
+  /** A server whose projections lag the log for longer than this shows as a problem in `veil health`. */
+  projectionLagToleranceMs: 5_000,
   /** A snapshot rides in one NATS message, so it shares the broker's default 1 MiB ceiling. */
   snapshotBytesMax: 1024 * 1024,
   /** The projector snapshots its state after this many events (and when it stops). */

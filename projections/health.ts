@@ -12,6 +12,10 @@ export interface NodeHealth {
   readonly leader?: string;
   readonly inFlight: number;
   readonly memoryBytes: number;
+  /** Servers: how long their projections have been behind the log (0: caught up). */
+  readonly lagMs?: number;
+  /** Servers: how far their host's clock is from the broker's, when measured. */
+  readonly clockOffsetMs?: number;
   readonly bytesUsed?: number;
   readonly capacityBytes?: number;
   /** Storage nodes: chunks held. */

@@ -73,6 +73,7 @@ import { grantCommands } from "./sharing/grants.ts";
 import { sharingCommands } from "./sharing/commands.ts";
 import { sharingDuties } from "./sharing/duties.ts";
 import { roundsMachine } from "../rounds.ts";
+import { checkedClock, type ClockCheck } from "./clock-check.ts";
 import { reconcileMembership } from "./membership.ts";
 import { presenceCommands } from "./presence.ts";
 
@@ -86,6 +87,8 @@ export interface ServerDeps {
   readonly timers: Timers;
   /** Checks and makes the storage tickets' signatures. */
   readonly signatures: Signatures;
+  /** How far this host's clock is from the broker's (by the stamps on its heartbeats); unchecked without. */
+  readonly clockCheck?: ClockCheck;
   /** How much memory this process holds, for its heartbeat. */
   readonly memoryBytes: () => number;
   readonly ids: IdSource;
@@ -142,9 +145,14 @@ function describeState(snapshot: SnapshotFrom<typeof serverMachine>): string {
 export function startServer(deps: ServerDeps): HostedServer {
   const { nodeId, bus, log, snapshots, clock, ids, logger, heartbeatTimeouts, random, identity } = deps;
   const { timers, signatures } = deps;
-  const tickets = ticketIssuer(deps.ticketKeys.secretKey, clock, signatures);
+  // Decisions that take the time use the judged clock, which refuses while the host's is off.
+  const time = checkedClock({ clock, check: deps.clockCheck, logger, nodeId });
+  const judged = time.judged;
+  const tickets = ticketIssuer(deps.ticketKeys.secretKey, judged, signatures);
   const projectors = new Map(
-    projections.map((projection) => [projection.name, new Projector({ log, snapshots, projection, logger, timers })]),
+    projections.map((
+      projection,
+    ) => [projection.name, new Projector({ log, snapshots, projection, logger, timers, clock })]),
   );
   const cluster = projectors.get(clusterProjection.name) as Projector<ClusterState>;
   const users = projectors.get(usersProjection.name) as Projector<UsersState>;
@@ -210,6 +218,8 @@ export function startServer(deps: ServerDeps): HostedServer {
         membership: member?.status ?? "unrecorded",
         inFlight: seen?.inFlight ?? 0,
         memoryBytes: seen?.memoryBytes ?? 0,
+        lagMs: seen?.lagMs,
+        clockOffsetMs: seen?.clockOffsetMs,
         bytesUsed: seen?.bytesUsed,
         capacityBytes: seen?.capacityBytes,
         chunks: seen?.chunks,
@@ -274,7 +284,7 @@ export function startServer(deps: ServerDeps): HostedServer {
       };
     },
   };
-  const { session } = userSessions({ log, users, clock });
+  const { session } = userSessions({ log, users, clock: judged });
   /**
    * A placement signs put tickets, which let bytes onto the storage nodes: a user's machine
    * gets them only with an open session. Servers (repair, tests inside the trusted account)
@@ -293,7 +303,7 @@ export function startServer(deps: ServerDeps): HostedServer {
     nodeId,
     bus,
     log,
-    clock,
+    clock: judged,
     timers,
     ids,
     logger,
@@ -319,7 +329,7 @@ export function startServer(deps: ServerDeps): HostedServer {
         ticketKey: deps.ticketKeys.publicKey,
         now: clock.now(),
       }),
-      ...accountCommands({ nodeId, log, users, clock, ids, random, logger, ...identity }),
+      ...accountCommands({ nodeId, log, users, clock: judged, ids, random, logger, ...identity }),
       ...vaultCommands({
         nodeId,
         bus,
@@ -327,7 +337,7 @@ export function startServer(deps: ServerDeps): HostedServer {
         users,
         images,
         grants,
-        clock,
+        clock: judged,
         ids,
         tickets,
         ticketKey: deps.ticketKeys.publicKey,
@@ -416,7 +426,7 @@ export function startServer(deps: ServerDeps): HostedServer {
                   nodeId,
                   bus,
                   log,
-                  clock,
+                  clock: judged,
                   ids,
                   logger,
                   images,
@@ -442,7 +452,7 @@ export function startServer(deps: ServerDeps): HostedServer {
                   images,
                   health: () => health,
                   heartbeatTimeouts,
-                  now: () => clock.now(),
+                  now: () => judged.now(),
                   graceMs: deps.gcGraceMs ?? limits.gcGraceMs,
                   stillLeading,
                 });
@@ -505,13 +515,18 @@ export function startServer(deps: ServerDeps): HostedServer {
       inFlight,
       memoryBytes: deps.memoryBytes(),
       sentAt: clock.now(),
+      lagMs: Math.max(0, ...[...projectors.values()].map((projector) => projector.behindMs(clock.now()))),
+      ...(time.offsetMs() !== undefined ? { clockOffsetMs: time.offsetMs() } : {}),
     });
   };
   // A beat that fails (a connection closing) is reported, and the node goes on beating.
   const beating = createActor(
     roundsMachine(
-      [{ name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) }],
-      (_, error) => logger.warn("heartbeat not sent", { reason: error.message }),
+      [
+        { name: "heartbeat", intervalMs: limits.serverHeartbeatIntervalMs, round: () => Promise.resolve(beat()) },
+        { name: "clock check", intervalMs: limits.clockCheckIntervalMs, round: () => time.measure() },
+      ],
+      (round, error) => logger.warn(`${round} failed`, { reason: error.message }),
     ),
     { clock: timers },
   );

@@ -4,7 +4,7 @@
  * stops. `projectUntil` folds a projection up to a sequence or a moment: time travel.
  * Both apply entries the same way, so live state and rebuilt state cannot differ.
  */
-import type { EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../ports.ts";
+import type { Clock, EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../ports.ts";
 import { limits, TimeoutError, VeilError } from "../../events/mod.ts";
 import type { Projection } from "../../projections/mod.ts";
 
@@ -116,6 +116,9 @@ export class Projector<State> {
   readonly #abort = new AbortController();
   readonly #listeners = new Set<() => void>();
   #reportFailure: (error: Error) => void = () => {};
+  #restartFollow: () => void = () => {};
+  /** Since when the projection has been behind `target`, a sequence the log had reached. */
+  #behind: { since: number; target: number } | undefined;
   /** Settles (never rejects) if the projector stops following the log without being asked to. */
   readonly failed: Promise<Error> = new Promise((resolve) => (this.#reportFailure = resolve));
 
@@ -126,7 +129,10 @@ export class Projector<State> {
       projection: Projection<State>;
       logger: Logger;
       timers: Timers;
+      clock: Clock;
       snapshotEveryEvents?: number;
+      /** How often the watchdog compares the projection with the log (limits.followCheckIntervalMs). */
+      followCheckIntervalMs?: number;
     },
   ) {
     this.#position = { state: deps.projection.initial(), seq: 0, storedAt: 0 };
@@ -218,13 +224,47 @@ export class Projector<State> {
     this.#notify();
   }
 
+  /**
+   * How long the projection has been behind a sequence the log had reached (0 when it is
+   * caught up), as the watchdog last saw it: what the server's heartbeat reports, so
+   * `veil health` shows a server whose state lags the log.
+   */
+  behindMs(now: number): number {
+    return this.#behind ? now - this.#behind.since : 0;
+  }
+
+  /**
+   * Follows the log; a follow that stops delivering while the log moves on (seen when a
+   * broker node of a cluster dies under the consumer) is noticed by the watchdog within two
+   * checks and replaced by a new one from the next sequence. Entries are applied once only,
+   * so an old follow that wakes up late delivers nothing twice.
+   */
   async #follow(): Promise<void> {
     const { log, projection, logger } = this.deps;
     const signal = this.#abort.signal;
+    const stopWatching = this.#watch();
     try {
-      for await (const record of log.follow({ fromSeq: this.seq + 1, signal })) this.#applied(record);
-      // A live follow only ends when asked to; anything else (a closed connection) is a failure.
-      if (!signal.aborted) throw new Error("the log stopped delivering");
+      while (!signal.aborted) {
+        const attempt = new AbortController();
+        const stopAttempt = () => attempt.abort();
+        signal.addEventListener("abort", stopAttempt, { once: true });
+        this.#restartFollow = stopAttempt;
+        try {
+          for await (const record of log.follow({ fromSeq: this.seq + 1, signal: attempt.signal })) {
+            if (record.seq > this.seq) this.#applied(record);
+          }
+        } finally {
+          signal.removeEventListener("abort", stopAttempt);
+        }
+        // A live follow only ends when asked to; anything else (a closed connection) is a failure.
+        if (!attempt.signal.aborted) throw new Error("the log stopped delivering");
+        if (!signal.aborted) {
+          logger.warn("projection stalled behind the log; following again", {
+            projection: projection.name,
+            seq: this.seq,
+          });
+        }
+      }
     } catch (error) {
       const reason = (error as Error).message;
       this.#failure = error instanceof VeilError
@@ -233,7 +273,41 @@ export class Projector<State> {
       logger.error("projection stopped following the log", { projection: projection.name, seq: this.seq, reason });
       this.#reportFailure(this.#failure);
       this.#notify();
+    } finally {
+      stopWatching();
     }
+  }
+
+  /**
+   * Every limits.followCheckIntervalMs, compares the projection with the log's last
+   * sequence: behind with no progress since the last check means the follow stalled.
+   * Returns what stops it.
+   */
+  #watch(): () => void {
+    const { log, timers, clock } = this.deps;
+    let lastCheck: { seq: number; logSeq: number } | undefined;
+    let watching = true;
+    let timer: unknown;
+    const check = async () => {
+      try {
+        const logSeq = await log.lastSeq();
+        const now = clock.now();
+        if (this.#behind && this.seq >= this.#behind.target) this.#behind = undefined;
+        if (this.seq < logSeq) this.#behind ??= { since: now, target: logSeq };
+        const stalled = lastCheck !== undefined && lastCheck.seq < lastCheck.logSeq && this.seq === lastCheck.seq;
+        lastCheck = stalled ? undefined : { seq: this.seq, logSeq };
+        if (stalled && watching) this.#restartFollow();
+      } catch {
+        // The log cannot say where it is just now (a broker reconnecting): check again next time.
+      }
+      if (watching) timer = timers.setTimeout(() => void check(), interval);
+    };
+    const interval = this.deps.followCheckIntervalMs ?? limits.followCheckIntervalMs;
+    timer = timers.setTimeout(() => void check(), interval);
+    return () => {
+      watching = false;
+      timers.clearTimeout(timer);
+    };
   }
 
   /** Saves are chained, so an older snapshot can never land after a newer one. */

@@ -46,6 +46,9 @@ export const heartbeat = object({
   memoryBytes: integer({ min: 0 }),
   /** The sender's clock when it sent this beat; a beat not newer than the last one is a replay. */
   sentAt: integer({ min: 0 }),
+  /** Servers only: how long their projections have been behind the log, and how far their clock is from the broker's. */
+  lagMs: optional(integer({ min: 0 })),
+  clockOffsetMs: optional(integer()),
   /** Storage nodes only. */
   bytesUsed: optional(integer({ min: 0 })),
   capacityBytes: optional(integer({ min: 0 })),
@@ -72,6 +75,8 @@ export const nodeView = object({
   membership: oneOf(["joined", "left", "unrecorded"]),
   inFlight: integer({ min: 0 }),
   memoryBytes: integer({ min: 0 }),
+  lagMs: optional(integer({ min: 0 })),
+  clockOffsetMs: optional(integer()),
   bytesUsed: optional(integer({ min: 0 })),
   capacityBytes: optional(integer({ min: 0 })),
   chunks: optional(integer({ min: 0 })),

@@ -25,6 +25,7 @@ import {
 import { refuseOpenBroker } from "../nats/open-broker.ts";
 import { NatsEventLog } from "../nats/event-log.ts";
 import { openGrantShareStore } from "../nats/grant-shares.ts";
+import { brokerClockCheck } from "../nats/clock-check.ts";
 import { openSnapshotStore, snapshotBucketName } from "../nats/snapshots.ts";
 import {
   clusterStreamName,
@@ -185,6 +186,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
         userQuotaBytes: config.userQuotaBytes,
         grantShares,
         ticketKeys,
+        clockCheck: brokerClockCheck(jsm, nodeId),
       });
       running.push({
         id: nodeId,

@@ -1,12 +1,12 @@
 import { describe, expect, it, vi } from "vitest";
-import { encodeMessage, leaderSubject, nodeSubject } from "../../events/mod.ts";
-import type { EventLog, SnapshotStore } from "../../actors/ports.ts";
-import { clusterProjection, fold } from "../../projections/mod.ts";
+import { encodeMessage, leaderSubject, nodeSubject, type VeilEvent } from "../../events/mod.ts";
+import type { EventLog, LogRecord, SnapshotStore } from "../../actors/ports.ts";
+import { clusterProjection, type ClusterState, fold } from "../../projections/mod.ts";
 import { openJetStream } from "../../infra/nats/connection.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { openSnapshotStore } from "../../infra/nats/snapshots.ts";
 import { ensureStreams } from "../../infra/nats/streams.ts";
-import { systemTimers } from "../../infra/clock.ts";
+import { systemClock, systemTimers } from "../../infra/clock.ts";
 import { Projector, projectUntil } from "../../actors/server/projector.ts";
 import { recordingLogger } from "../support/logger.ts";
 import { useNatsServer } from "../support/nats.ts";
@@ -25,6 +25,7 @@ describe("Projector", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
       snapshotEveryEvents: 7,
     });
     await projector.start();
@@ -57,6 +58,7 @@ describe("Projector", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     await first.start();
     await first.stop();
@@ -71,6 +73,7 @@ describe("Projector", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     await second.start();
     // It caught up from just after the snapshot, not from sequence 1.
@@ -102,6 +105,7 @@ describe("Projector", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     await projector.start();
     expect(projector.state.nodes.ghost).toBeUndefined();
@@ -164,6 +168,7 @@ describe("Projector lifecycle", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     const outcome = projector.start().then(() => "started", (error: Error) => error.name);
     await vi.waitFor(() => expect(delivered).toBe(2), { timeout: 5_000 });
@@ -179,11 +184,75 @@ describe("Projector lifecycle", () => {
     const { js, jsm } = await openJetStream(own, nats.url);
     const log = new NatsEventLog(js, jsm);
     const snapshots = await openSnapshotStore(nats.nc, { replicas: 1 });
-    const projector = new Projector({ log, snapshots, projection: clusterProjection, logger, timers: systemTimers });
+    const projector = new Projector({
+      log,
+      snapshots,
+      projection: clusterProjection,
+      logger,
+      timers: systemTimers,
+      clock: systemClock,
+    });
     await projector.start();
     await own.close();
     const failure = await projector.failed;
     expect(failure.message).toMatch(/projection cluster stopped at sequence \d+/);
+    await projector.stop();
+  });
+});
+
+describe("a follow that stalls", () => {
+  it("is noticed while the log moves on, replaced from the next sequence, and applies nothing twice", async () => {
+    const { logger, warnings } = recordingLogger();
+    // The first follow delivers its first entry and then nothing more, as a consumer on a
+    // broker node that died does; it wakes up and delivers everything once it is aborted.
+    let follows = 0;
+    const stalling: EventLog = Object.assign(Object.create(nats.log), {
+      async *follow(options: Parameters<EventLog["follow"]>[0]) {
+        if (follows++ > 0) return yield* nats.log.follow(options);
+        const held: LogRecord[] = [];
+        for await (const record of nats.log.follow(options)) {
+          if (held.length === 0) yield record;
+          held.push(record);
+          if (options.signal.aborted) break;
+        }
+        yield* held;
+      },
+    });
+    const snapshots: SnapshotStore = { load: () => Promise.resolve(undefined), save: () => Promise.resolve() };
+    const applied: string[] = [];
+    const projection = {
+      ...clusterProjection,
+      evolve: (state: ClusterState, event: VeilEvent) => {
+        applied.push(event.id);
+        return clusterProjection.evolve(state, event);
+      },
+    };
+    const projector = new Projector({
+      log: stalling,
+      snapshots,
+      projection,
+      logger,
+      timers: systemTimers,
+      clock: systemClock,
+      followCheckIntervalMs: 200,
+    });
+    await projector.start();
+    const before = projector.seq;
+    const seqs: number[] = [];
+    for (const node of ["stall-a", "stall-b", "stall-c"]) {
+      seqs.push(...(await nats.log.append(nodeSubject(node), [joined(node)])));
+    }
+    await projector.waitFor(seqs.at(-1)!, 10_000);
+    // The stalled follow gives up what it held once replaced; the new one starts right after.
+    await vi.waitFor(() => expect(follows).toBe(2), { timeout: 5_000 });
+    expect(warnings).toContain("projection stalled behind the log; following again");
+    expect(projector.seq).toBe(seqs.at(-1));
+    expect(new Set(applied).size).toBe(applied.length); // nothing applied twice
+    expect(projector.state).toEqual(
+      (await projectUntil({ log: nats.log, projection: clusterProjection, logger })).state,
+    );
+    expect(projector.behindMs(Date.now())).toBeLessThan(10_000);
+    expect(before).toBeLessThan(seqs[0]!);
     await projector.stop();
   });
 });
@@ -200,6 +269,7 @@ describe("a recreated log", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     await before.start();
     await before.stop();
@@ -215,6 +285,7 @@ describe("a recreated log", () => {
       projection: clusterProjection,
       logger,
       timers: systemTimers,
+      clock: systemClock,
     });
     await after.start();
     expect(Object.keys(after.state.nodes)).toEqual(["new-world"]);

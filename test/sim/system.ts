@@ -112,6 +112,8 @@ export class SimSystem {
       snapshots: memorySnapshots(),
       grantShares: life.port(this.#grantShares),
       clock: this.clockOf(nodeId),
+      // The simulated broker's clock is the true one: a server's offset is its skew.
+      clockCheck: { offsetMs: () => Promise.resolve(this.skews.get(nodeId) ?? 0) },
       timers: this.clock,
       ids: { next: () => `${this.seed}-${++this.#ids}` },
       logger: silentLogger,

@@ -1,24 +1,31 @@
 import process from "node:process";
 import type { Command } from "commander";
-import { type NodesReply, nodesReply, UnavailableError } from "../../../events/mod.ts";
+import { limits, type NodesReply, nodesReply, UnavailableError } from "../../../events/mod.ts";
+import { describeReplicas, type StreamReplicas, streamReplicas } from "../../nats/replicas.ts";
 import { sendCommand } from "../../command-client.ts";
 import { withConnection } from "../client.ts";
 import { formatBytes, printLine, toJson } from "../format.ts";
 import { table } from "../render.ts";
 
 async function askNodes(): Promise<NodesReply> {
-  return await withConnection(async ({ bus }) => {
+  return (await askCluster(false)).nodes;
+}
+
+/** What `veil health` reads: the servers' view of the nodes and, from the broker, how veil's streams are replicated. */
+async function askCluster(withStreams: boolean): Promise<{ nodes: NodesReply; streams: StreamReplicas[] }> {
+  return await withConnection(async ({ bus, nc }) => {
+    let nodes: NodesReply;
     try {
-      return nodesReply.parse(await sendCommand(bus, "cluster.nodes"));
+      nodes = nodesReply.parse(await sendCommand(bus, "cluster.nodes"));
     } catch (error) {
       if (error instanceof UnavailableError) {
         throw new UnavailableError("no veil server answers; start one with `veil up`", { cause: error });
       }
       throw error;
     }
+    return { nodes, streams: withStreams ? await streamReplicas(nc) : [] };
   }, "operator");
 }
-
 const print = printLine;
 const age = (ms: number | null) => (ms === null ? "never" : ms < 1_000 ? `${ms}ms` : `${(ms / 1_000).toFixed(1)}s`);
 const mebibytes = (bytes: number) => `${Math.round(bytes / 1024 / 1024)}MiB`;
@@ -79,20 +86,34 @@ export function registerCluster(program: Command): void {
 
   program
     .command("health")
-    .description("is the cluster healthy: one leader, every recorded member alive")
+    .description(
+      "is the cluster healthy: one leader, every recorded member alive, servers caught up with the log and their " +
+        "clocks agreeing with the broker's, every replica of the log current",
+    )
     .option("--json", "print the verdict as JSON")
     .action(async (options: { json?: boolean }) => {
-      const reply = await askNodes();
+      const { nodes: reply, streams } = await askCluster(true);
       const leaders = reply.nodes.filter((node) => node.alive && node.state === "leader");
       const missing = reply.nodes.filter((node) => node.membership === "joined" && !node.alive);
+      const servers = reply.nodes.filter((node) => node.alive && node.role === "server");
       const problems = [
         ...(leaders.length === 1 ? [] : [`${leaders.length} leaders alive (want exactly 1)`]),
         ...missing.map((node) => `${node.id} (${node.role}) is silent for ${age(node.lastHeartbeatAgeMs)}`),
+        ...servers.filter((node) => (node.lagMs ?? 0) > limits.projectionLagToleranceMs).map((node) =>
+          `${node.id}'s state lags the log: behind for ${age(node.lagMs!)}`
+        ),
+        ...servers.filter((node) => Math.abs(node.clockOffsetMs ?? 0) > limits.clockSkewMaxMs).map((node) =>
+          `${node.id}'s clock is ${age(Math.abs(node.clockOffsetMs!))} ${
+            node.clockOffsetMs! > 0 ? "ahead of" : "behind"
+          } the broker's: it refuses decisions that take the time`
+        ),
+        ...streams.flatMap((stream) => stream.problems.map((problem) => `${stream.name}: ${problem}`)),
       ];
       const verdict = {
         healthy: problems.length === 0,
         leader: reply.leader,
         alive: reply.nodes.filter((node) => node.alive).map((node) => node.id),
+        streams: streams.map(({ problems: _, ...stream }) => stream),
         problems,
       };
       if (options.json) print(toJson(verdict));
@@ -100,6 +121,7 @@ export function registerCluster(program: Command): void {
         print(verdict.healthy ? "healthy" : "unhealthy");
         print(`leader: ${reply.leader ? `${reply.leader.node} (term ${reply.leader.term})` : "none"}`);
         print(`alive: ${verdict.alive.join(", ") || "none"}`);
+        for (const stream of verdict.streams) print(`stream: ${describeReplicas(stream)}`);
         for (const problem of problems) print(`problem: ${problem}`);
       }
       if (!verdict.healthy) process.exitCode = 1;
