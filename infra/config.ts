@@ -16,6 +16,8 @@ export interface Config {
    * only some; else `<data>/broker/identities.json`, which `veil up` generates.
    */
   readonly credsPath?: string;
+  /** VEIL_TLS_CA: speak TLS to the broker, trusting only this CA's certificate file (`veil up --tls` makes one). */
+  readonly tlsCaFile?: string;
   /** VEIL_REQUIRE_CLIENT_CREDENTIAL=1: veil's broker refuses anonymous users' machines (they need the client password). */
   readonly requireClientCredential: boolean;
   /** VEIL_DATA: the data folder (private nats-server store, later chunk stores). */
@@ -111,6 +113,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>> = p
     heartbeatTimeouts,
     ...(env.VEIL_CLUSTER_KEY ? { clusterKeyText: env.VEIL_CLUSTER_KEY } : {}),
     ...(env.VEIL_CREDS ? { credsPath: resolve(env.VEIL_CREDS) } : {}),
+    ...(env.VEIL_TLS_CA ? { tlsCaFile: resolve(env.VEIL_TLS_CA) } : {}),
     requireClientCredential: flag(env, "VEIL_REQUIRE_CLIENT_CREDENTIAL"),
     sessionTtlMs: sessionTtl(env.VEIL_SESSION_TTL),
     ...(env.VEIL_SMTP_URL ? { smtpUrl: env.VEIL_SMTP_URL } : {}),

@@ -41,7 +41,7 @@ export async function withConnection<T>(
   const identities = await findIdentities(config);
   if (as === "operator" && !identities.operator) {
     // Whether the broker answers at all is the more useful thing to say first.
-    await (await connectNats(config.natsUrl, { name: "veil-cli" })).close();
+    await (await connectNats(config.natsUrl, { name: "veil-cli", tlsCaFile: config.tlsCaFile })).close();
     throw new AuthenticationError(
       "this command reads the cluster as its operator and needs the operator identity: run it where `veil up` " +
         "runs (same VEIL_DATA), or point VEIL_CREDS at a copy of <data>/broker/identities.json",
@@ -49,6 +49,7 @@ export async function withConnection<T>(
   }
   const nc = await connectNats(config.natsUrl, {
     name: "veil-cli",
+    tlsCaFile: config.tlsCaFile,
     authenticator: authenticatorFor(identities, as),
     identity: `veil's ${as} identity`,
   });

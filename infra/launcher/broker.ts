@@ -10,7 +10,9 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import type { Logger } from "../../actors/ports.ts";
 import { limits, UnavailableError } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
-import { connectNats } from "../nats/connection.ts";
+import { brokerUrls, connectNats } from "../nats/connection.ts";
+import { certificateFiles, makeTestCertificates, type TestCertificateFiles } from "../nats/certs.ts";
+import { exists } from "../files.ts";
 import { authenticatorFor, type Identities } from "../nats/identities.ts";
 import { refuseOpenBroker } from "../nats/open-broker.ts";
 import { findNatsServerBinary, natsInstallHint } from "../nats/server-process.ts";
@@ -25,6 +27,23 @@ export interface Broker {
   readonly url: string;
   /** The nats-server (or cluster of them) this launcher started, if it had to. */
   readonly privateServer?: { readonly url: string; readonly storeFolder: string; stop(): Promise<void> };
+  /** The CA this launcher's connections trust, when they speak TLS. */
+  readonly tlsCaFile?: string;
+}
+
+/** Where `veil up --tls` and `veil broker certs` keep the private CA and the broker's certificate. */
+export const tlsFolder = (dataFolder: string) => join(dataFolder, "broker", "tls");
+
+/** The data folder's broker certificates, made (a private CA for a test deployment) when missing. */
+export async function brokerCertificates(
+  dataFolder: string,
+  hosts: readonly string[],
+  logger: Logger,
+): Promise<TestCertificateFiles> {
+  const files = certificateFiles(tlsFolder(dataFolder));
+  if (await exists(files.certFile)) return files;
+  logger.info("no broker certificate; making a private CA and one signed by it", { folder: tlsFolder(dataFolder) });
+  return await makeTestCertificates({ folder: tlsFolder(dataFolder), hosts });
 }
 
 const loopbackHosts = new Set(["127.0.0.1", "localhost", "[::1]", "::1"]);
@@ -40,11 +59,24 @@ export async function reachBroker(options: {
   requireClientCredential?: boolean;
   /** How many nats-servers a private broker runs as (1, or a cluster of 3 to 5). */
   brokerNodes?: number;
+  /** Serve TLS from a private broker, and speak it, with the data folder's certificates. */
+  tls?: boolean;
+  /** The CA to trust (VEIL_TLS_CA), when not the data folder's. */
+  tlsCaFile?: string;
   /** Where to look for nats-server; tests pass one that finds nothing. */
   findBinary?: () => string | undefined;
 }): Promise<Broker> {
   const { natsUrl, dataFolder, name, logger, identities, findBinary = findNatsServerBinary } = options;
-  const asServer = { name, authenticator: authenticatorFor(identities, "server"), identity: "veil's server identity" };
+  const certificates = options.tls
+    ? await brokerCertificates(dataFolder, [new URL(brokerUrls(natsUrl)[0]!).hostname.replace(/^\[|\]$/g, "")], logger)
+    : undefined;
+  const tlsCaFile = options.tlsCaFile ?? certificates?.caFile;
+  const asServer = {
+    name,
+    authenticator: authenticatorFor(identities, "server"),
+    identity: "veil's server identity",
+    tlsCaFile,
+  };
   let nc: NatsConnection;
   try {
     nc = await connectNats(natsUrl, asServer);
@@ -81,6 +113,7 @@ export async function reachBroker(options: {
       ports,
       routePorts: ports.map((port) => port + limits.brokerRoutePortOffset),
       detached: true,
+      ...(certificates ? { tls: certificates } : {}),
       ...(options.requireClientCredential ? { requireClientCredential: true } : {}),
     });
     // Detached, they would outlive a launcher that dies on an error path: kill them on exit then.
@@ -92,17 +125,23 @@ export async function reachBroker(options: {
     };
     try {
       const privateNc = await connectNats(broker.url, asServer);
-      return { nc: privateNc, identities, url: broker.url, privateServer: { url: broker.url, stop, storeFolder } };
+      return {
+        nc: privateNc,
+        identities,
+        url: broker.url,
+        privateServer: { url: broker.url, stop, storeFolder },
+        ...(tlsCaFile ? { tlsCaFile } : {}),
+      };
     } catch (connectError) {
       await stop();
       throw connectError;
     }
   }
   try {
-    await refuseOpenBroker(natsUrl, nc);
+    await refuseOpenBroker(natsUrl, nc, tlsCaFile);
   } catch (error) {
     await nc.close();
     throw error;
   }
-  return { nc, identities, url: displayUrl(natsUrl) };
+  return { nc, identities, url: displayUrl(natsUrl), ...(tlsCaFile ? { tlsCaFile } : {}) };
 }

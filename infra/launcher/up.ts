@@ -57,6 +57,8 @@ export interface RunOptions {
   readonly print: (line: string) => void;
   /** Aborted by SIGINT/SIGTERM. */
   readonly signal: AbortSignal;
+  /** `veil up --tls`: a private broker serves TLS with the data folder's certificates (made if missing). */
+  readonly tls?: boolean;
   /** `veil up --broker-cluster N`: a private broker, when one is started, runs as N nats-servers. */
   readonly brokerNodes?: number;
   /** More actors to start once the cluster is live (peers, for a demo), on a client connection. */
@@ -77,6 +79,8 @@ export async function up(options: RunOptions): Promise<number> {
     logger,
     identities,
     ...(options.brokerNodes ? { brokerNodes: options.brokerNodes } : {}),
+    ...(options.tls ? { tls: true } : {}),
+    ...(config.tlsCaFile ? { tlsCaFile: config.tlsCaFile } : {}),
     ...(config.requireClientCredential ? { requireClientCredential: true } : {}),
   });
   const connections: Connections = { server: broker.nc };
@@ -104,11 +108,12 @@ export async function runNode(options: RunOptions): Promise<number> {
   const url = displayUrl(config.natsUrl);
   const nc = await connectNats(config.natsUrl, {
     name: `veil-node-${ids.join(",")}`,
+    tlsCaFile: config.tlsCaFile,
     authenticator: authenticatorFor(identities, kind),
     identity: `veil's ${kind} identity`,
   });
   try {
-    if (kind === "server") await refuseOpenBroker(config.natsUrl, nc);
+    if (kind === "server") await refuseOpenBroker(config.natsUrl, nc, config.tlsCaFile);
     return await runServers({ [kind]: nc }, options, { nc, identities, url });
   } finally {
     await drain(nc, options.logger);
@@ -126,6 +131,7 @@ function connectAs(broker: Broker, identities: Identities, kind: IdentityKind, n
   const url = broker.privateServer?.url ?? broker.url;
   return connectNats(url, {
     name,
+    tlsCaFile: broker.tlsCaFile,
     authenticator: authenticatorFor(identities, kind),
     identity: `veil's ${kind} identity`,
   });
@@ -283,6 +289,13 @@ function printSummary(
   const replicaNote = replicas === undefined ? "" : `, ${replicas} ${replicas === 1 ? "replica" : "replicas"}`;
   print(`veil is up`);
   print(`  NATS       ${broker.url}${privateNote}`);
+  print(
+    `  TLS        ${
+      broker.tlsCaFile
+        ? `on; clients trust the CA in ${broker.tlsCaFile} (VEIL_TLS_CA)`
+        : "off: plain TCP, fit for loopback only (veil up --tls serves TLS)"
+    }`,
+  );
   print(`  data       ${config.dataFolder}`);
   print(`  streams    ${eventStreamName} (events), ${clusterStreamName} (election, heartbeats)${replicaNote}`);
   print(`  snapshots  KV bucket ${snapshotBucketName}`);

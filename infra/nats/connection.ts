@@ -14,11 +14,15 @@ export async function connectNats(
     authenticator?: Authenticator;
     /** Which identity that is, for the message when the broker refuses it. */
     identity?: string;
+    /** Speak TLS, trusting only this CA (VEIL_TLS_CA; `veil up --tls` makes one). */
+    tlsCaFile?: string;
   },
 ): Promise<NatsConnection> {
+  const servers = brokerUrls(url);
   try {
     return await connect({
-      servers: brokerUrls(url),
+      servers,
+      ...tlsOption(servers, options.tlsCaFile),
       name: options.name,
       ...(options.authenticator ? { authenticator: options.authenticator } : {}),
       timeout: options.timeoutMs ?? limits.connectTimeoutMs,
@@ -35,8 +39,26 @@ export async function connectNats(
         { cause },
       );
     }
-    throw new UnavailableError(`cannot reach NATS at ${displayUrl(url)}: ${(cause as Error).message}`, { cause });
+    const reason = (cause as Error).message;
+    const hint = /certificate|self.signed|verify/i.test(reason)
+      ? options.tlsCaFile
+        ? ` (the broker's certificate is not signed by ${options.tlsCaFile}, or does not name this host)`
+        : " (the broker serves TLS with a certificate this machine does not trust: set VEIL_TLS_CA to its CA file)"
+      : "";
+    throw new UnavailableError(`cannot reach NATS at ${displayUrl(url)}: ${reason}${hint}`, { cause });
   }
+}
+
+/**
+ * The connect option for TLS. With a CA file, the client trusts only that CA (nats.js reads
+ * it and hands it to Node as `ca`, which replaces the system roots), so a broker with a
+ * certificate from any other CA is refused; without one, a `tls://` URL is checked against
+ * the system's roots. Asking for TLS also means a broker that offers none is refused, never
+ * spoken to in the clear. The host checked is the one in the URL: the certificate must name it.
+ */
+export function tlsOption(servers: readonly string[], caFile: string | undefined): { tls?: { caFile?: string } } {
+  if (caFile) return { tls: { caFile } };
+  return servers.some((server) => server.startsWith("tls:")) ? { tls: {} } : {};
 }
 
 /** JetStream on a connection; a broker started without `-js` is a clear error, not a mystery. */

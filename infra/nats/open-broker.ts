@@ -8,7 +8,7 @@ import { type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { ForbiddenError, limits } from "../../events/mod.ts";
 import { displayUrl } from "../log.ts";
-import { brokerUrls } from "./connection.ts";
+import { brokerUrls, tlsOption } from "./connection.ts";
 import { cryptoRandom } from "../random.ts";
 import { toBase64Url } from "../../actors/server/accounts/secrets.ts";
 
@@ -16,10 +16,16 @@ export const openBrokerHint = "run veil's own broker (`veil up` starts one with 
   "listens at NATS_URL), or run nats-server with the config `veil broker config` prints";
 
 /** What an anonymous connection could do that it must not; empty when the broker is closed to it. */
-export async function anonymousRights(url: string, trusted: NatsConnection): Promise<string[]> {
+export async function anonymousRights(url: string, trusted: NatsConnection, tlsCaFile?: string): Promise<string[]> {
   let anonymous: NatsConnection;
   try {
-    anonymous = await connect({ servers: brokerUrls(url), timeout: limits.connectTimeoutMs, maxReconnectAttempts: 0 });
+    const servers = brokerUrls(url);
+    anonymous = await connect({
+      servers,
+      ...tlsOption(servers, tlsCaFile),
+      timeout: limits.connectTimeoutMs,
+      maxReconnectAttempts: 0,
+    });
   } catch {
     return []; // Anonymous connections are refused outright: the broker requires credentials.
   }
@@ -52,8 +58,8 @@ export async function anonymousRights(url: string, trusted: NatsConnection): Pro
 }
 
 /** Throws a clear ForbiddenError when an anonymous connection has rights only servers may have. */
-export async function refuseOpenBroker(url: string, trusted: NatsConnection): Promise<void> {
-  const rights = await anonymousRights(url, trusted);
+export async function refuseOpenBroker(url: string, trusted: NatsConnection, tlsCaFile?: string): Promise<void> {
+  const rights = await anonymousRights(url, trusted, tlsCaFile);
   if (rights.length === 0) return;
   throw new ForbiddenError(
     `the broker at ${displayUrl(url)} is open: an unauthenticated connection can ${

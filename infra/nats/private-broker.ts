@@ -7,7 +7,7 @@
 import { mkdir } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
-import { brokerClusterConfigs, brokerConfig, writeBrokerConfig } from "./broker-config.ts";
+import { brokerClusterConfigs, brokerConfig, type BrokerTlsFiles, writeBrokerConfig } from "./broker-config.ts";
 import { type Identities, loadOrCreateIdentities, loadOrCreateRoutePassword, publicIdentities } from "./identities.ts";
 import { type NatsServerProcess, startNatsServer } from "./server-process.ts";
 import { limits, ValidationError } from "../../events/mod.ts";
@@ -44,6 +44,8 @@ export interface PrivateBrokerOptions {
   /** Each cluster node's route port; free ones when not given. */
   readonly routePorts?: readonly number[];
   readonly requireClientCredential?: boolean;
+  /** Serve TLS to clients and on routes with these files (the CA is what routes verify each other with). */
+  readonly tls?: BrokerTlsFiles;
   readonly binary?: string;
   /** In their own process group (the launcher: a Ctrl-C reaches only it, and it stops them last). */
   readonly detached?: boolean;
@@ -60,6 +62,7 @@ export async function startPrivateBroker(options: PrivateBrokerOptions): Promise
   const common = {
     identities: publicIdentities(identities),
     ...(options.requireClientCredential ? { requireClientCredential: true } : {}),
+    ...(options.tls ? { tls: options.tls } : {}),
   };
   const configs = count === 1
     ? [{ serverName: undefined, text: brokerConfig({ ...common, storeFolder }), storeFolder }]

@@ -23,7 +23,7 @@ import {
 import { type PrivateBroker, startPrivateBroker } from "../../infra/nats/private-broker.ts";
 import { NatsEventLog } from "../../infra/nats/event-log.ts";
 import { startNatsServer } from "../../infra/nats/server-process.ts";
-import { ensureStreams } from "../../infra/nats/streams.ts";
+import { ensureStreams, whenJetStreamReady } from "../../infra/nats/streams.ts";
 
 export interface TestNats {
   readonly url: string;
@@ -95,9 +95,13 @@ export function useNatsServer(
     const client = await connectNats(url, { name: "veil-test-client" });
     others.push(client);
     const storage = await connectAs("storage");
-    const jsm = await jetstreamManager(nc);
     const replicas = Math.min(options.brokerNodes ?? 1, 3);
-    if (options.createStreams !== false) await ensureStreams(jsm, { replicas });
+    // A cluster that has just formed refuses JetStream work until its nodes elect a meta leader.
+    const jsm = await whenJetStreamReady(async () => {
+      const jsm = await jetstreamManager(nc!);
+      if (options.createStreams !== false) await ensureStreams(jsm, { replicas });
+      return jsm;
+    });
     const jetStream = jetstream(nc);
     Object.assign(handle, {
       url,

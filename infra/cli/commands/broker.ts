@@ -3,7 +3,9 @@
  * themselves or spread veil's processes over several machines.
  */
 import process from "node:process";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
+import { makeTestCertificates } from "../../nats/certs.ts";
+import { tlsFolder } from "../../launcher/broker.ts";
 import { type Command, Option } from "commander";
 import { limits, ValidationError } from "../../../events/mod.ts";
 import { loadConfig } from "../../config.ts";
@@ -25,6 +27,21 @@ interface BrokerConfigFlags {
   requireClientCredential?: boolean;
   cluster?: string;
   node?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+}
+
+function tlsFiles(options: BrokerConfigFlags): { tls?: { certFile: string; keyFile: string; caFile?: string } } {
+  if (!options.tlsCert && !options.tlsKey && !options.tlsCa) return {};
+  if (!options.tlsCert || !options.tlsKey) throw new ValidationError("--tls-cert and --tls-key go together");
+  return {
+    tls: {
+      certFile: resolve(options.tlsCert),
+      keyFile: resolve(options.tlsKey),
+      ...(options.tlsCa ? { caFile: resolve(options.tlsCa) } : {}),
+    },
+  };
 }
 
 function portNumber(text: string, what: string): number {
@@ -60,6 +77,9 @@ export function registerBroker(program: Command): void {
       "print one config per node of a broker cluster: every node's route address, HOST:PORT,HOST:PORT,... in order",
     )
     .option("--node <n>", "with --cluster: print only node n's config (1 is the first route address)")
+    .option("--tls-cert <file>", "serve TLS with this certificate (PEM); with --tls-key")
+    .option("--tls-key <file>", "the certificate's private key (PEM)")
+    .option("--tls-ca <file>", "the CA routes verify each other with (needed with --cluster and TLS)")
     .addHelpText(
       "after",
       "\nThe identities come from <data>/broker/identities.json (made on first use, mode 0600); a cluster's\n" +
@@ -79,6 +99,7 @@ export function registerBroker(program: Command): void {
         ...(options.host ? { host: options.host } : {}),
         ...(port ? { port } : {}),
         requireClientCredential: options.requireClientCredential ?? config.requireClientCredential,
+        ...tlsFiles(options),
       };
       if (options.cluster === undefined) {
         if (options.node !== undefined) throw new ValidationError("--node needs --cluster");
@@ -108,6 +129,24 @@ export function registerBroker(program: Command): void {
         }
         print(node.text);
       });
+    });
+
+  broker
+    .command("certs")
+    .description("make a private CA and a broker certificate signed by it, for a test deployment with TLS")
+    .option("--hosts <hosts>", "names and addresses the broker is reached at, comma-separated (loopback always)", "")
+    .option("--force", "replace existing certificates (every client that trusts the old CA must get the new one)")
+    .addHelpText(
+      "after",
+      "\nWrites <data>/broker/tls/{ca.pem,ca-key.pem,server.pem,server-key.pem} (keys mode 0600).\n" +
+        "`veil up --tls` uses them; clients trust the broker with VEIL_TLS_CA=<data>/broker/tls/ca.pem.",
+    )
+    .action(async (options: { hosts: string; force?: boolean }) => {
+      const config = loadConfig();
+      const hosts = options.hosts.split(",").map((host) => host.trim()).filter(Boolean);
+      const files = await makeTestCertificates({ folder: tlsFolder(config.dataFolder), hosts, force: options.force });
+      print(`CA          ${files.caFile}   (give it to clients: VEIL_TLS_CA)\n`);
+      print(`certificate ${files.certFile}\nkey         ${files.keyFile}\n`);
     });
 
   broker

@@ -18,6 +18,7 @@ const environmentHelp =
   "(default nats://127.0.0.1:4290)\n" +
   "  VEIL_DATA             data folder (default ./.veil)\n" +
   "  VEIL_STREAM_REPLICAS  JetStream replicas (default 3 on a broker cluster of 3 or more, else 1)\n" +
+  "  VEIL_TLS_CA           speak TLS to the broker, trusting only this CA file\n" +
   "  VEIL_LOG              debug, info, warn, error, silent (default info)";
 
 /** Servers (and storage nodes) one `veil up` may run in its process. */
@@ -35,7 +36,7 @@ function run(
   serverIds: string[],
   runner: typeof up,
   storage?: { ids: string[]; capacityBytes: number },
-  more: Pick<RunOptions, "afterLive" | "brokerNodes"> = {},
+  more: Pick<RunOptions, "afterLive" | "brokerNodes" | "tls"> = {},
 ) {
   const config = loadConfig();
   const logger = createLogger({ level: config.logLevel, clock: systemClock });
@@ -70,6 +71,7 @@ export function registerUp(program: Command): void {
     .option("--storage <n>", `how many storage nodes to run in this process (0..${serversPerProcessMax})`, "3")
     .option("--capacity <size>", "each storage node's capacity, e.g. 500MB, 10GB", "10GB")
     .option("--peer <profile...>", "also run the peer of these logged-in profiles (a demo of sharing in one terminal)")
+    .option("--tls", "a private broker serves TLS, with <data>/broker/tls (a private CA made if missing)")
     .option(
       "--broker-cluster <n>",
       "when no broker answers, start N nats-servers as one cluster (3 to 5; streams get 3 replicas), " +
@@ -85,6 +87,7 @@ export function registerUp(program: Command): void {
           capacity: string;
           peer?: string[];
           brokerCluster?: string;
+          tls?: boolean;
         },
       ) => {
         const count = wholeNumber(options.servers, "--servers", 1);
@@ -125,6 +128,7 @@ export function registerUp(program: Command): void {
         process.exitCode = await run(ids, up, { ids: storageIds, capacityBytes }, {
           ...(afterLive ? { afterLive } : {}),
           ...(brokerNodes ? { brokerNodes } : {}),
+          ...(options.tls ? { tls: true } : {}),
         });
       },
     );
