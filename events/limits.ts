@@ -41,6 +41,9 @@ export const limits = {
   followCheckIntervalMs: 2_000,
   /** How often a server compares its clock with the broker's stamp on its own last heartbeat. */
   clockCheckIntervalMs: 5_000,
+  /** At start, a server measures its clock this often until its first heartbeat is stored, this many times at most. */
+  clockSettleDelayMs: 100,
+  clockSettleAttempts: 50,
   /** A server whose projections lag the log for longer than this shows as a problem in `veil health`. */
   projectionLagToleranceMs: 5_000,
   /** A snapshot rides in one NATS message, so it shares the broker's default 1 MiB ceiling. */

@@ -16,6 +16,7 @@ import {
   type Infer,
   limits,
   readReply,
+  UnavailableError,
 } from "../../events/mod.ts";
 
 /** The cluster's public keys, as `cluster.keys` answers, and how far this machine's clock is from the cluster's. */
@@ -60,14 +61,23 @@ export class CommandClient {
     const subject = commandSubject(name);
     const timeoutMs = options.timeoutMs ?? limits.commandTimeoutMs;
     if (name === clusterKeysCommand) return readReply(await this.bus.request(subject, data, { timeoutMs }), subject);
+    // Whether the last attempt's refusal came before any server opened the request.
+    let unopened = false;
     const attempt = async () => {
+      unopened = true;
       const { keys, sealer } = await this.#sealingFor(timeoutMs);
       const sealed = sealer.seal({ name, data }, this.clock.now() + keys.clockOffsetMs);
-      return readReply(sealed.openReply(await this.bus.request(subject, sealed.body, { timeoutMs })), subject);
+      const reply = await this.bus.request(subject, sealed.body, { timeoutMs });
+      // Only a server that could not open the request answers in the clear.
+      unopened = (reply as { ok?: unknown } | null)?.ok === false;
+      return readReply(sealed.openReply(reply), subject);
     };
     try {
       return await attempt();
     } catch (error) {
+      // Refused unopened by a server that cannot decide now (its clock is off, say): nothing was
+      // done, and the queue group likely gives the retry to another server.
+      if (error instanceof UnavailableError && unopened) return await attempt();
       // Refused unopened because the clocks drifted apart: nothing was done, so learn the time again and retry once.
       if (!(error instanceof ForbiddenError && staleTime.test(error.message))) throw error;
       const keys = await this.fetchClusterKeys(timeoutMs);

@@ -327,7 +327,8 @@ export function startServer(deps: ServerDeps): HostedServer {
         sealingKey: identity.secrets.sealingKeys.publicKey,
         fingerprint: identity.secrets.fingerprint,
         ticketKey: deps.ticketKeys.publicKey,
-        now: clock.now(),
+        // A server whose clock is off gives no time to set clients' clocks by.
+        now: judged.now(),
       }),
       ...accountCommands({ nodeId, log, users, clock: judged, ids, random, logger, ...identity }),
       ...vaultCommands({
@@ -350,7 +351,8 @@ export function startServer(deps: ServerDeps): HostedServer {
     // cluster.place is checked here first (see placeFor): the others go to the leader as they are.
     leaderCommands: new Set(Object.keys(leaderCommands).filter((name) => name !== "cluster.place")),
     trustedCommands: new Set(["cluster.nodes"]),
-    sealing: { keys: identity.secrets.sealingKeys, replays: identity.replays, clock, random },
+    // A server whose clock is off judges no request's age: it refuses unopened, and says why.
+    sealing: { keys: identity.secrets.sealingKeys, replays: identity.replays, clock: judged, random },
     track,
   });
 
@@ -552,5 +554,7 @@ export function startServer(deps: ServerDeps): HostedServer {
     { timeout: Infinity },
     // An actor stopped from outside (a process killed, a simulated crash) never went live either.
   ).then((snapshot) => snapshot.status !== "done", () => false);
-  return { actor, projectors, done, live };
+  // Live once its clock is known to agree with the broker's (or its first beat never got stored).
+  const settled = time.settle(timers);
+  return { actor, projectors, done, live: live.then(async (up) => up && (await settled, true)) };
 }

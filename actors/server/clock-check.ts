@@ -7,21 +7,29 @@
  * disagree beyond the bound it refuses every decision that takes the time, says so loudly,
  * and reports the offset in its heartbeat for `veil health`.
  */
-import type { Clock, Logger } from "../ports.ts";
+import type { Clock, Logger, Timers } from "../ports.ts";
 import { limits, UnavailableError } from "../../events/mod.ts";
 
 /** How far this host's clock is ahead of the broker's (negative: behind); undefined when not yet known. */
 export interface ClockCheck {
   offsetMs(): Promise<number | undefined>;
+  /**
+   * Milliseconds on a clock that never jumps (the process's monotonic time): between two
+   * checks, a host clock that moves unlike it was set (by hand, by a bad NTP step), and the
+   * offset measured last is carried forward by the difference.
+   */
+  elapsedMs(): number;
 }
 
 export interface CheckedClock {
   /** The host's clock for decisions about time: it throws an UnavailableError while the host's clock is off. */
   readonly judged: Clock;
-  /** The last offset measured, for the heartbeat. */
+  /** The offset now: the last one measured, carried forward by how the host's clock moved since. */
   offsetMs(): number | undefined;
   /** Measures once (a round of the server's). */
   measure(): Promise<void>;
+  /** Measures until the offset is known (the server's first heartbeat stored), with a bound. */
+  settle(timers: Timers): Promise<void>;
 }
 
 const describe = (offsetMs: number) => {
@@ -36,12 +44,41 @@ const describe = (offsetMs: number) => {
 
 export function checkedClock(deps: { clock: Clock; check?: ClockCheck; logger: Logger; nodeId: string }): CheckedClock {
   const { clock, check, logger, nodeId } = deps;
-  let offset: number | undefined;
-  const off = () => offset !== undefined && Math.abs(offset) > limits.clockSkewMaxMs;
+  // The last measurement: the offset, and the host's and the monotonic clock's readings then.
+  let measured: { offset: number; wall: number; elapsed: number } | undefined;
+  let wasOff = false;
+  const offsetNow = () =>
+    measured && check
+      ? Math.round(measured.offset + (clock.now() - measured.wall) - (check.elapsedMs() - measured.elapsed))
+      : undefined;
+  /** The offset now, said loudly when it crosses the bound either way. */
+  const judge = () => {
+    const offset = offsetNow();
+    const off = offset !== undefined && Math.abs(offset) > limits.clockSkewMaxMs;
+    if (off && !wasOff) {
+      logger.error(
+        `this server's clock is ${describe(offset!)} the broker's: it refuses every decision that takes the time ` +
+          "(expiry, garbage collection, tickets) until they agree; fix the host's time (NTP)",
+        { offsetMs: offset! },
+      );
+    } else if (wasOff && !off) {
+      logger.info("this server's clock agrees with the broker's again", { offsetMs: offset! });
+    }
+    wasOff = off;
+    return { offset, off };
+  };
+  const measure = async () => {
+    if (!check) return;
+    const offset = await check.offsetMs();
+    if (offset === undefined) return;
+    measured = { offset, wall: clock.now(), elapsed: check.elapsedMs() };
+    judge();
+  };
   return {
     judged: {
       now: () => {
-        if (off()) {
+        const { offset, off } = judge();
+        if (off) {
           throw new UnavailableError(
             `server ${nodeId}'s clock is ${describe(offset!)} the broker's; it decides nothing that takes the time ` +
               `until they agree within ${limits.clockSkewMaxMs} ms (retry: another server may answer)`,
@@ -50,21 +87,12 @@ export function checkedClock(deps: { clock: Clock; check?: ClockCheck; logger: L
         return clock.now();
       },
     },
-    offsetMs: () => offset,
-    async measure() {
-      if (!check) return;
-      const measured = await check.offsetMs();
-      if (measured === undefined) return;
-      const wasOff = off();
-      offset = measured;
-      if (off() && !wasOff) {
-        logger.error(
-          `this server's clock is ${describe(measured)} the broker's: it refuses every decision that takes the time ` +
-            "(expiry, garbage collection, tickets) until they agree; fix the host's time (NTP)",
-          { offsetMs: measured },
-        );
-      } else if (wasOff && !off()) {
-        logger.info("this server's clock agrees with the broker's again", { offsetMs: measured });
+    offsetMs: offsetNow,
+    measure,
+    async settle(timers) {
+      for (let attempt = 0; check && !measured && attempt < limits.clockSettleAttempts; attempt++) {
+        await measure().catch(() => {});
+        if (!measured) await new Promise<void>((resolve) => timers.setTimeout(resolve, limits.clockSettleDelayMs));
       }
     },
   };

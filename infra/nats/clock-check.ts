@@ -23,5 +23,6 @@ export function brokerClockCheck(jsm: JetStreamManager, nodeId: string): ClockCh
         throw error;
       }
     },
+    elapsedMs: () => performance.now(),
   };
 }

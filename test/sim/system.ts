@@ -113,7 +113,7 @@ export class SimSystem {
       grantShares: life.port(this.#grantShares),
       clock: this.clockOf(nodeId),
       // The simulated broker's clock is the true one: a server's offset is its skew.
-      clockCheck: { offsetMs: () => Promise.resolve(this.skews.get(nodeId) ?? 0) },
+      clockCheck: { offsetMs: () => Promise.resolve(this.skews.get(nodeId) ?? 0), elapsedMs: () => this.clock.now() },
       timers: this.clock,
       ids: { next: () => `${this.seed}-${++this.#ids}` },
       logger: silentLogger,

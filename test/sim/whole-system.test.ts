@@ -166,3 +166,58 @@ describe("clocks that disagree", () => {
     });
   }, 60_000);
 });
+
+describe("a leader whose clock is two days ahead", () => {
+  it("ends no grant and no session early: it refuses what takes the time, and other servers serve", async () => {
+    await withSystem(14, file, async (system) => {
+      const violations: string[] = [];
+      const { peers, ledger } = await oneFile(system);
+      const [image] = [...ledger.stored.keys()];
+      const alice = peers.get("alice")!;
+      const bob = peers.get("bob")!;
+      await system.complete("show", alice.show(image!, "shown"));
+      const request = await system.complete("ask", bob.ask("alice", image!));
+      const expiresAt = system.clock.now() + 30_000;
+      const grant = await system.complete("approve", alice.approve(request, 50, expiresAt));
+      ledger.grants.set(grant, { views: 50, opened: 0, unknown: 0, recipient: "bob", expiresAt });
+      const { token } = alice.deps.session;
+      const leader = system.leaders()[0]!.node;
+      system.skews.set(leader, 2 * 24 * 3_600_000);
+
+      // Long enough for the leader's rounds to measure its clock and sweep many times over.
+      let served = 0;
+      let refused = 0;
+      for (let round = 0; round < 20; round++) {
+        await system.complete("view", bob.view(grant)).then(
+          () => served++,
+          (error: Error) => {
+            // The skewed server may be the one asked: it says why, and nothing was spent.
+            expect(error.message).toMatch(/clock is 48\.0 h ahead of the broker's/);
+            refused++;
+          },
+        );
+        await system.complete("whoami", alice.deps.send("user.whoami", alice.deps.session));
+        await system.run(1_000);
+      }
+      expect(system.clock.now()).toBeLessThan(expiresAt);
+      expect(served).toBeGreaterThan(0);
+      ledger.grants.get(grant)!.opened = served;
+      const ended = system.log.records.filter((record) =>
+        record.ok && (record.event.type === "GrantClosed" || record.event.type === "SessionEnded")
+      );
+      expect(ended).toEqual([]);
+      expect(alice.deps.session.token).toBe(token);
+      expect(violations).toEqual([]);
+      expect(served + refused).toBe(20);
+
+      // Its clock fixed, the cluster ends the grant at its time again, not before.
+      system.skews.set(leader, 0);
+      const closed = () =>
+        system.log.records.find((record) =>
+          record.ok && record.event.type === "GrantClosed" && record.event.data.reason === "expired"
+        );
+      await system.until("the grant closed as expired", 60_000, () => closed() !== undefined);
+      expect(closed()!.storedAt).toBeGreaterThanOrEqual(expiresAt);
+    });
+  }, 60_000);
+});
