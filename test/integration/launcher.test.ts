@@ -200,6 +200,115 @@ describe("veil up", () => {
   });
 });
 
+/** A client port with the next `count - 1` and their routes (2000 above) free too, as `--broker-cluster` takes them. */
+async function freePortRun(count: number): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 2_000 + count > 65_535) continue;
+    const wanted = Array.from({ length: count }, (_, index) => [port + index, port + 2_000 + index]).flat();
+    const free = await Promise.all(wanted.map((candidate) =>
+      new Promise<boolean>((resolve) => {
+        const server = createServer();
+        server.once("error", () => resolve(false));
+        server.listen(candidate, "127.0.0.1", () => server.close(() => resolve(true)));
+      })
+    ));
+    if (free.every(Boolean)) return port;
+  }
+}
+
+/** `veil health --json` until it says healthy (an election may still be under way), with a bound. */
+async function healthyVerdict(env: Record<string, string>) {
+  let last = "";
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const ran = await runVeil(["health", "--json"], { env });
+    last = ran.stdout + ran.stderr;
+    if (ran.code === 0) return JSON.parse(ran.stdout) as { streams: { name: string; replicas: number }[] };
+  }
+  throw new Error(`never healthy: ${last}`);
+}
+
+describe("veil beyond one broker", () => {
+  it(
+    "runs a broker cluster of three with --broker-cluster 3; veil health on the list shows three replicas",
+    async () => {
+      const port = await freePortRun(3);
+      const data = await dataFolder();
+      const veil = startVeil(["up", "--broker-cluster", "3", "--servers", "1", "--storage", "1"], {
+        env: { NATS_URL: `nats://127.0.0.1:${port}`, VEIL_DATA: data },
+      });
+      running.push(veil);
+      const summary = await veil.waitForOutput(/Press Ctrl-C to stop/, 60_000);
+      expect(summary).toMatch(/private cluster of 3 nats-servers/);
+      const list = [0, 1, 2].map((index) => `nats://127.0.0.1:${port + index}`).join(",");
+      const verdict = await healthyVerdict({ NATS_URL: list, VEIL_DATA: data });
+      expect(verdict.streams.map((stream) => [stream.name, stream.replicas])).toEqual([
+        ["VEIL_EVENTS", 3],
+        ["VEIL_CLUSTER", 3],
+        ["KV_veil_snapshots", 3],
+        ["KV_veil_grant_shares", 3],
+      ]);
+      // Any one of the brokers serves the operator's tools.
+      const state = await runVeil(["state", "cluster"], { env: { NATS_URL: list.split(",")[2]!, VEIL_DATA: data } });
+      expect(state.stdout).toMatch(/server-1\s+server\s+joined/);
+      veil.child.kill("SIGTERM");
+      expect(await veil.exited).toBe(0);
+      for (const index of [0, 1, 2]) {
+        await expect(connectNats(list.split(",")[index]!, { name: "after", timeoutMs: 500 })).rejects.toBeInstanceOf(
+          UnavailableError,
+        );
+      }
+    },
+    120_000,
+  );
+
+  it("prints each node's config for a cluster an operator runs, routes authenticated, as the README says", async () => {
+    const data = await dataFolder();
+    const routes = "10.0.0.1:6222,10.0.0.2:6222,10.0.0.3:6222";
+    const node2 = await runVeil(["broker", "config", "--cluster", routes, "--node", "2"], { env: { VEIL_DATA: data } });
+    expect(node2.code).toBe(0);
+    expect(node2.stdout).toMatch(/server_name: "?broker-2"?/);
+    expect(node2.stdout).toMatch(/listen: "?10\.0\.0\.2:6222"?/);
+    expect(node2.stdout).toContain("10.0.0.1:6222");
+    expect(node2.stdout).toContain("10.0.0.3:6222");
+    expect(node2.stdout).not.toMatch(/broker-1"?\n/);
+    const password = (await readFile(join(data, "broker", "route-password"), "utf8")).trim();
+    expect(node2.stdout).toContain(password);
+    const all = await runVeil(["broker", "config", "--cluster", routes], { env: { VEIL_DATA: data } });
+    expect(all.stdout.match(/server_name/g)).toHaveLength(3);
+    const bad = await runVeil(["broker", "config", "--cluster", "10.0.0.1:6222,nonsense"], {
+      env: { VEIL_DATA: data },
+    });
+    expect(bad.code).toBe(2);
+  });
+
+  it("serves TLS with --tls: veil health with VEIL_TLS_CA connects, without it is refused and told why", async () => {
+    const port = await freePort();
+    const data = await dataFolder();
+    const url = `nats://127.0.0.1:${port}`;
+    const veil = startVeil(["up", "--tls", "--servers", "1", "--storage", "1"], {
+      env: { NATS_URL: url, VEIL_DATA: data },
+    });
+    running.push(veil);
+    const summary = await veil.waitForOutput(/Press Ctrl-C to stop/, 60_000);
+    expect(summary).toMatch(/TLS\s+on/);
+    const ca = join(data, "broker", "tls", "ca.pem");
+    await healthyVerdict({ NATS_URL: url, VEIL_DATA: data, VEIL_TLS_CA: ca });
+    const refused = await runVeil(["health"], { env: { NATS_URL: url, VEIL_DATA: data } });
+    expect(refused.code).toBe(6);
+    expect(refused.stderr).toMatch(/set VEIL_TLS_CA to its CA file/);
+  }, 120_000);
+
+  it("says plain TCP is for loopback only when TLS is off", async () => {
+    const data = await dataFolder();
+    const veil = startVeil(["up", "--servers", "1", "--storage", "0"], {
+      env: { NATS_URL: `nats://127.0.0.1:${await freePort()}`, VEIL_DATA: data },
+    });
+    running.push(veil);
+    expect(await veil.waitForOutput(/Press Ctrl-C to stop/, 60_000)).toMatch(/off: plain TCP, fit for loopback only/);
+  }, 120_000);
+});
+
 describe("brokers veil cannot use as they are", () => {
   it("refuses to run servers on a broker open to anyone, and says how to fix it", async () => {
     // As Debian installs it: no accounts, no users, anyone may publish anything.
