@@ -39,6 +39,12 @@ export const limits = {
    * progress over one interval, its follow has stalled and is replaced.
    */
   followCheckIntervalMs: 2_000,
+  /**
+   * A follow the broker cannot serve (a cluster electing, its node cut off) is retried, with
+   * pauses growing to the second bound, for the first; past it the server stops, saying why.
+   */
+  followRetryWindowMs: 5 * 60 * 1_000,
+  followRetryDelayMaxMs: 2_000,
   /** How often a server compares its clock with the broker's stamp on its own last heartbeat. */
   clockCheckIntervalMs: 5_000,
   /** At start, a server measures its clock this often until its first heartbeat is stored, this many times at most. */
@@ -56,6 +62,13 @@ export const limits = {
   duplicateWindowMs: 2 * 60 * 1_000,
   /** A launcher or CLI gives up connecting to NATS after this long. */
   connectTimeoutMs: 2_000,
+  /**
+   * Both ends of every broker connection (clients and routes) ping this often and give up after
+   * this many unanswered: a broker host cut off sends no reset, and NATS's defaults (2 min, 2)
+   * would leave a process talking to it for four minutes before trying another.
+   */
+  brokerPingIntervalMs: 2_000,
+  brokerPingsOutMax: 3,
   /** JetStream replicas of veil's streams (NATS supports up to 5). */
   streamReplicasMax: 5,
   /** Nodes a launcher's broker cluster may have (JetStream places at most 5 replicas). */

@@ -5,7 +5,7 @@
  * Both apply entries the same way, so live state and rebuilt state cannot differ.
  */
 import type { Clock, EventLog, Logger, LogRecord, SnapshotStore, Timers } from "../ports.ts";
-import { limits, TimeoutError, VeilError } from "../../events/mod.ts";
+import { limits, TimeoutError, UnavailableError, VeilError } from "../../events/mod.ts";
 import type { Projection } from "../../projections/mod.ts";
 
 interface Position<State> {
@@ -97,6 +97,12 @@ export async function projectUntil<State>(options: {
   }
   return { ...position, skipped };
 }
+
+/**
+ * A follow that failed for a reason that passes, as the log says (a broker cluster electing,
+ * the node reached cut off): anything else (a closed connection, the log gone) is final.
+ */
+const retryableFollowError = (error: unknown) => error instanceof UnavailableError || error instanceof TimeoutError;
 
 /** The projector was stopped before what was asked of it happened. */
 export class ProjectorStoppedError extends Error {
@@ -240,34 +246,54 @@ export class Projector<State> {
    * so an old follow that wakes up late delivers nothing twice.
    */
   async #follow(): Promise<void> {
-    const { log, projection, logger } = this.deps;
+    const { log, projection, logger, clock } = this.deps;
     const signal = this.#abort.signal;
     const stopWatching = this.#watch();
+    // Since when following has failed without a single entry delivered, and how many times.
+    let failing: { since: number; attempts: number } | undefined;
     try {
       while (!signal.aborted) {
         const attempt = new AbortController();
         const stopAttempt = () => attempt.abort();
         signal.addEventListener("abort", stopAttempt, { once: true });
         this.#restartFollow = stopAttempt;
+        const before = this.seq;
         try {
           for await (const record of log.follow({ fromSeq: this.seq + 1, signal: attempt.signal })) {
             if (record.seq > this.seq) this.#applied(record);
           }
+          // A live follow only ends when asked to; anything else (a closed connection) is a failure.
+          if (!attempt.signal.aborted) throw new UnavailableError("the log stopped delivering");
+          failing = undefined;
+          if (!signal.aborted) {
+            logger.warn("projection stalled behind the log; following again", {
+              projection: projection.name,
+              seq: this.seq,
+            });
+          }
+        } catch (error) {
+          // The broker (or the node it reached) cannot serve a follow now: a cluster electing, a
+          // host cut off. Retried, with a growing pause, for a bounded time; anything else is fatal.
+          if (!retryableFollowError(error) || signal.aborted) throw error;
+          if (this.seq > before) failing = undefined;
+          failing ??= { since: clock.now(), attempts: 0 };
+          failing.attempts++;
+          if (clock.now() - failing.since > limits.followRetryWindowMs) throw error;
+          if (failing.attempts === 1) {
+            logger.warn("projection cannot follow the log; retrying", {
+              projection: projection.name,
+              seq: this.seq,
+              reason: (error as Error).message,
+            });
+          }
+          await this.#pause(Math.min(limits.followRetryDelayMaxMs, 100 * 2 ** failing.attempts));
         } finally {
           signal.removeEventListener("abort", stopAttempt);
-        }
-        // A live follow only ends when asked to; anything else (a closed connection) is a failure.
-        if (!attempt.signal.aborted) throw new Error("the log stopped delivering");
-        if (!signal.aborted) {
-          logger.warn("projection stalled behind the log; following again", {
-            projection: projection.name,
-            seq: this.seq,
-          });
         }
       }
     } catch (error) {
       const reason = (error as Error).message;
-      this.#failure = error instanceof VeilError
+      this.#failure = error instanceof VeilError && !(error instanceof UnavailableError)
         ? error
         : new Error(`projection ${projection.name} stopped at sequence ${this.seq}: ${reason}`, { cause: error });
       logger.error("projection stopped following the log", { projection: projection.name, seq: this.seq, reason });
@@ -276,6 +302,20 @@ export class Projector<State> {
     } finally {
       stopWatching();
     }
+  }
+
+  /** Waits `ms`, or less if the projector is stopped. */
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const { timers } = this.deps;
+      const done = () => {
+        timers.clearTimeout(timer);
+        this.#abort.signal.removeEventListener("abort", done);
+        resolve();
+      };
+      const timer = timers.setTimeout(done, ms);
+      this.#abort.signal.addEventListener("abort", done, { once: true });
+    });
   }
 
   /**

@@ -67,6 +67,12 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof VeilError) {
       // Messages can carry text from the network (names, a server's words): made safe for a terminal.
       process.stderr.write(`veil: ${terminalSafe(error.message)}\n`);
+      // What led to it, for whoever asks (VEIL_LOG=debug): a broker's words, a timeout's subject.
+      if (process.env.VEIL_LOG === "debug") {
+        for (let cause = error.cause; cause instanceof Error; cause = cause.cause) {
+          process.stderr.write(`  because: ${terminalSafe(cause.message)}\n`);
+        }
+      }
       return exitStatus[error.code];
     }
     process.stderr.write(`veil: unexpected error: ${terminalSafe((error as Error).message)}\n`);

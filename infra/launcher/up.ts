@@ -13,7 +13,7 @@ import { randomIds, systemClock } from "../clock.ts";
 import type { Config } from "../config.ts";
 import { childLogger, displayUrl } from "../log.ts";
 import { natsBus } from "../nats/bus.ts";
-import { connectNats, openJetStream } from "../nats/connection.ts";
+import { brokerUrls, connectNats, openJetStream } from "../nats/connection.ts";
 import {
   authenticatorFor,
   findIdentities,
@@ -155,7 +155,7 @@ async function runServers(connections: Connections, options: RunOptions, broker:
   let replicas: number | undefined;
   if (serverIds.length > 0) {
     const nc = connections.server!;
-    replicas = config.streamReplicas ?? defaultReplicas(nc, options.brokerNodes);
+    replicas = config.streamReplicas ?? defaultReplicas(nc, options.brokerNodes, brokerUrls(config.natsUrl).length);
     const { js, jsm, snapshots, grantShares } = await whenJetStreamReady(async () => {
       const { js, jsm } = await openJetStream(nc, broker.url);
       await ensureStreams(jsm, { replicas: replicas!, logger });
@@ -164,7 +164,12 @@ async function runServers(connections: Connections, options: RunOptions, broker:
     }, { logger });
     const log = new NatsEventLog(js, jsm);
     const clusterKey = await loadClusterKey(config, logger);
-    await checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! }));
+    // The log's first read and append wait too: a new stream has no leader for a moment.
+    await whenJetStreamReady(
+      () =>
+        checkClusterKey(log, clusterKey, () => ({ id: randomIds.next(), at: systemClock.now(), by: serverIds[0]! })),
+      { logger },
+    );
     const secrets = clusterSecrets(clusterKey, cryptoRandom);
     ticketKeys = ticketKeysOf(clusterKey);
     // One crypto actor for the process (its pool already uses every core), started at the first

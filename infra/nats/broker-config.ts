@@ -177,6 +177,9 @@ export function brokerConfig(options: BrokerConfigOptions): string {
     ...(options.tls ? [clientTlsBlock(options.tls)] : []),
     ...(options.cluster ? clusterLines(options.cluster, options.tls) : []),
     `max_payload: ${limits.brokerPayloadBytesMax}`,
+    // A peer (client or route) on a host cut off sends no reset: find it gone in seconds.
+    `ping_interval: "${limits.brokerPingIntervalMs / 1_000}s"`,
+    `ping_max: ${limits.brokerPingsOutMax}`,
     `jetstream {`,
     `  store_dir: ${quote(options.storeFolder)}`,
     `  max_file_store: ${limits.brokerFileStoreBytesMax}`,

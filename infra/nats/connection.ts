@@ -28,6 +28,8 @@ export async function connectNats(
       timeout: options.timeoutMs ?? limits.connectTimeoutMs,
       // Long-running nodes ride out broker restarts; the first connection must succeed.
       maxReconnectAttempts: -1,
+      pingInterval: limits.brokerPingIntervalMs,
+      maxPingOut: limits.brokerPingsOutMax,
     });
   } catch (cause) {
     if ((cause as Error).name === "AuthorizationError" || /authorization violation/i.test((cause as Error).message)) {

@@ -160,12 +160,20 @@ export class NatsEventLog implements EventLog {
   async *follow(options: ReadOptions & { readonly signal: AbortSignal }): AsyncIterable<LogRecord> {
     const { signal } = options;
     if (signal.aborted) return;
-    const consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
-    const messages = await consumer.consume({
-      max_messages: limits.consumerBatchMessages,
-      expires: limits.followPullExpiresMs,
-      idle_heartbeat: limits.followHeartbeatMs,
-    });
+    let consumer: Consumer;
+    let messages: ConsumerMessages;
+    try {
+      consumer = await this.js.consumers.get(this.streamName, orderedOptions(options));
+      messages = await consumer.consume({
+        max_messages: limits.consumerBatchMessages,
+        expires: limits.followPullExpiresMs,
+        idle_heartbeat: limits.followHeartbeatMs,
+      });
+    } catch (error) {
+      // A broker cluster electing, or the node reached cut off: the follower may try again.
+      if (!momentary(error)) throw error;
+      throw new UnavailableError(`cannot follow the log now: ${(error as Error).message}`, { cause: error });
+    }
     const stop = () => void messages.stop();
     // The signal may have fired while the consumer was being created; then no event will come.
     if (signal.aborted) stop();

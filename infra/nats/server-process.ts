@@ -57,6 +57,8 @@ export async function startNatsServer(options: {
    * stops it last (after its actors have persisted and left). The owner must stop it.
    */
   detached?: boolean;
+  /** A command that runs the server for us (`ip netns exec host-1`: a host of the tests' own topology). */
+  runIn?: readonly string[];
 }): Promise<NatsServerProcess> {
   const binary = options.binary ?? findNatsServerBinary();
   if (!binary) throw new UnavailableError(`nats-server was not found; ${natsInstallHint}`);
@@ -71,7 +73,8 @@ export async function startNatsServer(options: {
     String(options.port ?? -1),
     ...(options.configFile ? [] : ["-sd", options.storeFolder]),
   ];
-  const child = spawn(binary, args, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
+  const [command, ...line] = [...(options.runIn ?? []), binary, ...args];
+  const child = spawn(command!, line, { stdio: ["ignore", "ignore", "pipe"], detached: options.detached ?? false });
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   const port = await waitUntilReady(child);
   return {

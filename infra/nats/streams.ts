@@ -25,10 +25,12 @@ import {
 /**
  * How many replicas veil's streams and buckets get when the operator does not say: 3 on a
  * broker cluster of 3 or more (an acknowledged write then survives the loss of any one
- * node), else 1. A broker tells its clients the client URLs of the cluster's other nodes.
+ * node), else 1. The size is known when veil started the cluster, else the larger of the
+ * brokers the operator listed and what the broker says: it tells its clients the client URLs
+ * of the cluster's other nodes, once its routes are up.
  */
-export function defaultReplicas(nc: NatsConnection, knownNodes?: number): number {
-  const nodes = knownNodes ?? 1 + (nc.info?.connect_urls?.length ?? 0);
+export function defaultReplicas(nc: NatsConnection, knownNodes?: number, listedNodes = 1): number {
+  const nodes = knownNodes ?? Math.max(listedNodes, 1 + (nc.info?.connect_urls?.length ?? 0));
   return nodes >= 3 ? 3 : 1;
 }
 

@@ -16,6 +16,11 @@ export function veilCommand(runtime: Runtime): [string, string[]] {
     ]];
 }
 
+/** The command line, run inside a network namespace (a test host) when one is named. */
+function inHost(command: string, args: string[], netns: string | undefined): [string, string[]] {
+  return netns ? ["ip", ["netns", "exec", netns, command, ...args]] : [command, args];
+}
+
 export interface Ran {
   readonly code: number | null;
   readonly stdout: string;
@@ -31,11 +36,13 @@ export function runVeil(
     timeoutMs?: number;
     /** The folder it runs in (default: this process's). */
     cwd?: string;
+    /** The network namespace it runs in (a host of test/support/hosts.ts). */
+    netns?: string;
   } = {},
 ): Promise<Ran> {
-  const [command, prefix] = veilCommand(options.runtime ?? "node");
+  const [command, line] = inHost(...veilCommand(options.runtime ?? "node"), options.netns);
   return new Promise((resolve, reject) => {
-    const child = spawn(command, [...prefix, ...args], {
+    const child = spawn(command, [...line, ...args], {
       env: { ...process.env, NO_COLOR: "1", ...options.env },
       ...(options.cwd ? { cwd: options.cwd } : {}),
       stdio: ["pipe", "pipe", "pipe"],
@@ -68,10 +75,10 @@ export interface RunningVeil {
 /** Starts a long-running command such as `veil up`; the caller must stop it (see `exited`). */
 export function startVeil(
   args: string[],
-  options: { env?: Record<string, string>; runtime?: Runtime; ownProcessGroup?: boolean } = {},
+  options: { env?: Record<string, string>; runtime?: Runtime; ownProcessGroup?: boolean; netns?: string } = {},
 ): RunningVeil {
-  const [command, prefix] = veilCommand(options.runtime ?? "node");
-  const child = spawn(command, [...prefix, ...args], {
+  const [command, line] = inHost(...veilCommand(options.runtime ?? "node"), options.netns);
+  const child = spawn(command, [...line, ...args], {
     env: { ...process.env, NO_COLOR: "1", ...options.env },
     stdio: ["ignore", "pipe", "pipe"],
     // As a terminal runs a foreground job: then a signal to the group is what Ctrl-C does.
