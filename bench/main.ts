@@ -5,6 +5,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { clusterSuite } from "./suites/cluster.ts";
 import { eventstoreSuite } from "./suites/eventstore.ts";
 import { failoverSuite } from "./suites/failover.ts";
 import { identitySuite } from "./suites/identity.ts";
@@ -12,7 +13,7 @@ import { stegoCryptoSuite } from "./suites/stego-crypto.ts";
 import { vaultSuite } from "./suites/vault.ts";
 import type { Suite } from "./suite.ts";
 
-const suites: readonly Suite[] = [eventstoreSuite, failoverSuite, stegoCryptoSuite, identitySuite, vaultSuite];
+const suites: readonly Suite[] = [eventstoreSuite, clusterSuite, failoverSuite, stegoCryptoSuite, identitySuite, vaultSuite];
 
 const usage = `usage: npm run bench -- [suite...] [--json]\nsuites:\n${
   suites.map((suite) => `  ${suite.name.padEnd(12)} ${suite.description}`).join("\n")

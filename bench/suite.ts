@@ -8,12 +8,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
 import type { NatsConnection } from "@nats-io/nats-core";
-import { startPrivateBroker } from "../infra/nats/private-broker.ts";
+import { type PrivateBroker, startPrivateBroker } from "../infra/nats/private-broker.ts";
 import { connectNats, openJetStream } from "../infra/nats/connection.ts";
 import { authenticatorFor, identitiesPath } from "../infra/nats/identities.ts";
 import { NatsEventLog } from "../infra/nats/event-log.ts";
 import { startNatsServer } from "../infra/nats/server-process.ts";
-import { ensureStreams } from "../infra/nats/streams.ts";
+import { ensureStreams, whenJetStreamReady } from "../infra/nats/streams.ts";
 
 export type Figures = Record<string, number>;
 
@@ -51,6 +51,8 @@ export interface PrivateNats {
   readonly log: NatsEventLog;
   /** What a `veil node` needs to reach this broker with its identities. */
   readonly env: { readonly NATS_URL: string; readonly VEIL_CREDS: string };
+  /** Its nodes, to kill and restart. */
+  readonly broker: PrivateBroker;
 }
 
 /**
@@ -58,14 +60,19 @@ export interface PrivateNats {
  * identities `veil up` generates (accounts, permissions), so what is measured is what runs;
  * always stopped and removed after.
  */
-export async function withPrivateNats<T>(name: string, work: (broker: PrivateNats) => Promise<T>): Promise<T> {
+export async function withPrivateNats<T>(
+  name: string,
+  work: (broker: PrivateNats) => Promise<T>,
+  options: { nodes?: number } = {},
+): Promise<T> {
+  const nodes = options.nodes ?? 1;
   const storeFolder = await mkdtemp(join(tmpdir(), `veil-bench-${name}-`));
   const dataFolder = join(storeFolder, "data");
   const server = await startPrivateBroker({
     dataFolder,
     storeFolder: join(storeFolder, "js"),
     host: "127.0.0.1",
-    nodes: 1,
+    nodes,
   });
   const { identities } = server;
   const nc = await connectNats(server.url, {
@@ -75,9 +82,9 @@ export async function withPrivateNats<T>(name: string, work: (broker: PrivateNat
   const client = await connectNats(server.url, { name: `veil-bench-${name}-client` });
   try {
     const { js, jsm } = await openJetStream(nc, server.url);
-    await ensureStreams(jsm, { replicas: 1 });
+    await whenJetStreamReady(() => ensureStreams(jsm, { replicas: Math.min(nodes, 3) }));
     const env = { NATS_URL: server.url, VEIL_CREDS: identitiesPath(dataFolder) };
-    return await work({ nc, client, url: server.url, js, jsm, log: new NatsEventLog(js, jsm), env });
+    return await work({ nc, client, url: server.url, js, jsm, log: new NatsEventLog(js, jsm), env, broker: server });
   } finally {
     await client.close();
     await nc.close();
