@@ -13,7 +13,14 @@ import { stegoCryptoSuite } from "./suites/stego-crypto.ts";
 import { vaultSuite } from "./suites/vault.ts";
 import type { Suite } from "./suite.ts";
 
-const suites: readonly Suite[] = [eventstoreSuite, clusterSuite, failoverSuite, stegoCryptoSuite, identitySuite, vaultSuite];
+const suites: readonly Suite[] = [
+  eventstoreSuite,
+  clusterSuite,
+  failoverSuite,
+  stegoCryptoSuite,
+  identitySuite,
+  vaultSuite,
+];
 
 const usage = `usage: npm run bench -- [suite...] [--json]\nsuites:\n${
   suites.map((suite) => `  ${suite.name.padEnd(12)} ${suite.description}`).join("\n")
