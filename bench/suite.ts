@@ -81,8 +81,12 @@ export async function withPrivateNats<T>(
   });
   const client = await connectNats(server.url, { name: `veil-bench-${name}-client` });
   try {
-    const { js, jsm } = await openJetStream(nc, server.url);
-    await whenJetStreamReady(() => ensureStreams(jsm, { replicas: Math.min(nodes, 3) }));
+    // A cluster that has just formed refuses JetStream work until its nodes elect a meta leader.
+    const { js, jsm } = await whenJetStreamReady(async () => {
+      const opened = await openJetStream(nc, server.url);
+      await ensureStreams(opened.jsm, { replicas: Math.min(nodes, 3) });
+      return opened;
+    });
     const env = { NATS_URL: server.url, VEIL_CREDS: identitiesPath(dataFolder) };
     return await work({ nc, client, url: server.url, js, jsm, log: new NatsEventLog(js, jsm), env, broker: server });
   } finally {
