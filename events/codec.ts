@@ -13,9 +13,18 @@ import { type VeilEvent, vocabulary } from "./vocabulary.ts";
 
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, encodeUndefinedAsNil: true });
 
+/**
+ * A plain Uint8Array over the same bytes. msgpackr hands out Node Buffers on Node and decodes
+ * byte strings as views of its input's type: bytes that went through a Buffer would come
+ * back as Buffers, whose `slice` shares memory where a Uint8Array's copies, and which differ
+ * from the same state rebuilt from the log. Every runtime sees plain Uint8Arrays instead.
+ */
+const plainBytes = (bytes: Uint8Array) =>
+  bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
 /** Any value as standard msgpack (bus messages, snapshots). */
 export function encodeMessage(value: unknown): Uint8Array {
-  return packr.pack(value);
+  return plainBytes(packr.pack(value));
 }
 
 /** Any msgpack payload up to `bytesMax`; malformed or oversized input is an EventDecodeError. */
@@ -28,7 +37,7 @@ export function decodeMessage(bytes: Uint8Array, bytesMax: number = limits.event
   }
   if (bytes.byteLength === 0) throw new EventDecodeError("event-malformed", "empty payload");
   try {
-    return packr.unpack(bytes);
+    return packr.unpack(plainBytes(bytes));
   } catch (cause) {
     throw new EventDecodeError(
       "event-malformed",

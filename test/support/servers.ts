@@ -27,14 +27,17 @@ export async function hostTestServer(
     repairGraceMs?: number;
     gc?: { graceMs: number; intervalMs: number };
     userQuotaBytes?: number;
+    /** Replicas of the KV buckets (snapshots, grant shares): 3 on a broker cluster of three. */
+    replicas?: number;
   },
 ): Promise<HostedServer> {
+  const replicas = options.replicas ?? 1;
   return hostServer({
     nodeId: options.nodeId,
     bus: natsBus(nats.nc, silentLogger),
     log: nats.log,
-    snapshots: await openSnapshotStore(nats.nc, { replicas: 1 }),
-    grantShares: await openGrantShareStore(nats.nc, { replicas: 1 }),
+    snapshots: await openSnapshotStore(nats.nc, { replicas }),
+    grantShares: await openGrantShareStore(nats.nc, { replicas }),
     clock: options.clock ?? systemClock,
     ids: randomIds,
     logger: options.logger ?? silentLogger,

@@ -2,6 +2,7 @@ import { Unpackr } from "msgpackr";
 import { describe, expect, it } from "vitest";
 import {
   decodeEvent,
+  decodeMessage,
   defineEvents,
   encodeEvent,
   encodeMessage,
@@ -55,6 +56,18 @@ describe("event codec", () => {
     ["an oversized payload", new Uint8Array(limits.eventBytesMax + 1), "event-too-large"],
   ])("rejects %s with a typed error", (_, bytes, code) => {
     expect(decodeFailure(bytes)).toBe(code);
+  });
+
+  it("hands out plain Uint8Arrays on every runtime, whatever the bytes came in", async () => {
+    const { Buffer } = await import("node:buffer");
+    const encoded = encodeMessage({ key: new Uint8Array([1, 2, 3]) });
+    expect(encoded.constructor).toBe(Uint8Array);
+    // Bytes that went through a Node Buffer (a file read, a socket) decode as a state rebuilt from the log does.
+    for (const input of [encoded, Buffer.from(encoded)]) {
+      const { key } = decodeMessage(input) as { key: Uint8Array };
+      expect(key.constructor).toBe(Uint8Array);
+      expect([...key]).toEqual([1, 2, 3]);
+    }
   });
 
   it("refuses to encode an event a reader would reject", () => {
